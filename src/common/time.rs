@@ -47,12 +47,13 @@ impl Ts {
     /// Formats as libbeat's JSON codec does for `@timestamp` and other time values:
     /// UTC, RFC 3339, millisecond precision, `Z` suffix (`timestamp.precision: millisecond`).
     pub fn to_rfc3339_millis(self) -> String {
-        let mut s = String::with_capacity(24);
+        let mut s = Vec::with_capacity(24);
         self.write_rfc3339_millis(&mut s);
-        s
+        String::from_utf8(s).expect("ASCII")
     }
 
-    pub fn write_rfc3339_millis(self, out: &mut String) {
+    /// The same, appended to a byte buffer (JSON writers).
+    pub fn write_rfc3339_millis(self, out: &mut Vec<u8>) {
         let secs = self.0.div_euclid(1_000_000_000);
         let millis = self.0.rem_euclid(1_000_000_000) / 1_000_000;
         let days = secs.div_euclid(86_400);
@@ -81,7 +82,7 @@ impl Ts {
         buf[19] = b'.';
         put(&mut buf, 20, millis, 3);
         buf[23] = b'Z';
-        out.push_str(std::str::from_utf8(&buf).expect("ASCII"));
+        out.extend_from_slice(&buf);
     }
 }
 

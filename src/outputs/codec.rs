@@ -18,39 +18,14 @@ impl JsonCodec {
             out.extend_from_slice(bytes);
             return;
         }
-        if event.pb.is_some() || event.builtin.is_some() {
-            if self.pretty {
-                // Pretty printing goes through the whole tree.
-                let mut tree = event.clone();
-                if let Some(pb) = tree.pb.take() {
-                    pb.marshal(&mut tree.fields);
-                }
-                if let Some(b) = tree.builtin.take() {
-                    b.put_into(&mut tree.fields);
-                }
-                return self.encode_into(&tree, out);
-            }
-            let start = out.len();
-            self.write_direct(event, out);
-            if self.escape_html {
-                escape_html(out, start);
-            }
-            return;
-        }
-        let meta = metadata(event);
-        let mut top = serde_json::Map::new();
-        top.insert(
-            "@timestamp".into(),
-            Value::from(event.timestamp.to_rfc3339_millis()),
-        );
-        top.insert("@metadata".into(), Value::Object(meta));
-        // The fields follow, in key order (serde_json's map is sorted), after the two leading keys.
-        let doc = Ordered {
-            head: &top,
-            fields: &event.fields,
-        };
         let start = out.len();
         if self.pretty {
+            // Pretty printing goes through the whole tree.
+            let doc = Ordered {
+                meta: metadata(event),
+                timestamp: event.timestamp.to_rfc3339_millis(),
+                fields: full_tree(event),
+            };
             let mut ser = serde_json::Serializer::with_formatter(
                 &mut *out,
                 serde_json::ser::PrettyFormatter::with_indent(b"  "),
@@ -58,7 +33,7 @@ impl JsonCodec {
             doc.serialize(&mut ser)
                 .expect("serialising JSON values cannot fail");
         } else {
-            serde_json::to_writer(&mut *out, &doc).expect("serialising JSON values cannot fail");
+            self.write_compact(event, out);
         }
         if self.escape_html {
             escape_html(out, start);
@@ -70,68 +45,55 @@ impl JsonCodec {
         self.encode_into(event, &mut v);
         v
     }
-}
 
-impl JsonCodec {
-    /// The compact encoding of an event whose common fields and builtins are still typed:
-    /// they are written straight from their structs, merged in key order with the fields, so
-    /// the bytes are those of the tree path without building the tree.
-    fn write_direct(&self, event: &Event, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"@timestamp\":");
-        serde_json::to_writer(&mut *out, &event.timestamp.to_rfc3339_millis()).expect("Vec write");
-        out.extend_from_slice(b",\"@metadata\":");
+    /// The compact encoding: the fields straight from their rendered form, merged in key order
+    /// with the common fields and builtins written from their structs, so the bytes are those
+    /// of the tree without building it (the tree is the fallback when paths overlap).
+    fn write_compact(&self, event: &Event, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"@timestamp\":\"");
+        event.timestamp.write_rfc3339_millis(out);
+        out.extend_from_slice(b"\",\"@metadata\":");
         if event.meta.is_empty() {
             out.extend_from_slice(b"{\"beat\":\"packetbeat\",\"type\":\"_doc\",\"version\":");
-            serde_json::to_writer(&mut *out, crate::BEAT_VERSION).expect("Vec write");
+            write_str(out, crate::BEAT_VERSION);
             out.push(b'}');
         } else {
             // Built as the tree path builds it, so key order and overrides are the same.
-            serde_json::to_writer(&mut *out, &Value::Object(metadata(event))).expect("Vec write");
+            write_value(out, &Value::Object(metadata(event)));
         }
-        enum Item<'a> {
-            Pb(&'static str),
-            Builtin(&'a str),
-        }
-        let mut typed: Vec<(&str, Item)> = Vec::with_capacity(12);
+        // Top-level keys written from typed structs: at most 8 common ones and 3 builtins.
+        let mut keys: [&str; 12] = [""; 12];
+        let mut n = 0;
         if let Some(pb) = &event.pb {
-            typed.extend(pb.json_keys().into_iter().map(|k| (k, Item::Pb(k))));
+            for k in pb.json_keys() {
+                keys[n] = k;
+                n += 1;
+            }
         }
-        if let Some(b) = &event.builtin {
-            typed.extend(
-                b.entries()
-                    .iter()
-                    .map(|(k, v)| (*k, Item::Builtin(v.as_str()))),
-            );
+        let builtins = event.builtin.as_ref().map(|b| b.entries()).unwrap_or(&[]);
+        for (k, _) in builtins {
+            keys[n] = k;
+            n += 1;
         }
-        typed.sort_by(|a, b| a.0.cmp(b.0));
-        let mut typed = typed.into_iter().peekable();
-        let mut fields = event
-            .fields
-            .iter()
-            .filter(|(k, _)| k.as_str() != "@timestamp" && k.as_str() != "@metadata")
-            .peekable();
-        loop {
-            let take_typed = match (typed.peek(), fields.peek()) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some((tk, _)), Some((fk, _))) => *tk < fk.as_str(),
-            };
-            out.push(b',');
-            if take_typed {
-                let (key, item) = typed.next().expect("peeked");
-                write_str(out, key);
-                out.push(b':');
-                match item {
-                    Item::Pb(k) => event
-                        .pb
-                        .as_ref()
-                        .expect("pb keys come from pb")
-                        .write_json(k, out),
-                    Item::Builtin(json) => out.extend_from_slice(json.as_bytes()),
+        keys[..n].sort_unstable();
+        let keys = &keys[..n];
+        let written = event.fields.write_members(out, keys, |i, o| {
+            let key = keys[i];
+            match builtins.iter().find(|(k, _)| *k == key) {
+                Some((_, json)) => o.extend_from_slice(json.as_bytes()),
+                None => event
+                    .pb
+                    .as_ref()
+                    .expect("the other keys come from pb")
+                    .write_json(key, o),
+            }
+        });
+        if written.is_err() {
+            for (k, v) in full_tree(event).iter() {
+                if k == "@timestamp" || k == "@metadata" {
+                    continue;
                 }
-            } else {
-                let (k, v) = fields.next().expect("peeked");
+                out.push(b',');
                 write_str(out, k);
                 out.push(b':');
                 write_value(out, v);
@@ -139,6 +101,18 @@ impl JsonCodec {
         }
         out.push(b'}');
     }
+}
+
+/// The event's fields with the common fields and builtins merged in, as a tree.
+fn full_tree(event: &Event) -> serde_json::Map<String, Value> {
+    let mut m = event.fields.to_map();
+    if let Some(pb) = &event.pb {
+        pb.marshal(&mut m);
+    }
+    if let Some(b) = &event.builtin {
+        b.put_into(&mut m);
+    }
+    m
 }
 
 /// `@metadata`: `beat`, `type`, `version`, then the event's own (which may replace them).
@@ -153,22 +127,19 @@ fn metadata(event: &Event) -> serde_json::Map<String, Value> {
     meta
 }
 
-struct Ordered<'a> {
-    head: &'a serde_json::Map<String, Value>,
-    fields: &'a serde_json::Map<String, Value>,
+struct Ordered {
+    timestamp: String,
+    meta: serde_json::Map<String, Value>,
+    fields: serde_json::Map<String, Value>,
 }
 
-impl Serialize for Ordered<'_> {
+impl Serialize for Ordered {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.head.len() + self.fields.len()))?;
-        if let Some(ts) = self.head.get("@timestamp") {
-            m.serialize_entry("@timestamp", ts)?;
-        }
-        if let Some(md) = self.head.get("@metadata") {
-            m.serialize_entry("@metadata", md)?;
-        }
-        for (k, v) in self.fields {
+        let mut m = s.serialize_map(Some(self.fields.len() + 2))?;
+        m.serialize_entry("@timestamp", &self.timestamp)?;
+        m.serialize_entry("@metadata", &self.meta)?;
+        for (k, v) in &self.fields {
             if k == "@timestamp" || k == "@metadata" {
                 continue;
             }

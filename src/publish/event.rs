@@ -7,6 +7,7 @@
 //! `event.dataset`, `client.*` / `server.*` from source and destination), and the fields are
 //! merged into the event exactly where Packetbeat's `MarshalMapStr` puts them.
 
+use super::fields::{FieldKey, Fields};
 use crate::common::{Transport, Ts};
 use serde_json::{Map as JsonMap, Value};
 use std::net::IpAddr;
@@ -21,8 +22,8 @@ pub struct Event {
     /// Extra `@metadata` keys (`raw_index`, `pipeline`, …); `beat`, `type` and `version` are added
     /// by the output codec.
     pub meta: Map,
-    /// The event's own fields. Keys are nested maps; use [`MapExt::put`] with dotted paths.
-    pub fields: Map,
+    /// The event's own fields, put with dotted paths.
+    pub fields: Fields,
     /// Common fields, merged into `fields` by the publisher.
     pub pb: Option<Box<PbFields>>,
     /// The event already serialised by the output's codec (done by the packet workers, in
@@ -39,7 +40,7 @@ impl Event {
         Event {
             timestamp,
             meta: Map::new(),
-            fields: Map::new(),
+            fields: Fields::with_capacity(24),
             pb: Some(Box::new(PbFields::new())),
             encoded: None,
             builtin: None,
@@ -51,7 +52,7 @@ impl Event {
         Event {
             timestamp,
             meta: Map::new(),
-            fields,
+            fields: Fields::from_map(&fields),
             pb: None,
             encoded: None,
             builtin: None,
@@ -62,8 +63,8 @@ impl Event {
         self.pb.get_or_insert_with(|| Box::new(PbFields::new()))
     }
 
-    pub fn put(&mut self, key: &str, value: impl Into<Value>) {
-        self.fields.put(key, value.into());
+    pub fn put(&mut self, key: impl Into<FieldKey>, value: impl Into<Value>) {
+        self.fields.put(key, value);
     }
 }
 
@@ -411,9 +412,33 @@ fn json_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     out.push(b':');
 }
 
-fn json_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
-    use std::io::Write;
-    let _ = write!(out, "{n}");
+fn json_num(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn json_time(out: &mut Vec<u8>, t: Ts) {
+    out.push(b'"');
+    t.write_rfc3339_millis(out);
+    out.push(b'"');
+}
+
+/// An address as Go's `net.IP.String()` writes it (dotted quad for IPv4 and IPv4-mapped IPv6
+/// is what `IpAddr`'s `Display` also gives; IPv4 is formatted by hand, it is on every event).
+pub fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(*octet).as_bytes());
+            }
+        }
+        IpAddr::V6(_) => {
+            use std::io::Write;
+            let _ = write!(out, "{ip}");
+        }
+    }
 }
 
 fn json_list(out: &mut Vec<u8>, items: impl IntoIterator<Item = impl AsRef<str>>) {
@@ -442,7 +467,7 @@ impl Endpoint {
         }
         json_key(out, &mut first, "ip");
         out.push(b'"');
-        json_num(out, self.ip);
+        write_ip(out, &self.ip);
         out.push(b'"');
         if self.packets != 0 {
             json_key(out, &mut first, "packets");
@@ -458,8 +483,7 @@ impl Endpoint {
 
 impl PbFields {
     /// The top-level keys `marshal` would write, in key order.
-    pub fn json_keys(&self) -> Vec<&'static str> {
-        let mut keys = Vec::with_capacity(8);
+    pub fn json_keys(&self) -> impl Iterator<Item = &'static str> {
         let n = &self.network;
         let has_network = n.transport.is_some()
             || !n.protocol.is_empty()
@@ -472,7 +496,7 @@ impl PbFields {
         let has_related = !(self.related_ip.is_empty()
             && self.related_user.is_empty()
             && self.related_hosts.is_empty());
-        for (key, present) in [
+        [
             ("client", self.client.is_some()),
             ("destination", self.destination.is_some()),
             ("error", !self.error_messages.is_empty()),
@@ -481,12 +505,9 @@ impl PbFields {
             ("related", has_related),
             ("server", self.server.is_some()),
             ("source", self.source.is_some()),
-        ] {
-            if present {
-                keys.push(key);
-            }
-        }
-        keys
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
     }
 
     /// Writes the JSON object `marshal` would build under `key` (one of `json_keys`).
@@ -528,13 +549,13 @@ impl PbFields {
                 }
                 if let Some(t) = e.end.filter(|t| !t.is_zero()) {
                     json_key(out, &mut first, "end");
-                    json_str(out, &t.to_rfc3339_millis());
+                    json_time(out, t);
                 }
                 json_key(out, &mut first, "kind");
                 json_str(out, e.kind);
                 if let Some(t) = e.start.filter(|t| !t.is_zero()) {
                     json_key(out, &mut first, "start");
-                    json_str(out, &t.to_rfc3339_millis());
+                    json_time(out, t);
                 }
                 json_key(out, &mut first, "type");
                 json_list(out, &e.kind_type);

@@ -9,9 +9,11 @@
 pub mod community_id;
 pub mod direction;
 pub mod event;
+pub mod fields;
 pub mod pipeline;
 
 pub use event::{Endpoint, Event, Map, MapExt, PbFields};
+pub use fields::{FieldKey, Fields};
 
 /// Collects the events analyzers publish while a packet is processed.
 #[derive(Default, Debug)]

@@ -5,6 +5,7 @@
 
 use super::direction::Networks;
 use super::event::{Builtin, Event, Map, MapExt};
+use super::fields::Fields;
 use crate::config::Config;
 use crate::protos::registry::ReporterMeta;
 use serde_json::Value;
@@ -65,12 +66,8 @@ const RESERVED: &[&str] = &[
     "source",
 ];
 
-fn has_reserved(m: &Map) -> bool {
-    RESERVED.iter().any(|k| m.contains_key(*k))
-}
-
 fn value_has_reserved(v: Option<&Value>) -> bool {
-    matches!(v, Some(Value::Object(m)) if has_reserved(m))
+    matches!(v, Some(Value::Object(m)) if RESERVED.iter().any(|k| m.contains_key(*k)))
 }
 
 impl Pipeline {
@@ -132,7 +129,11 @@ impl Pipeline {
     /// Finalises one event; `None` when it is dropped (and counted).
     pub fn process(&mut self, mut event: Event) -> Option<Event> {
         // Packetbeat's validateEvent.
-        if event.timestamp.is_zero() || !matches!(event.fields.get("type"), Some(Value::String(_)))
+        if event.timestamp.is_zero()
+            || !event
+                .fields
+                .get_raw("type")
+                .is_some_and(|t| t.first() == Some(&b'"'))
         {
             tracing::warn!("Dropping invalid event: missing '@timestamp' or 'type'");
             self.stats.invalid += 1;
@@ -150,42 +151,73 @@ impl Pipeline {
         // `network.protocol`), so that finds the protocol section's own metadata.
         let reporter = event
             .fields
-            .get("type")
-            .and_then(Value::as_str)
+            .get_plain_str("type")
             .and_then(|t| self.reporters.get(t));
         // Fast path: the common fields and the builtins go straight from their typed form into
         // the JSON (see `JsonCodec`), unless something else writes under the same top-level keys
         // or processors need the whole tree.
         let direct = self.processors.is_empty()
-            && !has_reserved(&event.fields)
+            && !event.fields.any_top(|k| RESERVED.binary_search(&k).is_ok())
             && !(reporter
                 .as_ref()
                 .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))
             && !(self.global_fields_under_root && value_has_reserved(self.global_fields.as_ref()));
-        if !direct {
-            if let Some(pb) = pb.take() {
-                pb.marshal(&mut event.fields);
+        let tags: Vec<&String> = {
+            let mut t: Vec<&String> = Vec::new();
+            for tag in reporter.iter().flat_map(|m| m.tags.iter()).chain(&self.global_tags) {
+                if !t.contains(&tag) {
+                    t.push(tag);
+                }
             }
-        }
-        if let Some(meta) = reporter {
+            t
+        };
+        // `fields_under_root` merges maps deeply, and tags append to tags an analyzer set:
+        // both are done on the tree.
+        let on_tree = !direct
+            || reporter.is_some_and(|m| m.fields_under_root && m.fields.is_some())
+            || (self.global_fields_under_root && self.global_fields.is_some())
+            || (!tags.is_empty() && event.fields.has_top("tags"));
+        if on_tree {
+            let mut tree = event.fields.to_map();
+            if !direct {
+                if let Some(pb) = pb.take() {
+                    pb.marshal(&mut tree);
+                }
+            }
+            if let Some(meta) = reporter {
+                apply_fields(&mut tree, meta.fields.as_ref(), meta.fields_under_root);
+                add_tags(&mut tree, &meta.tags);
+            }
             apply_fields(
-                &mut event.fields,
-                meta.fields.as_ref(),
-                meta.fields_under_root,
+                &mut tree,
+                self.global_fields.as_ref(),
+                self.global_fields_under_root,
             );
-            add_tags(&mut event.fields, &meta.tags);
-            if let Some(index) = &meta.index {
-                event
-                    .meta
-                    .insert("raw_index".into(), Value::from(index.as_str()));
+            add_tags(&mut tree, &self.global_tags);
+            event.fields = Fields::from_map(&tree);
+        } else {
+            for (prefix, fields) in [
+                (reporter.and_then(|m| m.fields.as_ref())),
+                self.global_fields.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_object())
+            .map(|f| ("fields", f))
+            {
+                for (k, v) in fields {
+                    event.fields.put_value(format!("{prefix}.{k}"), v);
+                }
+            }
+            if !tags.is_empty() {
+                event.fields.put_strs("tags", tags);
             }
         }
-        apply_fields(
-            &mut event.fields,
-            self.global_fields.as_ref(),
-            self.global_fields_under_root,
-        );
-        add_tags(&mut event.fields, &self.global_tags);
+        if let Some(index) = reporter.and_then(|m| m.index.as_ref()) {
+            event
+                .meta
+                .insert("raw_index".into(), Value::from(index.as_str()));
+        }
         if direct {
             event.pb = pb;
             event.builtin = Some(self.builtin.clone());
@@ -199,7 +231,9 @@ impl Pipeline {
                     }
                 }
             }
-            self.builtin.put_into(&mut event.fields);
+            let mut tree = event.fields.to_map();
+            self.builtin.put_into(&mut tree);
+            event.fields = Fields::from_map(&tree);
         }
         self.stats.published += 1;
         Some(event)

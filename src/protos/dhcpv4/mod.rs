@@ -324,6 +324,6 @@ pub fn dhcp_event(ts: Ts, tuple: &IpPortTuple, payload_len: usize, msg: &Dhcpv4M
             tracing::warn!("Failed converting DHCP options to map (option {code})")
         }
     }
-    ev.fields.insert("dhcpv4".into(), Value::Object(d));
+    ev.fields.put_value("dhcpv4", &Value::Object(d));
     ev
 }

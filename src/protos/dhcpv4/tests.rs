@@ -20,9 +20,10 @@ fn published(payload: &[u8], t: IpPortTuple) -> Value {
     let mut pb = ev.pb.take().unwrap();
     let nets = crate::publish::direction::Networks::parse(&[]).unwrap();
     pb.compute_values(&[], &nets);
-    pb.marshal(&mut ev.fields);
-    ev.fields.delete_path("event.start");
-    Value::Object(ev.fields)
+    let mut fields = ev.fields.to_map();
+    pb.marshal(&mut fields);
+    fields.delete_path("event.start");
+    Value::Object(fields)
 }
 
 /// Packetbeat's TestParseDHCPRequest, field for field.
@@ -205,8 +206,8 @@ fn bad_router_drops_the_whole_option_map() {
     assert!(options_to_map(&msg.options).is_err());
     let t = tuple("0.0.0.0", 68, "255.255.255.255", 67);
     let ev = dhcp_event(Ts(0), &t, 10, &msg);
-    assert!(ev.fields.get_path("dhcpv4.option").is_none());
-    assert!(ev.fields.get_path("dhcpv4.op_code").is_some());
+    assert!(ev.fields.get("dhcpv4.option").is_none());
+    assert!(ev.fields.get("dhcpv4.op_code").is_some());
 }
 
 #[test]
@@ -225,7 +226,7 @@ fn header_fields() {
     let msg = parser::parse(&p).unwrap();
     let t = tuple("10.0.0.5", 68, "10.0.0.1", 67);
     let ev = dhcp_event(Ts(0), &t, p.len(), &msg);
-    let d = Value::Object(ev.fields.clone())["dhcpv4"].clone();
+    let d = Value::Object(ev.fields.to_map())["dhcpv4"].clone();
     assert_eq!(d["op_code"], "invalid");
     assert_eq!(d["hardware_type"], "Invalid");
     assert_eq!(d["client_mac"], "00-0B-82");

@@ -14,7 +14,8 @@ use super::names::{
 use super::parser::{EdnsOption, Message, Opt, Question, RData, Record, TYPE_OPT};
 use super::transaction::Transaction;
 use crate::common::Transport;
-use crate::publish::{Endpoint, Event, Map, MapExt, PbFields};
+use crate::outputs::codec::{write_str, write_value};
+use crate::publish::{Endpoint, Event, Fields, Map, PbFields};
 use base64::Engine;
 use serde_json::Value;
 
@@ -27,73 +28,73 @@ pub struct EventOptions {
     pub include_additionals: bool,
 }
 
-/// Packetbeat's `publishTransaction`.
+/// Packetbeat's `publishTransaction`. The fields are put in key order (see
+/// [`crate::publish::Fields`]): `dns.*`, `method`, `query`, `request`, `resource`, `response`,
+/// `status`, `type`.
 pub fn transaction_event(t: &Transaction, transport: Transport, opts: &EventOptions) -> Event {
     let mut evt = Event::new(t.ts);
     let mut src = Endpoint::new(t.src.0, t.src.1);
     let mut dst = Endpoint::new(t.dst.0, t.dst.1);
-    let mut dns = Map::new();
-    let mut fields = Map::new();
-    fields.insert("type".into(), "dns".into());
-    fields.insert("status".into(), "Error".into());
     let (mut start, mut end) = (None, None);
     let mut pb = PbFields::new();
 
-    let main = match (&t.request, &t.response) {
+    let (main, dns_type) = match (&t.request, &t.response) {
         (Some(req), Some(resp)) => {
             src.bytes = req.length as u64;
             dst.bytes = resp.length as u64;
             start = Some(req.ts);
             end = Some(resp.ts);
-            dns.insert("type".into(), "answer".into());
-            Some((req, resp, true))
+            (Some((req, resp, true)), "answer")
         }
         (Some(req), None) => {
             src.bytes = req.length as u64;
             start = Some(req.ts);
-            dns.insert("type".into(), "query".into());
-            Some((req, req, false))
+            (Some((req, req, false)), "query")
         }
         (None, Some(resp)) => {
             dst.bytes = resp.length as u64;
             end = Some(resp.ts);
-            dns.insert("type".into(), "answer".into());
-            Some((resp, resp, false))
+            (Some((resp, resp, false)), "answer")
         }
-        (None, None) => None,
+        (None, None) => (None, ""),
     };
     pb.set_source(src);
     pb.set_destination(dst);
+    let f = &mut evt.fields;
+    let mut status = "Error";
     if let Some((head, body, complete)) = main {
-        fields.insert("method".into(), opcode_name(head.data.opcode).into());
-        if let Some(q) = head.data.questions.first() {
-            fields.insert("query".into(), question_to_string(q).into());
-            fields.insert("resource".into(), q.name.clone().into());
-        }
-        add_dns_to_map(
-            &mut dns,
+        add_dns_fields(
+            f,
             &mut pb,
             &body.data,
             opts.include_authorities,
             opts.include_additionals,
+            dns_type,
         );
+        f.put_str("method", &opcode_name(head.data.opcode));
+        let question = head.data.questions.first();
+        if let Some(q) = question {
+            f.put_str("query", &question_to_string(q));
+        }
+        let req = t.request.as_ref().filter(|_| opts.send_request);
+        if let Some(r) = req {
+            f.put_str("request", &message_to_string(&r.data));
+        }
+        if let Some(q) = question {
+            f.put_str("resource", &q.name);
+        }
+        let resp = t.response.as_ref().filter(|_| opts.send_response);
+        if let Some(r) = resp {
+            f.put_str("response", &message_to_string(&r.data));
+        }
         if complete && body.data.rcode == 0 {
-            fields.insert("status".into(), "OK".into());
+            status = "OK";
         }
-        let req = t.request.as_ref();
-        let resp = t.response.as_ref();
-        if opts.send_request {
-            if let Some(r) = req {
-                fields.insert("request".into(), message_to_string(&r.data).into());
-            }
-        }
-        if opts.send_response {
-            if let Some(r) = resp {
-                fields.insert("response".into(), message_to_string(&r.data).into());
-            }
-        }
+    } else {
+        f.put_with("dns", |o| o.extend_from_slice(b"{}"));
     }
-    fields.insert("dns".into(), Value::Object(dns));
+    f.put_str("status", status);
+    f.put_str("type", "dns");
 
     pb.network.transport = Some(transport);
     pb.network.protocol = "dns";
@@ -101,11 +102,10 @@ pub fn transaction_event(t: &Transaction, transport: Transport, opts: &EventOpti
     pb.event.start = start;
     pb.event.end = end;
     evt.pb = Some(Box::new(pb));
-    evt.fields = fields;
     evt
 }
-
-/// Packetbeat's `addDNSToMapStr`.
+/// Packetbeat's `addDNSToMapStr` into a tree (for tests: the event puts the same fields with
+/// [`add_dns_fields`]).
 pub fn add_dns_to_map(
     m: &mut Map,
     pb: &mut PbFields,
@@ -113,85 +113,99 @@ pub fn add_dns_to_map(
     authorities: bool,
     additionals: bool,
 ) {
-    m.insert("id".into(), msg.id.into());
-    m.insert("op_code".into(), opcode_name(msg.opcode).into());
-    m.put("flags.authoritative", msg.authoritative.into());
-    m.put("flags.truncated_response", msg.truncated.into());
-    m.put("flags.recursion_desired", msg.recursion_desired.into());
-    m.put("flags.recursion_available", msg.recursion_available.into());
-    m.put("flags.authentic_data", msg.authenticated_data.into());
-    m.put("flags.checking_disabled", msg.checking_disabled.into());
-    m.insert("response_code".into(), rcode_name(msg.rcode).into());
-
-    let opt = msg.edns();
-    let mut hf: Vec<Value> = Vec::new();
-    for (set, name) in [
-        (msg.authoritative, "AA"),
-        (msg.truncated, "TC"),
-        (msg.recursion_desired, "RD"),
-        (msg.recursion_available, "RA"),
-        (msg.authenticated_data, "AD"),
-        (msg.checking_disabled, "CD"),
-        (opt.is_some_and(|o| o.do_bit()), "DO"),
-    ] {
-        if set {
-            hf.push(name.into());
-        }
-    }
-    // Possibly a nil []string in Go, which libbeat writes as [].
-    m.insert("header_flags".into(), Value::Array(hf));
-
-    if let Some(q) = msg.questions.first() {
-        m.insert("question".into(), Value::Object(question_map(q)));
-    }
-    if let Some(o) = opt {
-        m.insert("opt".into(), Value::Object(opt_map(o)));
-    }
-
-    m.insert("answers_count".into(), msg.answers.len().into());
-    if !msg.answers.is_empty() {
-        let (answers, ips) = rrs_to_maps(&msg.answers, true);
-        m.insert("answers".into(), answers);
-        if !ips.is_empty() {
-            for ip in &ips {
-                pb.add_ip(ip);
-            }
-            m.insert("resolved_ip".into(), Value::from(ips));
-        }
-    }
-
-    m.insert("authorities_count".into(), msg.authorities.len().into());
-    if authorities && !msg.authorities.is_empty() {
-        m.insert("authorities".into(), rrs_to_maps(&msg.authorities, false).0);
-    }
-
-    let extra = msg.additionals.len();
-    m.insert(
-        "additionals_count".into(),
-        (if opt.is_some() { extra - 1 } else { extra }).into(),
-    );
-    if additionals && extra > 0 {
-        // Unlike the other sections, an all-skipped list (only the OPT record) is left out.
-        if let (Value::Array(a), _) = rrs_to_maps(&msg.additionals, false) {
-            if !a.is_empty() {
-                m.insert("additionals".into(), Value::Array(a));
-            }
-        }
+    let mut f = Fields::new();
+    add_dns_fields(&mut f, pb, msg, authorities, additionals, "");
+    if let Some(Value::Object(dns)) = f.to_map().remove("dns") {
+        m.extend(dns);
     }
 }
 
-/// `dns.question.*`, with the Public Suffix List fields.
-fn question_map(q: &Question) -> Map {
-    let mut m = Map::new();
-    m.insert("name".into(), q.name.clone().into());
-    m.insert("type".into(), type_name(q.qtype).into());
-    m.insert("class".into(), class_name(q.qclass).into());
+/// Packetbeat's `addDNSToMapStr`, plus `dns.type` when `dns_type` is not empty: the `dns.*`
+/// fields, put in key order.
+pub fn add_dns_fields(
+    f: &mut Fields,
+    pb: &mut PbFields,
+    msg: &Message,
+    authorities: bool,
+    additionals: bool,
+    dns_type: &str,
+) {
+    let opt = msg.edns();
+    let extra = msg.additionals.len();
+    if additionals && extra > 0 {
+        // Unlike the other sections, an all-skipped list (only the OPT record) is left out.
+        let mut list = Vec::new();
+        if write_rrs(&mut list, &msg.additionals, None) {
+            f.put_with("dns.additionals", |o| o.extend_from_slice(&list));
+        }
+    }
+    f.put_u64(
+        "dns.additionals_count",
+        (if opt.is_some() { extra - 1 } else { extra }) as u64,
+    );
+    let mut ips = Vec::new();
+    if !msg.answers.is_empty() {
+        f.put_with("dns.answers", |o| {
+            write_rrs(o, &msg.answers, Some(&mut ips));
+        });
+    }
+    f.put_u64("dns.answers_count", msg.answers.len() as u64);
+    if authorities && !msg.authorities.is_empty() {
+        f.put_with("dns.authorities", |o| {
+            write_rrs(o, &msg.authorities, None);
+        });
+    }
+    f.put_u64("dns.authorities_count", msg.authorities.len() as u64);
+    f.put_bool("dns.flags.authentic_data", msg.authenticated_data);
+    f.put_bool("dns.flags.authoritative", msg.authoritative);
+    f.put_bool("dns.flags.checking_disabled", msg.checking_disabled);
+    f.put_bool("dns.flags.recursion_available", msg.recursion_available);
+    f.put_bool("dns.flags.recursion_desired", msg.recursion_desired);
+    f.put_bool("dns.flags.truncated_response", msg.truncated);
+    // Possibly a nil []string in Go, which libbeat writes as [].
+    f.put_strs(
+        "dns.header_flags",
+        [
+            (msg.authoritative, "AA"),
+            (msg.truncated, "TC"),
+            (msg.recursion_desired, "RD"),
+            (msg.recursion_available, "RA"),
+            (msg.authenticated_data, "AD"),
+            (msg.checking_disabled, "CD"),
+            (opt.is_some_and(|o| o.do_bit()), "DO"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name)),
+    );
+    f.put_u64("dns.id", msg.id as u64);
+    f.put_str("dns.op_code", &opcode_name(msg.opcode));
+    if let Some(o) = opt {
+        f.put_with("dns.opt", |out| write_opt(out, o));
+    }
+    if let Some(q) = msg.questions.first() {
+        put_question(f, q);
+    }
+    if !ips.is_empty() {
+        for ip in &ips {
+            pb.add_ip(ip);
+        }
+        f.put_strs("dns.resolved_ip", &ips);
+    }
+    f.put_str("dns.response_code", &rcode_name(msg.rcode));
+    if !dns_type.is_empty() {
+        f.put_str("dns.type", dns_type);
+    }
+}
+
+/// `dns.question.*`, with the Public Suffix List fields, in key order.
+fn put_question(f: &mut Fields, q: &Question) {
+    f.put_str("dns.question.class", &class_name(q.qclass));
+    let (mut registered, mut subdomain, mut tld) = (None, None, None);
+    let mut etld_plus_one = None;
     if let Some(etld1) = effective_tld_plus_one(&q.name) {
         let etld1 = etld1.trim_end_matches('.').to_string();
-        m.insert("etld_plus_one".into(), etld1.clone().into());
-        m.insert("registered_domain".into(), etld1.clone().into());
         if let Some(idx) = etld1.find('.') {
-            m.insert("top_level_domain".into(), etld1[idx + 1..].into());
+            tld = Some(etld1[idx + 1..].to_string());
         }
         let sub = q
             .name
@@ -199,18 +213,31 @@ fn question_map(q: &Question) -> Map {
             .unwrap_or(&q.name)
             .trim_end_matches('.');
         if !sub.is_empty() {
-            m.insert("subdomain".into(), sub.into());
+            subdomain = Some(sub.to_string());
         }
+        etld_plus_one = Some(etld1.clone());
+        registered = Some(etld1);
     } else if q.name.matches('.').count() == 1 {
         // Packetbeat's fallback for names the PSL cannot split (e.g. a bare public suffix).
         let mut parts = q.name.split('.');
         let _ = parts.next();
-        if let Some(tld) = parts.next().filter(|s| !s.is_empty()) {
-            m.insert("top_level_domain".into(), tld.into());
-        }
-        m.insert("registered_domain".into(), q.name.clone().into());
+        tld = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
+        registered = Some(q.name.clone());
     }
-    m
+    if let Some(e) = &etld_plus_one {
+        f.put_str("dns.question.etld_plus_one", e);
+    }
+    f.put_str("dns.question.name", &q.name);
+    if let Some(r) = &registered {
+        f.put_str("dns.question.registered_domain", r);
+    }
+    if let Some(s) = &subdomain {
+        f.put_str("dns.question.subdomain", s);
+    }
+    if let Some(t) = &tld {
+        f.put_str("dns.question.top_level_domain", t);
+    }
+    f.put_str("dns.question.type", &type_name(q.qtype));
 }
 
 /// `publicsuffix.EffectiveTLDPlusOne` of golang.org/x/net, on top of the `psl` crate's suffix
@@ -245,6 +272,25 @@ fn public_suffix(domain: &str) -> &str {
             }
         }
         None => last_label(),
+    }
+}
+
+/// `optToMapStr` as JSON: written straight when there are no options (the usual case).
+fn write_opt(out: &mut Vec<u8>, o: &Opt) {
+    if o.options.iter().all(|x| matches!(x, EdnsOption::Ignored(_))) {
+        out.extend_from_slice(if o.do_bit() {
+            b"{\"do\":true,\"ext_rcode\":"
+        } else {
+            b"{\"do\":false,\"ext_rcode\":"
+        });
+        write_str(out, &rcode_name(o.extended_rcode()));
+        out.extend_from_slice(b",\"udp_size\":");
+        out.extend_from_slice(itoa::Buffer::new().format(o.udp_size).as_bytes());
+        out.extend_from_slice(b",\"version\":\"");
+        out.extend_from_slice(itoa::Buffer::new().format(o.version()).as_bytes());
+        out.extend_from_slice(b"\"}");
+    } else {
+        write_value(out, &Value::Object(opt_map(o)));
     }
 }
 
@@ -298,22 +344,67 @@ fn alg_list(algs: &[u8], name: fn(u8) -> String) -> String {
     algs.iter().map(|&a| format!(" {}", name(a))).collect()
 }
 
-/// `rrsToMapStrs`: records Packetbeat cannot render (OPT, A/AAAA without address) are left
-/// out; an all-skipped list is Go's nil slice, published as `[]`.
-fn rrs_to_maps(records: &[Record], ip_list: bool) -> (Value, Vec<String>) {
-    let mut out = Vec::new();
-    let mut ips = Vec::new();
+/// `rrsToMapStrs` as a JSON array: records Packetbeat cannot render (OPT, A/AAAA without
+/// address) are left out; an all-skipped list is Go's nil slice, published as `[]`. Returns
+/// whether any record was written.
+fn write_rrs(out: &mut Vec<u8>, records: &[Record], mut ips: Option<&mut Vec<String>>) -> bool {
+    out.push(b'[');
+    let mut any = false;
     for rr in records {
-        let Some(mut m) = rr_to_map(rr, ip_list.then_some(&mut ips)) else {
-            continue;
-        };
-        m.insert("name".into(), trim_right_dot(&rr.name).into());
-        m.insert("type".into(), type_name(rr.rtype).into());
-        m.insert("class".into(), class_name(rr.class).into());
-        m.insert("ttl".into(), rr.ttl.to_string().into());
-        out.push(Value::Object(m));
+        let mark = out.len();
+        if any {
+            out.push(b',');
+        }
+        if write_rr(out, rr, ips.as_deref_mut()) {
+            any = true;
+        } else {
+            out.truncate(mark);
+        }
     }
-    (Value::Array(out), ips)
+    out.push(b']');
+    any
+}
+
+/// One record as `rrToMapStr` plus name, type, class and TTL. The address and name records
+/// are written straight (keys in order); the others through a map.
+fn write_rr(out: &mut Vec<u8>, rr: &Record, ips: Option<&mut Vec<String>>) -> bool {
+    let data = match &rr.data {
+        RData::A(_) | RData::Aaaa(_) => {
+            let ip = match &rr.data {
+                RData::A(a) => go_ip_string(a),
+                RData::Aaaa(a) => go_ip_string(a),
+                _ => unreachable!("matched above"),
+            };
+            if let Some(ips) = ips {
+                ips.push(ip.clone());
+            }
+            std::borrow::Cow::Owned(ip)
+        }
+        RData::Name(n) => std::borrow::Cow::Borrowed(trim_right_dot(n)),
+        _ => {
+            let Some(mut m) = rr_to_map(rr, ips) else {
+                return false;
+            };
+            m.insert("name".into(), trim_right_dot(&rr.name).into());
+            m.insert("type".into(), type_name(rr.rtype).into());
+            m.insert("class".into(), class_name(rr.class).into());
+            m.insert("ttl".into(), rr.ttl.to_string().into());
+            write_value(out, &Value::Object(m));
+            return true;
+        }
+    };
+    out.extend_from_slice(b"{\"class\":");
+    write_str(out, &class_name(rr.class));
+    out.extend_from_slice(b",\"data\":");
+    write_str(out, &data);
+    out.extend_from_slice(b",\"name\":");
+    write_str(out, trim_right_dot(&rr.name));
+    out.extend_from_slice(b",\"ttl\":\"");
+    out.extend_from_slice(itoa::Buffer::new().format(rr.ttl).as_bytes());
+    out.extend_from_slice(b"\",\"type\":");
+    write_str(out, &type_name(rr.rtype));
+    out.push(b'}');
+    true
 }
 
 /// `rrToMapStr`: the RDATA fields. `None` for an empty map (skipped by the caller).

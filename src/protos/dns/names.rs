@@ -2,8 +2,10 @@
 //! `ClassToString`, `OpcodeToString`, `RcodeToString`, `AlgorithmToString` and `HashToString`,
 //! with Packetbeat's fallbacks for unknown values (`names.go`).
 
+use std::borrow::Cow;
+
 /// `dnsTypeToString`: miekg's name, else the number.
-pub fn type_name(t: u16) -> String {
+pub fn type_name(t: u16) -> Cow<'static, str> {
     let s = match t {
         0 => "None",
         1 => "A",
@@ -93,13 +95,13 @@ pub fn type_name(t: u16) -> String {
         32768 => "TA",
         32769 => "DLV",
         65535 => "Reserved",
-        _ => return t.to_string(),
+        _ => return Cow::Owned(t.to_string()),
     };
-    s.to_string()
+    Cow::Borrowed(s)
 }
 
 /// `dnsClassToString`.
-pub fn class_name(c: u16) -> String {
+pub fn class_name(c: u16) -> Cow<'static, str> {
     match c {
         1 => "IN",
         2 => "CS",
@@ -107,26 +109,26 @@ pub fn class_name(c: u16) -> String {
         4 => "HS",
         254 => "NONE",
         255 => "ANY",
-        _ => return c.to_string(),
+        _ => return Cow::Owned(c.to_string()),
     }
-    .to_string()
+    .into()
 }
 
 /// `dnsOpCodeToString`.
-pub fn opcode_name(op: u8) -> String {
+pub fn opcode_name(op: u8) -> Cow<'static, str> {
     match op {
         0 => "QUERY",
         1 => "IQUERY",
         2 => "STATUS",
         4 => "NOTIFY",
         5 => "UPDATE",
-        _ => return op.to_string(),
+        _ => return Cow::Owned(op.to_string()),
     }
-    .to_string()
+    .into()
 }
 
 /// `dnsResponseCodeToString`: miekg's name, else "Unknown N".
-pub fn rcode_name(rc: u16) -> String {
+pub fn rcode_name(rc: u16) -> Cow<'static, str> {
     match rc {
         0 => "NOERROR",
         1 => "FORMERR",
@@ -148,9 +150,9 @@ pub fn rcode_name(rc: u16) -> String {
         21 => "BADALG",
         22 => "BADTRUNC",
         23 => "BADCOOKIE",
-        _ => return format!("Unknown {rc}"),
+        _ => return Cow::Owned(format!("Unknown {rc}")),
     }
-    .to_string()
+    .into()
 }
 
 /// `dnsAlgorithmToString`.

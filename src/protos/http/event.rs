@@ -164,8 +164,7 @@ pub fn new_transaction(
     }
     if let Some(u) = user {
         // Packetbeat sets the key "user.name" as is (a dotted key, not a nested map).
-        evt.fields
-            .insert("user.name".to_string(), Value::from(u.clone()));
+        evt.fields.put_literal("user.name", &Value::from(u.as_str()));
         evt.pb().add_user(&u);
     }
 

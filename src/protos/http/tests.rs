@@ -89,7 +89,7 @@ impl Conn {
 /// The event as the publisher would write it (common fields computed and merged), flattened
 /// to dotted keys like the golden files.
 fn flat(mut e: Event) -> BTreeMap<String, Value> {
-    let mut fields = e.fields.clone();
+    let mut fields = e.fields.to_map();
     if let Some(pb) = e.pb.as_mut() {
         pb.compute_values(&[], &Networks::parse(&["private".to_string()]).unwrap());
         pb.marshal(&mut fields);
@@ -167,7 +167,7 @@ fn user_name_is_a_dotted_key_as_in_packetbeat() {
     c.seg(Original, T_REQ, REQ);
     c.seg(Reverse, T_RESP, RESP);
     let e = c.out.take().pop().unwrap();
-    assert_eq!(e.fields.get("user.name"), Some(&json!("simplesimon")));
+    assert_eq!(e.fields.get("user.name"), Some(json!("simplesimon")));
 }
 
 #[test]

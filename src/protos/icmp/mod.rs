@@ -297,6 +297,6 @@ pub fn transaction_event(t: &Transaction) -> Event {
             });
         }
     }
-    ev.fields.insert("icmp".into(), icmp);
+    ev.fields.put_value("icmp", &icmp);
     ev
 }

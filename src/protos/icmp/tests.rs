@@ -31,8 +31,9 @@ fn published(t: &Transaction) -> Map {
     let mut pb = ev.pb.take().unwrap();
     let nets = crate::publish::direction::Networks::parse(&[]).unwrap();
     pb.compute_values(&[], &nets);
-    pb.marshal(&mut ev.fields);
-    ev.fields
+    let mut fields = ev.fields.to_map();
+    pb.marshal(&mut fields);
+    fields
 }
 
 fn get<'a>(m: &'a Map, path: &str) -> Option<&'a Value> {

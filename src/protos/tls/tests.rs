@@ -8,7 +8,7 @@ use super::x509;
 use super::*;
 use crate::common::{IpPortTuple, TcpTuple, Ts};
 use crate::protos::{CommonOptions, TcpDirection::*};
-use crate::publish::{Event, MapExt};
+use crate::publish::Event;
 use serde_json::{json, Value};
 
 const ROOT_PEM: &str = include_str!("testdata/digicert_root.pem");
@@ -284,13 +284,13 @@ fn whole(b: &[u8]) -> Vec<Vec<u8>> {
     vec![b.to_vec()]
 }
 
-fn get<'a>(e: &'a Event, path: &str) -> Option<&'a Value> {
-    e.fields.get_path(path)
+fn get(e: &Event, path: &str) -> Option<Value> {
+    e.fields.get(path)
 }
 
 /// The event without times (which depend on how many segments were sent).
 fn content(e: &Event) -> Value {
-    Value::Object(e.fields.clone())
+    Value::Object(e.fields.to_map())
 }
 
 // ---------------------------------------------------------------- tests
@@ -304,24 +304,24 @@ fn full_handshake_event() {
         "one event, on the second ChangeCipherSpec only"
     );
     let e = &evs[0];
-    assert_eq!(get(e, "type"), Some(&json!("tls")));
-    assert_eq!(get(e, "status"), Some(&json!("OK")));
-    assert_eq!(get(e, "tls.established"), Some(&json!(true)));
-    assert_eq!(get(e, "tls.resumed"), Some(&json!(false)));
-    assert_eq!(get(e, "tls.version"), Some(&json!("1.2")));
-    assert_eq!(get(e, "tls.version_protocol"), Some(&json!("tls")));
+    assert_eq!(get(e, "type"), Some(json!("tls")));
+    assert_eq!(get(e, "status"), Some(json!("OK")));
+    assert_eq!(get(e, "tls.established"), Some(json!(true)));
+    assert_eq!(get(e, "tls.resumed"), Some(json!(false)));
+    assert_eq!(get(e, "tls.version"), Some(json!("1.2")));
+    assert_eq!(get(e, "tls.version_protocol"), Some(json!("tls")));
     assert_eq!(
         get(e, "tls.cipher"),
-        Some(&json!("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"))
+        Some(json!("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"))
     );
-    assert_eq!(get(e, "tls.next_protocol"), Some(&json!("h2")));
+    assert_eq!(get(e, "tls.next_protocol"), Some(json!("h2")));
     assert_eq!(
         get(e, "tls.client.server_name"),
-        Some(&json!("example.com"))
+        Some(json!("example.com"))
     );
     assert_eq!(
         get(e, "tls.client.supported_ciphers"),
-        Some(&json!([
+        Some(json!([
             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
             "TLS_AES_128_GCM_SHA256",
             "(unknown:0xff85)",
@@ -351,16 +351,16 @@ fn full_handshake_event() {
     );
     assert_eq!(
         get(e, "tls.detailed.server_hello.extensions.ec_points_formats"),
-        Some(&json!(["uncompressed"]))
+        Some(json!(["uncompressed"]))
     );
     assert_eq!(
         get(e, "tls.detailed.server_hello.selected_compression_method"),
-        Some(&json!("NULL"))
+        Some(json!("NULL"))
     );
-    assert_eq!(get(e, "tls.detailed.version"), Some(&json!("TLS 1.2")));
+    assert_eq!(get(e, "tls.detailed.version"), Some(json!("TLS 1.2")));
     assert_eq!(
         get(e, "tls.detailed.client_certificate_requested"),
-        Some(&json!(false))
+        Some(json!(false))
     );
     // JA3: version, ciphers and extensions without GREASE, groups, point formats.
     let ja3 = "771,49199-4865-65413-255,0-16-10-11-13-43-35-5-65281-17513,29-23-24,0";
@@ -368,24 +368,23 @@ fn full_handshake_event() {
         use md5::Digest;
         md5::Md5::digest(ja3.as_bytes())
     });
-    assert_eq!(get(e, "tls.client.ja3"), Some(&json!(expect)));
+    assert_eq!(get(e, "tls.client.ja3"), Some(json!(expect)));
     // Server certificate, as in Packetbeat's golden event for example.org.
     assert_eq!(
         get(e, "tls.server.subject"),
-        Some(&json!("CN=www.example.org,OU=Technology,O=Internet Corporation for Assigned Names and Numbers,L=Los Angeles,ST=California,C=US"))
+        Some(json!("CN=www.example.org,OU=Technology,O=Internet Corporation for Assigned Names and Numbers,L=Los Angeles,ST=California,C=US"))
     );
     assert_eq!(
         get(e, "tls.server.hash.sha1"),
-        Some(&json!("7BB698386970363D2919CC5772846984FFD4A889"))
+        Some(json!("7BB698386970363D2919CC5772846984FFD4A889"))
     );
     assert_eq!(
         get(e, "tls.server.x509.serial_number"),
-        Some(&json!("21020869104500376438182461249190639870"))
+        Some(json!("21020869104500376438182461249190639870"))
     );
     assert_eq!(
         get(e, "tls.detailed.server_certificate_chain")
-            .and_then(|v| v.as_array())
-            .map(|a| a.len()),
+            .and_then(|v| v.as_array().map(|a| a.len())),
         Some(1)
     );
     assert!(get(e, "tls.server.certificate_chain").is_none());
@@ -464,27 +463,27 @@ fn resumption_by_session_id_and_by_ticket() {
         c.events().remove(0)
     };
     let e = run(None, false);
-    assert_eq!(get(&e, "tls.resumed"), Some(&json!(true)));
+    assert_eq!(get(&e, "tls.resumed"), Some(json!(true)));
     assert_eq!(
         get(&e, "tls.detailed.resumption_method"),
-        Some(&json!("id"))
+        Some(json!("id"))
     );
-    assert_eq!(get(&e, "tls.version"), Some(&json!("1.3")));
+    assert_eq!(get(&e, "tls.version"), Some(json!("1.3")));
     assert_eq!(
         get(
             &e,
             "tls.detailed.server_hello.extensions.supported_versions"
         ),
-        Some(&json!("TLS 1.3"))
+        Some(json!("TLS 1.3"))
     );
     let e = run(Some(&[1, 2, 3]), true);
     assert_eq!(
         get(&e, "tls.detailed.resumption_method"),
-        Some(&json!("ticket"))
+        Some(json!("ticket"))
     );
     assert_eq!(
         get(&e, "tls.detailed.client_hello.extensions.session_ticket"),
-        Some(&json!("(3 bytes)"))
+        Some(json!("(3 bytes)"))
     );
 }
 
@@ -492,7 +491,7 @@ fn resumption_by_session_id_and_by_ticket() {
 fn key_exchange_means_not_resumed() {
     // Same session id echoed, but a ServerKeyExchange was sent: a full handshake.
     let evs = run_full(defaults(), whole);
-    assert_eq!(get(&evs[0], "tls.resumed"), Some(&json!(false)));
+    assert_eq!(get(&evs[0], "tls.resumed"), Some(json!(false)));
     assert!(get(&evs[0], "tls.detailed.resumption_method").is_none());
 }
 
@@ -510,20 +509,20 @@ fn alerts_and_unfinished_handshake() {
     let evs = c.events();
     assert_eq!(evs.len(), 1, "published once");
     let e = &evs[0];
-    assert_eq!(get(e, "status"), Some(&json!("Error")));
-    assert_eq!(get(e, "tls.established"), Some(&json!(false)));
+    assert_eq!(get(e, "status"), Some(json!("Error")));
+    assert_eq!(get(e, "tls.established"), Some(json!(false)));
     assert_eq!(
         get(e, "tls.detailed.alert_types"),
-        Some(&json!(["handshake_failure"]))
+        Some(json!(["handshake_failure"]))
     );
     assert_eq!(
         get(e, "tls.detailed.alerts"),
         Some(
-            &json!([{"severity": "fatal", "code": 40, "type": "handshake_failure", "source": "server"}])
+            json!([{"severity": "fatal", "code": 40, "type": "handshake_failure", "source": "server"}])
         )
     );
     // No server hello: the client's version is used.
-    assert_eq!(get(e, "tls.version"), Some(&json!("1.2")));
+    assert_eq!(get(e, "tls.version"), Some(json!("1.2")));
     assert!(
         e.pb.as_ref().unwrap().event.end.is_none(),
         "no end without both CCS"
@@ -546,7 +545,7 @@ fn non_tls_is_dropped_and_retried_with_the_next_segment() {
     assert_eq!(evs.len(), 1);
     assert_eq!(
         get(&evs[0], "tls.client.server_name"),
-        Some(&json!("example.com"))
+        Some(json!("example.com"))
     );
 }
 
@@ -568,7 +567,7 @@ fn server_first_direction_is_swapped() {
     let e = c.events().remove(0);
     assert_eq!(
         get(&e, "tls.client.server_name"),
-        Some(&json!("example.com"))
+        Some(json!("example.com"))
     );
     // Source and destination come from the connection's tuple (its first packet), as in
     // Packetbeat, whichever side is the client.
@@ -614,11 +613,11 @@ fn options_certificates_raw_detailed_fingerprints() {
     let e = &run_full(settings("fingerprints: [MD5, sha-256]"), whole)[0];
     assert_eq!(
         get(e, "tls.server.hash.md5"),
-        Some(&json!("3510C21C66BD62010FC547D3CD3F0CE6"))
+        Some(json!("3510C21C66BD62010FC547D3CD3F0CE6"))
     );
     assert_eq!(
         get(e, "tls.server.hash.sha256"),
-        Some(&json!(
+        Some(json!(
             "9250711C54DE546F4370E0C3D3A3EC45BC96092A25A4A71A1AFA396AF7047EB8"
         ))
     );
@@ -699,7 +698,7 @@ fn truncated_and_corrupted_input_never_panics() {
         }
         c.fin();
         for e in c.events() {
-            serde_json::to_string(&e.fields).unwrap();
+            serde_json::to_string(&e.fields.to_map()).unwrap();
         }
     }
 }
@@ -806,11 +805,11 @@ fn ocsp_status_and_certificate_request() {
     let e = c.events().remove(0);
     assert_eq!(
         get(&e, "tls.detailed.ocsp_response"),
-        Some(&json!("unauthorized"))
+        Some(json!("unauthorized"))
     );
     assert_eq!(
         get(&e, "tls.detailed.server_hello.extensions.status_request"),
-        Some(&json!({"response": true}))
+        Some(json!({"response": true}))
     );
     assert_eq!(parser::ocsp_status_name(4), "4");
 }
@@ -1105,9 +1104,9 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 fn check_client_hello_event(e: &Event) {
-    assert_eq!(get(e, "tls"), Some(&expected_client_hello_tls()));
-    assert_eq!(get(e, "status"), Some(&json!("Error")));
-    assert_eq!(get(e, "type"), Some(&json!("tls")));
+    assert_eq!(get(e, "tls"), Some(expected_client_hello_tls()));
+    assert_eq!(get(e, "status"), Some(json!("Error")));
+    assert_eq!(get(e, "type"), Some(json!("tls")));
     let pb = e.pb.as_ref().unwrap();
     assert_eq!(
         pb.destination.as_ref().unwrap().domain.as_deref(),
@@ -1136,7 +1135,7 @@ fn packetbeat_server_hello_vector() {
     assert_eq!(evs.len(), 1);
     assert_eq!(
         get(&evs[0], "tls.detailed.server_hello"),
-        Some(&json!({
+        Some(json!({
             "extensions": {
                 "_unparsed_": ["renegotiation_info"],
                 "application_layer_protocol_negotiation": ["h2"],
@@ -1161,7 +1160,7 @@ fn packetbeat_alert_vectors() {
     assert_eq!(
         get(&evs[0], "tls.detailed.alerts"),
         Some(
-            &json!([{"severity": "fatal", "code": 45, "type": "certificate_expired", "source": "client"}])
+            json!([{"severity": "fatal", "code": 45, "type": "certificate_expired", "source": "client"}])
         )
     );
     // An alert of 3 bytes is taken as encrypted: nothing learnt, no event.
@@ -1204,14 +1203,14 @@ fn packetbeat_fragmented_and_interleaved_vectors() {
     assert!(get(&e, "tls.detailed.client_hello").is_some());
     assert_eq!(
         get(&e, "tls.detailed.alerts"),
-        Some(&json!([
+        Some(json!([
             {"severity": "(unknown:0xff)", "code": 255, "type": "(unknown:0xff)", "source": "client"},
             {"severity": "warning", "code": 1, "type": "(unknown:0x01)", "source": "client"}
         ]))
     );
     assert_eq!(
         get(&e, "tls.detailed.alert_types"),
-        Some(&json!(["(unknown:0xff)", "(unknown:0x01)"]))
+        Some(json!(["(unknown:0xff)", "(unknown:0x01)"]))
     );
 }
 
@@ -1252,9 +1251,9 @@ fn packetbeat_version_negotiation_vectors() {
         c.send(Original, &unhex(RAW_CCS));
         let e = c.events().remove(0);
         (
-            get(&e, "tls.version").cloned(),
-            get(&e, "tls.version_protocol").cloned(),
-            get(&e, "tls.detailed.version").cloned(),
+            get(&e, "tls.version"),
+            get(&e, "tls.version_protocol"),
+            get(&e, "tls.detailed.version"),
         )
     };
     assert_eq!(
@@ -1311,7 +1310,7 @@ fn packetbeat_ja3_vectors() {
         c.send(Original, &unhex(&packet));
         c.fin();
         let e = c.events().remove(0);
-        assert_eq!(get(&e, "tls.client.ja3"), Some(&json!(want)));
+        assert_eq!(get(&e, "tls.client.ja3"), Some(json!(want)));
     }
 }
 
