@@ -63,6 +63,8 @@ pub struct Worker {
     pipeline: Pipeline,
     /// The output's codec, when events can be encoded here (see `outputs::codec_for`).
     codec: Option<JsonCodec>,
+    /// Capacity for the next encoded event.
+    encoded_hint: usize,
 }
 
 impl Worker {
@@ -75,6 +77,7 @@ impl Worker {
             sink: EventSink::new(),
             pipeline,
             codec,
+            encoded_hint: 1024,
         }
     }
 
@@ -141,11 +144,15 @@ impl Worker {
         for e in self.sink.take() {
             if let Some(mut e) = self.pipeline.process(e) {
                 if let Some(codec) = &self.codec {
-                    let mut bytes = Vec::with_capacity(1024);
+                    let mut bytes = Vec::with_capacity(self.encoded_hint);
                     codec.encode_into(&e, &mut bytes);
+                    // Room for a slightly larger event next time, without regrowing.
+                    self.encoded_hint = bytes.len() + bytes.len() / 4;
                     e.encoded = Some(bytes);
-                    // The output needs the bytes and the metadata only.
+                    // The output needs the bytes and the metadata only; what is freed here is
+                    // freed on the thread that allocated it, which is cheaper.
                     e.fields = Default::default();
+                    e.pb = None;
                 }
                 out.push(e);
             }

@@ -124,9 +124,9 @@ pub struct Network {
 #[derive(Debug, Clone)]
 pub struct EventMeta {
     pub kind: &'static str,
-    pub category: Vec<&'static str>,
-    pub kind_type: Vec<&'static str>,
-    pub dataset: Option<String>,
+    pub category: &'static [&'static str],
+    pub kind_type: &'static [&'static str],
+    pub dataset: Option<&'static str>,
     pub start: Option<Ts>,
     pub end: Option<Ts>,
     /// Nanoseconds; computed from start and end when not set.
@@ -170,8 +170,8 @@ impl PbFields {
             network: Network::default(),
             event: EventMeta {
                 kind: "event",
-                category: vec!["network"],
-                kind_type: vec!["connection", "protocol"],
+                category: &["network"],
+                kind_type: &["connection", "protocol"],
                 dataset: None,
                 start: None,
                 end: None,
@@ -263,7 +263,7 @@ impl PbFields {
         }
 
         if self.event.dataset.is_none() && !self.network.protocol.is_empty() {
-            self.event.dataset = Some(self.network.protocol.to_string());
+            self.event.dataset = Some(self.network.protocol);
         }
         if self.client.is_none() {
             self.client = self.source.clone();
@@ -323,10 +323,10 @@ impl PbFields {
         }
         let e = &self.event;
         m.put("event.kind", Value::from(e.kind));
-        m.put("event.category", Value::from(e.category.clone()));
-        m.put("event.type", Value::from(e.kind_type.clone()));
-        if let Some(d) = &e.dataset {
-            m.put("event.dataset", Value::from(d.as_str()));
+        m.put("event.category", Value::from(e.category.to_vec()));
+        m.put("event.type", Value::from(e.kind_type.to_vec()));
+        if let Some(d) = e.dataset {
+            m.put("event.dataset", Value::from(d));
         }
         if let Some(s) = e.start.filter(|t| !t.is_zero()) {
             m.put("event.start", Value::from(s.to_rfc3339_millis()));
@@ -538,8 +538,8 @@ impl PbFields {
                 let e = &self.event;
                 out.push(b'{');
                 json_key(out, &mut first, "category");
-                json_list(out, &e.category);
-                if let Some(d) = &e.dataset {
+                json_list(out, e.category);
+                if let Some(d) = e.dataset {
                     json_key(out, &mut first, "dataset");
                     json_str(out, d);
                 }
@@ -558,7 +558,7 @@ impl PbFields {
                     json_time(out, t);
                 }
                 json_key(out, &mut first, "type");
-                json_list(out, &e.kind_type);
+                json_list(out, e.kind_type);
             }
             "network" => {
                 let n = &self.network;

@@ -52,22 +52,25 @@ pub struct Pipeline {
 }
 
 /// Top-level keys the common fields and the builtins write.
-const RESERVED: &[&str] = &[
-    "agent",
-    "client",
-    "destination",
-    "ecs",
-    "error",
-    "event",
-    "host",
-    "network",
-    "related",
-    "server",
-    "source",
-];
+fn is_reserved(key: &str) -> bool {
+    matches!(
+        key,
+        "agent"
+            | "client"
+            | "destination"
+            | "ecs"
+            | "error"
+            | "event"
+            | "host"
+            | "network"
+            | "related"
+            | "server"
+            | "source"
+    )
+}
 
 fn value_has_reserved(v: Option<&Value>) -> bool {
-    matches!(v, Some(Value::Object(m)) if RESERVED.iter().any(|k| m.contains_key(*k)))
+    matches!(v, Some(Value::Object(m)) if m.keys().any(|k| is_reserved(k)))
 }
 
 impl Pipeline {
@@ -157,7 +160,7 @@ impl Pipeline {
         // the JSON (see `JsonCodec`), unless something else writes under the same top-level keys
         // or processors need the whole tree.
         let direct = self.processors.is_empty()
-            && !event.fields.any_top(|k| RESERVED.binary_search(&k).is_ok())
+            && !event.fields.any_top(is_reserved)
             && !(reporter
                 .as_ref()
                 .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))

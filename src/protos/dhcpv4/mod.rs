@@ -275,7 +275,7 @@ pub fn dhcp_event(ts: Ts, tuple: &IpPortTuple, payload_len: usize, msg: &Dhcpv4M
             pb.server = Some(dst);
         }
         pb.event.start = Some(ts);
-        pb.event.dataset = Some("dhcpv4".to_string());
+        pb.event.dataset = Some("dhcpv4");
         pb.network.transport = Some(Transport::Udp);
         pb.network.protocol = "dhcpv4";
         for ip in [msg.ciaddr, msg.yiaddr, msg.giaddr] {

@@ -10,7 +10,7 @@
 use super::errors;
 use super::parser::Message;
 use crate::common::{IpPortTuple, Ts};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -63,7 +63,7 @@ struct Entry {
 
 /// Open transactions of one analyzer (one worker's UDP side, or one TCP connection).
 pub struct Transactions {
-    map: HashMap<Key, Entry>,
+    map: FxHashMap<Key, Entry>,
     timeout: Duration,
     seq: u64,
     /// UDP: apply the EDNS size checks.
@@ -73,7 +73,7 @@ pub struct Transactions {
 impl Transactions {
     pub fn new(timeout: Duration, udp: bool) -> Transactions {
         Transactions {
-            map: HashMap::new(),
+            map: FxHashMap::default(),
             timeout,
             seq: 0,
             udp,

@@ -263,8 +263,8 @@ pub fn transaction_event(t: &Transaction) -> Event {
         }
         pb.set_source(src);
         pb.set_destination(dst);
-        pb.event.dataset = Some("icmp".to_string());
-        pb.event.kind_type = vec!["connection"];
+        pb.event.dataset = Some("icmp");
+        pb.event.kind_type = &["connection"];
         pb.error_messages = t.notes.iter().map(|s| s.to_string()).collect();
         pb.network.transport = Some(if v == 6 {
             Transport::Icmpv6
