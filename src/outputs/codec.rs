@@ -237,7 +237,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
 
 /// A JSON string; escaped by serde_json when it has a quote, a backslash or a control byte.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if needs_escape(s.as_bytes()) {
         serde_json::to_writer(&mut *out, s).expect("Vec write");
     } else {
         out.reserve(s.len() + 2);
@@ -247,16 +247,56 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Whether any byte is a control byte, `"` or `\`: eight bytes at a time (this runs over every
+/// key and string value of every event).
+fn needs_escape(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        // Bytes below 0x20 (exact for a bound <= 0x80), then bytes equal to `"` or `\`.
+        if v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0
+            || has_zero(v ^ (ONES * b'"' as u64))
+            || has_zero(v ^ (ONES * b'\\' as u64))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 #[cfg(test)]
 mod write_tests {
     use super::*;
+
+    #[test]
+    fn escape_check_matches_the_bytewise_one() {
+        for len in [1usize, 7, 8, 9, 16, 23] {
+            for pos in 0..len {
+                for b in 0u8..=255 {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    let want = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_escape(&v), want, "byte {b:#x} at {pos} of {len}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn same_bytes_as_serde_json() {
         let v = serde_json::json!({
             "a": [1, -2, 3.5, 1e300, true, false, null, "x\"y\\z\n\u{1}", "plain", "é ü 日本"],
             "b": {"c": u64::MAX, "d": i64::MIN, "e": {}, "f": []},
-            "<html>": "&"
+            "<html>": "&",
+            "long plain string of more than eight bytes": "long string with a \" quote after eight",
+            "long string with a \\ backslash": "long string with a \u{1f} control",
+            "\u{7f}\u{80}é is not escaped, nor is ~ or DEL": "x"
         });
         let mut ours = Vec::new();
         write_value(&mut ours, &v);

@@ -185,13 +185,13 @@ impl PbFields {
 
     /// `SetSource`: also records the address in `related.ip`.
     pub fn set_source(&mut self, ep: Endpoint) {
-        self.add_ip(&ep.ip.to_string());
+        self.add_ip(&ip_string(&ep.ip));
         self.source = Some(ep);
     }
 
     /// `SetDestination`: also records the address in `related.ip`.
     pub fn set_destination(&mut self, ep: Endpoint) {
-        self.add_ip(&ep.ip.to_string());
+        self.add_ip(&ip_string(&ep.ip));
         self.destination = Some(ep);
     }
 
@@ -420,6 +420,13 @@ fn json_time(out: &mut Vec<u8>, t: Ts) {
     out.push(b'"');
     t.write_rfc3339_millis(out);
     out.push(b'"');
+}
+
+/// `ip.to_string()`, without the formatting machinery for IPv4.
+pub fn ip_string(ip: &IpAddr) -> String {
+    let mut b = Vec::with_capacity(15);
+    write_ip(&mut b, ip);
+    String::from_utf8(b).expect("an address is ASCII")
 }
 
 /// An address as Go's `net.IP.String()` writes it (dotted quad for IPv4 and IPv4-mapped IPv6

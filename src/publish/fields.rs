@@ -98,7 +98,7 @@ impl Fields {
     /// Room for about `n` fields of typical size.
     pub fn with_capacity(n: usize) -> Fields {
         Fields {
-            json: Vec::with_capacity(n * 24),
+            json: Vec::with_capacity(n * 40),
             entries: Vec::with_capacity(n),
         }
     }

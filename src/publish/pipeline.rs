@@ -41,7 +41,10 @@ pub struct Pipeline {
     local_ips: Vec<IpAddr>,
     internal_networks: Networks,
     ignore_outgoing: bool,
-    reporters: HashMap<&'static str, ReporterMeta>,
+    /// Each protocol's own metadata, with its tags and the global ones merged in advance.
+    reporters: Vec<(&'static str, ReporterMeta, Vec<String>)>,
+    /// The global tags, for events of no protocol section.
+    global_only_tags: Vec<String>,
     global_fields: Option<Value>,
     global_fields_under_root: bool,
     global_tags: Vec<String>,
@@ -99,7 +102,14 @@ impl Pipeline {
             internal_networks,
             ignore_outgoing: cfg.ignore_outgoing
                 || cfg.interfaces.iter().any(|i| i.ignore_outgoing),
-            reporters,
+            global_only_tags: merged_tags(&[], &cfg.tags),
+            reporters: reporters
+                .into_iter()
+                .map(|(name, meta)| {
+                    let tags = merged_tags(&meta.tags, &cfg.tags);
+                    (name, meta, tags)
+                })
+                .collect(),
             global_fields: cfg.fields.clone(),
             global_fields_under_root: cfg.fields_under_root,
             global_tags: cfg.tags.clone(),
@@ -116,7 +126,8 @@ impl Pipeline {
             local_ips: Vec::new(),
             internal_networks: Networks::parse(&nets).expect("test networks"),
             ignore_outgoing: false,
-            reporters: HashMap::new(),
+            reporters: Vec::new(),
+            global_only_tags: Vec::new(),
             global_fields: None,
             global_fields_under_root: false,
             global_tags: Vec::new(),
@@ -152,10 +163,12 @@ impl Pipeline {
         }
         // Every protocol's events carry its name in `type` (ICMP events have no
         // `network.protocol`), so that finds the protocol section's own metadata.
-        let reporter = event
-            .fields
-            .get_plain_str("type")
-            .and_then(|t| self.reporters.get(t));
+        let (reporter, tags) = match event.fields.get_plain_str("type").and_then(|t| {
+            self.reporters.iter().find(|(name, _, _)| *name == t)
+        }) {
+            Some((_, meta, tags)) => (Some(meta), tags),
+            None => (None, &self.global_only_tags),
+        };
         // Fast path: the common fields and the builtins go straight from their typed form into
         // the JSON (see `JsonCodec`), unless something else writes under the same top-level keys
         // or processors need the whole tree.
@@ -165,15 +178,6 @@ impl Pipeline {
                 .as_ref()
                 .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))
             && !(self.global_fields_under_root && value_has_reserved(self.global_fields.as_ref()));
-        let tags: Vec<&String> = {
-            let mut t: Vec<&String> = Vec::new();
-            for tag in reporter.iter().flat_map(|m| m.tags.iter()).chain(&self.global_tags) {
-                if !t.contains(&tag) {
-                    t.push(tag);
-                }
-            }
-            t
-        };
         // `fields_under_root` merges maps deeply, and tags append to tags an analyzer set:
         // both are done on the tree.
         let on_tree = !direct
@@ -241,6 +245,18 @@ impl Pipeline {
         self.stats.published += 1;
         Some(event)
     }
+}
+
+/// A protocol's tags then the global ones, each once (what `add_tags` gives on an event
+/// without tags).
+fn merged_tags(own: &[String], global: &[String]) -> Vec<String> {
+    let mut t: Vec<String> = Vec::new();
+    for tag in own.iter().chain(global) {
+        if !t.contains(tag) {
+            t.push(tag.clone());
+        }
+    }
+    t
 }
 
 fn apply_fields(target: &mut Map, fields: Option<&Value>, under_root: bool) {

@@ -584,12 +584,15 @@ fn rr_to_string(rr: &Record) -> String {
 
 /// `dnsQuestionToString`.
 pub fn question_to_string(q: &Question) -> String {
-    format!(
-        "class {}, type {}, {}",
-        class_name(q.qclass),
-        type_name(q.qtype),
-        q.name
-    )
+    let (class, qtype) = (class_name(q.qclass), type_name(q.qtype));
+    let mut s = String::with_capacity(16 + class.len() + qtype.len() + q.name.len());
+    s.push_str("class ");
+    s.push_str(&class);
+    s.push_str(", type ");
+    s.push_str(&qtype);
+    s.push_str(", ");
+    s.push_str(&q.name);
+    s
 }
 
 /// `dnsToString`: the `request` / `response` text.

@@ -169,7 +169,10 @@ pub fn new_transaction(
     }
 
     let pb = evt.pb();
-    let (sip, dip) = (source.ip.to_string(), destination.ip.to_string());
+    let (sip, dip) = (
+        crate::publish::event::ip_string(&source.ip),
+        crate::publish::event::ip_string(&destination.ip),
+    );
     pb.set_source(source);
     pb.set_destination(destination);
     pb.add_ip(&sip);

@@ -142,7 +142,12 @@ impl Tcp {
             self.now = ts;
         }
 
-        // One lookup per packet: both directions of a connection share one key.
+        // Connections exist only on analysed ports (as in Packetbeat's `decideProtocol`), so
+        // the port table answers first: most unanalysed traffic costs no hash lookup at all.
+        let Some(analyzer) = self.port_map.for_tuple(tuple.src_port, tuple.dst_port) else {
+            return;
+        };
+        // Both directions of a connection share one key.
         let key = tuple.canonical();
         if let Some(c) = self.conns.get(&key) {
             let dir = if c.tcptuple.tuple == tuple {
@@ -159,32 +164,6 @@ impl Tcp {
                 self.expire(out, &key, ts);
             }
         }
-        let created = if self.conns.contains_key(&key) {
-            false
-        } else {
-            let Some(analyzer) = self.port_map.for_tuple(tuple.src_port, tuple.dst_port) else {
-                return; // not a port we analyse
-            };
-            self.next_id += 1;
-            let tcptuple = TcpTuple {
-                tuple,
-                stream_id: self.next_id,
-            };
-            let parser = self.analyzers[analyzer].new_connection(&tcptuple);
-            let timeout_ns = self.analyzers[analyzer].connection_timeout().as_nanos() as i64;
-            let conn = Connection {
-                fin: [false, false],
-                tcptuple,
-                analyzer,
-                parser: Some(parser),
-                dirs: Default::default(),
-                last_seen: ts,
-                timeout_ns,
-            };
-            self.conns.insert(key, conn);
-            self.stats.connections += 1;
-            true
-        };
         let Tcp {
             conns,
             analyzers,
@@ -192,9 +171,27 @@ impl Tcp {
             next_id,
             ..
         } = self;
-        let conn = conns
-            .get_mut(&key)
-            .expect("connection just found or created");
+        let mut created = false;
+        let conn = conns.entry(key).or_insert_with(|| {
+            created = true;
+            *next_id += 1;
+            let tcptuple = TcpTuple {
+                tuple,
+                stream_id: *next_id,
+            };
+            let parser = analyzers[analyzer].new_connection(&tcptuple);
+            let timeout_ns = analyzers[analyzer].connection_timeout().as_nanos() as i64;
+            stats.connections += 1;
+            Connection {
+                fin: [false, false],
+                tcptuple,
+                analyzer,
+                parser: Some(parser),
+                dirs: Default::default(),
+                last_seen: ts,
+                timeout_ns,
+            }
+        });
         let dir = if conn.tcptuple.tuple == tuple {
             TcpDirection::Original
         } else {
