@@ -8,7 +8,8 @@ use super::config::HttpSettings;
 use super::parser::Message;
 use super::url;
 use crate::common::{Transport, Ts};
-use crate::publish::{Endpoint, Event, Map, MapExt};
+use crate::outputs::codec::{write_str, write_value};
+use crate::publish::{Endpoint, Event, Fields, Map};
 use serde_json::Value;
 use std::net::IpAddr;
 
@@ -65,17 +66,19 @@ pub fn new_transaction(
     let mut forwarded_ip = None;
     let mut start: Option<Ts> = None;
     let mut end: Option<Ts> = None;
-    let mut user = None;
-    let mut http = Map::new();
-
-    evt.put("type", "http");
-    evt.put("status", status);
 
     if let Some(r) = requ.as_mut() {
         decode_body(cfg, &mut r.msg);
+    }
+    if let Some(r) = resp.as_mut() {
+        decode_body(cfg, &mut r.msg);
+    }
+    // What the request says about the URL, computed before anything is put: the fields go
+    // in key order.
+    let mut url_parts = None;
+    if let Some(r) = requ.as_ref() {
         let m = &r.msg;
         let (path, params) = extract_parameters(cfg, m);
-
         source.bytes = m.size;
         let host_header = s(&m.host);
         let (host, mut port) = extract_host_header(&host_header);
@@ -97,75 +100,72 @@ pub fn new_transaction(
         }
         related_ips.push(s(&m.real_ip));
         errors = notes;
-
-        http.put("version", Value::from(m.version.to_string()));
-        put_nonzero(&mut http, "request.bytes", m.size as i64);
-        let mut body_bytes = m.content_length;
-        if !m.method.is_empty() {
-            http.put("request.method", Value::from(s(&m.method)));
-        }
-        if !m.referer.is_empty() {
-            http.put("request.referrer", Value::from(s(&m.referer)));
-        }
         related_hosts.push(s(&m.referer));
-        if m.send_body && !m.body.is_empty() {
-            body_bytes = m.body.len() as i64;
-            http.put("request.body.content", Value::from(s(&m.body)));
-        }
-        put_nonzero(&mut http, "request.body.bytes", body_bytes);
-        http.put("request.headers", Value::Object(collect_headers(cfg, m)));
-
-        put_url(&mut evt, &host, port, &path, &params);
-        if !m.user_agent.is_empty() {
-            evt.put("user_agent.original", s(&m.user_agent));
-        }
-        if cfg.send_request {
-            evt.put("request", raw_message(m));
-        }
-        evt.put("method", s(&m.method));
-        let mut query = s(&m.method);
-        query.push(' ');
-        query.push_str(&String::from_utf8_lossy(&path));
-        evt.put("query", query);
-        if !r.username.is_empty() {
-            user = Some(r.username.clone());
-        }
+        url_parts = Some((host, port, path, params));
     }
-
-    if let Some(r) = resp.as_mut() {
-        decode_body(cfg, &mut r.msg);
+    if let Some(r) = resp.as_ref() {
         let m = &r.msg;
         destination.bytes = m.size;
         end = Some(m.ts);
         errors.extend(m.notes.iter().cloned());
+    }
 
-        put_nonzero(&mut http, "response.status_code", m.status_code as i64);
+    let req = requ.as_ref().map(|r| &r.msg);
+    let res = resp.as_ref().map(|r| &r.msg);
+    let f = &mut evt.fields;
+    if let Some(m) = req {
+        put_message_sizes(f, m, "http.request.body.bytes", "http.request.body.content");
+        put_nonzero(f, "http.request.bytes", m.size as i64);
+        f.put_with("http.request.headers", |o| write_headers(o, cfg, m));
+        if !m.method.is_empty() {
+            f.put_bytes("http.request.method", &m.method);
+        }
+        if !m.referer.is_empty() {
+            f.put_bytes("http.request.referrer", &m.referer);
+        }
+    }
+    if let Some(m) = res {
+        put_message_sizes(f, m, "http.response.body.bytes", "http.response.body.content");
+        put_nonzero(f, "http.response.bytes", m.size as i64);
+        f.put_with("http.response.headers", |o| write_headers(o, cfg, m));
+        put_nonzero(f, "http.response.status_code", m.status_code as i64);
         if !m.status_phrase.is_empty() {
-            http.put(
-                "response.status_phrase",
-                Value::from(s(&m.status_phrase).to_lowercase()),
+            f.put_str(
+                "http.response.status_phrase",
+                &String::from_utf8_lossy(&m.status_phrase).to_lowercase(),
             );
         }
-        put_nonzero(&mut http, "response.bytes", m.size as i64);
-        let mut body_bytes = m.content_length;
-        if m.send_body && !m.body.is_empty() {
-            body_bytes = m.body.len() as i64;
-            http.put("response.body.content", Value::from(s(&m.body)));
-        }
-        put_nonzero(&mut http, "response.body.bytes", body_bytes);
-        http.put("response.headers", Value::Object(collect_headers(cfg, m)));
-        if cfg.send_response {
-            evt.put("response", raw_message(m));
+    }
+    if let Some(m) = req {
+        f.put_str("http.version", &m.version.to_string());
+        f.put_bytes("method", &m.method);
+        let (_, _, path, _) = url_parts.as_ref().expect("set with the request");
+        let mut query = s(&m.method);
+        query.push(' ');
+        query.push_str(&String::from_utf8_lossy(path));
+        f.put_str("query", &query);
+        if cfg.send_request {
+            f.put_str("request", &raw_message(m));
         }
     }
-
-    if !http.is_empty() {
-        evt.put("http", Value::Object(http));
+    if let Some(m) = res.filter(|_| cfg.send_response) {
+        f.put_str("response", &raw_message(m));
     }
+    f.put_str("status", status);
+    f.put_str("type", "http");
+    if let Some((host, port, path, params)) = &url_parts {
+        put_url(f, host, *port, path, params);
+    }
+    let user = requ.as_ref().map(|r| r.username.as_str()).filter(|u| !u.is_empty());
     if let Some(u) = user {
         // Packetbeat sets the key "user.name" as is (a dotted key, not a nested map).
-        evt.fields.put_literal("user.name", &Value::from(u.as_str()));
-        evt.pb().add_user(&u);
+        f.put_literal("user.name", &Value::from(u));
+    }
+    if let Some(m) = req.filter(|m| !m.user_agent.is_empty()) {
+        f.put_bytes("user_agent.original", &m.user_agent);
+    }
+    if let Some(u) = user {
+        evt.pb().add_user(u);
     }
 
     let pb = evt.pb();
@@ -192,10 +192,39 @@ pub fn new_transaction(
     evt
 }
 
-fn put_nonzero(m: &mut Map, key: &str, v: i64) {
-    if v != 0 {
-        m.put(key, Value::from(v));
+/// `body.bytes` (the sent body's length, else Content-Length) and `body.content`.
+fn put_message_sizes(f: &mut Fields, m: &Message, bytes_key: &'static str, content_key: &'static str) {
+    let sent = m.send_body && !m.body.is_empty();
+    let body_bytes = if sent {
+        m.body.len() as i64
+    } else {
+        m.content_length
+    };
+    put_nonzero(f, bytes_key, body_bytes);
+    if sent {
+        f.put_bytes(content_key, &m.body);
     }
+}
+
+fn put_nonzero(f: &mut Fields, key: &'static str, v: i64) {
+    if v != 0 {
+        f.put_i64(key, v);
+    }
+}
+
+/// `collectHeaders` as JSON: written straight unless all headers are sent.
+fn write_headers(out: &mut Vec<u8>, cfg: &HttpSettings, m: &Message) {
+    if cfg.parser.send_headers {
+        write_value(out, &Value::Object(collect_headers(cfg, m)));
+        return;
+    }
+    out.extend_from_slice(b"{\"content-length\":");
+    out.extend_from_slice(itoa::Buffer::new().format(m.content_length).as_bytes());
+    if !m.content_type.is_empty() {
+        out.extend_from_slice(b",\"content-type\":");
+        write_str(out, &String::from_utf8_lossy(&m.content_type));
+    }
+    out.push(b'}');
 }
 
 /// `makeRawMessage`: the headers as received (authorization masked when redacted), plus the
@@ -247,26 +276,15 @@ fn split_cookies_header(v: &str) -> Map {
     cookies
 }
 
-/// `url.*` as `newURL` fills an `ecs.Url` (empty values left out).
-fn put_url(evt: &mut Event, host: &str, port: i64, path: &[u8], query: &str) {
-    let mut u = Map::new();
-    u.insert("scheme".into(), Value::from("http"));
+/// `url.*` as `newURL` fills an `ecs.Url` (empty values left out), in key order.
+fn put_url(f: &mut Fields, host: &str, port: i64, path: &[u8], query: &str) {
     if !host.is_empty() {
-        u.insert("domain".into(), Value::from(host));
+        f.put_str("url.domain", host);
     }
-    if !path.is_empty() {
-        u.insert("path".into(), Value::from(s(path)));
-        if let Some(i) = path.iter().rposition(|&b| b == b'.') {
-            if i + 1 < path.len() {
-                u.insert("extension".into(), Value::from(s(&path[i + 1..])));
-            }
+    if let Some(i) = path.iter().rposition(|&b| b == b'.') {
+        if i + 1 < path.len() {
+            f.put_bytes("url.extension", &path[i + 1..]);
         }
-    }
-    if !query.is_empty() {
-        u.insert("query".into(), Value::from(query));
-    }
-    if port != 80 && port != 0 {
-        u.insert("port".into(), Value::from(port));
     }
     // synthesizeFullURL
     if !host.is_empty() && port > 0 {
@@ -277,12 +295,18 @@ fn put_url(evt: &mut Event, host: &str, port: i64, path: &[u8], query: &str) {
         } else {
             host.to_string()
         };
-        u.insert(
-            "full".into(),
-            Value::from(url::build("http", &h, path, query)),
-        );
+        f.put_str("url.full", &url::build("http", &h, path, query));
     }
-    evt.put("url", Value::Object(u));
+    if !path.is_empty() {
+        f.put_bytes("url.path", path);
+    }
+    if port != 80 && port != 0 {
+        f.put_i64("url.port", port);
+    }
+    if !query.is_empty() {
+        f.put_str("url.query", query);
+    }
+    f.put_str("url.scheme", "http");
 }
 
 /// `extractHostHeader`: host and port of the Host header; port 0 when absent or unusable.

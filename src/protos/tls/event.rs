@@ -221,7 +221,8 @@ pub fn create_event(
     if resumed {
         tls.put("resumed", json!(true));
     }
-    evt.put("tls", Value::Object(tls));
+    // Flattened, so the puts below `tls.client` and `tls.server` that follow do not overlap it.
+    evt.fields.put_map("tls", &tls);
 
     if s.include_detailed_fields {
         if let Some(c) = client_x509 {
