@@ -88,7 +88,9 @@ pub struct Tcp {
     analyzers: Vec<Box<dyn TcpAnalyzer>>,
     port_map: PortMap,
     /// Keyed by the canonical tuple (see `IpPortTuple::canonical`).
-    conns: FxHashMap<IpPortTuple, Connection>,
+    /// Boxed: the table holds every connection seen within its timeout, closed ones included
+    /// (see `Connection::parser`), so small buckets keep lookups in cache.
+    conns: FxHashMap<IpPortTuple, Box<Connection>>,
     next_id: u64,
     now: Ts,
     last_sweep: Ts,
@@ -182,7 +184,7 @@ impl Tcp {
             let parser = analyzers[analyzer].new_connection(&tcptuple);
             let timeout_ns = analyzers[analyzer].connection_timeout().as_nanos() as i64;
             stats.connections += 1;
-            Connection {
+            Box::new(Connection {
                 fin: [false, false],
                 tcptuple,
                 analyzer,
@@ -190,7 +192,7 @@ impl Tcp {
                 dirs: Default::default(),
                 last_seen: ts,
                 timeout_ns,
-            }
+            })
         });
         let dir = if conn.tcptuple.tuple == tuple {
             TcpDirection::Original
