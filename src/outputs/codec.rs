@@ -247,6 +247,84 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Writes a JSON object member by member. Keys are string literals of the code, plain ASCII
+/// that needs no escaping, given in key order (both checked in debug builds): this is how the
+/// analyzers and the common fields write objects straight into an event's JSON.
+pub struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+    #[cfg(debug_assertions)]
+    last: &'static str,
+}
+
+impl<'a> ObjectWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> ObjectWriter<'a> {
+        out.push(b'{');
+        ObjectWriter {
+            out,
+            first: true,
+            #[cfg(debug_assertions)]
+            last: "",
+        }
+    }
+
+    /// Starts a member: writes its key and returns the buffer for its value.
+    pub fn key(&mut self, k: &'static str) -> &mut Vec<u8> {
+        #[cfg(debug_assertions)]
+        {
+            assert!(!needs_escape(k.as_bytes()), "key {k:?} needs escaping");
+            assert!(self.first || self.last < k, "key {k:?} after {:?}", self.last);
+            self.last = k;
+        }
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
+        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    pub fn str(&mut self, k: &'static str, v: &str) {
+        write_str(self.key(k), v);
+    }
+
+    /// A string from bytes, invalid UTF-8 replaced.
+    pub fn bytes(&mut self, k: &'static str, v: &[u8]) {
+        write_str(self.key(k), &String::from_utf8_lossy(v));
+    }
+
+    pub fn u64(&mut self, k: &'static str, v: u64) {
+        let o = self.key(k);
+        o.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    pub fn i64(&mut self, k: &'static str, v: i64) {
+        let o = self.key(k);
+        o.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    pub fn bool(&mut self, k: &'static str, v: bool) {
+        let o = self.key(k);
+        o.extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    pub fn strs<S: AsRef<str>>(&mut self, k: &'static str, items: impl IntoIterator<Item = S>) {
+        crate::publish::fields::write_str_list(self.key(k), items);
+    }
+
+    /// A nested object.
+    pub fn object(&mut self, k: &'static str, f: impl FnOnce(&mut ObjectWriter)) {
+        let mut inner = ObjectWriter::new(self.key(k));
+        f(&mut inner);
+        inner.end();
+    }
+
+    pub fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
 /// Whether any byte is a control byte, `"` or `\`: eight bytes at a time (this runs over every
 /// key and string value of every event).
 fn needs_escape(b: &[u8]) -> bool {

@@ -404,12 +404,14 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     crate::outputs::codec::write_str(out, s);
 }
 
-fn json_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+/// A member's key: a literal of this file, which needs no escaping.
+fn json_key(out: &mut Vec<u8>, first: &mut bool, key: &'static str) {
     if !std::mem::take(first) {
         out.push(b',');
     }
-    json_str(out, key);
-    out.push(b':');
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 fn json_num(out: &mut Vec<u8>, n: impl itoa::Integer) {

@@ -362,7 +362,7 @@ impl Fields {
             while i < k.len() {
                 if k[i] == b'.' && e.separates(i) {
                     member_sep(out, &mut open);
-                    write_str(out, &key[seg_start..i]);
+                    write_key(out, &key[seg_start..i], &e.key);
                     out.extend_from_slice(b":{");
                     open.push((i, false));
                     seg_start = i + 1;
@@ -370,7 +370,7 @@ impl Fields {
                 i += 1;
             }
             member_sep(out, &mut open);
-            write_str(out, &key[seg_start..]);
+            write_key(out, &key[seg_start..], &e.key);
             out.push(b':');
             out.extend_from_slice(&self.json[e.start as usize..e.end as usize]);
             prev = Some(e);
@@ -398,6 +398,20 @@ impl Fields {
                 .map_or(k.len(), |(i, _)| i);
             pred(&k[..end])
         })
+    }
+}
+
+/// A key segment: those of string literals are plain (the code's own field names), the
+/// others are escaped as needed.
+fn write_key(out: &mut Vec<u8>, seg: &str, key: &FieldKey) {
+    match key {
+        FieldKey::Static(_) => {
+            debug_assert!(!seg.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+            out.push(b'"');
+            out.extend_from_slice(seg.as_bytes());
+            out.push(b'"');
+        }
+        FieldKey::Owned(_) => write_str(out, seg),
     }
 }
 

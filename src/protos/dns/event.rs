@@ -14,7 +14,7 @@ use super::names::{
 use super::parser::{EdnsOption, Message, Opt, Question, RData, Record, TYPE_OPT};
 use super::transaction::Transaction;
 use crate::common::Transport;
-use crate::outputs::codec::{write_str, write_value};
+use crate::outputs::codec::{write_str, write_value, ObjectWriter};
 use crate::publish::{Endpoint, Event, Fields, Map, PbFields};
 use base64::Engine;
 use serde_json::Value;
@@ -120,8 +120,8 @@ pub fn add_dns_to_map(
     }
 }
 
-/// Packetbeat's `addDNSToMapStr`, plus `dns.type` when `dns_type` is not empty: the `dns.*`
-/// fields, put in key order.
+/// Packetbeat's `addDNSToMapStr`, plus `dns.type` when `dns_type` is not empty: the `dns`
+/// object, written straight in key order.
 pub fn add_dns_fields(
     f: &mut Fields,
     pb: &mut PbFields,
@@ -130,41 +130,57 @@ pub fn add_dns_fields(
     additionals: bool,
     dns_type: &str,
 ) {
+    let mut ips = Vec::new();
+    f.put_with("dns", |o| {
+        let mut w = ObjectWriter::new(o);
+        write_dns(&mut w, msg, authorities, additionals, dns_type, &mut ips);
+        w.end();
+    });
+    for ip in &ips {
+        pb.add_ip(ip);
+    }
+}
+
+fn write_dns(
+    w: &mut ObjectWriter,
+    msg: &Message,
+    authorities: bool,
+    additionals: bool,
+    dns_type: &str,
+    ips: &mut Vec<String>,
+) {
     let opt = msg.edns();
     let extra = msg.additionals.len();
     if additionals && extra > 0 {
         // Unlike the other sections, an all-skipped list (only the OPT record) is left out.
         let mut list = Vec::new();
         if write_rrs(&mut list, &msg.additionals, None) {
-            f.put_with("dns.additionals", |o| o.extend_from_slice(&list));
+            w.key("additionals").extend_from_slice(&list);
         }
     }
-    f.put_u64(
-        "dns.additionals_count",
+    w.u64(
+        "additionals_count",
         (if opt.is_some() { extra - 1 } else { extra }) as u64,
     );
-    let mut ips = Vec::new();
     if !msg.answers.is_empty() {
-        f.put_with("dns.answers", |o| {
-            write_rrs(o, &msg.answers, Some(&mut ips));
-        });
+        write_rrs(w.key("answers"), &msg.answers, Some(ips));
     }
-    f.put_u64("dns.answers_count", msg.answers.len() as u64);
+    w.u64("answers_count", msg.answers.len() as u64);
     if authorities && !msg.authorities.is_empty() {
-        f.put_with("dns.authorities", |o| {
-            write_rrs(o, &msg.authorities, None);
-        });
+        write_rrs(w.key("authorities"), &msg.authorities, None);
     }
-    f.put_u64("dns.authorities_count", msg.authorities.len() as u64);
-    f.put_bool("dns.flags.authentic_data", msg.authenticated_data);
-    f.put_bool("dns.flags.authoritative", msg.authoritative);
-    f.put_bool("dns.flags.checking_disabled", msg.checking_disabled);
-    f.put_bool("dns.flags.recursion_available", msg.recursion_available);
-    f.put_bool("dns.flags.recursion_desired", msg.recursion_desired);
-    f.put_bool("dns.flags.truncated_response", msg.truncated);
+    w.u64("authorities_count", msg.authorities.len() as u64);
+    w.object("flags", |f| {
+        f.bool("authentic_data", msg.authenticated_data);
+        f.bool("authoritative", msg.authoritative);
+        f.bool("checking_disabled", msg.checking_disabled);
+        f.bool("recursion_available", msg.recursion_available);
+        f.bool("recursion_desired", msg.recursion_desired);
+        f.bool("truncated_response", msg.truncated);
+    });
     // Possibly a nil []string in Go, which libbeat writes as [].
-    f.put_strs(
-        "dns.header_flags",
+    w.strs(
+        "header_flags",
         [
             (msg.authoritative, "AA"),
             (msg.truncated, "TC"),
@@ -177,29 +193,26 @@ pub fn add_dns_fields(
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name)),
     );
-    f.put_u64("dns.id", msg.id as u64);
-    f.put_str("dns.op_code", &opcode_name(msg.opcode));
+    w.u64("id", msg.id as u64);
+    w.str("op_code", &opcode_name(msg.opcode));
     if let Some(o) = opt {
-        f.put_with("dns.opt", |out| write_opt(out, o));
+        write_opt(w.key("opt"), o);
     }
     if let Some(q) = msg.questions.first() {
-        put_question(f, q);
+        w.object("question", |w| write_question(w, q));
     }
     if !ips.is_empty() {
-        for ip in &ips {
-            pb.add_ip(ip);
-        }
-        f.put_strs("dns.resolved_ip", &ips);
+        w.strs("resolved_ip", ips.iter());
     }
-    f.put_str("dns.response_code", &rcode_name(msg.rcode));
+    w.str("response_code", &rcode_name(msg.rcode));
     if !dns_type.is_empty() {
-        f.put_str("dns.type", dns_type);
+        w.str("type", dns_type);
     }
 }
 
-/// `dns.question.*`, with the Public Suffix List fields, in key order.
-fn put_question(f: &mut Fields, q: &Question) {
-    f.put_str("dns.question.class", &class_name(q.qclass));
+/// `dns.question.*`, with the Public Suffix List fields.
+fn write_question(w: &mut ObjectWriter, q: &Question) {
+    w.str("class", &class_name(q.qclass));
     let (mut registered, mut subdomain, mut tld) = (None, None, None);
     let mut etld_plus_one = None;
     if let Some(etld1) = effective_tld_plus_one(&q.name) {
@@ -225,19 +238,19 @@ fn put_question(f: &mut Fields, q: &Question) {
         registered = Some(q.name.clone());
     }
     if let Some(e) = &etld_plus_one {
-        f.put_str("dns.question.etld_plus_one", e);
+        w.str("etld_plus_one", e);
     }
-    f.put_str("dns.question.name", &q.name);
+    w.str("name", &q.name);
     if let Some(r) = &registered {
-        f.put_str("dns.question.registered_domain", r);
+        w.str("registered_domain", r);
     }
     if let Some(s) = &subdomain {
-        f.put_str("dns.question.subdomain", s);
+        w.str("subdomain", s);
     }
     if let Some(t) = &tld {
-        f.put_str("dns.question.top_level_domain", t);
+        w.str("top_level_domain", t);
     }
-    f.put_str("dns.question.type", &type_name(q.qtype));
+    w.str("type", &type_name(q.qtype));
 }
 
 /// `publicsuffix.EffectiveTLDPlusOne` of golang.org/x/net, on top of the `psl` crate's suffix

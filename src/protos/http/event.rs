@@ -8,7 +8,7 @@ use super::config::HttpSettings;
 use super::parser::Message;
 use super::url;
 use crate::common::{Transport, Ts};
-use crate::outputs::codec::{write_str, write_value};
+use crate::outputs::codec::{write_str, write_value, ObjectWriter};
 use crate::publish::{Endpoint, Event, Fields, Map};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -113,31 +113,41 @@ pub fn new_transaction(
     let req = requ.as_ref().map(|r| &r.msg);
     let res = resp.as_ref().map(|r| &r.msg);
     let f = &mut evt.fields;
+    f.put_with("http", |o| {
+        let mut w = ObjectWriter::new(o);
+        if let Some(m) = req {
+            w.object("request", |w| {
+                write_sizes(w, m);
+                write_headers(w.key("headers"), cfg, m);
+                if !m.method.is_empty() {
+                    w.bytes("method", &m.method);
+                }
+                if !m.referer.is_empty() {
+                    w.bytes("referrer", &m.referer);
+                }
+            });
+        }
+        if let Some(m) = res {
+            w.object("response", |w| {
+                write_sizes(w, m);
+                write_headers(w.key("headers"), cfg, m);
+                if m.status_code != 0 {
+                    w.i64("status_code", m.status_code as i64);
+                }
+                if !m.status_phrase.is_empty() {
+                    w.str(
+                        "status_phrase",
+                        &String::from_utf8_lossy(&m.status_phrase).to_lowercase(),
+                    );
+                }
+            });
+        }
+        if let Some(m) = req {
+            w.str("version", &m.version.to_string());
+        }
+        w.end();
+    });
     if let Some(m) = req {
-        put_message_sizes(f, m, "http.request.body.bytes", "http.request.body.content");
-        put_nonzero(f, "http.request.bytes", m.size as i64);
-        f.put_with("http.request.headers", |o| write_headers(o, cfg, m));
-        if !m.method.is_empty() {
-            f.put_bytes("http.request.method", &m.method);
-        }
-        if !m.referer.is_empty() {
-            f.put_bytes("http.request.referrer", &m.referer);
-        }
-    }
-    if let Some(m) = res {
-        put_message_sizes(f, m, "http.response.body.bytes", "http.response.body.content");
-        put_nonzero(f, "http.response.bytes", m.size as i64);
-        f.put_with("http.response.headers", |o| write_headers(o, cfg, m));
-        put_nonzero(f, "http.response.status_code", m.status_code as i64);
-        if !m.status_phrase.is_empty() {
-            f.put_str(
-                "http.response.status_phrase",
-                &String::from_utf8_lossy(&m.status_phrase).to_lowercase(),
-            );
-        }
-    }
-    if let Some(m) = req {
-        f.put_str("http.version", &m.version.to_string());
         f.put_bytes("method", &m.method);
         let (_, _, path, _) = url_parts.as_ref().expect("set with the request");
         let mut query = s(&m.method);
@@ -192,23 +202,26 @@ pub fn new_transaction(
     evt
 }
 
-/// `body.bytes` (the sent body's length, else Content-Length) and `body.content`.
-fn put_message_sizes(f: &mut Fields, m: &Message, bytes_key: &'static str, content_key: &'static str) {
+/// `body.bytes` (the sent body's length, else Content-Length), `body.content` and `bytes`.
+fn write_sizes(w: &mut ObjectWriter, m: &Message) {
     let sent = m.send_body && !m.body.is_empty();
     let body_bytes = if sent {
         m.body.len() as i64
     } else {
         m.content_length
     };
-    put_nonzero(f, bytes_key, body_bytes);
-    if sent {
-        f.put_bytes(content_key, &m.body);
+    if body_bytes != 0 || sent {
+        w.object("body", |w| {
+            if body_bytes != 0 {
+                w.i64("bytes", body_bytes);
+            }
+            if sent {
+                w.bytes("content", &m.body);
+            }
+        });
     }
-}
-
-fn put_nonzero(f: &mut Fields, key: &'static str, v: i64) {
-    if v != 0 {
-        f.put_i64(key, v);
+    if m.size != 0 {
+        w.i64("bytes", m.size as i64);
     }
 }
 
@@ -278,35 +291,39 @@ fn split_cookies_header(v: &str) -> Map {
 
 /// `url.*` as `newURL` fills an `ecs.Url` (empty values left out), in key order.
 fn put_url(f: &mut Fields, host: &str, port: i64, path: &[u8], query: &str) {
-    if !host.is_empty() {
-        f.put_str("url.domain", host);
-    }
-    if let Some(i) = path.iter().rposition(|&b| b == b'.') {
-        if i + 1 < path.len() {
-            f.put_bytes("url.extension", &path[i + 1..]);
+    f.put_with("url", |o| {
+        let mut w = ObjectWriter::new(o);
+        if !host.is_empty() {
+            w.str("domain", host);
         }
-    }
-    // synthesizeFullURL
-    if !host.is_empty() && port > 0 {
-        let h = if port != 80 {
-            url::join_host_port(host, &port.to_string())
-        } else if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_string()
-        };
-        f.put_str("url.full", &url::build("http", &h, path, query));
-    }
-    if !path.is_empty() {
-        f.put_bytes("url.path", path);
-    }
-    if port != 80 && port != 0 {
-        f.put_i64("url.port", port);
-    }
-    if !query.is_empty() {
-        f.put_str("url.query", query);
-    }
-    f.put_str("url.scheme", "http");
+        if let Some(i) = path.iter().rposition(|&b| b == b'.') {
+            if i + 1 < path.len() {
+                w.bytes("extension", &path[i + 1..]);
+            }
+        }
+        // synthesizeFullURL
+        if !host.is_empty() && port > 0 {
+            let h = if port != 80 {
+                url::join_host_port(host, &port.to_string())
+            } else if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_string()
+            };
+            w.str("full", &url::build("http", &h, path, query));
+        }
+        if !path.is_empty() {
+            w.bytes("path", path);
+        }
+        if port != 80 && port != 0 {
+            w.i64("port", port);
+        }
+        if !query.is_empty() {
+            w.str("query", query);
+        }
+        w.str("scheme", "http");
+        w.end();
+    });
 }
 
 /// `extractHostHeader`: host and port of the Host header; port 0 when absent or unusable.
