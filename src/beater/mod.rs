@@ -27,9 +27,9 @@ use std::sync::mpsc::sync_channel;
 use worker::{Worker, WorkerBatch, WorkerReport};
 
 /// Capture batches that may wait in front of each worker.
-const WORKER_QUEUE: usize = 4;
+const WORKER_QUEUE: usize = 16;
 /// Event batches that may wait in front of the output.
-const OUTPUT_QUEUE: usize = 16;
+const OUTPUT_QUEUE: usize = 64;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 

@@ -207,11 +207,18 @@ impl Output for FileOutput {
     }
 
     fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
+        let mut scratch = std::mem::take(&mut self.buf);
         for e in events {
-            self.buf.clear();
-            self.codec.encode_into(e, &mut self.buf);
-            self.buf.push(b'\n');
-            let len = self.buf.len() as u64;
+            // Events the workers encoded are written as they are, without another copy.
+            let line: &[u8] = match &e.encoded {
+                Some(bytes) => bytes,
+                None => {
+                    scratch.clear();
+                    self.codec.encode_into(e, &mut scratch);
+                    &scratch
+                }
+            };
+            let len = line.len() as u64 + 1;
             if self.size > 0 && self.size + len > self.max_size {
                 self.rotate()?;
             }
@@ -219,9 +226,11 @@ impl Output for FileOutput {
                 .file
                 .as_mut()
                 .ok_or_else(|| anyhow::anyhow!("output.file: file is closed"))?;
-            f.write_all(&self.buf)?;
+            f.write_all(line)?;
+            f.write_all(b"\n")?;
             self.size += len;
         }
+        self.buf = scratch;
         if let Some(f) = self.file.as_mut() {
             f.flush()?;
         }
