@@ -61,21 +61,25 @@ impl JsonCodec {
             // Built as the tree path builds it, so key order and overrides are the same.
             write_value(out, &Value::Object(metadata(event)));
         }
-        // Top-level keys written from typed structs: at most 8 common ones and 3 builtins.
+        // Top-level keys written from typed structs: at most 8 common ones and 3 builtins, each
+        // list in key order, merged.
         let mut keys: [&str; 12] = [""; 12];
         let mut n = 0;
-        if let Some(pb) = &event.pb {
-            for k in pb.json_keys() {
-                keys[n] = k;
+        let builtins = event.builtin.as_ref().map(|b| b.entries()).unwrap_or(&[]);
+        let mut b = builtins.iter().map(|(k, _)| *k).peekable();
+        for k in event.pb.iter().flat_map(|pb| pb.json_keys()) {
+            while let Some(bk) = b.next_if(|bk| *bk < k) {
+                keys[n] = bk;
                 n += 1;
             }
-        }
-        let builtins = event.builtin.as_ref().map(|b| b.entries()).unwrap_or(&[]);
-        for (k, _) in builtins {
             keys[n] = k;
             n += 1;
         }
-        keys[..n].sort_unstable();
+        for bk in b {
+            keys[n] = bk;
+            n += 1;
+        }
+        debug_assert!(keys[..n].windows(2).all(|w| w[0] < w[1]));
         let keys = &keys[..n];
         let written = event.fields.write_members(out, keys, |i, o| {
             let key = keys[i];

@@ -213,41 +213,40 @@ fn write_dns(
 /// `dns.question.*`, with the Public Suffix List fields.
 fn write_question(w: &mut ObjectWriter, q: &Question) {
     w.str("class", &class_name(q.qclass));
-    let (mut registered, mut subdomain, mut tld) = (None, None, None);
-    let mut etld_plus_one = None;
-    if let Some(etld1) = effective_tld_plus_one(&q.name) {
-        let etld1 = etld1.trim_end_matches('.').to_string();
+    let name = q.name.as_str();
+    let (mut etld_plus_one, mut registered, mut subdomain, mut tld) = (None, None, None, None);
+    if let Some(etld1) = effective_tld_plus_one(name) {
+        let etld1 = etld1.trim_end_matches('.');
         if let Some(idx) = etld1.find('.') {
-            tld = Some(etld1[idx + 1..].to_string());
+            tld = Some(&etld1[idx + 1..]);
         }
-        let sub = q
-            .name
-            .strip_suffix(etld1.as_str())
-            .unwrap_or(&q.name)
+        let sub = name
+            .strip_suffix(etld1)
+            .unwrap_or(name)
             .trim_end_matches('.');
         if !sub.is_empty() {
-            subdomain = Some(sub.to_string());
+            subdomain = Some(sub);
         }
-        etld_plus_one = Some(etld1.clone());
+        etld_plus_one = Some(etld1);
         registered = Some(etld1);
-    } else if q.name.matches('.').count() == 1 {
+    } else if name.matches('.').count() == 1 {
         // Packetbeat's fallback for names the PSL cannot split (e.g. a bare public suffix).
-        let mut parts = q.name.split('.');
+        let mut parts = name.split('.');
         let _ = parts.next();
-        tld = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
-        registered = Some(q.name.clone());
+        tld = parts.next().filter(|s| !s.is_empty());
+        registered = Some(name);
     }
-    if let Some(e) = &etld_plus_one {
+    if let Some(e) = etld_plus_one {
         w.str("etld_plus_one", e);
     }
-    w.str("name", &q.name);
-    if let Some(r) = &registered {
+    w.str("name", name);
+    if let Some(r) = registered {
         w.str("registered_domain", r);
     }
-    if let Some(s) = &subdomain {
+    if let Some(s) = subdomain {
         w.str("subdomain", s);
     }
-    if let Some(t) = &tld {
+    if let Some(t) = tld {
         w.str("top_level_domain", t);
     }
     w.str("type", &type_name(q.qtype));
@@ -255,7 +254,7 @@ fn write_question(w: &mut ObjectWriter, q: &Question) {
 
 /// `publicsuffix.EffectiveTLDPlusOne` of golang.org/x/net, on top of the `psl` crate's suffix
 /// lookup (the same list, ICANN and private sections, with the implicit `*` rule).
-pub fn effective_tld_plus_one(domain: &str) -> Option<String> {
+pub fn effective_tld_plus_one(domain: &str) -> Option<&str> {
     if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
         return None;
     }
@@ -268,7 +267,7 @@ pub fn effective_tld_plus_one(domain: &str) -> Option<String> {
         return None;
     }
     let start = domain[..i].rfind('.').map_or(0, |p| p + 1);
-    Some(domain[start..].to_string())
+    Some(&domain[start..])
 }
 
 /// `publicsuffix.PublicSuffix`: the matching rule's suffix, else the last label.

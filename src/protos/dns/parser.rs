@@ -1036,7 +1036,8 @@ fn u32_be(msg: &[u8], off: usize) -> Result<(u32, usize)> {
 /// `.`, space, `'`, `@`, `;`, `(`, `)`, `"` and `\` are backslash-escaped, other bytes outside
 /// `' '..='~'` become `\DDD`. Returns the offset after the name (after the first pointer).
 pub fn unpack_domain_name(msg: &[u8], mut off: usize) -> Result<(String, usize)> {
-    let mut s = String::new();
+    // Room for a typical name, so the pushes below do not regrow it.
+    let mut s = String::with_capacity(32);
     let mut budget = MAX_NAME_WIRE_OCTETS;
     let mut ptrs = 0usize;
     let mut after_first_ptr = 0usize;
