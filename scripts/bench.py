@@ -163,6 +163,11 @@ def main():
         for label, counts in events_by_run.items():
             if counts:
                 print(f"  {label:38} " + " ".join(f"{counts[t]:>9}" for t in TYPES))
+        # The worker stage alone (benches/stage.rs): capture and output threads left out.
+        print()
+        stage = subprocess.run(["cargo", "bench", "--quiet", "--bench", "stage", "--", str(pcap), "256"],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        print(stage.strip())
 
 
 if __name__ == "__main__":
