@@ -710,7 +710,7 @@ fn is_v4_mapped(b: &[u8]) -> bool {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(b)
 }
 
 fn b64(b: &[u8]) -> String {

@@ -442,11 +442,7 @@ impl Name {
 }
 
 pub fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
+    hex::encode(b)
 }
 
 fn digits(s: &[u8]) -> R<u32> {
