@@ -481,10 +481,20 @@ fn parse_header(cfg: &ParserConfig, m: &mut Message, data: &[u8]) -> HeaderLine 
     // Packetbeat's folding check looks at the byte after '\r', which is always '\n', so a
     // continuation line is never joined: it becomes a header line of its own.
     let p = i + 1 + q;
-    let name = to_lower(&data[..i]);
+    // Header names are lowercased on the stack: only the headers that are kept need a String.
+    let mut stack = [0u8; 64];
+    let raw_name = &data[..i];
+    let name: std::borrow::Cow<str> = if raw_name.len() <= stack.len() && raw_name.is_ascii() {
+        let lowered = &mut stack[..raw_name.len()];
+        lowered.copy_from_slice(raw_name);
+        lowered.make_ascii_lowercase();
+        std::borrow::Cow::Borrowed(std::str::from_utf8(lowered).expect("ASCII"))
+    } else {
+        std::borrow::Cow::Owned(to_lower(raw_name))
+    };
     let value = trim(&data[i + 1..p]);
 
-    match name.as_str() {
+    match name.as_ref() {
         "content-length" => {
             m.content_length = parse_int(value).unwrap_or(0);
             m.has_content_length = true;
@@ -516,13 +526,15 @@ fn parse_header(cfg: &ParserConfig, m: &mut Message, data: &[u8]) -> HeaderLine 
         _ => {}
     }
 
-    if cfg.send_headers && (cfg.send_all_headers || cfg.headers_whitelist.contains(&name)) {
+    if cfg.send_headers
+        && (cfg.send_all_headers || cfg.headers_whitelist.iter().any(|h| *h == name))
+    {
         match m.headers.iter_mut().find(|(n, _)| *n == name) {
             Some((_, v)) => {
                 v.extend_from_slice(b", ");
                 v.extend_from_slice(value);
             }
-            None => m.headers.push((name, value.to_vec())),
+            None => m.headers.push((name.into_owned(), value.to_vec())),
         }
     }
     HeaderLine::Done(p + 2)
@@ -545,7 +557,9 @@ fn parse_comma_separated_list(s: &[u8]) -> Vec<String> {
 
 fn to_lower(b: &[u8]) -> String {
     if b.is_ascii() {
-        b.iter().map(|c| c.to_ascii_lowercase() as char).collect()
+        let mut v = b.to_vec();
+        v.make_ascii_lowercase();
+        String::from_utf8(v).expect("ASCII")
     } else {
         String::from_utf8_lossy(b).to_lowercase()
     }

@@ -724,11 +724,17 @@ fn parse_supported_versions(b: &[u8]) -> Ext {
 /// JA3 fingerprint of a client hello: (md5 hex, the JA3 string).
 pub fn ja3(h: &Hello) -> (String, String) {
     use md5::{Digest, Md5};
+    // Numbers joined with '-' (itoa: this runs for every client hello).
     let join = |v: &[u16]| {
-        v.iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join("-")
+        let mut out = String::with_capacity(v.len() * 6);
+        let mut buf = itoa::Buffer::new();
+        for (i, n) in v.iter().enumerate() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push_str(buf.format(*n));
+        }
+        out
     };
     let version = (h.version.major as u16) * 256 + h.version.minor as u16;
     let ciphers: Vec<u16> = h
