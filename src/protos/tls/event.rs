@@ -4,6 +4,7 @@ use super::config::TlsSettings;
 use super::parser::{ja3, ocsp_status_name, Direction, Hello, Parser, Version};
 use super::x509::{format_time, to_pem, Certificate};
 use crate::common::{IpPortTuple, Ts};
+use crate::outputs::codec::{write_value, ObjectWriter};
 use crate::publish::{Endpoint, Event, Map, MapExt};
 use serde_json::{json, Value};
 
@@ -55,6 +56,63 @@ fn put_leaf_cert(tls: &mut Map, prefix: &str, certs: &[Certificate], s: &TlsSett
     );
 }
 
+/// `tls.detailed`, written in key order when the event is built.
+#[derive(Default)]
+struct Detailed<'a> {
+    alerts: Vec<Value>,
+    alert_types: Vec<String>,
+    client_certificate_chain: Option<Value>,
+    client_certificate_requested: bool,
+    client_hello: Option<&'a Hello>,
+    ocsp_response: Option<String>,
+    resumption_method: Option<&'static str>,
+    server_certificate_chain: Option<Value>,
+    server_hello: Option<&'a Hello>,
+    version: String,
+}
+
+impl Detailed<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut w = ObjectWriter::new(out);
+        if !self.alerts.is_empty() {
+            w.strs("alert_types", &self.alert_types);
+            let o = w.key("alerts");
+            o.push(b'[');
+            for (i, a) in self.alerts.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                write_value(o, a);
+            }
+            o.push(b']');
+        }
+        if let Some(c) = &self.client_certificate_chain {
+            write_value(w.key("client_certificate_chain"), c);
+        }
+        w.bool(
+            "client_certificate_requested",
+            self.client_certificate_requested,
+        );
+        if let Some(h) = self.client_hello {
+            h.write_json(w.key("client_hello"));
+        }
+        if let Some(s) = &self.ocsp_response {
+            w.str("ocsp_response", s);
+        }
+        if let Some(m) = self.resumption_method {
+            w.str("resumption_method", m);
+        }
+        if let Some(c) = &self.server_certificate_chain {
+            write_value(w.key("server_certificate_chain"), c);
+        }
+        if let Some(h) = self.server_hello {
+            h.write_json(w.key("server_hello"));
+        }
+        w.str("version", &self.version);
+        w.end();
+    }
+}
+
 /// Builds the event for a connection. `original`/`reverse` are the two directions as the TCP
 /// layer numbers them; `completed` is Packetbeat's `handshakeCompleted` bit set.
 pub fn create_event(
@@ -76,12 +134,15 @@ pub fn create_event(
     let established = completed > 1;
 
     let mut tls = Map::new();
-    let mut detailed = Map::new();
+    let mut detailed = Detailed {
+        client_hello: cp.hello.as_ref(),
+        server_hello: sp.hello.as_ref(),
+        ..Default::default()
+    };
     let empty_hello = Hello::default();
 
     let client_hello = match &cp.hello {
         Some(h) => {
-            detailed.insert("client_hello".into(), h.to_map());
             tls.put("client.ja3", json!(ja3(h).0));
             h
         }
@@ -89,7 +150,6 @@ pub fn create_event(
     };
     let server_hello = match &sp.hello {
         Some(h) => {
-            detailed.insert("server_hello".into(), h.to_map());
             tls.put(
                 "cipher",
                 json!(super::algos::cipher_suite(h.selected_cipher)),
@@ -99,30 +159,23 @@ pub fn create_event(
         None => &empty_hello,
     };
     if let Some(status) = sp.ocsp_response {
-        detailed.insert("ocsp_response".into(), json!(ocsp_status_name(status)));
+        detailed.ocsp_response = Some(ocsp_status_name(status));
     }
     let mut client_x509 = None;
     let mut server_x509 = None;
     if s.send_certificates {
         if let Some((cert, chain)) = cert_maps(&cp.certificates) {
             client_x509 = Some(cert);
-            if let Some(chain) = chain {
-                detailed.insert("client_certificate_chain".into(), chain);
-            }
+            detailed.client_certificate_chain = chain;
         }
         if let Some((cert, chain)) = cert_maps(&sp.certificates) {
             server_x509 = Some(cert);
-            if let Some(chain) = chain {
-                detailed.insert("server_certificate_chain".into(), chain);
-            }
+            detailed.server_certificate_chain = chain;
         }
     }
     put_leaf_cert(&mut tls, "client", &cp.certificates, s);
     put_leaf_cert(&mut tls, "server", &sp.certificates, s);
-    detailed.insert(
-        "client_certificate_requested".into(),
-        json!(sp.cert_requested),
-    );
+    detailed.client_certificate_requested = sp.cert_requested;
 
     // Resumption: a session id echoed by the server, or a ticket offered by the client and
     // acknowledged by the server, without any key exchange.
@@ -131,10 +184,7 @@ pub fn create_event(
     let ticket_offered = !client_hello.ticket_value.is_empty() && server_hello.ticket_present;
     let resumed = !cp.key_exchanged && !sp.key_exchanged && (session_id_match || ticket_offered);
     if resumed {
-        detailed.insert(
-            "resumption_method".into(),
-            json!(if ticket_offered { "ticket" } else { "id" }),
-        );
+        detailed.resumption_method = Some(if ticket_offered { "ticket" } else { "id" });
     }
 
     let mut alerts = Vec::new();
@@ -147,10 +197,8 @@ pub fn create_event(
         alerts.push(a.to_map("server"));
         alert_types.push(super::algos::alert_code(a.code));
     }
-    if !alerts.is_empty() {
-        detailed.insert("alerts".into(), json!(alerts));
-        detailed.insert("alert_types".into(), json!(alert_types));
-    }
+    detailed.alerts = alerts;
+    detailed.alert_types = alert_types;
 
     // Version in use: the server's supported_versions, else its hello version, else the
     // client's.
@@ -170,7 +218,7 @@ pub fn create_event(
     } else if !client_hello.version.is_zero() {
         version = client_hello.version;
     }
-    detailed.insert("version".into(), json!(version.name()));
+    detailed.version = version.name();
     let (vp, v) = version.protocol_version();
     tls.put("version_protocol", json!(vp));
     tls.put("version", json!(v));
@@ -231,7 +279,8 @@ pub fn create_event(
         if let Some(c) = server_x509 {
             evt.put("tls.server.x509", c);
         }
-        evt.put("tls.detailed", Value::Object(detailed));
+        evt.fields
+            .put_with("tls.detailed", |o| detailed.write_json(o));
     }
     if s.include_raw_certificates {
         if !sp.certificates.is_empty() {

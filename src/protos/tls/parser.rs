@@ -145,6 +145,38 @@ impl Hello {
         Value::Object(m)
     }
 
+    /// The object `to_map` builds, written straight (keys in order, the parsed extensions
+    /// borrowed rather than copied).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut w = crate::outputs::codec::ObjectWriter::new(out);
+        if let Some(p) = &self.extensions.parsed {
+            crate::outputs::codec::write_map(w.key("extensions"), p);
+        }
+        if !self.random.is_empty() {
+            w.str("random", &x509::hex(&self.random));
+        }
+        if self.compression.is_empty() {
+            w.str(
+                "selected_compression_method",
+                &algos::compression_method(self.selected_compression),
+            );
+        }
+        if !self.session_id.is_empty() {
+            w.str("session_id", &self.session_id);
+        }
+        if !self.compression.is_empty() {
+            w.strs(
+                "supported_compression_methods",
+                self.compression.iter().map(|&c| algos::compression_method(c)),
+            );
+        }
+        w.str(
+            "version",
+            &format!("{}.{}", self.version.major, self.version.minor),
+        );
+        w.end();
+    }
+
     pub fn supported_ciphers(&self) -> Vec<String> {
         self.cipher_suites
             .iter()
