@@ -333,26 +333,28 @@ impl<'a> ObjectWriter<'a> {
 }
 
 /// Whether any byte is a control byte, `"` or `\`: eight bytes at a time (this runs over every
-/// key and string value of every event).
+/// key and string value of every event). The tail is one more, overlapping, eight-byte word;
+/// a string shorter than eight bytes is padded with a byte that needs no escaping.
 fn needs_escape(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        // Bytes below 0x20 (exact for a bound <= 0x80), then bytes equal to `"` or `\`.
-        if v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0
+    // Bytes below 0x20 (exact for a bound <= 0x80), then bytes equal to `"` or `\`.
+    let special = |v: u64| {
+        v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0
             || has_zero(v ^ (ONES * b'"' as u64))
             || has_zero(v ^ (ONES * b'\\' as u64))
-        {
-            return true;
-        }
+    };
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("8 bytes"));
+    if b.len() < 8 {
+        let mut padded = [b'a'; 8];
+        padded[..b.len()].copy_from_slice(b);
+        return special(u64::from_le_bytes(padded));
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    if b.chunks_exact(8).any(|c| special(word(c))) {
+        return true;
+    }
+    b.len() % 8 != 0 && special(word(&b[b.len() - 8..]))
 }
 
 #[cfg(test)]
@@ -361,7 +363,7 @@ mod write_tests {
 
     #[test]
     fn escape_check_matches_the_bytewise_one() {
-        for len in [1usize, 7, 8, 9, 16, 23] {
+        for len in [0usize, 1, 2, 7, 8, 9, 15, 16, 23] {
             for pos in 0..len {
                 for b in 0u8..=255 {
                     let mut v = vec![b'a'; len];
