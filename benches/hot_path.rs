@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the packet path, so regressions show up: decode + dispatch in packets/s,
 //! and each analyzer (decode → TCP/UDP layer → parser → transactions → events) in MB/s of
-//! captured bytes, over the seed captures of ../shared/bench (real traffic from real servers).
+//! captured bytes, over the seed captures of ../shared/bench (real traffic from real servers)
+//! and, for ICMP and DHCPv4, which have no seed, Packetbeat's test captures in ../shared/pcaps.
 //! `cargo bench --bench hot_path`; skipped when ../shared is not there.
 
 use divan::counter::{BytesCount, ItemsCount};
@@ -82,15 +83,42 @@ fn dispatch(bencher: Bencher, name: &str) {
     });
 }
 
-/// The whole worker path for one protocol's seed: events finalised and encoded as JSON.
-#[divan::bench(args = [("http", 80u16), ("dns", 53), ("tls", 443)])]
-fn analyzer(bencher: Bencher, (name, port): (&str, u16)) {
-    let Some(batches) = seed(name) else { return };
+/// Analyzers and the capture they run over: a seed of ../shared/bench (real traffic from real
+/// servers) where there is one, else one of Packetbeat's test captures in ../shared/pcaps.
+const ANALYZERS: &[(&str, &str, &str)] = &[
+    ("http", "seed:http", "ports: [80]"),
+    ("dns", "seed:dns", "ports: [53]"),
+    ("tls", "seed:tls", "ports: [443]"),
+    ("icmp", "pcaps/icmp/icmp4_ping.pcap", "enabled: true"),
+    ("dhcpv4", "pcaps/dhcp.pcap", "ports: [67, 68]"),
+];
+
+fn capture(source: &str) -> Option<Vec<PacketBatch>> {
+    if let Some(name) = source.strip_prefix("seed:") {
+        return seed(name);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(source);
+    let mut src = FileSource::open(&p, true, 1).ok()?;
+    let mut batches = Vec::new();
+    while let Some(b) = src.next_batch().ok()? {
+        batches.push(b);
+    }
+    Some(batches)
+}
+
+/// The whole worker path for one protocol: decode, transport layer, parser, transactions,
+/// events finalised and encoded as JSON, in MB/s of captured bytes.
+#[divan::bench(args = ANALYZERS)]
+fn analyzer(bencher: Bencher, (name, source, options): (&str, &str, &str)) {
+    let Some(batches) = capture(source) else {
+        return;
+    };
     let (_, bytes) = totals(&batches);
-    let options = serde_yaml::from_str(&format!("ports: [{port}]")).unwrap();
     let section = ProtocolSection {
         kind: name.into(),
-        options,
+        options: serde_yaml::from_str(options).unwrap(),
         key: "bench".into(),
     };
     let modules = build_modules(&[section], "bench").unwrap();
