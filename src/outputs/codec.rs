@@ -228,6 +228,18 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// A JSON array of strings.
+pub fn write_str_list<S: AsRef<str>>(out: &mut Vec<u8>, items: impl IntoIterator<Item = S>) {
+    out.push(b'[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, s.as_ref());
+    }
+    out.push(b']');
+}
+
 /// A JSON object from a map, as `write_value` writes it.
 pub fn write_map(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>) {
     out.push(b'{');
@@ -317,7 +329,7 @@ impl<'a> ObjectWriter<'a> {
     }
 
     pub fn strs<S: AsRef<str>>(&mut self, k: &'static str, items: impl IntoIterator<Item = S>) {
-        crate::publish::fields::write_str_list(self.key(k), items);
+        write_str_list(self.key(k), items);
     }
 
     /// A nested object.

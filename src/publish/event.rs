@@ -450,16 +450,6 @@ pub fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
     }
 }
 
-fn json_list(out: &mut Vec<u8>, items: impl IntoIterator<Item = impl AsRef<str>>) {
-    out.push(b'[');
-    for (i, s) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_str(out, s.as_ref());
-    }
-    out.push(b']');
-}
 
 impl Endpoint {
     /// The object `marshal` would build, as JSON (keys in order).
@@ -540,14 +530,14 @@ impl PbFields {
                 json_key(out, &mut first, "message");
                 match self.error_messages.as_slice() {
                     [one] => json_str(out, one),
-                    many => json_list(out, many),
+                    many => crate::outputs::codec::write_str_list(out, many),
                 }
             }
             "event" => {
                 let e = &self.event;
                 out.push(b'{');
                 json_key(out, &mut first, "category");
-                json_list(out, e.category);
+                crate::outputs::codec::write_str_list(out, e.category);
                 if let Some(d) = e.dataset {
                     json_key(out, &mut first, "dataset");
                     json_str(out, d);
@@ -567,7 +557,7 @@ impl PbFields {
                     json_time(out, t);
                 }
                 json_key(out, &mut first, "type");
-                json_list(out, e.kind_type);
+                crate::outputs::codec::write_str_list(out, e.kind_type);
             }
             "network" => {
                 let n = &self.network;
@@ -614,7 +604,7 @@ impl PbFields {
                 ] {
                     if !list.is_empty() {
                         json_key(out, &mut first, k);
-                        json_list(out, list);
+                        crate::outputs::codec::write_str_list(out, list);
                     }
                 }
             }

@@ -13,7 +13,7 @@
 //! `"user.name"`, set with `event.Fields["user.name"] = …`) is one key with a dot in it.
 
 use super::event::{Map, MapExt};
-use crate::outputs::codec::{write_str, write_value};
+use crate::outputs::codec::{write_str, write_str_list, write_value};
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -472,18 +472,6 @@ fn cmp_entries(a: &Entry, b: &Entry) -> Ordering {
         i += 1;
     }
     x.len().cmp(&y.len())
-}
-
-/// A JSON array of strings.
-pub fn write_str_list<S: AsRef<str>>(out: &mut Vec<u8>, items: impl IntoIterator<Item = S>) {
-    out.push(b'[');
-    for (i, s) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, s.as_ref());
-    }
-    out.push(b']');
 }
 
 #[cfg(test)]
