@@ -554,6 +554,80 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// Random puts (sorted or not, overlapping or not, plain paths, literal keys and literal
+    /// tails, with typed top-level keys to merge): whenever the direct writer accepts them, it
+    /// writes exactly what the tree gives.
+    #[test]
+    fn direct_writer_agrees_with_the_tree_on_random_fields() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        const SEGS: &[&str] = &["a", "b", "a_b", "a-b", "ab", "b0", "z"];
+        const TYPED: &[&str] = &["aa", "c", "y"];
+        let (mut accepted, mut overlaps) = (0, 0);
+        for _ in 0..5000 {
+            let mut f = Fields::new();
+            let n = 1 + next(8);
+            let mut paths: Vec<String> = Vec::new();
+            for _ in 0..n {
+                let depth = 1 + next(3);
+                let segs: Vec<&str> = (0..depth).map(|_| SEGS[next(SEGS.len() as u64) as usize]).collect();
+                paths.push(segs.join("."));
+            }
+            if next(2) == 0 {
+                paths.sort();
+            }
+            for (i, path) in paths.iter().enumerate() {
+                let v = Value::from(i as u64);
+                match next(10) {
+                    0 => f.put_literal(path.clone(), &v),
+                    1 => {
+                        let mut m = Map::new();
+                        m.insert("k.l".into(), v);
+                        m.insert("m".into(), json!({"n": 1}));
+                        f.put_map(path, &m);
+                    }
+                    _ => f.put_value(path.clone(), &v),
+                }
+            }
+            let typed: Vec<&str> = TYPED.iter().copied().filter(|_| next(2) == 0).collect();
+            let mut out = Vec::new();
+            let direct = f.write_members(&mut out, &typed, |i, o| {
+                o.extend_from_slice(format!("\"{}\"", typed[i]).as_bytes())
+            });
+            match direct {
+                Ok(()) => {
+                    accepted += 1;
+                    let mut tree = f.to_map();
+                    for t in &typed {
+                        tree.insert(t.to_string(), Value::from(*t));
+                    }
+                    let mut want = Vec::new();
+                    for (k, v) in &tree {
+                        want.push(b',');
+                        write_str(&mut want, k);
+                        want.push(b':');
+                        write_value(&mut want, v);
+                    }
+                    assert_eq!(
+                        String::from_utf8(out).unwrap(),
+                        String::from_utf8(want).unwrap(),
+                        "paths {paths:?}"
+                    );
+                }
+                Err(Overlap) => {
+                    overlaps += 1;
+                    assert!(out.is_empty());
+                }
+            }
+        }
+        assert!(accepted > 1000 && overlaps > 100, "{accepted} accepted, {overlaps} overlaps");
+    }
+
     #[test]
     fn tree_round_trip_and_lookups() {
         let m = json!({"a": {"b": 1}, "c.d": "x", "t": "http"});
