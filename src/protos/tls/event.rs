@@ -4,9 +4,9 @@ use super::config::TlsSettings;
 use super::parser::{ja3, ocsp_status_name, Direction, Hello, Parser, Version};
 use super::x509::{format_time, to_pem, Certificate};
 use crate::common::{IpPortTuple, Ts};
-use crate::outputs::codec::{write_value, ObjectWriter};
-use crate::publish::{Endpoint, Event, Map, MapExt};
-use serde_json::{json, Value};
+use crate::outputs::codec::{write_str, write_value, ObjectWriter};
+use crate::publish::{Endpoint, Event};
+use serde_json::Value;
 
 /// One direction of a connection as the event needs it.
 pub struct Side<'a> {
@@ -29,31 +29,87 @@ fn cert_maps(certs: &[Certificate]) -> Option<(Value, Option<Value>)> {
     ))
 }
 
-/// ECS certificate fields of one end (`tls.client.*` / `tls.server.*`).
-fn put_leaf_cert(tls: &mut Map, prefix: &str, certs: &[Certificate], s: &TlsSettings) {
-    let Some(cert) = certs.first() else { return };
-    for fp in &s.fingerprints {
-        tls.put(
-            &format!("{prefix}.hash.{}", fp.name()),
-            json!(fp.hash(&cert.raw)),
-        );
+/// `tls.client.*` / `tls.server.*`: what one end contributes, written in key order.
+#[derive(Default)]
+struct End {
+    certificate_chain: Option<Vec<String>>,
+    /// Fingerprints by algorithm name, in key order.
+    hash: Vec<(&'static str, String)>,
+    issuer: Option<String>,
+    ja3: Option<String>,
+    not_after: Option<String>,
+    not_before: Option<String>,
+    server_name: Option<String>,
+    subject: Option<String>,
+    supported_ciphers: Option<Vec<String>>,
+    x509: Option<Value>,
+}
+
+impl End {
+    /// The ECS certificate fields of this end's leaf certificate.
+    fn set_leaf_cert(&mut self, certs: &[Certificate], s: &TlsSettings) {
+        let Some(cert) = certs.first() else { return };
+        for fp in &s.fingerprints {
+            // Put twice, the last one wins, as in the map it replaces.
+            self.hash.retain(|(name, _)| *name != fp.name());
+            self.hash.push((fp.name(), fp.hash(&cert.raw)));
+        }
+        self.hash.sort_by(|a, b| a.0.cmp(b.0));
+        self.subject = Some(cert.subject.to_go_string()).filter(|s| !s.is_empty());
+        self.issuer = Some(cert.issuer.to_go_string()).filter(|s| !s.is_empty());
+        self.not_after = Some(format_time(&cert.not_after));
+        self.not_before = Some(format_time(&cert.not_before));
     }
-    let subject = cert.subject.to_go_string();
-    if !subject.is_empty() {
-        tls.put(&format!("{prefix}.subject"), json!(subject));
+
+    fn is_empty(&self) -> bool {
+        self.certificate_chain.is_none()
+            && self.hash.is_empty()
+            && self.issuer.is_none()
+            && self.ja3.is_none()
+            && self.not_after.is_none()
+            && self.not_before.is_none()
+            && self.server_name.is_none()
+            && self.subject.is_none()
+            && self.supported_ciphers.is_none()
+            && self.x509.is_none()
     }
-    let issuer = cert.issuer.to_go_string();
-    if !issuer.is_empty() {
-        tls.put(&format!("{prefix}.issuer"), json!(issuer));
+
+    fn write_json(&self, w: &mut ObjectWriter) {
+        if let Some(c) = &self.certificate_chain {
+            w.strs("certificate_chain", c);
+        }
+        if !self.hash.is_empty() {
+            let o = w.key("hash");
+            o.push(b'{');
+            for (i, (name, h)) in self.hash.iter().enumerate() {
+                if i > 0 {
+                    o.push(b',');
+                }
+                write_str(o, name);
+                o.push(b':');
+                write_str(o, h);
+            }
+            o.push(b'}');
+        }
+        for (key, v) in [
+            ("issuer", &self.issuer),
+            ("ja3", &self.ja3),
+            ("not_after", &self.not_after),
+            ("not_before", &self.not_before),
+            ("server_name", &self.server_name),
+            ("subject", &self.subject),
+        ] {
+            if let Some(v) = v {
+                w.str(key, v);
+            }
+        }
+        if let Some(c) = &self.supported_ciphers {
+            w.strs("supported_ciphers", c);
+        }
+        if let Some(x) = &self.x509 {
+            write_value(w.key("x509"), x);
+        }
     }
-    tls.put(
-        &format!("{prefix}.not_after"),
-        json!(format_time(&cert.not_after)),
-    );
-    tls.put(
-        &format!("{prefix}.not_before"),
-        json!(format_time(&cert.not_before)),
-    );
 }
 
 /// `tls.detailed`, written in key order when the event is built.
@@ -133,7 +189,8 @@ pub fn create_event(
     let status = if completed < 2 { "Error" } else { "OK" };
     let established = completed > 1;
 
-    let mut tls = Map::new();
+    let (mut client_end, mut server_end) = (End::default(), End::default());
+    let mut cipher = None;
     let mut detailed = Detailed {
         client_hello: cp.hello.as_ref(),
         server_hello: sp.hello.as_ref(),
@@ -143,17 +200,14 @@ pub fn create_event(
 
     let client_hello = match &cp.hello {
         Some(h) => {
-            tls.put("client.ja3", json!(ja3(h).0));
+            client_end.ja3 = Some(ja3(h).0);
             h
         }
         None => &empty_hello,
     };
     let server_hello = match &sp.hello {
         Some(h) => {
-            tls.put(
-                "cipher",
-                json!(super::algos::cipher_suite(h.selected_cipher)),
-            );
+            cipher = Some(super::algos::cipher_suite(h.selected_cipher));
             h
         }
         None => &empty_hello,
@@ -173,8 +227,8 @@ pub fn create_event(
             detailed.server_certificate_chain = chain;
         }
     }
-    put_leaf_cert(&mut tls, "client", &cp.certificates, s);
-    put_leaf_cert(&mut tls, "server", &sp.certificates, s);
+    client_end.set_leaf_cert(&cp.certificates, s);
+    server_end.set_leaf_cert(&sp.certificates, s);
     detailed.client_certificate_requested = sp.cert_requested;
 
     // Resumption: a session id echoed by the server, or a ticket offered by the client and
@@ -219,9 +273,7 @@ pub fn create_event(
         version = client_hello.version;
     }
     detailed.version = version.name();
-    let (vp, v) = version.protocol_version();
-    tls.put("version_protocol", json!(vp));
-    tls.put("version", json!(v));
+    let (version_protocol, version_number) = version.protocol_version();
 
     let mut evt = Event::new(start);
     let tuple = client.tuple.or(server.tuple);
@@ -247,62 +299,57 @@ pub fn create_event(
         pb.network.transport = Some(crate::common::Transport::Tcp);
         pb.network.protocol = "tls";
     }
-    evt.put("type", "tls");
-    evt.put("status", status);
-    if let Some(sni) = sni {
-        tls.put("client.server_name", json!(sni));
-    }
-    if let Some(alpn) = server_hello
+    evt.fields.put_str("status", status);
+    client_end.server_name = sni;
+    let next_protocol = server_hello
         .extensions
         .parsed
         .as_ref()
         .and_then(|p| p.get("application_layer_protocol_negotiation"))
         .and_then(|v| v.as_array())
         .and_then(|l| l.first())
-        .and_then(|v| v.as_str())
-    {
-        tls.put("next_protocol", json!(alpn));
-    }
-    if established {
-        tls.put("established", json!(true));
-    }
-    if resumed {
-        tls.put("resumed", json!(true));
-    }
-    // Flattened, so the puts below `tls.client` and `tls.server` that follow do not overlap it.
-    evt.fields.put_map("tls", &tls);
-
+        .and_then(|v| v.as_str());
     if s.include_detailed_fields {
-        if let Some(c) = client_x509 {
-            evt.put("tls.client.x509", c);
-        }
-        if let Some(c) = server_x509 {
-            evt.put("tls.server.x509", c);
-        }
-        evt.fields
-            .put_with("tls.detailed", |o| detailed.write_json(o));
+        client_end.x509 = client_x509;
+        server_end.x509 = server_x509;
     }
     if s.include_raw_certificates {
-        if !sp.certificates.is_empty() {
-            let chain: Vec<String> = sp.certificates.iter().map(|c| to_pem(&c.raw)).collect();
-            evt.put("tls.server.certificate_chain", json!(chain));
-        }
-        if !cp.certificates.is_empty() {
-            let chain: Vec<String> = cp.certificates.iter().map(|c| to_pem(&c.raw)).collect();
-            evt.put("tls.client.certificate_chain", json!(chain));
+        for (end, certs) in [
+            (&mut server_end, &sp.certificates),
+            (&mut client_end, &cp.certificates),
+        ] {
+            if !certs.is_empty() {
+                end.certificate_chain = Some(certs.iter().map(|c| to_pem(&c.raw)).collect());
+            }
         }
     }
     if cp.hello.is_some() && !client_hello.cipher_suites.is_empty() {
-        evt.put(
-            "tls.client.supported_ciphers",
-            json!(client_hello.supported_ciphers()),
-        );
+        client_end.supported_ciphers = Some(client_hello.supported_ciphers());
     }
-    if !established {
-        evt.put("tls.established", false);
-    }
-    if !resumed {
-        evt.put("tls.resumed", false);
-    }
+    // The whole `tls` object in key order.
+    evt.fields.put_with("tls", |o| {
+        let mut w = ObjectWriter::new(o);
+        if let Some(c) = &cipher {
+            w.str("cipher", c);
+        }
+        if !client_end.is_empty() {
+            w.object("client", |w| client_end.write_json(w));
+        }
+        if s.include_detailed_fields {
+            detailed.write_json(w.key("detailed"));
+        }
+        w.bool("established", established);
+        if let Some(p) = next_protocol {
+            w.str("next_protocol", p);
+        }
+        w.bool("resumed", resumed);
+        if !server_end.is_empty() {
+            w.object("server", |w| server_end.write_json(w));
+        }
+        w.str("version", &version_number);
+        w.str("version_protocol", &version_protocol);
+        w.end();
+    });
+    evt.fields.put_str("type", "tls");
     evt
 }
