@@ -424,6 +424,24 @@ fn json_time(out: &mut Vec<u8>, t: Ts) {
     out.push(b'"');
 }
 
+/// The decimal text of every octet value, padded to three bytes, and its length.
+const OCTET_TEXT: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let v = i as u8;
+        t[i] = if v >= 100 {
+            ([b'0' + v / 100, b'0' + (v / 10) % 10, b'0' + v % 10], 3)
+        } else if v >= 10 {
+            ([b'0' + v / 10, b'0' + v % 10, 0], 2)
+        } else {
+            ([b'0' + v, 0, 0], 1)
+        };
+        i += 1;
+    }
+    t
+};
+
 /// `ip.to_string()`, without the formatting machinery for IPv4.
 pub fn ip_string(ip: &IpAddr) -> String {
     let mut b = Vec::with_capacity(15);
@@ -436,12 +454,20 @@ pub fn ip_string(ip: &IpAddr) -> String {
 pub fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            // Up to 15 bytes, each octet's digits from a table: this runs several times per
+            // event.
+            let mut buf = [0u8; 16];
+            let mut n = 0;
             for (i, octet) in v4.octets().iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    buf[n] = b'.';
+                    n += 1;
                 }
-                out.extend_from_slice(itoa::Buffer::new().format(*octet).as_bytes());
+                let (digits, len) = OCTET_TEXT[*octet as usize];
+                buf[n..n + 3].copy_from_slice(&digits);
+                n += len as usize;
             }
+            out.extend_from_slice(&buf[..n]);
         }
         IpAddr::V6(_) => {
             use std::io::Write;
@@ -699,6 +725,18 @@ mod tests {
         assert_eq!(m.get_path("a.b.d"), Some(&Value::from("x")));
         assert_eq!(m.delete_path("a.b.c"), Some(Value::from(1)));
         assert_eq!(m.get_path("a.b.c"), None);
+    }
+
+    #[test]
+    fn ipv4_text_matches_display() {
+        for ip in ["0.0.0.0", "255.255.255.255", "10.9.99.100", "198.18.230.137", "1.0.10.200"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_string(&ip), ip.to_string());
+        }
+        for v in 0..=255u8 {
+            let ip = IpAddr::from([v, 255 - v, v / 3, v.wrapping_mul(7)]);
+            assert_eq!(ip_string(&ip), ip.to_string());
+        }
     }
 
     #[test]

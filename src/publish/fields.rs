@@ -98,7 +98,7 @@ impl Fields {
     /// Room for about `n` fields of typical size.
     pub fn with_capacity(n: usize) -> Fields {
         Fields {
-            json: Vec::with_capacity(n * 40),
+            json: Vec::with_capacity(n * 64),
             entries: Vec::with_capacity(n),
         }
     }
