@@ -87,10 +87,13 @@ struct Ctx<'a> {
 pub struct Tcp {
     analyzers: Vec<Box<dyn TcpAnalyzer>>,
     port_map: PortMap,
-    /// Keyed by the canonical tuple (see `IpPortTuple::canonical`).
-    /// Boxed: the table holds every connection seen within its timeout, closed ones included
-    /// (see `Connection::parser`), so small buckets keep lookups in cache.
+    /// Open connections, keyed by the canonical tuple (see `IpPortTuple::canonical`).
     conns: FxHashMap<IpPortTuple, Box<Connection>>,
+    /// Closed connections, kept until their timeout (see `Connection::parser`). They outnumber
+    /// the open ones many times over on busy links, so they wait in a table of their own: the
+    /// open table stays small enough for its lookups to hit the cache. A closed connection that
+    /// sees a packet moves to the open table for it, and back.
+    closed: FxHashMap<IpPortTuple, Box<Connection>>,
     next_id: u64,
     now: Ts,
     last_sweep: Ts,
@@ -119,6 +122,7 @@ impl Tcp {
             analyzers,
             port_map,
             conns: FxHashMap::default(),
+            closed: FxHashMap::default(),
             next_id: 0,
             now: Ts::ZERO,
             last_sweep: Ts::ZERO,
@@ -127,7 +131,7 @@ impl Tcp {
     }
 
     pub fn connections(&self) -> usize {
-        self.conns.len()
+        self.conns.len() + self.closed.len()
     }
 
     /// Handles one TCP segment.
@@ -151,6 +155,11 @@ impl Tcp {
         };
         // Both directions of a connection share one key.
         let key = tuple.canonical();
+        if !self.closed.is_empty() && !self.conns.contains_key(&key) {
+            if let Some(c) = self.closed.remove(&key) {
+                self.conns.insert(key, c);
+            }
+        }
         if let Some(c) = self.conns.get(&key) {
             let dir = if c.tcptuple.tuple == tuple {
                 TcpDirection::Original
@@ -213,6 +222,11 @@ impl Tcp {
         if (hdr.rst() || conn.fin == [true, true]) && conn.parser.is_some() {
             conn.close(&mut ctx, ts);
         }
+        if conn.parser.is_none() {
+            if let Some(c) = self.conns.remove(&key) {
+                self.closed.insert(key, c);
+            }
+        }
     }
 
     /// The capture's clock moved on to `now` (the latest timestamp seen so far, by any worker)
@@ -233,6 +247,7 @@ impl Tcp {
         let expired: Vec<IpPortTuple> = self
             .conns
             .iter()
+            .chain(self.closed.iter())
             .filter(|(_, c)| now.since(c.last_seen) > c.timeout_ns + lateness_ns)
             .map(|(k, _)| *k)
             .collect();
@@ -242,7 +257,7 @@ impl Tcp {
     }
 
     fn expire(&mut self, out: &mut EventSink, key: &IpPortTuple, now: Ts) {
-        let Some(mut conn) = self.conns.remove(key) else {
+        let Some(mut conn) = self.conns.remove(key).or_else(|| self.closed.remove(key)) else {
             return;
         };
         self.stats.expired += 1;
@@ -268,11 +283,12 @@ impl Tcp {
         let mut keys: Vec<(u64, IpPortTuple)> = self
             .conns
             .iter()
+            .chain(self.closed.iter())
             .map(|(k, c)| (c.tcptuple.stream_id, *k))
             .collect();
         keys.sort_unstable_by_key(|(id, _)| *id);
         for (_, key) in keys {
-            let at = self.conns.get(&key).map(|c| {
+            let at = self.conns.get(&key).or_else(|| self.closed.get(&key)).map(|c| {
                 c.last_seen
                     .add(std::time::Duration::from_nanos(c.timeout_ns as u64))
             });
