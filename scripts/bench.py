@@ -165,7 +165,7 @@ def main():
                 print(f"  {label:38} " + " ".join(f"{counts[t]:>9}" for t in TYPES))
         # The worker stage alone (benches/stage.rs): capture and output threads left out.
         print()
-        stage = subprocess.run(["cargo", "bench", "--quiet", "--bench", "stage", "--", str(pcap), "256"],
+        stage = subprocess.run(["cargo", "bench", "--quiet", "--bench", "stage", "--", str(pcap), "512"],
                                cwd=ROOT, capture_output=True, text=True, check=True).stdout
         print(stage.strip())
 
