@@ -9,9 +9,12 @@ use super::Output;
 use crate::config::{FileOutputConfig, Paths};
 use crate::publish::Event;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+
+/// Lines (and their newlines) per `writev`, within the kernel's `IOV_MAX` of 1024.
+const MAX_IOV: usize = 1024;
 
 pub struct FileOutput {
     dir: PathBuf,
@@ -22,7 +25,9 @@ pub struct FileOutput {
     codec: JsonCodec,
     date: String,
     index: u32,
-    file: Option<BufWriter<File>>,
+    /// Written with one `writev` per batch (or per file, across a rotation): the lines go
+    /// from the events' buffers straight to the kernel.
+    file: Option<File>,
     size: u64,
     buf: Vec<u8>,
 }
@@ -159,15 +164,13 @@ impl FileOutput {
         } else {
             0
         };
-        self.file = Some(BufWriter::with_capacity(256 * 1024, file));
+        self.file = Some(file);
         self.purge();
         Ok(())
     }
 
     fn rotate(&mut self) -> anyhow::Result<()> {
-        if let Some(mut f) = self.file.take() {
-            f.flush()?;
-        }
+        self.file = None;
         let date = today();
         if date != self.date {
             self.date = date;
@@ -196,6 +199,28 @@ impl FileOutput {
         }
     }
 
+    /// Writes the collected lines to the current file.
+    fn write_pending(&mut self, pending: &mut Vec<IoSlice>) -> anyhow::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("output.file: file is closed"))?;
+        let mut slices: &mut [IoSlice] = pending;
+        while !slices.is_empty() {
+            match f.write_vectored(slices) {
+                Ok(0) => anyhow::bail!("output.file: the file takes no more bytes"),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        pending.clear();
+        Ok(())
+    }
+
     pub fn current_path(&self) -> PathBuf {
         self.dir.join(self.name_for(&self.date, self.index))
     }
@@ -207,42 +232,54 @@ impl Output for FileOutput {
     }
 
     fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
+        // Events the workers did not encode are encoded here first, into one buffer, so that
+        // every line is a slice that lives until the write.
         let mut scratch = std::mem::take(&mut self.buf);
+        scratch.clear();
+        let mut ranges = Vec::new();
+        for e in events.iter().filter(|e| e.encoded.is_none()) {
+            let start = scratch.len();
+            self.codec.encode_into(e, &mut scratch);
+            ranges.push(start..scratch.len());
+        }
+        let mut ranges = ranges.into_iter();
+        let mut pending: Vec<IoSlice> = Vec::with_capacity(2 * events.len().min(MAX_IOV / 2));
+        let mut result = Ok(());
         for e in events {
-            // Events the workers encoded are written as they are, without another copy.
             let line: &[u8] = match &e.encoded {
                 Some(bytes) => bytes,
-                None => {
-                    scratch.clear();
-                    self.codec.encode_into(e, &mut scratch);
-                    &scratch
-                }
+                None => &scratch[ranges.next().expect("one range per event encoded here")],
             };
             let len = line.len() as u64 + 1;
             if self.size > 0 && self.size + len > self.max_size {
-                self.rotate()?;
+                result = self.write_pending(&mut pending).and_then(|_| self.rotate());
+                if result.is_err() {
+                    break;
+                }
             }
-            let f = self
-                .file
-                .as_mut()
-                .ok_or_else(|| anyhow::anyhow!("output.file: file is closed"))?;
-            f.write_all(line)?;
-            f.write_all(b"\n")?;
+            pending.push(IoSlice::new(line));
+            pending.push(IoSlice::new(b"\n"));
             self.size += len;
+            if pending.len() >= MAX_IOV {
+                result = self.write_pending(&mut pending);
+                if result.is_err() {
+                    break;
+                }
+            }
         }
+        if result.is_ok() {
+            result = self.write_pending(&mut pending);
+        }
+        drop(pending);
         self.buf = scratch;
-        if let Some(f) = self.file.as_mut() {
-            f.flush()?;
-        }
-        Ok(())
+        result
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
-        // Flushed to the kernel, not synced to disk: libbeat's rotator closes the file without
-        // an fsync too, and waiting for the writeback of a large output would only delay exit.
-        if let Some(mut f) = self.file.take() {
-            f.flush()?;
-        }
+        // Everything is with the kernel already; not synced to disk: libbeat's rotator closes
+        // the file without an fsync too, and waiting for the writeback of a large output would
+        // only delay exit.
+        self.file = None;
         Ok(())
     }
 }
