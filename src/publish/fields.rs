@@ -348,7 +348,7 @@ impl Fields {
                 let top = &e.key.as_str()[..top_end];
                 while next_typed < typed.len() && typed[next_typed] < top {
                     out.push(b',');
-                    write_str(out, typed[next_typed]);
+                    write_plain_key(out, typed[next_typed]);
                     out.push(b':');
                     write_typed(next_typed, out);
                     next_typed += 1;
@@ -380,7 +380,7 @@ impl Fields {
         }
         for (i, key) in typed.iter().enumerate().skip(next_typed) {
             out.push(b',');
-            write_str(out, key);
+            write_plain_key(out, key);
             out.push(b':');
             write_typed(i, out);
         }
@@ -399,6 +399,14 @@ impl Fields {
             pred(&k[..end])
         })
     }
+}
+
+/// A typed top-level key (`client`, `event`, `agent`, …): a literal of the code, plain.
+fn write_plain_key(out: &mut Vec<u8>, key: &str) {
+    debug_assert!(!key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'"');
 }
 
 /// A key segment: those of string literals are plain (the code's own field names), the
