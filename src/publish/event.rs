@@ -8,6 +8,7 @@
 //! merged into the event exactly where Packetbeat's `MarshalMapStr` puts them.
 
 use super::fields::{FieldKey, Fields};
+use crate::outputs::codec::ObjectWriter;
 use crate::common::{Transport, Ts};
 use serde_json::{Map as JsonMap, Value};
 use std::net::IpAddr;
@@ -399,25 +400,6 @@ impl Builtin {
     }
 }
 
-/// JSON text of a string, escaped as serde_json escapes it.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    crate::outputs::codec::write_str(out, s);
-}
-
-/// A member's key: a literal of this file, which needs no escaping.
-fn json_key(out: &mut Vec<u8>, first: &mut bool, key: &'static str) {
-    if !std::mem::take(first) {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
-fn json_num(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
 fn json_time(out: &mut Vec<u8>, t: Ts) {
     out.push(b'"');
     t.write_rfc3339_millis(out);
@@ -480,29 +462,24 @@ pub fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
 impl Endpoint {
     /// The object `marshal` would build, as JSON (keys in order).
     fn write_json(&self, out: &mut Vec<u8>) {
-        let mut first = true;
-        out.push(b'{');
+        let mut w = ObjectWriter::new(out);
         if self.bytes != 0 {
-            json_key(out, &mut first, "bytes");
-            json_num(out, self.bytes);
+            w.u64("bytes", self.bytes);
         }
         if let Some(d) = self.domain.as_deref().filter(|d| !d.is_empty()) {
-            json_key(out, &mut first, "domain");
-            json_str(out, d);
+            w.str("domain", d);
         }
-        json_key(out, &mut first, "ip");
-        out.push(b'"');
-        write_ip(out, &self.ip);
-        out.push(b'"');
+        let o = w.key("ip");
+        o.push(b'"');
+        write_ip(o, &self.ip);
+        o.push(b'"');
         if self.packets != 0 {
-            json_key(out, &mut first, "packets");
-            json_num(out, self.packets);
+            w.u64("packets", self.packets);
         }
         if self.port != 0 {
-            json_key(out, &mut first, "port");
-            json_num(out, self.port);
+            w.u64("port", self.port as u64);
         }
-        out.push(b'}');
+        w.end();
     }
 }
 
@@ -537,106 +514,84 @@ impl PbFields {
 
     /// Writes the JSON object `marshal` would build under `key` (one of `json_keys`).
     pub fn write_json(&self, key: &str, out: &mut Vec<u8>) {
-        let mut first = true;
+        let endpoint = match key {
+            "client" => Some(&self.client),
+            "destination" => Some(&self.destination),
+            "server" => Some(&self.server),
+            "source" => Some(&self.source),
+            "error" | "event" | "network" | "related" => None,
+            _ => return,
+        };
+        if let Some(ep) = endpoint {
+            if let Some(ep) = ep {
+                ep.write_json(out);
+            }
+            return;
+        }
+        let mut w = ObjectWriter::new(out);
         match key {
-            "client" | "destination" | "server" | "source" => {
-                let ep = match key {
-                    "client" => &self.client,
-                    "destination" => &self.destination,
-                    "server" => &self.server,
-                    _ => &self.source,
-                };
-                if let Some(ep) = ep {
-                    ep.write_json(out);
-                }
-                return;
-            }
-            "error" => {
-                out.push(b'{');
-                json_key(out, &mut first, "message");
-                match self.error_messages.as_slice() {
-                    [one] => json_str(out, one),
-                    many => crate::outputs::codec::write_str_list(out, many),
-                }
-            }
+            "error" => match self.error_messages.as_slice() {
+                [one] => w.str("message", one),
+                many => w.strs("message", many),
+            },
             "event" => {
                 let e = &self.event;
-                out.push(b'{');
-                json_key(out, &mut first, "category");
-                crate::outputs::codec::write_str_list(out, e.category);
+                w.strs("category", e.category);
                 if let Some(d) = e.dataset {
-                    json_key(out, &mut first, "dataset");
-                    json_str(out, d);
+                    w.str("dataset", d);
                 }
                 if let Some(d) = e.duration.filter(|d| *d >= 0) {
-                    json_key(out, &mut first, "duration");
-                    json_num(out, d);
+                    w.i64("duration", d);
                 }
                 if let Some(t) = e.end.filter(|t| !t.is_zero()) {
-                    json_key(out, &mut first, "end");
-                    json_time(out, t);
+                    json_time(w.key("end"), t);
                 }
-                json_key(out, &mut first, "kind");
-                json_str(out, e.kind);
+                w.str("kind", e.kind);
                 if let Some(t) = e.start.filter(|t| !t.is_zero()) {
-                    json_key(out, &mut first, "start");
-                    json_time(out, t);
+                    json_time(w.key("start"), t);
                 }
-                json_key(out, &mut first, "type");
-                crate::outputs::codec::write_str_list(out, e.kind_type);
+                w.strs("type", e.kind_type);
             }
             "network" => {
                 let n = &self.network;
-                out.push(b'{');
                 if n.bytes != 0 {
-                    json_key(out, &mut first, "bytes");
-                    json_num(out, n.bytes);
+                    w.u64("bytes", n.bytes);
                 }
                 if let Some(c) = &n.community_id {
-                    json_key(out, &mut first, "community_id");
-                    json_str(out, c);
+                    w.str("community_id", c);
                 }
                 if let Some(d) = n.direction {
-                    json_key(out, &mut first, "direction");
-                    json_str(out, d);
+                    w.str("direction", d);
                 }
                 if let Some(f) = &n.forwarded_ip {
-                    json_key(out, &mut first, "forwarded_ip");
-                    json_str(out, f);
+                    w.str("forwarded_ip", f);
                 }
                 if n.packets != 0 {
-                    json_key(out, &mut first, "packets");
-                    json_num(out, n.packets);
+                    w.u64("packets", n.packets);
                 }
                 if !n.protocol.is_empty() {
-                    json_key(out, &mut first, "protocol");
-                    json_str(out, n.protocol);
+                    w.str("protocol", n.protocol);
                 }
                 if let Some(t) = n.transport {
-                    json_key(out, &mut first, "transport");
-                    json_str(out, t.as_str());
+                    w.str("transport", t.as_str());
                 }
                 if let Some(k) = n.kind {
-                    json_key(out, &mut first, "type");
-                    json_str(out, k);
+                    w.str("type", k);
                 }
             }
-            "related" => {
-                out.push(b'{');
+            _ => {
                 for (k, list) in [
                     ("hosts", &self.related_hosts),
                     ("ip", &self.related_ip),
                     ("user", &self.related_user),
                 ] {
                     if !list.is_empty() {
-                        json_key(out, &mut first, k);
-                        crate::outputs::codec::write_str_list(out, list);
+                        w.strs(k, list);
                     }
                 }
             }
-            _ => return,
         }
-        out.push(b'}');
+        w.end();
     }
 }
 

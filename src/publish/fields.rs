@@ -77,6 +77,17 @@ impl Entry {
     fn separates(&self, i: usize) -> bool {
         i < self.literal_from as usize
     }
+
+    /// The top-level key: the path up to its first separating dot.
+    fn top(&self) -> &str {
+        let k = self.key.as_str();
+        let end = k
+            .bytes()
+            .enumerate()
+            .find(|&(i, b)| b == b'.' && self.separates(i))
+            .map_or(k.len(), |(i, _)| i);
+        &k[..end]
+    }
 }
 
 /// The fields of one event (see the module documentation).
@@ -342,10 +353,7 @@ impl Fields {
             }
             let mut seg_start = open.last().map_or(0, |(dot, _)| dot + 1);
             if open.is_empty() {
-                let top_end = (0..k.len())
-                    .find(|&i| k[i] == b'.' && e.separates(i))
-                    .unwrap_or(k.len());
-                let top = &e.key.as_str()[..top_end];
+                let top = e.top();
                 while next_typed < typed.len() && typed[next_typed] < top {
                     out.push(b',');
                     write_plain_key(out, typed[next_typed]);
@@ -389,19 +397,12 @@ impl Fields {
 
     /// Whether any field's top-level key satisfies `pred`.
     pub fn any_top(&self, mut pred: impl FnMut(&str) -> bool) -> bool {
-        self.entries.iter().any(|e| {
-            let k = e.key.as_str();
-            let end = k
-                .bytes()
-                .enumerate()
-                .find(|&(i, b)| b == b'.' && e.separates(i))
-                .map_or(k.len(), |(i, _)| i);
-            pred(&k[..end])
-        })
+        self.entries.iter().any(|e| pred(e.top()))
     }
 }
 
-/// A typed top-level key (`client`, `event`, `agent`, …): a literal of the code, plain.
+/// A key that is a literal of the code (typed top-level keys such as `client`, segments of
+/// static paths): plain, no escaping.
 fn write_plain_key(out: &mut Vec<u8>, key: &str) {
     debug_assert!(!key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
     out.push(b'"');
@@ -413,12 +414,7 @@ fn write_plain_key(out: &mut Vec<u8>, key: &str) {
 /// others are escaped as needed.
 fn write_key(out: &mut Vec<u8>, seg: &str, key: &FieldKey) {
     match key {
-        FieldKey::Static(_) => {
-            debug_assert!(!seg.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
-            out.push(b'"');
-            out.extend_from_slice(seg.as_bytes());
-            out.push(b'"');
-        }
+        FieldKey::Static(_) => write_plain_key(out, seg),
         FieldKey::Owned(_) => write_str(out, seg),
     }
 }

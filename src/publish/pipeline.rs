@@ -203,17 +203,16 @@ impl Pipeline {
             add_tags(&mut tree, &self.global_tags);
             event.fields = Fields::from_map(&tree);
         } else {
-            for (prefix, fields) in [
-                (reporter.and_then(|m| m.fields.as_ref())),
-                self.global_fields.as_ref(),
-            ]
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_object())
-            .map(|f| ("fields", f))
+            // `fields.<key>` for the protocol's own fields, then the global ones (the later put
+            // wins, as `apply_fields` does on the tree).
+            let own = reporter.and_then(|m| m.fields.as_ref());
+            for fields in [own, self.global_fields.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
             {
                 for (k, v) in fields {
-                    event.fields.put_value(format!("{prefix}.{k}"), v);
+                    event.fields.put_value(format!("fields.{k}"), v);
                 }
             }
             if !tags.is_empty() {

@@ -4,7 +4,7 @@ use super::config::TlsSettings;
 use super::parser::{ja3, ocsp_status_name, Direction, Hello, Parser, Version};
 use super::x509::{format_time, to_pem, Certificate};
 use crate::common::{IpPortTuple, Ts};
-use crate::outputs::codec::{write_str, write_value, ObjectWriter};
+use crate::outputs::codec::{write_value, ObjectWriter};
 use crate::publish::{Endpoint, Event};
 use serde_json::Value;
 
@@ -79,17 +79,11 @@ impl End {
             w.strs("certificate_chain", c);
         }
         if !self.hash.is_empty() {
-            let o = w.key("hash");
-            o.push(b'{');
-            for (i, (name, h)) in self.hash.iter().enumerate() {
-                if i > 0 {
-                    o.push(b',');
+            w.object("hash", |w| {
+                for (name, h) in &self.hash {
+                    w.str(name, h);
                 }
-                write_str(o, name);
-                o.push(b':');
-                write_str(o, h);
-            }
-            o.push(b'}');
+            });
         }
         for (key, v) in [
             ("issuer", &self.issuer),
