@@ -4,7 +4,7 @@
 
 use crate::common::{IpPortTuple, Ts};
 use crate::decoder::{Decoder, L4};
-use crate::outputs::codec::JsonCodec;
+use crate::publish::json::JsonCodec;
 use crate::protos::tcp::Tcp;
 use crate::protos::udp::Udp;
 use crate::protos::{IcmpLayer, IcmpPacket, ProtocolModules};

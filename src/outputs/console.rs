@@ -1,6 +1,6 @@
 //! `output.console`: one JSON document per event on standard output.
 
-use super::codec::JsonCodec;
+use crate::publish::json::JsonCodec;
 use super::Output;
 use crate::config::ConsoleOutputConfig;
 use crate::publish::Event;

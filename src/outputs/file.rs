@@ -4,7 +4,7 @@
 //! rotation after `rotate_every_kb` continue with `<filename>-YYYYMMDD-1.ndjson`, `-2`, …; only
 //! the newest `number_of_files` files are kept; files are created with `permissions` (0600).
 
-use super::codec::JsonCodec;
+use crate::publish::json::JsonCodec;
 use super::Output;
 use crate::config::{FileOutputConfig, Paths};
 use crate::publish::Event;

@@ -1,12 +1,12 @@
 //! Outputs: where finalised events go. One module per output; each takes batches and returns
 //! only when the batch is written (or fails), so the queue in front of it never loses events.
 
-pub mod codec;
 pub mod console;
 pub mod file;
 pub mod logstash;
 
 use crate::config::{Config, OutputConfig};
+use crate::publish::json::JsonCodec;
 use crate::publish::Event;
 
 pub trait Output: Send {
@@ -65,23 +65,23 @@ impl Output for Discard {
 
 /// The JSON codec the configured output writes with, so packet workers can encode events ahead;
 /// `None` for outputs that encode with settings of their own (logstash: `index`, `escape_html`).
-pub fn codec_for(cfg: &Config) -> Option<codec::JsonCodec> {
+pub fn codec_for(cfg: &Config) -> Option<JsonCodec> {
     match &cfg.output {
         OutputConfig::Console(c) => {
             let json = c.codec.json.clone().unwrap_or_default();
-            Some(codec::JsonCodec {
+            Some(JsonCodec {
                 pretty: c.pretty || json.pretty,
                 escape_html: json.escape_html,
             })
         }
         OutputConfig::File(f) => {
             let json = f.codec.json.clone().unwrap_or_default();
-            Some(codec::JsonCodec {
+            Some(JsonCodec {
                 pretty: json.pretty,
                 escape_html: json.escape_html,
             })
         }
-        OutputConfig::Discard => Some(codec::JsonCodec::default()),
+        OutputConfig::Discard => Some(JsonCodec::default()),
         OutputConfig::Other(..) => None,
     }
 }

@@ -8,7 +8,7 @@
 //! merged into the event exactly where Packetbeat's `MarshalMapStr` puts them.
 
 use super::fields::{FieldKey, Fields};
-use crate::outputs::codec::ObjectWriter;
+use crate::publish::json::ObjectWriter;
 use crate::common::{Transport, Ts};
 use serde_json::{Map as JsonMap, Value};
 use std::net::IpAddr;

@@ -13,7 +13,7 @@
 //! `"user.name"`, set with `event.Fields["user.name"] = …`) is one key with a dot in it.
 
 use super::event::{Map, MapExt};
-use crate::outputs::codec::{write_str, write_str_list, write_value};
+use crate::publish::json::{write_str, write_str_list, write_value};
 use serde_json::Value;
 use std::cmp::Ordering;
 

@@ -10,6 +10,7 @@ pub mod community_id;
 pub mod direction;
 pub mod event;
 pub mod fields;
+pub mod json;
 pub mod pipeline;
 
 pub use event::{Endpoint, Event, Map, MapExt, PbFields};

@@ -29,7 +29,7 @@ pub mod socks5;
 pub mod testing;
 pub mod tls;
 
-use crate::outputs::codec::JsonCodec;
+use crate::publish::json::JsonCodec;
 use crate::outputs::{Deadline, Output};
 use crate::publish::Event;
 use balance::{Settings, Shared, Work, Worker};

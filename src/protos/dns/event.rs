@@ -14,7 +14,7 @@ use super::names::{
 use super::parser::{EdnsOption, Message, Opt, Question, RData, Record, TYPE_OPT};
 use super::transaction::Transaction;
 use crate::common::Transport;
-use crate::outputs::codec::{write_str, write_value, ObjectWriter};
+use crate::publish::json::{write_str, write_value, ObjectWriter};
 use crate::publish::{Endpoint, Event, Fields, Map, PbFields};
 use base64::Engine;
 use serde_json::Value;

@@ -8,7 +8,7 @@ use super::config::HttpSettings;
 use super::parser::Message;
 use super::url;
 use crate::common::{Transport, Ts};
-use crate::outputs::codec::{write_str, write_value, ObjectWriter};
+use crate::publish::json::{write_str, write_value, ObjectWriter};
 use crate::publish::{Endpoint, Event, Fields, Map};
 use serde_json::Value;
 use std::net::IpAddr;

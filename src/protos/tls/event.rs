@@ -4,7 +4,7 @@ use super::config::TlsSettings;
 use super::parser::{ja3, ocsp_status_name, Direction, Hello, Parser, Version};
 use super::x509::{format_time, to_pem, Certificate};
 use crate::common::{IpPortTuple, Ts};
-use crate::outputs::codec::{write_value, ObjectWriter};
+use crate::publish::json::{write_value, ObjectWriter};
 use crate::publish::{Endpoint, Event};
 use serde_json::Value;
 

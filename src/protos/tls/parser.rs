@@ -148,9 +148,9 @@ impl Hello {
     /// The object `to_map` builds, written straight (keys in order, the parsed extensions
     /// borrowed rather than copied).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut w = crate::outputs::codec::ObjectWriter::new(out);
+        let mut w = crate::publish::json::ObjectWriter::new(out);
         if let Some(p) = &self.extensions.parsed {
-            crate::outputs::codec::write_map(w.key("extensions"), p);
+            crate::publish::json::write_map(w.key("extensions"), p);
         }
         if !self.random.is_empty() {
             w.str("random", &x509::hex(&self.random));

@@ -1,4 +1,6 @@
-//! libbeat's JSON codec: `@timestamp` first, then `@metadata` (`beat`, `type`, `version` and the
+//! Event JSON, written directly: the writer analyzers and the pipeline render fields with
+//! ([`ObjectWriter`], [`write_str`], [`write_value`], …), and libbeat's JSON codec
+//! ([`JsonCodec`]): `@timestamp` first, then `@metadata` (`beat`, `type`, `version` and the
 //! event's own metadata), then the event's fields.
 
 use crate::publish::Event;
