@@ -1,8 +1,10 @@
 //! Protocol analyzers and their registry.
 //!
-//! The shape mirrors Packetbeat's `protos` package. A [`ProtocolModule`] is one configured
-//! protocol (its options parsed and validated); it creates analyzer instances, one per packet
-//! worker, so workers share nothing on the packet path:
+//! The shape mirrors Packetbeat's `protos` package. Analyzers are built on the app-layer
+//! framework ([`app`]; "Adding an analyzer" there, and the [`template`] analyzer to copy) and
+//! listed in one table ([`registry`]). A [`ProtocolModule`] is one configured protocol (its
+//! options parsed and validated); it creates analyzer instances, one per packet worker, so
+//! workers share nothing on the packet path:
 //! - a [`TcpAnalyzer`] gets a fresh [`TcpConnectionParser`] for each connection the TCP layer
 //!   assigns to it (by port), and that parser receives the connection's payload in order
 //!   (`parse`), FINs (`received_fin`), gaps (`gap_in_stream`) and its end (`expired`);
@@ -10,12 +12,14 @@
 //!
 //! Analyzers publish into an [`EventSink`]; they never block and never lock.
 
+pub mod app;
 pub mod dhcpv4;
 pub mod dns;
 pub mod http;
 pub mod icmp;
 pub mod registry;
 pub mod tcp;
+pub mod template;
 pub mod tls;
 pub mod udp;
 
@@ -24,7 +28,8 @@ use crate::publish::EventSink;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use registry::{build_modules, ProtocolModules, IMPLEMENTED, KNOWN_PROTOCOLS};
+pub use icmp::layer::IcmpLayer;
+pub use registry::{build_modules, is_implemented, ProtocolModules, KNOWN_PROTOCOLS};
 
 /// Packetbeat's `protos.DefaultTransactionExpiration`.
 pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,6 +100,10 @@ pub trait ProtocolModule: Send + Sync {
     }
     /// An ICMP analyzer for one worker, if the protocol analyses ICMP (only `icmp` does).
     fn new_icmp(&self) -> Option<Box<dyn IcmpAnalyzer>> {
+        None
+    }
+    /// The protocol's counters across workers, for the exit summary.
+    fn counters(&self) -> Option<&app::AppCounters> {
         None
     }
 }
@@ -263,50 +272,4 @@ pub trait IcmpAnalyzer: Send {
     fn tick(&mut self, _out: &mut EventSink, _now: Ts) {}
     /// End of the capture: publish what is still pending as on expiry.
     fn flush(&mut self, _out: &mut EventSink, _now: Ts) {}
-}
-
-/// The worker's ICMP layer: hands every ICMP message to the ICMP analyzers and moves their
-/// packet-time clock (like the UDP layer does for UDP analyzers).
-pub struct IcmpLayer {
-    analyzers: Vec<Box<dyn IcmpAnalyzer>>,
-    clock: TickClock,
-}
-
-impl IcmpLayer {
-    pub fn new(modules: &ProtocolModules) -> IcmpLayer {
-        IcmpLayer {
-            analyzers: modules
-                .modules
-                .iter()
-                .filter_map(|m| m.new_icmp())
-                .collect(),
-            clock: TickClock::default(),
-        }
-    }
-
-    pub fn process(&mut self, out: &mut EventSink, pkt: &IcmpPacket) {
-        self.clock.observe(pkt.ts);
-        for a in &mut self.analyzers {
-            a.process(out, pkt);
-        }
-    }
-
-    /// The capture's clock moved on to `ts`: analyzers expire transactions. Called at batch
-    /// boundaries with the same value in every worker (see `Tcp::tick`).
-    pub fn tick(&mut self, out: &mut EventSink, ts: Ts) {
-        if self.analyzers.is_empty() {
-            return;
-        }
-        if self.clock.tick_due(ts) {
-            for a in &mut self.analyzers {
-                a.tick(out, self.clock.now());
-            }
-        }
-    }
-
-    pub fn flush(&mut self, out: &mut EventSink) {
-        for a in &mut self.analyzers {
-            a.flush(out, self.clock.now());
-        }
-    }
 }

@@ -1,33 +1,78 @@
 //! Builds the configured protocol modules from `packetbeat.protocols`.
 
-use super::{CommonOptions, ProtocolModule, DEFAULT_TRANSACTION_TIMEOUT};
+use super::app::{self, Protocol};
+use super::ProtocolModule;
 use crate::config::types::{decode, ConfigError, GoDuration, ProtocolSection};
 use serde::{Deserialize, Deserializer};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Every protocol type Packetbeat 8 knows; a config naming another type is an error.
-pub const KNOWN_PROTOCOLS: &[&str] = &[
-    "amqp",
-    "cassandra",
-    "dhcpv4",
-    "dns",
-    "http",
-    "icmp",
-    "memcache",
-    "mongodb",
-    "mysql",
-    "nfs",
-    "pgsql",
-    "redis",
-    "sip",
-    "thrift",
-    "tls",
+/// One line per protocol Packetbeat 8 knows, in name order: its factory, or `unimplemented`
+/// while this build does not analyse it (such a section is accepted and skipped with a warning,
+/// so an existing `packetbeat.yml` keeps working). A config naming another type is an error.
+pub const ANALYZERS: [Entry; 15] = [
+    unimplemented("amqp"),
+    unimplemented("cassandra"),
+    analyzer::<super::dhcpv4::Dhcpv4>(),
+    analyzer::<super::dns::Dns>(),
+    analyzer::<super::http::config::HttpSettings>(),
+    analyzer::<super::icmp::IcmpSettings>(),
+    unimplemented("memcache"),
+    unimplemented("mongodb"),
+    unimplemented("mysql"),
+    unimplemented("nfs"),
+    unimplemented("pgsql"),
+    unimplemented("redis"),
+    unimplemented("sip"),
+    unimplemented("thrift"),
+    analyzer::<super::tls::config::TlsSettings>(),
 ];
 
-/// The protocols this build analyses. The others are accepted in the config and skipped with a
-/// warning, so an existing `packetbeat.yml` keeps working.
-pub const IMPLEMENTED: &[&str] = &["dhcpv4", "dns", "http", "icmp", "tls"];
+/// Every protocol type Packetbeat 8 knows.
+pub const KNOWN_PROTOCOLS: [&str; ANALYZERS.len()] = names(&ANALYZERS);
+
+/// Builds a protocol's module from its section.
+pub type Builder = fn(
+    &ProtocolCommonConfig,
+    &ProtocolSection,
+    &str,
+) -> Result<Arc<dyn ProtocolModule>, ConfigError>;
+
+/// A line of [`ANALYZERS`].
+pub struct Entry {
+    pub name: &'static str,
+    pub build: Option<Builder>,
+}
+
+const fn analyzer<P: Protocol>() -> Entry {
+    Entry {
+        name: P::NAME,
+        build: Some(app::build::<P>),
+    }
+}
+
+const fn unimplemented(name: &'static str) -> Entry {
+    Entry { name, build: None }
+}
+
+const fn names<const N: usize>(entries: &[Entry; N]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = entries[i].name;
+        i += 1;
+    }
+    out
+}
+
+fn entry(kind: &str) -> Option<&'static Entry> {
+    ANALYZERS.iter().find(|e| e.name == kind)
+}
+
+/// Whether this build analyses protocol `kind`.
+pub fn is_implemented(kind: &str) -> bool {
+    entry(kind).is_some_and(|e| e.build.is_some())
+}
 
 /// Accepts `ports: 80` as well as `ports: [80, 8080]`, as go-ucfg does.
 pub fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
@@ -69,7 +114,8 @@ pub struct ProtocolCommonConfig {
     pub ports: Vec<u16>,
     pub send_request: bool,
     pub send_response: bool,
-    pub transaction_timeout: GoDuration,
+    /// `None`: the protocol's default (`Protocol::DEFAULT_TRANSACTION_TIMEOUT`).
+    pub transaction_timeout: Option<GoDuration>,
     pub fields: Option<serde_yaml::Value>,
     pub fields_under_root: bool,
     pub tags: Vec<String>,
@@ -85,24 +131,13 @@ impl Default for ProtocolCommonConfig {
             ports: Vec::new(),
             send_request: false,
             send_response: false,
-            transaction_timeout: GoDuration(DEFAULT_TRANSACTION_TIMEOUT),
+            transaction_timeout: None,
             fields: None,
             fields_under_root: false,
             tags: Vec::new(),
             processors: Vec::new(),
             index: None,
             keep_null: false,
-        }
-    }
-}
-
-impl ProtocolCommonConfig {
-    pub fn options(&self) -> CommonOptions {
-        CommonOptions {
-            ports: self.ports.clone(),
-            send_request: self.send_request,
-            send_response: self.send_response,
-            transaction_timeout: self.transaction_timeout.0,
         }
     }
 }
@@ -123,23 +158,6 @@ pub struct ProtocolModules {
     pub reporters: HashMap<&'static str, ReporterMeta>,
 }
 
-type Builder = fn(
-    &ProtocolCommonConfig,
-    &ProtocolSection,
-    &str,
-) -> Result<Arc<dyn ProtocolModule>, ConfigError>;
-
-fn builder(kind: &str) -> Option<Builder> {
-    match kind {
-        "http" => Some(super::http::build),
-        "dns" => Some(super::dns::build),
-        "icmp" => Some(super::icmp::build),
-        "dhcpv4" => Some(super::dhcpv4::build),
-        "tls" => Some(super::tls::build),
-        _ => None,
-    }
-}
-
 /// Builds every enabled protocol section. Unknown types, bad values and a port claimed by two
 /// protocols of the same transport are errors.
 pub fn build_modules(
@@ -150,7 +168,7 @@ pub fn build_modules(
     let mut tcp_ports: HashMap<u16, &'static str> = HashMap::new();
     let mut udp_ports: HashMap<u16, &'static str> = HashMap::new();
     for section in sections {
-        if !KNOWN_PROTOCOLS.contains(&section.kind.as_str()) {
+        let Some(known) = entry(&section.kind) else {
             return Err(ConfigError::at(
                 format!(
                     "unknown protocol type '{}' (known: {})",
@@ -160,12 +178,12 @@ pub fn build_modules(
                 &section.key,
                 source,
             ));
-        }
+        };
         let common: ProtocolCommonConfig = decode(&section.options, &section.key, source)?;
         if !common.enabled {
             continue;
         }
-        let Some(build) = builder(&section.kind) else {
+        let Some(build) = known.build else {
             tracing::warn!(
                 "protocol '{}' is not implemented by this build yet; its section is ignored",
                 section.kind

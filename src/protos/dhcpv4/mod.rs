@@ -13,58 +13,50 @@ pub mod parser;
 mod tests;
 
 use crate::common::{IpPortTuple, Transport, Ts};
-use crate::config::types::{ConfigError, ProtocolSection};
-use crate::protos::registry::ProtocolCommonConfig;
-use crate::protos::{ProtocolModule, UdpAnalyzer, UdpPacket};
+use crate::protos::app::{AppCounters, Protocol, SectionError, Transports};
+use crate::protos::{CommonOptions, UdpAnalyzer, UdpPacket};
 use crate::publish::event::{Endpoint, Event, Map, MapExt};
 use crate::publish::EventSink;
 use parser::{DhcpOption, Dhcpv4Message};
 use serde_json::{json, Value};
+use serde::de::IgnoredAny;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-/// Packetbeat's default `ports` for dhcpv4.
-pub const DEFAULT_PORTS: &[u16] = &[67, 68];
+/// The DHCPv4 protocol (no options of its own).
+pub struct Dhcpv4;
 
-pub struct Dhcpv4Module {
-    ports: Vec<u16>,
-}
-
-pub fn build(
-    common: &ProtocolCommonConfig,
-    _section: &ProtocolSection,
-    _source: &str,
-) -> Result<Arc<dyn ProtocolModule>, ConfigError> {
-    let ports = if common.ports.is_empty() {
-        DEFAULT_PORTS.to_vec()
-    } else {
-        common.ports.clone()
+impl Protocol for Dhcpv4 {
+    const NAME: &'static str = "dhcpv4";
+    const DEFAULT_PORTS: &'static [u16] = &[67, 68];
+    const TRANSPORTS: Transports<Self> = Transports {
+        udp: Some(|a| Box::new(Dhcpv4Udp::with_counters(a.counters.clone()))),
+        ..Transports::NONE
     };
-    Ok(Arc::new(Dhcpv4Module { ports }))
-}
+    type Config = IgnoredAny;
 
-impl ProtocolModule for Dhcpv4Module {
-    fn name(&self) -> &'static str {
-        "dhcpv4"
-    }
-    fn udp_ports(&self) -> &[u16] {
-        &self.ports
-    }
-    fn new_udp(&self) -> Option<Box<dyn UdpAnalyzer>> {
-        Some(Box::new(Dhcpv4Udp::default()))
+    fn configure(_common: &CommonOptions, _cfg: IgnoredAny) -> Result<Self, SectionError> {
+        Ok(Dhcpv4)
     }
 }
 
-/// Counters Packetbeat keeps (`dhcpv4.total_packets`, `dhcpv4.parse_failures`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Dhcpv4Stats {
-    pub total_packets: u64,
-    pub parse_failures: u64,
-}
-
+/// One worker's DHCPv4 analyzer: one event per datagram.
 #[derive(Default)]
 pub struct Dhcpv4Udp {
-    pub stats: Dhcpv4Stats,
+    counters: Arc<AppCounters>,
+}
+
+impl Dhcpv4Udp {
+    pub fn with_counters(counters: Arc<AppCounters>) -> Dhcpv4Udp {
+        Dhcpv4Udp { counters }
+    }
+
+    /// Datagrams that did not parse (Packetbeat's `dhcpv4.parse_failures`).
+    pub fn parse_failures(&self) -> u64 {
+        self.counters
+            .parse_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl UdpAnalyzer for Dhcpv4Udp {
@@ -73,11 +65,10 @@ impl UdpAnalyzer for Dhcpv4Udp {
     }
 
     fn parse_udp(&mut self, out: &mut EventSink, pkt: &UdpPacket) {
-        self.stats.total_packets += 1;
         match parser::parse(pkt.payload) {
             Ok(msg) => out.publish(dhcp_event(pkt.ts, &pkt.tuple, pkt.payload.len(), &msg)),
             Err(e) => {
-                self.stats.parse_failures += 1;
+                self.counters.parse_error();
                 tracing::warn!("Dropping packet: failed parsing DHCP data: {e}");
             }
         }

@@ -19,22 +19,16 @@ pub mod transaction;
 mod tests;
 
 use crate::common::{TcpTuple, Transport, Ts};
-use crate::config::types::{decode, ConfigError, ProtocolSection};
-use crate::protos::registry::ProtocolCommonConfig;
+use crate::protos::app::{Protocol, SectionError, StreamBuffer, Transports};
 use crate::protos::{
-    ProtocolModule, TcpAnalyzer, TcpConnectionParser, TcpDirection, TcpPacket, UdpAnalyzer,
-    UdpPacket,
+    CommonOptions, TcpConnectionParser, TcpDirection, TcpPacket, UdpAnalyzer, UdpPacket,
 };
 use crate::publish::EventSink;
 use config::DnsConfig;
 use event::{transaction_event, EventOptions};
 use parser::Message;
-use std::sync::Arc;
 use std::time::Duration;
 use transaction::{DnsMessage, Transaction, Transactions};
-
-/// Packetbeat's `tcp.TCPMaxDataInStream`: a stream buffering more than this is dropped.
-const TCP_MAX_DATA_IN_STREAM: usize = 10 * 1024 * 1024;
 
 /// `decodeDNSData`: decode, reject header-only messages (miekg accepts them, Packetbeat's
 /// `msg.Len() <= 12` check does not), and strip the trailing dot of question names.
@@ -49,55 +43,31 @@ pub fn decode_dns_data(raw: &[u8]) -> Option<Message> {
     Some(msg)
 }
 
-/// The configured DNS protocol.
-pub struct DnsModule {
-    ports: Vec<u16>,
+/// The DNS protocol's settings.
+pub struct Dns {
     timeout: Duration,
     opts: EventOptions,
 }
 
-pub fn build(
-    common: &ProtocolCommonConfig,
-    section: &ProtocolSection,
-    source: &str,
-) -> Result<Arc<dyn ProtocolModule>, ConfigError> {
-    let cfg: DnsConfig = decode(&section.options, &section.key, source)?;
-    Ok(Arc::new(DnsModule::new(common, &cfg)))
-}
+impl Protocol for Dns {
+    const NAME: &'static str = "dns";
+    const TRANSPORTS: Transports<Self> = Transports {
+        tcp: Some(|a, _| Box::new(DnsTcpConnection::new(a.proto.timeout, a.proto.opts))),
+        udp: Some(|a| Box::new(DnsUdp::new(a.proto.timeout, a.proto.opts))),
+        icmp: None,
+    };
+    type Config = DnsConfig;
 
-impl DnsModule {
-    pub fn new(common: &ProtocolCommonConfig, cfg: &DnsConfig) -> DnsModule {
-        DnsModule {
-            ports: common.ports.clone(),
-            timeout: common.transaction_timeout.0,
+    fn configure(common: &CommonOptions, cfg: DnsConfig) -> Result<Self, SectionError> {
+        Ok(Dns {
+            timeout: common.transaction_timeout,
             opts: EventOptions {
                 send_request: common.send_request,
                 send_response: common.send_response,
                 include_authorities: cfg.include_authorities,
                 include_additionals: cfg.include_additionals,
             },
-        }
-    }
-}
-
-impl ProtocolModule for DnsModule {
-    fn name(&self) -> &'static str {
-        "dns"
-    }
-    fn tcp_ports(&self) -> &[u16] {
-        &self.ports
-    }
-    fn udp_ports(&self) -> &[u16] {
-        &self.ports
-    }
-    fn new_tcp(&self) -> Option<Box<dyn TcpAnalyzer>> {
-        Some(Box::new(DnsTcp {
-            timeout: self.timeout,
-            opts: self.opts,
-        }))
-    }
-    fn new_udp(&self) -> Option<Box<dyn UdpAnalyzer>> {
-        Some(Box::new(DnsUdp::new(self.timeout, self.opts)))
+        })
     }
 }
 
@@ -168,24 +138,6 @@ impl UdpAnalyzer for DnsUdp {
     }
 }
 
-/// One worker's TCP side.
-pub struct DnsTcp {
-    timeout: Duration,
-    opts: EventOptions,
-}
-
-impl TcpAnalyzer for DnsTcp {
-    fn name(&self) -> &'static str {
-        "dns"
-    }
-    fn connection_timeout(&self) -> Duration {
-        self.timeout
-    }
-    fn new_connection(&mut self, _conn: &TcpTuple) -> Box<dyn TcpConnectionParser> {
-        Box::new(DnsTcpConnection::new(self.timeout, self.opts))
-    }
-}
-
 /// Why a TCP stream's buffered data did not give a message (`handleTCPRawData`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamError {
@@ -217,7 +169,7 @@ struct PendingMessage {
 
 /// One direction of a connection (`dnsStream`).
 struct Stream {
-    raw: Vec<u8>,
+    raw: StreamBuffer,
     parse_offset: usize,
     message: Option<PendingMessage>,
 }
@@ -225,14 +177,15 @@ struct Stream {
 impl Stream {
     /// `handleTCPRawData`: the next length-prefixed message, if complete.
     fn decode(&mut self) -> Result<Message, StreamError> {
-        if self.raw.len() < 2 {
+        let raw = self.raw.data();
+        if raw.len() < 2 {
             return Err(StreamError::Incomplete);
         }
         let Some(m) = self.message.as_mut() else {
             return Err(StreamError::Incomplete);
         };
         if m.length == 0 {
-            m.length = u16::from_be_bytes([self.raw[0], self.raw[1]]) as usize;
+            m.length = u16::from_be_bytes([raw[0], raw[1]]) as usize;
             self.parse_offset = m.length + 2;
             if m.length == 0 {
                 return Err(StreamError::ZeroLength);
@@ -241,14 +194,14 @@ impl Stream {
                 return Err(StreamError::UnexpectedLength);
             }
         }
-        if self.raw.len() < self.parse_offset {
+        if raw.len() < self.parse_offset {
             return Err(StreamError::Incomplete);
         }
-        decode_dns_data(&self.raw[2..self.parse_offset]).ok_or(StreamError::NonDns)
+        decode_dns_data(&raw[2..self.parse_offset]).ok_or(StreamError::NonDns)
     }
 
     fn prepare_for_new_message(&mut self) {
-        self.raw.drain(..self.parse_offset.min(self.raw.len()));
+        self.raw.consume(self.parse_offset);
         self.message = None;
         self.parse_offset = 0;
     }
@@ -338,8 +291,10 @@ impl TcpConnectionParser for DnsTcpConnection {
         let d = dir.index();
         match self.streams[d].as_mut() {
             None => {
+                let mut raw = StreamBuffer::default();
+                raw.append(pkt.payload);
                 self.streams[d] = Some(Stream {
-                    raw: pkt.payload.to_vec(),
+                    raw,
                     parse_offset: 0,
                     message: Some(PendingMessage {
                         ts: pkt.ts,
@@ -356,8 +311,7 @@ impl TcpConnectionParser for DnsTcpConnection {
                         length: 0,
                     });
                 }
-                stream.raw.extend_from_slice(pkt.payload);
-                if stream.raw.len() > TCP_MAX_DATA_IN_STREAM {
+                if stream.raw.append_capped(pkt.payload).is_err() {
                     self.streams[d] = None;
                     return;
                 }

@@ -1331,25 +1331,26 @@ fn config_and_module() {
     let yaml: serde_yaml::Value =
         serde_yaml::from_str("ports: [53, 5353]\ninclude_authorities: true\nsend_request: true")
             .unwrap();
-    let section = ProtocolSection {
+    let section = crate::config::types::ProtocolSection {
         kind: "dns".into(),
         options: yaml.clone(),
         key: "packetbeat.protocols.0".into(),
     };
-    let common: ProtocolCommonConfig = decode(&yaml, "k", "test").unwrap();
-    let m = build(&common, &section, "test").unwrap();
+    let common: crate::protos::registry::ProtocolCommonConfig =
+        crate::config::types::decode(&yaml, "k", "test").unwrap();
+    let m = crate::protos::app::build::<Dns>(&common, &section, "test").unwrap();
     assert_eq!(m.name(), "dns");
     assert_eq!(m.udp_ports(), &[53, 5353]);
     assert_eq!(m.tcp_ports(), &[53, 5353]);
     assert!(m.new_udp().is_some());
     assert!(m.new_tcp().is_some());
     let bad: serde_yaml::Value = serde_yaml::from_str("include_authorities: maybe").unwrap();
-    let section = ProtocolSection {
+    let section = crate::config::types::ProtocolSection {
         kind: "dns".into(),
         options: bad,
         key: "packetbeat.protocols.0".into(),
     };
-    assert!(build(&common, &section, "test").is_err());
+    assert!(crate::protos::app::build::<Dns>(&common, &section, "test").is_err());
 }
 
 #[test]

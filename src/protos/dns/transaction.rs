@@ -2,15 +2,15 @@
 //! `expireTransaction` in `dns.go`).
 //!
 //! A transaction is keyed by the query's addresses, ports and DNS id (the transport is implied:
-//! UDP and TCP analyzers keep separate tables). Packetbeat keeps them in a cache whose entries
-//! expire `transaction_timeout` after the query; here expiry runs on packet time, so a replayed
-//! capture always gives the same events. Expired queries are published with the note
+//! UDP and TCP analyzers keep separate tables), on the framework's [`TransactionTable`].
+//! Packetbeat keeps them in a cache whose entries expire `transaction_timeout` after the query;
+//! here expiry runs on packet time, so a replayed capture always gives the same events. Expired queries are published with the note
 //! "No response to this query was received".
 
 use super::errors;
 use super::parser::Message;
 use crate::common::{IpPortTuple, Ts};
-use rustc_hash::FxHashMap;
+use crate::protos::app::{Found, TransactionTable};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -55,17 +55,9 @@ impl Transaction {
 /// Key of a transaction: the query's tuple (querier first) and the DNS id.
 pub type Key = (IpPortTuple, u16);
 
-struct Entry {
-    trans: Transaction,
-    expires: Ts,
-    seq: u64,
-}
-
 /// Open transactions of one analyzer (one worker's UDP side, or one TCP connection).
 pub struct Transactions {
-    map: FxHashMap<Key, Entry>,
-    timeout: Duration,
-    seq: u64,
+    table: TransactionTable<Key, Transaction>,
     /// UDP: apply the EDNS size checks.
     udp: bool,
 }
@@ -73,72 +65,58 @@ pub struct Transactions {
 impl Transactions {
     pub fn new(timeout: Duration, udp: bool) -> Transactions {
         Transactions {
-            map: FxHashMap::default(),
-            timeout,
-            seq: 0,
+            table: TransactionTable::new(timeout),
             udp,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     /// A query. Returns the transactions to publish now (a previous query with the same key).
     pub fn request(&mut self, msg: DnsMessage) -> Vec<Transaction> {
         let key = (msg.tuple, msg.data.id);
-        let mut out = Vec::new();
-        if let Some(old) = self.map.remove(&key) {
-            let mut t = old.trans;
-            if msg.ts > old.expires {
-                // Expired before this query came (lazily: the periodic tick had not run yet).
-                t.notes.push(errors::NO_RESPONSE.to_string());
-            } else {
-                // A client put several queries with the same id in flight.
-                t.notes.push(errors::DUPLICATE_QUERY.to_string());
-            }
-            out.push(t);
-        }
         let mut t = Transaction::new(msg.ts, &msg.tuple);
         if self.udp && msg.data.edns().is_some() && msg.length > MAX_DNS_PACKET_SIZE {
             // Packetbeat's check, kept as it is (it flags large EDNS queries).
             t.notes.push(errors::udp_packet_too_large());
         }
-        let expires = msg.ts.add(self.timeout);
+        let ts = msg.ts;
         t.request = Some(msg);
-        self.seq += 1;
-        self.map.insert(
-            key,
-            Entry {
-                trans: t,
-                expires,
-                seq: self.seq,
-            },
-        );
-        out
+        match self.table.insert(key, ts, t) {
+            // Expired before this query came (lazily: the periodic tick had not run yet).
+            Found::Expired(mut old) => {
+                old.notes.push(errors::NO_RESPONSE.to_string());
+                vec![old]
+            }
+            // A client put several queries with the same id in flight.
+            Found::Live(mut old) => {
+                old.notes.push(errors::DUPLICATE_QUERY.to_string());
+                vec![old]
+            }
+            Found::Missing => Vec::new(),
+        }
     }
 
-    /// A response: completes its query's transaction, or makes an orphan one. The result is
-    /// always published.
     /// A response: its transaction, preceded by the query it would have answered when that query
-    /// had already timed out (expiry is lazy: a lookup checks the entry it finds, the periodic
-    /// tick publishes the rest), in which case the response is an orphan, as in Packetbeat.
+    /// had already timed out, in which case the response is an orphan, as in Packetbeat. The
+    /// result is always published.
     pub fn response(&mut self, msg: DnsMessage) -> Vec<Transaction> {
         let key = (msg.tuple.reversed(), msg.data.id);
         let mut out = Vec::new();
-        let found = match self.map.remove(&key) {
-            Some(e) if msg.ts > e.expires => {
-                let mut t = e.trans;
+        let found = match self.table.take_at(&key, msg.ts) {
+            Found::Expired(mut t) => {
                 t.notes.push(errors::NO_RESPONSE.to_string());
                 out.push(t);
                 None
             }
-            Some(e) => Some(e.trans),
-            None => None,
+            Found::Live(t) => Some(t),
+            Found::Missing => None,
         };
         let mut t = found.unwrap_or_else(|| {
             let mut t = Transaction::new(msg.ts, &msg.tuple.reversed());
@@ -146,19 +124,7 @@ impl Transactions {
             t
         });
         if self.udp {
-            let resp_edns = msg.data.edns().is_some();
-            if !resp_edns && msg.length > MAX_DNS_PACKET_SIZE {
-                t.notes
-                    .push(errors::response(&errors::udp_packet_too_large()));
-            }
-            if let Some(req) = &t.request {
-                let req_edns = req.data.edns().is_some();
-                if req_edns && !resp_edns {
-                    t.notes.push(errors::RESP_EDNS_NO_SUPPORT.to_string());
-                } else if !req_edns && resp_edns {
-                    t.notes.push(errors::RESP_EDNS_UNEXPECTED.to_string());
-                }
-            }
+            udp_size_notes(&mut t, &msg);
         }
         t.response = Some(msg);
         out.push(t);
@@ -167,36 +133,40 @@ impl Transactions {
 
     /// Removes the transaction of `key` (TCP: a response that failed to decode).
     pub fn take(&mut self, key: &Key) -> Option<Transaction> {
-        self.map.remove(key).map(|e| e.trans)
+        self.table.take(key)
     }
 
     /// Queries whose timeout passed by `now`, oldest first, with the no-response note.
     pub fn expire(&mut self, now: Ts) -> Vec<Transaction> {
-        let keys: Vec<Key> = self
-            .map
-            .iter()
-            .filter(|(_, e)| now > e.expires)
-            .map(|(k, _)| *k)
-            .collect();
-        self.drain_keys(keys)
+        unanswered(self.table.expire(now))
     }
 
     /// Every open query, as on expiry (end of capture, connection gone).
     pub fn expire_all(&mut self) -> Vec<Transaction> {
-        let keys: Vec<Key> = self.map.keys().copied().collect();
-        self.drain_keys(keys)
+        unanswered(self.table.drain())
     }
+}
 
-    fn drain_keys(&mut self, keys: Vec<Key>) -> Vec<Transaction> {
-        let mut entries: Vec<Entry> = keys.iter().filter_map(|k| self.map.remove(k)).collect();
-        entries.sort_by_key(|e| (e.trans.ts, e.seq));
-        entries
-            .into_iter()
-            .map(|e| {
-                let mut t = e.trans;
-                t.notes.push(errors::NO_RESPONSE.to_string());
-                t
-            })
-            .collect()
+/// The EDNS and size checks Packetbeat applies to a UDP response.
+fn udp_size_notes(t: &mut Transaction, resp: &DnsMessage) {
+    let resp_edns = resp.data.edns().is_some();
+    if !resp_edns && resp.length > MAX_DNS_PACKET_SIZE {
+        t.notes
+            .push(errors::response(&errors::udp_packet_too_large()));
     }
+    if let Some(req) = &t.request {
+        let req_edns = req.data.edns().is_some();
+        if req_edns && !resp_edns {
+            t.notes.push(errors::RESP_EDNS_NO_SUPPORT.to_string());
+        } else if !req_edns && resp_edns {
+            t.notes.push(errors::RESP_EDNS_UNEXPECTED.to_string());
+        }
+    }
+}
+
+fn unanswered(mut ts: Vec<Transaction>) -> Vec<Transaction> {
+    for t in &mut ts {
+        t.notes.push(errors::NO_RESPONSE.to_string());
+    }
+    ts
 }

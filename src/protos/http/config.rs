@@ -7,8 +7,8 @@ use crate::protos::CommonOptions;
 use serde::Deserialize;
 use std::collections::HashSet;
 
-/// `tcp.TCPMaxDataInStream`: Packetbeat's default `max_message_size` (10 MiB).
-pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 10 * (1 << 20);
+/// Packetbeat's default `max_message_size`: the TCP stream cap.
+pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = crate::protos::app::TCP_MAX_DATA_IN_STREAM as i64;
 
 /// The protocol-specific keys of an `http` section.
 #[derive(Debug, Clone, Deserialize)]

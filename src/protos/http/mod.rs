@@ -18,92 +18,52 @@ pub mod transaction;
 pub mod url;
 
 use crate::common::{TcpTuple, Ts};
-use crate::config::types::{decode as decode_config, ConfigError, ProtocolSection};
-use crate::protos::registry::ProtocolCommonConfig;
-use crate::protos::{ProtocolModule, TcpAnalyzer, TcpConnectionParser, TcpDirection, TcpPacket};
+use crate::protos::app::{AppCounters, Protocol, SectionError, Transports};
+use crate::protos::{CommonOptions, TcpConnectionParser, TcpDirection, TcpPacket};
 use crate::publish::EventSink;
 use config::{HttpConfig, HttpSettings};
 use parser::{Message, Outcome, Stream};
 use std::sync::Arc;
-use std::time::Duration;
 use transaction::Pairing;
 
-/// Builds the `http` module from its config section.
-pub fn build(
-    common: &ProtocolCommonConfig,
-    section: &ProtocolSection,
-    source: &str,
-) -> Result<Arc<dyn ProtocolModule>, ConfigError> {
-    let cfg: HttpConfig = decode_config(&section.options, &section.key, source)?;
-    Ok(Arc::new(HttpModule {
-        settings: Arc::new(HttpSettings::new(&common.options(), &cfg)),
-    }))
-}
+impl Protocol for HttpSettings {
+    const NAME: &'static str = "http";
+    const TRANSPORTS: Transports<Self> = Transports {
+        tcp: Some(|a, _| Box::new(HttpConnection::with_counters(a.proto.clone(), a.counters.clone()))),
+        ..Transports::NONE
+    };
+    type Config = HttpConfig;
 
-pub struct HttpModule {
-    pub settings: Arc<HttpSettings>,
-}
-
-impl HttpModule {
-    pub fn new(settings: HttpSettings) -> HttpModule {
-        HttpModule {
-            settings: Arc::new(settings),
-        }
-    }
-}
-
-impl ProtocolModule for HttpModule {
-    fn name(&self) -> &'static str {
-        "http"
-    }
-
-    fn tcp_ports(&self) -> &[u16] {
-        &self.settings.ports
-    }
-
-    fn new_tcp(&self) -> Option<Box<dyn TcpAnalyzer>> {
-        Some(Box::new(HttpAnalyzer {
-            settings: self.settings.clone(),
-        }))
-    }
-}
-
-pub struct HttpAnalyzer {
-    settings: Arc<HttpSettings>,
-}
-
-impl TcpAnalyzer for HttpAnalyzer {
-    fn name(&self) -> &'static str {
-        "http"
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.settings.transaction_timeout
-    }
-
-    fn new_connection(&mut self, _conn: &TcpTuple) -> Box<dyn TcpConnectionParser> {
-        Box::new(HttpConnection::new(self.settings.clone()))
+    fn configure(common: &CommonOptions, cfg: HttpConfig) -> Result<Self, SectionError> {
+        Ok(HttpSettings::new(common, &cfg))
     }
 }
 
 /// Per-connection state (`httpConnectionData`).
 pub struct HttpConnection {
     settings: Arc<HttpSettings>,
+    counters: Arc<AppCounters>,
     streams: [Option<Stream>; 2],
     pairing: Pairing,
 }
 
 impl HttpConnection {
     pub fn new(settings: Arc<HttpSettings>) -> HttpConnection {
+        HttpConnection::with_counters(settings, Arc::default())
+    }
+
+    pub fn with_counters(settings: Arc<HttpSettings>, counters: Arc<AppCounters>) -> HttpConnection {
         HttpConnection {
             settings,
+            counters,
             streams: [None, None],
             pairing: Pairing::default(),
         }
     }
 
     fn handle(&mut self, out: &mut EventSink, conn: &TcpTuple, dir: TcpDirection, m: Message) {
-        self.pairing.handle(&self.settings, out, conn, dir, m);
+        self.pairing
+            .handle(&self.settings, &self.counters, out, conn, dir, m);
     }
 }
 
@@ -135,6 +95,7 @@ impl TcpConnectionParser for HttpConnection {
                 }
                 if total as i64 > self.settings.max_message_size {
                     tracing::debug!("http: stream data too large, ignoring message");
+                    self.counters.stream_too_large();
                     extra = pkt.payload.len();
                 } else {
                     st.cur.append(pkt.payload);
@@ -159,6 +120,7 @@ impl TcpConnectionParser for HttpConnection {
                 Outcome::Failed => {
                     // Not HTTP (or broken): forget this direction; the next segment starts over.
                     tracing::debug!("http: parse error, dropping stream");
+                    self.counters.parse_error();
                     self.streams[d] = None;
                     return;
                 }
@@ -237,10 +199,10 @@ impl TcpConnectionParser for HttpConnection {
                 self.handle(out, conn, dir, m);
             }
         }
-        let settings = self.settings.clone();
-        self.pairing.correlate(&settings, out);
-        self.pairing.flush_requests(&settings, out);
-        self.pairing.flush_responses(&settings, out);
+        let (settings, counters) = (&self.settings, &self.counters);
+        self.pairing.correlate(settings, counters, out);
+        self.pairing.flush_requests(settings, counters, out);
+        self.pairing.flush_responses(settings, counters, out);
     }
 }
 

@@ -10,6 +10,7 @@
 //! not joined, chunk extensions and trailers make the message unparseable, a response without
 //! Content-Length on a keep-alive connection ends at its headers, and so on.
 
+use crate::protos::app::StreamBuffer;
 use std::collections::HashSet;
 
 /// What the parser needs from the configuration (`parserConfig`).
@@ -147,12 +148,11 @@ pub enum Outcome {
     Complete,
 }
 
-/// The parse position within one direction of a connection.
+/// The parse position within one direction of a connection: its unconsumed bytes (the
+/// framework's [`StreamBuffer`]) and where the parser stands in them.
 #[derive(Debug, Default)]
 pub struct Cursor {
-    buf: Vec<u8>,
-    /// Bytes of `buf` already consumed.
-    start: usize,
+    buf: StreamBuffer,
     pub parse_offset: usize,
     pub state: State,
     pub body_received: i64,
@@ -160,44 +160,27 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.start..]
+        self.buf.data()
     }
 
     pub fn len(&self) -> usize {
-        self.buf.len() - self.start
+        self.buf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.buf.is_empty()
     }
 
     fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
-        if self.start == self.buf.len() {
-            // Everything parsed: an idle keep-alive connection holds no bytes, and gives back
-            // a large buffer instead of keeping it for its whole life.
-            self.clear();
-            if self.buf.capacity() > 16 * 1024 {
-                self.buf = Vec::new();
-            }
-        }
+        self.buf.consume(n);
     }
 
     pub fn clear(&mut self) {
         self.buf.clear();
-        self.start = 0;
     }
 
-    /// Appends a segment. Consumed bytes are dropped first when that is cheap or worthwhile,
-    /// so a long keep-alive connection does not keep its whole history.
     pub fn append(&mut self, bytes: &[u8]) {
-        if self.start == self.buf.len() {
-            self.clear();
-        } else if self.start >= 4096 && self.start * 2 >= self.buf.len() {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(bytes);
+        self.buf.append(bytes);
     }
 }
 

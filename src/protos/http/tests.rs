@@ -868,7 +868,7 @@ fn config_is_decoded_with_packetbeat_names_and_defaults() {
     };
     let common: crate::protos::registry::ProtocolCommonConfig =
         crate::config::types::decode(&section.options, &section.key, "test").unwrap();
-    let module = build(&common, &section, "test").unwrap();
+    let module = crate::protos::app::build::<HttpSettings>(&common, &section, "test").unwrap();
     assert_eq!(module.name(), "http");
     assert_eq!(module.tcp_ports(), &[80, 8080]);
     let cfg: HttpConfig =

@@ -11,6 +11,7 @@ use super::config::HttpSettings;
 use super::event::{new_transaction, Completed};
 use super::parser::Message;
 use crate::common::TcpTuple;
+use crate::protos::app::AppCounters;
 use crate::protos::TcpDirection;
 use crate::publish::EventSink;
 use base64::Engine;
@@ -20,9 +21,6 @@ use std::collections::VecDeque;
 pub struct Pairing {
     pub requests: VecDeque<Completed>,
     pub responses: VecDeque<Completed>,
-    /// Counters Packetbeat exports as `http.unmatched_requests` / `http.unmatched_responses`.
-    pub unmatched_requests: u64,
-    pub unmatched_responses: u64,
 }
 
 impl Pairing {
@@ -35,6 +33,7 @@ impl Pairing {
     pub fn handle(
         &mut self,
         cfg: &HttpSettings,
+        counters: &AppCounters,
         out: &mut EventSink,
         conn: &TcpTuple,
         dir: TcpDirection,
@@ -62,13 +61,13 @@ impl Pairing {
             self.requests.push_back(c);
         } else {
             self.responses.push_back(c);
-            self.correlate(cfg, out);
+            self.correlate(cfg, counters, out);
         }
     }
 
-    pub fn correlate(&mut self, cfg: &HttpSettings, out: &mut EventSink) {
+    pub fn correlate(&mut self, cfg: &HttpSettings, counters: &AppCounters, out: &mut EventSink) {
         if self.requests.is_empty() {
-            self.flush_responses(cfg, out);
+            self.flush_responses(cfg, counters, out);
             return;
         }
         while !self.requests.is_empty() && !self.responses.is_empty() {
@@ -78,9 +77,14 @@ impl Pairing {
         }
     }
 
-    pub fn flush_responses(&mut self, cfg: &HttpSettings, out: &mut EventSink) {
+    pub fn flush_responses(
+        &mut self,
+        cfg: &HttpSettings,
+        counters: &AppCounters,
+        out: &mut EventSink,
+    ) {
         while let Some(resp) = self.responses.pop_front() {
-            self.unmatched_responses += 1;
+            counters.unmatched_response();
             if resp.msg.status_code == 100 {
                 // Packetbeat drops the 100 Continue and stops flushing here.
                 return;
@@ -89,9 +93,14 @@ impl Pairing {
         }
     }
 
-    pub fn flush_requests(&mut self, cfg: &HttpSettings, out: &mut EventSink) {
+    pub fn flush_requests(
+        &mut self,
+        cfg: &HttpSettings,
+        counters: &AppCounters,
+        out: &mut EventSink,
+    ) {
         while let Some(requ) = self.requests.pop_front() {
-            self.unmatched_requests += 1;
+            counters.unmatched_request();
             out.publish(new_transaction(cfg, Some(requ), None));
         }
     }

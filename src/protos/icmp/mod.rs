@@ -15,22 +15,21 @@
 //! - a request unanswered after `transaction_timeout` (packet time) is published with a note;
 //!   at the end of the capture pending requests are published the same way.
 
+pub mod layer;
 pub mod message;
 
 #[cfg(test)]
 mod tests;
 
 use crate::common::{Transport, Ts};
-use crate::config::types::{ConfigError, ProtocolSection};
-use crate::protos::registry::ProtocolCommonConfig;
-use crate::protos::{IcmpAnalyzer, IcmpPacket, ProtocolModule};
+use crate::protos::app::{Protocol, SectionError, TransactionTable, Transports};
+use crate::protos::{CommonOptions, IcmpAnalyzer, IcmpPacket};
 use crate::publish::event::{Endpoint, Event};
 use crate::publish::EventSink;
 use message::IcmpInfo;
 use serde_json::json;
-use std::collections::HashMap;
+use serde::de::IgnoredAny;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Notes Packetbeat adds to `error.message`.
@@ -38,29 +37,25 @@ pub const DUPLICATE_REQUEST_MSG: &str = "Another request with the same Id and Se
 pub const ORPHANED_REQUEST_MSG: &str = "Request was received without an associated response.";
 pub const ORPHANED_RESPONSE_MSG: &str = "Response was received without an associated request.";
 
-/// The configured ICMP protocol. Packetbeat's `icmp` section takes `enabled`,
+/// The ICMP protocol's settings. Packetbeat's `icmp` section takes `enabled`,
 /// `transaction_timeout` and the event metadata options (`send_request` / `send_response` are
 /// accepted but Packetbeat's ICMP events never carry request/response text).
-pub struct IcmpModule {
+pub struct IcmpSettings {
     timeout: Duration,
 }
 
-pub fn build(
-    common: &ProtocolCommonConfig,
-    _section: &ProtocolSection,
-    _source: &str,
-) -> Result<Arc<dyn ProtocolModule>, ConfigError> {
-    Ok(Arc::new(IcmpModule {
-        timeout: common.transaction_timeout.0,
-    }))
-}
+impl Protocol for IcmpSettings {
+    const NAME: &'static str = "icmp";
+    const TRANSPORTS: Transports<Self> = Transports {
+        icmp: Some(|a| Box::new(Icmp::new(a.proto.timeout))),
+        ..Transports::NONE
+    };
+    type Config = IgnoredAny;
 
-impl ProtocolModule for IcmpModule {
-    fn name(&self) -> &'static str {
-        "icmp"
-    }
-    fn new_icmp(&self) -> Option<Box<dyn IcmpAnalyzer>> {
-        Some(Box::new(Icmp::new(self.timeout)))
+    fn configure(common: &CommonOptions, _cfg: IgnoredAny) -> Result<Self, SectionError> {
+        Ok(IcmpSettings {
+            timeout: common.transaction_timeout,
+        })
     }
 }
 
@@ -120,18 +115,13 @@ impl Transaction {
 
 /// One worker's ICMP analyzer.
 pub struct Icmp {
-    timeout: Duration,
-    pending: HashMap<IcmpTuple, Transaction>,
-    /// No pending request is older than this (lets `expire` skip the scan).
-    oldest: Option<Ts>,
+    pending: TransactionTable<IcmpTuple, Transaction>,
 }
 
 impl Icmp {
     pub fn new(timeout: Duration) -> Icmp {
         Icmp {
-            timeout,
-            pending: HashMap::new(),
-            oldest: None,
+            pending: TransactionTable::new(timeout),
         }
     }
 
@@ -158,7 +148,7 @@ impl Icmp {
         };
         let mut done = Vec::new();
         if message::is_request(info.version, info.icmp_type) {
-            if let Some(mut old) = self.pending.remove(&tuple) {
+            if let Some(mut old) = self.pending.take(&tuple) {
                 old.notes.push(DUPLICATE_REQUEST_MSG);
                 done.push(old);
             }
@@ -170,14 +160,13 @@ impl Icmp {
                 response: None,
             };
             if message::requires_counterpart(info.version, info.icmp_type) {
-                self.oldest = Some(self.oldest.map_or(ts, |o| o.min(ts)));
-                self.pending.insert(tuple, t);
+                self.pending.insert(tuple, ts, t);
             } else {
                 done.push(t);
             }
         } else {
             let rev = tuple.reverse();
-            let mut t = self.pending.remove(&rev).unwrap_or_else(|| Transaction {
+            let mut t = self.pending.take(&rev).unwrap_or_else(|| Transaction {
                 ts,
                 tuple: rev,
                 notes: vec![ORPHANED_RESPONSE_MSG],
@@ -193,22 +182,10 @@ impl Icmp {
     /// Requests older than the timeout at `now` (or all of them), oldest first, each with
     /// Packetbeat's expiry note.
     pub fn expire(&mut self, now: Option<Ts>) -> Vec<Transaction> {
-        let timeout = self.timeout.as_nanos() as i64;
-        if let (Some(now), Some(oldest)) = (now, self.oldest) {
-            if now.since(oldest) <= timeout {
-                return Vec::new();
-            }
-        }
-        let keys: Vec<IcmpTuple> = self
-            .pending
-            .iter()
-            .filter(|(_, t)| now.is_none_or(|now| now.since(t.ts) > timeout))
-            .map(|(k, _)| *k)
-            .collect();
-        let mut out: Vec<Transaction> =
-            keys.iter().filter_map(|k| self.pending.remove(k)).collect();
-        self.oldest = self.pending.values().map(|t| t.ts).min();
-        out.sort_by_key(|t| t.ts);
+        let mut out = match now {
+            Some(now) => self.pending.expire(now),
+            None => self.pending.drain(),
+        };
         for t in &mut out {
             t.notes.push(ORPHANED_REQUEST_MSG);
         }

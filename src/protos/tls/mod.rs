@@ -17,73 +17,26 @@ pub mod parser;
 pub mod x509;
 
 use crate::common::{IpPortTuple, TcpTuple, Ts};
-use crate::config::types::{decode as decode_config, ConfigError, ProtocolSection};
-use crate::protos::registry::ProtocolCommonConfig;
-use crate::protos::{ProtocolModule, TcpAnalyzer, TcpConnectionParser, TcpDirection, TcpPacket};
+use crate::protos::app::{AppCounters, Protocol, SectionError, Transports, TCP_MAX_DATA_IN_STREAM};
+use crate::protos::{CommonOptions, TcpConnectionParser, TcpDirection, TcpPacket};
 use crate::publish::EventSink;
 use config::{TlsConfig, TlsSettings};
 use parser::{ParseResult, Parser};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// `tcp.TCPMaxDataInStream`: a direction buffering more than this is dropped.
-pub const MAX_DATA_IN_STREAM: usize = 10 * (1 << 20);
+impl Protocol for TlsSettings {
+    const NAME: &'static str = "tls";
+    const TRANSPORTS: Transports<Self> = Transports {
+        tcp: Some(|a, _| Box::new(TlsConnection::with_counters(a.proto.clone(), a.counters.clone()))),
+        ..Transports::NONE
+    };
+    type Config = TlsConfig;
 
-/// Builds the `tls` module from its config section.
-pub fn build(
-    common: &ProtocolCommonConfig,
-    section: &ProtocolSection,
-    source: &str,
-) -> Result<Arc<dyn ProtocolModule>, ConfigError> {
-    let cfg: TlsConfig = decode_config(&section.options, &section.key, source)?;
-    let settings = TlsSettings::new(&common.options(), &cfg)
-        .map_err(|e| ConfigError::at(e, &format!("{}.fingerprints", section.key), source))?;
-    Ok(Arc::new(TlsModule::new(settings)))
-}
-
-pub struct TlsModule {
-    pub settings: Arc<TlsSettings>,
-}
-
-impl TlsModule {
-    pub fn new(settings: TlsSettings) -> TlsModule {
-        TlsModule {
-            settings: Arc::new(settings),
-        }
-    }
-}
-
-impl ProtocolModule for TlsModule {
-    fn name(&self) -> &'static str {
-        "tls"
-    }
-
-    fn tcp_ports(&self) -> &[u16] {
-        &self.settings.ports
-    }
-
-    fn new_tcp(&self) -> Option<Box<dyn TcpAnalyzer>> {
-        Some(Box::new(TlsAnalyzer {
-            settings: self.settings.clone(),
-        }))
-    }
-}
-
-pub struct TlsAnalyzer {
-    settings: Arc<TlsSettings>,
-}
-
-impl TcpAnalyzer for TlsAnalyzer {
-    fn name(&self) -> &'static str {
-        "tls"
-    }
-
-    fn connection_timeout(&self) -> Duration {
-        self.settings.transaction_timeout
-    }
-
-    fn new_connection(&mut self, _conn: &TcpTuple) -> Box<dyn TcpConnectionParser> {
-        Box::new(TlsConnection::new(self.settings.clone()))
+    fn configure(common: &CommonOptions, cfg: TlsConfig) -> Result<Self, SectionError> {
+        TlsSettings::new(common, &cfg).map_err(|message| SectionError {
+            key: "fingerprints",
+            message,
+        })
     }
 }
 
@@ -98,6 +51,7 @@ struct Stream {
 /// Per-connection state (`tlsConnectionData`).
 pub struct TlsConnection {
     settings: Arc<TlsSettings>,
+    counters: Arc<AppCounters>,
     streams: [Option<Stream>; 2],
     /// Bit per direction (original = 1, reverse = 2) that sent ChangeCipherSpec.
     handshake_completed: u8,
@@ -108,8 +62,13 @@ pub struct TlsConnection {
 
 impl TlsConnection {
     pub fn new(settings: Arc<TlsSettings>) -> TlsConnection {
+        TlsConnection::with_counters(settings, Arc::default())
+    }
+
+    pub fn with_counters(settings: Arc<TlsSettings>, counters: Arc<AppCounters>) -> TlsConnection {
         TlsConnection {
             settings,
+            counters,
             streams: [None, None],
             handshake_completed: 0,
             event_sent: false,
@@ -175,11 +134,11 @@ impl TcpConnectionParser for TlsConnection {
             parser: Parser::new(),
             tuple: conn.tuple,
         });
-        if st.buf.len() + pkt.payload.len() > MAX_DATA_IN_STREAM {
+        if st.buf.len() + pkt.payload.len() > TCP_MAX_DATA_IN_STREAM {
             // Packetbeat drops the connection's state; the next segment starts afresh.
             tracing::debug!("tls: stream data too large, dropping TCP stream");
-            let settings = self.settings.clone();
-            *self = TlsConnection::new(settings);
+            self.counters.stream_too_large();
+            *self = TlsConnection::with_counters(self.settings.clone(), self.counters.clone());
             return;
         }
         st.buf.extend_from_slice(pkt.payload);
@@ -197,6 +156,7 @@ impl TcpConnectionParser for TlsConnection {
                 ParseResult::Failed => {
                     // Not TLS (or broken): forget this direction; the next segment starts over.
                     tracing::debug!("tls: non-TLS message, dropping stream");
+                    self.counters.parse_error();
                     self.streams[d] = None;
                 }
                 ParseResult::Encrypted => {

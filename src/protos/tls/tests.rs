@@ -634,9 +634,11 @@ fn bad_fingerprint_is_a_config_error() {
         options: serde_yaml::from_str("ports: [443]\nfingerprints: [crc32]").unwrap(),
         key: "packetbeat.protocols.tls".into(),
     };
-    let common: ProtocolCommonConfig =
+    let common: crate::protos::registry::ProtocolCommonConfig =
         crate::config::types::decode(&section.options, &section.key, "pb.yml").unwrap();
-    let err = build(&common, &section, "pb.yml").err().unwrap();
+    let err = crate::protos::app::build::<TlsSettings>(&common, &section, "pb.yml")
+        .err()
+        .unwrap();
     assert!(
         err.0.contains("fingerprint algorithm 'crc32' not found"),
         "{err}"
