@@ -183,14 +183,7 @@ impl<P: MessageProtocol> TcpConnectionParser for MessageConnection<P> {
                 proto, &mut st.state, conn_state, out, conn, dir, pkt.ts, pkt.tuple, pkt.ts,
                 pkt.payload,
             );
-            r.map(|used| {
-                if used < pkt.payload.len() {
-                    if used > 0 {
-                        st.ts = pkt.ts;
-                    }
-                    st.buf.append(&pkt.payload[used..]);
-                }
-            })
+            r.map(|used| st.buf.append(&pkt.payload[used..]))
         } else {
             if st.buf.append_capped(pkt.payload).is_err() {
                 tracing::debug!("{}: stream data too large, dropping TCP stream", P::NAME);

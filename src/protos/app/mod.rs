@@ -6,7 +6,7 @@
 //! analyses ([`Transports`]). The framework does the rest once for all of them: decoding the
 //! section, the module shared by the packet workers ([`Module`]), one analyzer instance per
 //! worker, the stream buffer with Packetbeat's 10 MiB cap ([`stream`]), pairing on packet time
-//! ([`transactions`]), and the TCP adapter for message-oriented protocols ([`message`]): a pure
+//! ([`transactions`]), the fields every transaction event shares ([`event`]), and the TCP adapter for message-oriented protocols ([`message`]): a pure
 //! incremental parser in, paired transactions out.
 //!
 //! # Adding an analyzer
@@ -31,6 +31,7 @@
 //! them; TLS publishes once per connection; DNS over TCP decodes one message per segment as
 //! Packetbeat does) implement [`TcpConnectionParser`] themselves, with the same shared pieces.
 
+pub mod event;
 pub mod message;
 pub mod stream;
 pub mod transactions;

@@ -3,9 +3,9 @@
 use super::parser::Message;
 use super::Template;
 use crate::common::{IpPortTuple, Transport, Ts};
-use crate::publish::event::ip_string;
+use crate::protos::app;
 use crate::publish::json::ObjectWriter;
-use crate::publish::{Endpoint, Event};
+use crate::publish::Event;
 
 /// One side of a transaction as it was seen.
 #[derive(Debug, Clone)]
@@ -26,58 +26,58 @@ pub const NO_REQUEST: &str = "Unmatched response";
 pub fn transaction_event(cfg: &Template, req: Option<&Seen>, resp: Option<&Seen>) -> Event {
     let first = req.or(resp).expect("a transaction has a request or a response");
     // The client is the request's sender (or the response's receiver).
-    let (client, server) = match req {
-        Some(r) => (
-            (r.tuple.src_ip, r.tuple.src_port),
-            (r.tuple.dst_ip, r.tuple.dst_port),
-        ),
-        None => (
-            (first.tuple.dst_ip, first.tuple.dst_port),
-            (first.tuple.src_ip, first.tuple.src_port),
-        ),
+    let t = &first.tuple;
+    let (sender, receiver) = ((t.src_ip, t.src_port), (t.dst_ip, t.dst_port));
+    let (client, server) = if req.is_some() {
+        (sender, receiver)
+    } else {
+        (receiver, sender)
     };
-    let mut ev = Event::new(first.ts);
+    let notes = match (req, resp) {
+        (Some(_), None) => vec![NO_RESPONSE.to_string()],
+        (None, Some(_)) => vec![NO_REQUEST.to_string()],
+        _ => Vec::new(),
+    };
+    let mut ev = app::event::transaction_event(&app::event::Transaction {
+        protocol: "template",
+        transport: Transport::Tcp,
+        ts: first.ts,
+        client,
+        server,
+        request_bytes: req.map_or(0, |r| r.size as u64),
+        response_bytes: resp.map_or(0, |r| r.size as u64),
+        start: req.map(|r| r.ts),
+        end: resp.map(|r| r.ts),
+        notes: &notes,
+    });
     let ok = matches!(resp.map(|r| &r.msg), Some(Message::Response { ok: true, .. }));
     let f = &mut ev.fields;
-    if let Some(Seen { msg: Message::Request { verb, args }, .. }) = req {
+    if let Some(Seen {
+        msg: Message::Request { verb, args },
+        ..
+    }) = req
+    {
         f.put_str("method", verb);
         f.put_str("query", format!("{verb} {args}").trim_end());
         if cfg.send_request {
             f.put_str("request", &format!("{verb} {args}"));
         }
     }
-    if let Some(Seen { msg: Message::Response { text, .. }, .. }) = resp {
-        if cfg.send_response {
-            f.put_str("response", text);
-        }
+    let result = match resp.map(|r| &r.msg) {
+        Some(Message::Response { text, .. }) => Some(text),
+        _ => None,
+    };
+    if let Some(text) = result.filter(|_| cfg.send_response) {
+        f.put_str("response", text);
     }
     f.put_str("status", if ok { "OK" } else { "Error" });
     f.put_with("template", |o| {
         let mut w = ObjectWriter::new(o);
-        if let Some(Seen { msg: Message::Response { text, .. }, .. }) = resp {
+        if let Some(text) = result {
             w.str("result", text);
         }
         w.end();
     });
     f.put_str("type", "template");
-
-    let pb = ev.pb();
-    let mut source = Endpoint::new(client.0, client.1);
-    let mut destination = Endpoint::new(server.0, server.1);
-    source.bytes = req.map_or(0, |r| r.size as u64);
-    destination.bytes = resp.map_or(0, |r| r.size as u64);
-    pb.add_ip(&ip_string(&source.ip));
-    pb.add_ip(&ip_string(&destination.ip));
-    pb.set_source(source);
-    pb.set_destination(destination);
-    pb.network.transport = Some(Transport::Tcp);
-    pb.network.protocol = "template";
-    pb.event.start = req.map(|r| r.ts);
-    pb.event.end = resp.map(|r| r.ts);
-    match (req, resp) {
-        (Some(_), None) => pb.error_messages.push(NO_RESPONSE.to_string()),
-        (None, Some(_)) => pb.error_messages.push(NO_REQUEST.to_string()),
-        _ => {}
-    }
     ev
 }
