@@ -4,26 +4,29 @@
 //!
 //! Threads: capture → dispatch (the calling thread) → N packet workers (each with its own TCP/UDP
 //! state, analyzers, pipeline and JSON encoder; nothing shared, no locks) → one output thread.
-//! Between them are bounded queues: when the output is slower than the capture, a file capture
-//! waits for it (nothing is dropped), as Packetbeat does with `-I`.
+//! Between them are bounded queues (channels in front of the workers, an [`queue::EventQueue`]
+//! in front of the output): when the output is slower than the capture, a file capture waits for
+//! it (nothing is dropped), as Packetbeat does with `-I`.
 //!
 //! Workers: `packetbeat.interfaces.workers` (our extension). By default a file is analysed by one
 //! worker, which keeps Packetbeat's event order; with more workers the set of events is the same,
 //! in another order.
 
 pub mod dispatch;
+pub mod queue;
 pub mod worker;
 
 use crate::config::{Config, InterfaceConfig};
 use crate::outputs;
 use crate::protos::build_modules;
 use crate::publish::pipeline::{beat_info, Pipeline};
-use crate::publish::Event;
 use crate::sniffer::dump::Dumper;
 use crate::sniffer::file::FileSource;
 use crate::sniffer::PacketSource;
+use queue::{EventQueue, MemQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
 use worker::{Worker, WorkerBatch, WorkerReport};
 
 /// Capture batches that may wait in front of each worker.
@@ -52,6 +55,15 @@ pub struct RunSummary {
     pub workers: usize,
     pub events_published: u64,
     pub events_dropped: u64,
+}
+
+/// Closes the queue when the output thread ends, even by an error or a panic.
+struct CloseOnDrop<'a>(&'a dyn EventQueue);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 fn open_source(iface: &InterfaceConfig) -> anyhow::Result<Box<dyn PacketSource>> {
@@ -154,20 +166,17 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         output.name()
     );
 
-    let (events_tx, events_rx) = sync_channel::<Vec<Event>>(OUTPUT_QUEUE);
+    let events: Arc<dyn EventQueue> = Arc::new(MemQueue::new(OUTPUT_QUEUE));
     let deadline = output.deadline();
+    let output_events = events.clone();
     let writer = std::thread::Builder::new().name("output".into()).spawn(
         move || -> anyhow::Result<u64> {
+            // However this thread ends, workers stop waiting to push.
+            let _close = CloseOnDrop(&*output_events);
             let mut written = 0u64;
+            // Network outputs take what is already queued in one go (pipelined windows).
             let hint = output.batch_hint();
-            while let Ok(mut batch) = events_rx.recv() {
-                // Network outputs take what is already queued in one go (pipelined windows).
-                while batch.len() < hint {
-                    let Ok(more) = events_rx.try_recv() else {
-                        break;
-                    };
-                    batch.extend(more);
-                }
+            while let Some(batch) = output_events.pop(hint) {
                 output.publish(&batch)?;
                 written += batch.len() as u64;
             }
@@ -197,15 +206,14 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         let pipeline = Pipeline::new(&cfg, modules.reporters.clone(), info.clone())?;
         let worker = Worker::new(&modules, pipeline, codec);
         let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
-        let events = events_tx.clone();
+        let events = events.clone();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || worker.run(rx, events))?,
+                .spawn(move || worker.run(rx, &*events))?,
         );
         senders.push(tx);
     }
-    drop(events_tx);
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     let mut frames = 0u64;
@@ -231,13 +239,17 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         }
     }
     drop(senders);
-    let mut reports = Vec::with_capacity(n_workers);
+    let mut total = WorkerReport::default();
+    let mut panicked = false;
     for h in handles {
-        reports.push(
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a packet worker panicked"))?,
-        );
+        match h.join() {
+            Ok(r) => total += &r,
+            Err(_) => panicked = true,
+        }
     }
+    // Every worker has ended: the output takes what is queued, then closes.
+    events.close();
+    anyhow::ensure!(!panicked, "a packet worker panicked");
     // An output waiting on a peer (logstash) gets until shutdown_timeout; with -I and no timeout
     // it waits until everything is acknowledged (a signal still ends the wait).
     if let Some(d) = &deadline {
@@ -251,31 +263,12 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     output_done.store(true, Ordering::Relaxed);
     let written = joined??;
 
-    let total = reports.iter().fold(WorkerReport::default(), |mut acc, r| {
-        let (d, t, p) = (&r.decoder, &r.tcp, &r.pipeline);
-        acc.decoder.packets += d.packets;
-        acc.decoder.not_ip += d.not_ip;
-        acc.decoder.malformed += d.malformed;
-        acc.decoder.fragments += d.fragments;
-        acc.decoder.reassembled += d.reassembled;
-        acc.decoder.ipv6_fragments += d.ipv6_fragments;
-        acc.tcp.segments += t.segments;
-        acc.tcp.retransmissions += t.retransmissions;
-        acc.tcp.overlaps += t.overlaps;
-        acc.tcp.reordered += t.reordered;
-        acc.tcp.gaps += t.gaps;
-        acc.tcp.dropped_because_of_gaps += t.dropped_because_of_gaps;
-        acc.pipeline.published += p.published;
-        acc.pipeline.invalid += p.invalid;
-        acc.pipeline.ignored_outgoing += p.ignored_outgoing;
-        acc.pipeline.dropped_by_processors += p.dropped_by_processors;
-        acc
-    });
-    let (d, t, p) = (total.decoder, total.tcp, total.pipeline);
+    let (d, t, u, p) = (total.decoder, total.tcp, total.udp, total.pipeline);
     let dropped = p.invalid + p.ignored_outgoing + p.dropped_by_processors;
     tracing::info!(
         "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
-         tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state); events: {} published, {} written, {} dropped",
+         tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state); \
+         udp: {} datagrams, {} analysed; events: {} published, {} written, {} dropped",
         source.summary(),
         d.packets,
         d.not_ip,
@@ -289,6 +282,8 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         t.reordered,
         t.gaps,
         t.dropped_because_of_gaps,
+        u.datagrams,
+        u.analysed,
         p.published,
         written,
         dropped

@@ -2,16 +2,17 @@
 //! analyzers, and finalises and encodes the events they publish. Workers share nothing; their
 //! events leave in batches, already serialised, so the output only writes.
 
+use super::queue::EventQueue;
 use crate::common::{IpPortTuple, Ts};
-use crate::decoder::{Decoder, L4};
-use crate::publish::json::JsonCodec;
-use crate::protos::tcp::Tcp;
-use crate::protos::udp::Udp;
+use crate::decoder::{Decoder, DecoderStats, L4};
+use crate::protos::tcp::{Tcp, TcpStats};
+use crate::protos::udp::{Udp, UdpStats};
 use crate::protos::{IcmpLayer, IcmpPacket, ProtocolModules};
+use crate::publish::json::JsonCodec;
 use crate::publish::pipeline::{Pipeline, PipelineStats};
 use crate::publish::{Event, EventSink};
 use crate::sniffer::{BatchBuf, Frame, FrameDesc};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::Receiver;
 
 /// Events per batch handed to the output.
 pub const EVENT_BATCH: usize = 256;
@@ -46,12 +47,37 @@ impl WorkerBatch {
     }
 }
 
-/// What a worker did, reported when it ends.
+/// What a worker did, reported when it ends; `total += &report` sums the workers'.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WorkerReport {
-    pub decoder: crate::decoder::DecoderStats,
-    pub tcp: crate::protos::tcp::TcpStats,
+    pub decoder: DecoderStats,
+    pub tcp: TcpStats,
+    pub udp: UdpStats,
     pub pipeline: PipelineStats,
+}
+
+/// `a += &b` for structs of counters, field by field. The field list is matched exhaustively,
+/// so a struct that gains a counter does not compile until it is listed here.
+macro_rules! sum_fields {
+    ($($t:ident { $($f:ident),* $(,)? })*) => {$(
+        impl std::ops::AddAssign<&$t> for $t {
+            fn add_assign(&mut self, other: &$t) {
+                let $t { $($f),* } = other;
+                $(self.$f += $f;)*
+            }
+        }
+    )*};
+}
+
+sum_fields! {
+    WorkerReport { decoder, tcp, udp, pipeline }
+    DecoderStats { packets, not_ip, malformed, fragments, reassembled, ipv6_fragments }
+    TcpStats {
+        segments, payload_bytes, retransmissions, overlaps, gaps, dropped_because_of_gaps,
+        reordered, connections, expired, closed,
+    }
+    UdpStats { datagrams, analysed }
+    PipelineStats { published, invalid, ignored_outgoing, dropped_by_processors }
 }
 
 pub struct Worker {
@@ -162,11 +188,11 @@ impl Worker {
 
     /// The worker thread: batches in, encoded events out, until the input closes or the output
     /// goes away.
-    pub fn run(mut self, rx: Receiver<WorkerBatch>, tx: SyncSender<Vec<Event>>) -> WorkerReport {
+    pub fn run(mut self, rx: Receiver<WorkerBatch>, events: &dyn EventQueue) -> WorkerReport {
         let mut output_gone = false;
         for batch in rx {
             self.handle_batch(&batch);
-            if self.sink.len() >= EVENT_BATCH && tx.send(self.take_events()).is_err() {
+            if self.sink.len() >= EVENT_BATCH && events.push(self.take_events()).is_err() {
                 output_gone = true;
                 break;
             }
@@ -175,13 +201,40 @@ impl Worker {
             self.flush();
             let rest = self.take_events();
             if !rest.is_empty() {
-                let _ = tx.send(rest);
+                let _ = events.push(rest);
             }
         }
         WorkerReport {
             decoder: self.decoder.stats,
             tcp: self.tcp.stats,
+            udp: self.udp.stats,
             pipeline: self.pipeline.stats,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_add_up() {
+        let mut r = WorkerReport::default();
+        r.decoder.packets = 3;
+        r.tcp.gaps = 1;
+        r.udp.datagrams = 2;
+        r.pipeline.published = 4;
+        let mut total = WorkerReport::default();
+        total += &r;
+        total += &r;
+        assert_eq!(
+            (
+                total.decoder.packets,
+                total.tcp.gaps,
+                total.udp.datagrams,
+                total.pipeline.published
+            ),
+            (6, 2, 4, 8)
+        );
     }
 }

@@ -438,27 +438,16 @@ fn execute(cli: Cli) -> Result<i32, String> {
 
 /// `test output`: checks the connection to the configured output, as libbeat prints it.
 fn test_output(cfg: &Config) -> Result<i32, String> {
-    match &cfg.output {
-        config::OutputConfig::Other(kind, raw) if kind == "logstash" => {
-            let c = crate::outputs::logstash::load_config(raw, &cfg.source)
-                .map_err(|e| format!("{e:#}"))?;
-            let ok = crate::outputs::logstash::testing::test_output(&c, &mut std::io::stdout())
-                .map_err(|e| format!("Error initializing output: {e:#}"))?;
-            Ok(if ok { 0 } else { 1 })
-        }
-        config::OutputConfig::Other(kind, _) => Err(format!(
-            "output.{kind} is not implemented by this build yet"
-        )),
-        other => {
-            let name = match other {
-                config::OutputConfig::Console(_) => "console",
-                config::OutputConfig::File(_) => "file",
-                _ => "discard",
-            };
+    use crate::outputs::Tested;
+    Ok(match crate::outputs::test(cfg, &mut std::io::stdout())? {
+        Tested::Passed => 0,
+        Tested::Failed => 1,
+        Tested::Unsupported => {
+            let name = crate::outputs::configured_name(cfg);
             println!("{name} output doesn't support testing");
-            Ok(1)
+            1
         }
-    }
+    })
 }
 
 fn run_beat(g: &GlobalArgs, run: RunArgs) -> Result<i32, String> {

@@ -4,9 +4,9 @@
 //! rotation after `rotate_every_kb` continue with `<filename>-YYYYMMDD-1.ndjson`, `-2`, …; only
 //! the newest `number_of_files` files are kept; files are created with `permissions` (0600).
 
+use super::{Output, OutputType};
+use crate::config::{Config, FileOutputConfig, OutputConfig, Paths};
 use crate::publish::json::JsonCodec;
-use super::Output;
-use crate::config::{FileOutputConfig, Paths};
 use crate::publish::Event;
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
@@ -51,6 +51,31 @@ fn parse_permissions(v: &Option<serde_yaml::Value>) -> anyhow::Result<u32> {
     Ok(perm)
 }
 
+/// `codec.json.pretty` and `codec.json.escape_html`.
+pub fn codec(cfg: &FileOutputConfig) -> JsonCodec {
+    let json = cfg.codec.json.clone().unwrap_or_default();
+    JsonCodec {
+        pretty: json.pretty,
+        escape_html: json.escape_html,
+    }
+}
+
+impl OutputType for FileOutput {
+    type Config = FileOutputConfig;
+    fn load(cfg: &Config) -> anyhow::Result<FileOutputConfig> {
+        match &cfg.output {
+            OutputConfig::File(f) => Ok(f.clone()),
+            _ => Err(super::not_this_output(cfg, "file")),
+        }
+    }
+    fn build(c: &FileOutputConfig, cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
+        Ok(Box::new(FileOutput::new(c, &cfg.paths)?))
+    }
+    fn codec(c: &FileOutputConfig) -> Option<JsonCodec> {
+        Some(codec(c))
+    }
+}
+
 fn today() -> String {
     chrono::Local::now().format("%Y%m%d").to_string()
 }
@@ -58,7 +83,6 @@ fn today() -> String {
 impl FileOutput {
     pub fn new(cfg: &FileOutputConfig, paths: &Paths) -> anyhow::Result<FileOutput> {
         let dir = cfg.path.clone().unwrap_or_else(|| paths.home.join("data"));
-        let json = cfg.codec.json.clone().unwrap_or_default();
         let mut out = FileOutput {
             dir,
             prefix: if cfg.filename.is_empty() {
@@ -69,10 +93,7 @@ impl FileOutput {
             max_size: cfg.rotate_every_kb.max(1) * 1024,
             keep: cfg.number_of_files.max(2) as usize,
             permissions: parse_permissions(&cfg.permissions)?,
-            codec: JsonCodec {
-                pretty: json.pretty,
-                escape_html: json.escape_html,
-            },
+            codec: codec(cfg),
             date: today(),
             index: 0,
             file: None,

@@ -1,13 +1,23 @@
 //! Outputs: where finalised events go. One module per output; each takes batches and returns
 //! only when the batch is written (or fails), so the queue in front of it never loses events.
+//!
+//! [`OUTPUTS`] lists every output of this build, one line each: `output.<name>` and the type
+//! implementing [`OutputType`] (its options, how it is built, the codec packet workers encode
+//! with, its `packetbeat test output`). [`build`], [`codec_for`] and [`test`] read that table;
+//! adding an output is its module and one line there. What network outputs share (connections,
+//! TLS, proxies, backoff, failover and load balancing) is [`net`].
 
 pub mod console;
+pub mod discard;
 pub mod file;
 pub mod logstash;
+pub mod net;
 
 use crate::config::{Config, OutputConfig};
 use crate::publish::json::JsonCodec;
 use crate::publish::Event;
+pub use discard::Discard;
+use std::io::Write;
 
 pub trait Output: Send {
     fn name(&self) -> &'static str;
@@ -28,6 +38,144 @@ pub trait Output: Send {
     }
 }
 
+/// One kind of output: its options and what is made from them.
+pub trait OutputType {
+    /// The options under `output.<name>`.
+    type Config;
+    /// Reads the options from the configuration (whose `output` is this output's section).
+    fn load(cfg: &Config) -> anyhow::Result<Self::Config>;
+    fn build(c: &Self::Config, cfg: &Config) -> anyhow::Result<Box<dyn Output>>;
+    /// The JSON codec the output writes with, so packet workers can encode events ahead; `None`
+    /// when the output encodes with settings of its own.
+    fn codec(_c: &Self::Config) -> Option<JsonCodec> {
+        None
+    }
+    /// `packetbeat test output`: prints its checks, `Ok(false)` at the first failure; `None` when
+    /// the output has no test.
+    fn test(_c: &Self::Config, _out: &mut dyn Write) -> Option<anyhow::Result<bool>> {
+        None
+    }
+}
+
+/// An output of this build: its name under `output` and its [`OutputType`], type-erased.
+pub struct Registered {
+    pub name: &'static str,
+    build: fn(&Config) -> anyhow::Result<Box<dyn Output>>,
+    codec: fn(&Config) -> Option<JsonCodec>,
+    test: fn(&Config, &mut dyn Write) -> Result<Tested, String>,
+}
+
+impl Registered {
+    pub const fn of<T: OutputType>(name: &'static str) -> Registered {
+        Registered {
+            name,
+            build: build_as::<T>,
+            codec: codec_as::<T>,
+            test: test_as::<T>,
+        }
+    }
+}
+
+fn build_as<T: OutputType>(cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
+    T::build(&T::load(cfg)?, cfg)
+}
+
+fn codec_as<T: OutputType>(cfg: &Config) -> Option<JsonCodec> {
+    T::codec(&T::load(cfg).ok()?)
+}
+
+fn test_as<T: OutputType>(cfg: &Config, out: &mut dyn Write) -> Result<Tested, String> {
+    let c = T::load(cfg).map_err(|e| format!("{e:#}"))?;
+    match T::test(&c, out) {
+        None => Ok(Tested::Unsupported),
+        Some(Ok(true)) => Ok(Tested::Passed),
+        Some(Ok(false)) => Ok(Tested::Failed),
+        Some(Err(e)) => Err(format!("Error initializing output: {e:#}")),
+    }
+}
+
+/// Every output of this build, in the order messages list them.
+pub static OUTPUTS: &[Registered] = &[
+    Registered::of::<console::Console>("console"),
+    Registered::of::<file::FileOutput>("file"),
+    Registered::of::<logstash::LogstashOutput>("logstash"),
+    Registered::of::<Discard>("discard"),
+];
+
+/// The outputs Packetbeat 8 has (and the config accepts) that this build does not.
+pub fn unimplemented() -> impl Iterator<Item = &'static str> {
+    crate::config::build::KNOWN_OUTPUTS
+        .iter()
+        .copied()
+        .filter(|n| !OUTPUTS.iter().any(|o| o.name == *n))
+}
+
+/// The name of the configured output (`output.<name>`).
+pub fn configured_name(cfg: &Config) -> &str {
+    match &cfg.output {
+        OutputConfig::Console(_) => "console",
+        OutputConfig::File(_) => "file",
+        OutputConfig::Discard => "discard",
+        OutputConfig::Other(kind, _) => kind,
+    }
+}
+
+/// The configured output's entry in [`OUTPUTS`].
+fn registered(cfg: &Config) -> anyhow::Result<&'static Registered> {
+    let name = configured_name(cfg);
+    OUTPUTS.iter().find(|o| o.name == name).ok_or_else(|| {
+        let available: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
+        anyhow::anyhow!(
+            "output.{name} is not implemented by this build yet (available: {})",
+            available.join(", ")
+        )
+    })
+}
+
+/// The raw section of an output the config carries untyped (`OutputConfig::Other`).
+pub fn raw_section<'a>(cfg: &'a Config, name: &str) -> anyhow::Result<&'a serde_yaml::Value> {
+    match &cfg.output {
+        OutputConfig::Other(kind, raw) if kind == name => Ok(raw),
+        _ => Err(not_this_output(cfg, name)),
+    }
+}
+
+/// The error of an [`OutputType::load`] given another output's configuration.
+pub fn not_this_output(cfg: &Config, name: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "output.{name}: the configured output is output.{}",
+        configured_name(cfg)
+    )
+}
+
+/// The JSON codec the configured output writes with, so packet workers can encode events ahead;
+/// `None` for outputs that encode with settings of their own (logstash: `index`, `escape_html`).
+pub fn codec_for(cfg: &Config) -> Option<JsonCodec> {
+    registered(cfg).ok().and_then(|o| (o.codec)(cfg))
+}
+
+/// Builds the configured output.
+pub fn build(cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
+    (registered(cfg)?.build)(cfg)
+}
+
+/// What `packetbeat test output` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tested {
+    Passed,
+    /// A check failed (printed to the output).
+    Failed,
+    /// The output has no test.
+    Unsupported,
+}
+
+/// `packetbeat test output` for the configured output, printing its checks to `out`. The error
+/// is the message to exit with.
+pub fn test(cfg: &Config, out: &mut dyn Write) -> Result<Tested, String> {
+    let o = registered(cfg).map_err(|e| e.to_string())?;
+    (o.test)(cfg, out)
+}
+
 /// A shutdown deadline shared between the beater and an output.
 #[derive(Clone, Default, Debug)]
 pub struct Deadline(std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>);
@@ -44,59 +192,52 @@ impl Deadline {
     }
 }
 
-/// `output.discard`: accepts and drops everything (for benchmarks), counting what it dropped.
-#[derive(Default)]
-pub struct Discard {
-    pub events: u64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Output for Discard {
-    fn name(&self) -> &'static str {
-        "discard"
+    fn cfg(yaml: &str) -> Config {
+        crate::config::load_from_str(yaml, "t.yml", &[]).unwrap()
     }
-    fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
-        self.events += events.len() as u64;
-        Ok(())
-    }
-    fn close(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
 
-/// The JSON codec the configured output writes with, so packet workers can encode events ahead;
-/// `None` for outputs that encode with settings of their own (logstash: `index`, `escape_html`).
-pub fn codec_for(cfg: &Config) -> Option<JsonCodec> {
-    match &cfg.output {
-        OutputConfig::Console(c) => {
-            let json = c.codec.json.clone().unwrap_or_default();
-            Some(JsonCodec {
-                pretty: c.pretty || json.pretty,
-                escape_html: json.escape_html,
-            })
+    #[test]
+    fn table_matches_the_known_outputs() {
+        let known = crate::config::build::KNOWN_OUTPUTS;
+        for o in OUTPUTS {
+            assert!(
+                known.contains(&o.name),
+                "{} is not a libbeat output",
+                o.name
+            );
         }
-        OutputConfig::File(f) => {
-            let json = f.codec.json.clone().unwrap_or_default();
-            Some(JsonCodec {
-                pretty: json.pretty,
-                escape_html: json.escape_html,
-            })
-        }
-        OutputConfig::Discard => Some(JsonCodec::default()),
-        OutputConfig::Other(..) => None,
+        let missing: Vec<_> = unimplemented().collect();
+        assert_eq!(missing, ["elasticsearch", "kafka", "redis"]);
+        assert_eq!(
+            OUTPUTS.len() + missing.len(),
+            known.len(),
+            "one entry per output"
+        );
     }
-}
 
-/// Builds the configured output.
-pub fn build(cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
-    Ok(match &cfg.output {
-        OutputConfig::Console(c) => Box::new(console::Console::new(c)),
-        OutputConfig::File(f) => Box::new(file::FileOutput::new(f, &cfg.paths)?),
-        OutputConfig::Discard => Box::new(Discard::default()),
-        OutputConfig::Other(kind, raw) if kind == "logstash" => Box::new(
-            logstash::LogstashOutput::new(&logstash::load_config(raw, &cfg.source)?)?,
-        ),
-        OutputConfig::Other(kind, _) => {
-            anyhow::bail!("output.{kind} is not implemented by this build yet (available: console, file, logstash, discard)")
-        }
-    })
+    #[test]
+    fn builds_through_the_table() {
+        let c = cfg("output.console: {pretty: true}\n");
+        assert_eq!(build(&c).unwrap().name(), "console");
+        assert!(codec_for(&c).unwrap().pretty);
+        assert_eq!(test(&c, &mut Vec::new()), Ok(Tested::Unsupported));
+        let c = cfg("output.discard: {}\n");
+        assert_eq!(build(&c).unwrap().name(), "discard");
+        assert!(codec_for(&c).is_some());
+        let c = cfg("output.logstash: {hosts: ['127.0.0.1:1']}\n");
+        assert!(codec_for(&c).is_none());
+    }
+
+    #[test]
+    fn unimplemented_outputs_name_the_available_ones() {
+        let c = cfg("output.kafka: {hosts: [a]}\n");
+        let msg = "output.kafka is not implemented by this build yet (available: console, file, logstash, discard)";
+        assert_eq!(build(&c).err().unwrap().to_string(), msg);
+        assert!(codec_for(&c).is_none());
+        assert_eq!(test(&c, &mut Vec::new()), Err(msg.to_string()));
+    }
 }

@@ -1,8 +1,14 @@
 //! `output.logstash` options, with Packetbeat's names and defaults.
 
 use crate::config::types::GoDuration;
+use crate::outputs::net::backoff::BackoffConfig;
+use crate::outputs::net::tls::SslConfig;
+use crate::outputs::net::DialOptions;
 use serde::Deserialize;
 use std::time::Duration;
+
+/// Logstash's `beats` input port.
+pub const DEFAULT_PORT: u16 = 5044;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -57,76 +63,6 @@ impl Default for LogstashConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct BackoffConfig {
-    pub init: GoDuration,
-    pub max: GoDuration,
-}
-
-impl Default for BackoffConfig {
-    fn default() -> Self {
-        BackoffConfig {
-            init: GoDuration(Duration::from_secs(1)),
-            max: GoDuration(Duration::from_secs(60)),
-        }
-    }
-}
-
-/// A string or a list of strings (Beats accepts both for CA lists and protocol lists).
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    #[default]
-    None,
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub fn to_vec(&self) -> Vec<String> {
-        match self {
-            OneOrMany::None => Vec::new(),
-            OneOrMany::One(s) => vec![s.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct SslConfig {
-    pub enabled: Option<bool>,
-    pub certificate_authorities: OneOrMany,
-    pub certificate: Option<String>,
-    pub key: Option<String>,
-    pub key_passphrase: Option<String>,
-    pub verification_mode: String,
-    pub supported_protocols: OneOrMany,
-    pub cipher_suites: OneOrMany,
-    pub curve_types: OneOrMany,
-    pub ca_trusted_fingerprint: Option<String>,
-    pub renegotiation: Option<String>,
-}
-
-impl Default for SslConfig {
-    fn default() -> Self {
-        SslConfig {
-            enabled: None,
-            certificate_authorities: OneOrMany::None,
-            certificate: None,
-            key: None,
-            key_passphrase: None,
-            verification_mode: "full".into(),
-            supported_protocols: OneOrMany::None,
-            cipher_suites: OneOrMany::None,
-            curve_types: OneOrMany::None,
-            ca_trusted_fingerprint: None,
-            renegotiation: None,
-        }
-    }
-}
-
 impl LogstashConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.hosts.is_empty() {
@@ -146,7 +82,20 @@ impl LogstashConfig {
     }
 
     pub fn ssl_enabled(&self) -> bool {
-        self.ssl.as_ref().is_some_and(|s| s.enabled.unwrap_or(true))
+        SslConfig::enabled(&self.ssl).is_some()
+    }
+
+    /// How to reach the hosts (port 5044 unless given).
+    pub fn dial_options(&self) -> DialOptions<'_> {
+        DialOptions {
+            key: "output.logstash",
+            hosts: &self.hosts,
+            default_port: DEFAULT_PORT,
+            timeout: self.timeout.0,
+            ssl: SslConfig::enabled(&self.ssl),
+            proxy_url: self.proxy_url.as_deref(),
+            proxy_use_local_resolver: self.proxy_use_local_resolver,
+        }
     }
 
     /// `@metadata.beat`: the `index` option lower-cased, else `packetbeat`.
@@ -158,42 +107,9 @@ impl LogstashConfig {
     }
 }
 
-/// `host[:port]` with the default port 5044; IPv6 literals as `[::1]:5044`.
-pub fn host_port(host: &str) -> Result<(String, u16), String> {
-    let h = host.trim();
-    if let Some(rest) = h.strip_prefix('[') {
-        let (ip, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("invalid host '{host}'"))?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| format!("invalid port in '{host}'"))?,
-            None => 5044,
-        };
-        return Ok((ip.to_string(), port));
-    }
-    match h.rsplit_once(':') {
-        Some((name, p)) if !name.contains(':') => Ok((
-            name.to_string(),
-            p.parse().map_err(|_| format!("invalid port in '{host}'"))?,
-        )),
-        _ if h.is_empty() => Err("empty host".into()),
-        _ => Ok((h.to_string(), 5044)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_default_port() {
-        assert_eq!(host_port("localhost").unwrap(), ("localhost".into(), 5044));
-        assert_eq!(host_port("a:5045").unwrap(), ("a".into(), 5045));
-        assert_eq!(host_port("[::1]").unwrap(), ("::1".into(), 5044));
-        assert_eq!(host_port("[::1]:1").unwrap(), ("::1".into(), 1));
-        assert_eq!(host_port("::1").unwrap(), ("::1".into(), 5044));
-        assert!(host_port("a:x").is_err());
-    }
 
     #[test]
     fn defaults_and_decode() {

@@ -19,64 +19,31 @@
 //! ACKed is sent again (after equal-jitter backoff, to the next host in failover mode), so a
 //! server restart can produce duplicates but never loses events. While no host takes events,
 //! `publish` blocks, which holds the capture back through the bounded queue in front.
-//! See [`balance`] for threads, windowing and pipelining.
+//! See [`worker`] for windowing and pipelining, and [`crate::outputs::net`] for connections,
+//! TLS, proxies, backoff and how workers share the hosts.
 
-pub mod balance;
-pub mod client;
 pub mod config;
 pub mod protocol;
-pub mod socks5;
 pub mod testing;
-pub mod tls;
+pub mod worker;
 
+use crate::outputs::net::balance::{self, WorkQueue};
+use crate::outputs::net::conn::Dialer;
+use crate::outputs::net::{self as net, Encoded};
+use crate::outputs::{Deadline, Output, OutputType};
 use crate::publish::json::JsonCodec;
-use crate::outputs::{Deadline, Output};
 use crate::publish::Event;
-use balance::{Settings, Shared, Work, Worker};
-use client::Dialer;
 use config::LogstashConfig;
-use protocol::Encoded;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// The output's counters (logged when it closes).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Events ACKed by a server.
-    pub acked: AtomicU64,
-    /// Events whose window failed and that were queued again (each resend counts).
-    pub failed: AtomicU64,
-    /// Events given up when the shutdown deadline passed.
-    pub not_delivered: AtomicU64,
-    /// Windows written.
-    pub batches: AtomicU64,
-    /// Bytes written (frames, after compression).
-    pub write_bytes: AtomicU64,
-    /// Connection, write, ACK and protocol errors.
-    pub errors: AtomicU64,
-}
-
-impl Metrics {
-    pub fn summary(&self) -> String {
-        format!(
-            "events acked {}, resent {}, not delivered {}; windows {}; write bytes {}; errors {}",
-            self.acked.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-            self.not_delivered.load(Ordering::Relaxed),
-            self.batches.load(Ordering::Relaxed),
-            self.write_bytes.load(Ordering::Relaxed),
-            self.errors.load(Ordering::Relaxed),
-        )
-    }
-}
+use worker::{Settings, Worker};
 
 pub struct LogstashOutput {
     codec: JsonCodec,
     beat: Option<String>,
-    shared: Arc<Shared>,
-    pub metrics: Arc<Metrics>,
+    queue: Arc<WorkQueue>,
     workers: Vec<JoinHandle<()>>,
     deadline: Deadline,
     batch_hint: usize,
@@ -93,30 +60,7 @@ pub fn load_config(raw: &serde_yaml::Value, source: &str) -> anyhow::Result<Logs
 
 /// One dialer per configured host.
 pub fn dialers(c: &LogstashConfig) -> anyhow::Result<Vec<Dialer>> {
-    let tls = if c.ssl_enabled() {
-        Some(tls::client_config(c.ssl.as_ref().unwrap())?)
-    } else {
-        None
-    };
-    let proxy = match c.proxy_url.as_deref().filter(|s| !s.is_empty()) {
-        Some(u) => Some(socks5::parse(u)?),
-        None => None,
-    };
-    c.hosts
-        .iter()
-        .map(|h| {
-            let (host, port) =
-                config::host_port(h).map_err(|e| anyhow::anyhow!("output.logstash.hosts: {e}"))?;
-            Ok(Dialer {
-                host,
-                port,
-                timeout: c.timeout.0,
-                tls: tls.clone(),
-                proxy: proxy.clone(),
-                proxy_local_resolve: c.proxy_use_local_resolver,
-            })
-        })
-        .collect()
+    net::dialers(&c.dial_options())
 }
 
 impl LogstashOutput {
@@ -138,31 +82,20 @@ impl LogstashOutput {
             backoff_init: c.backoff.init.0,
             backoff_max: c.backoff.max.0,
         });
-        let shared = Arc::new(Shared::default());
-        let metrics = Arc::new(Metrics::default());
-        let per_host = c.workers_per_host();
-        let mut workers = Vec::new();
+        let queue = Arc::new(WorkQueue::default());
         let start = rand::random::<u32>() as usize;
-        let groups: Vec<(Vec<Dialer>, usize)> = if c.loadbalance {
-            dialers.iter().map(|d| (vec![d.clone()], 0)).collect()
-        } else {
-            vec![(dialers.clone(), start)]
-        };
-        for (g, first) in groups {
-            for i in 0..per_host {
-                let w = Worker {
-                    shared: shared.clone(),
-                    metrics: metrics.clone(),
-                    dialers: g.clone(),
-                    settings: settings.clone(),
-                    first_host: first + i,
-                };
-                workers.push(
-                    std::thread::Builder::new()
-                        .name("logstash".into())
-                        .spawn(move || w.run())?,
-                );
-            }
+        let mut workers = Vec::new();
+        for hosts in balance::assign(&dialers, c.loadbalance, c.workers_per_host(), start) {
+            let w = Worker {
+                queue: queue.clone(),
+                hosts,
+                settings: settings.clone(),
+            };
+            workers.push(
+                std::thread::Builder::new()
+                    .name("logstash".into())
+                    .spawn(move || w.run())?,
+            );
         }
         let n_workers = workers.len();
         Ok(LogstashOutput {
@@ -171,8 +104,7 @@ impl LogstashOutput {
                 escape_html: c.escape_html,
             },
             beat: c.beat_name(),
-            shared,
-            metrics,
+            queue,
             workers,
             deadline: Deadline::default(),
             batch_hint: settings.bulk_max_size * settings.pipelining.max(1) * n_workers,
@@ -199,34 +131,19 @@ impl LogstashOutput {
         }
         enc
     }
+}
 
-    /// Waits until the queued batch is fully ACKed, or the deadline passes (then the rest is
-    /// counted as not delivered).
-    fn wait(&self) {
-        let mut st = self.shared.state.lock().unwrap();
-        loop {
-            if st.outstanding == 0 {
-                return;
-            }
-            if st.abandoned || self.deadline.passed() {
-                if !st.abandoned {
-                    st.abandoned = true;
-                    self.shared.work.notify_all();
-                }
-                self.metrics
-                    .not_delivered
-                    .fetch_add(st.outstanding as u64, Ordering::Relaxed);
-                st.outstanding = 0;
-                st.queue.clear();
-                return;
-            }
-            st = self
-                .shared
-                .done
-                .wait_timeout(st, Duration::from_millis(100))
-                .unwrap()
-                .0;
-        }
+impl OutputType for LogstashOutput {
+    type Config = LogstashConfig;
+    fn load(cfg: &crate::config::Config) -> anyhow::Result<LogstashConfig> {
+        load_config(crate::outputs::raw_section(cfg, "logstash")?, &cfg.source)
+    }
+    fn build(c: &LogstashConfig, _cfg: &crate::config::Config) -> anyhow::Result<Box<dyn Output>> {
+        Ok(Box::new(LogstashOutput::new(c)?))
+    }
+    // No `codec`: events are encoded here, with `index` and `escape_html`.
+    fn test(c: &LogstashConfig, out: &mut dyn std::io::Write) -> Option<anyhow::Result<bool>> {
+        Some(testing::test_output(c, out))
     }
 }
 
@@ -239,37 +156,25 @@ impl Output for LogstashOutput {
         if events.is_empty() {
             return Ok(());
         }
-        {
-            let st = self.shared.state.lock().unwrap();
-            if st.abandoned {
-                self.metrics
-                    .not_delivered
-                    .fetch_add(events.len() as u64, Ordering::Relaxed);
-                return Ok(());
-            }
+        if self.queue.abandoned() {
+            self.queue
+                .metrics
+                .not_delivered
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            return Ok(());
         }
         // Queued a window's worth at a time, so workers send while the rest is serialised.
         for part in events.chunks(self.chunk) {
-            let enc = Arc::new(self.encode(part));
-            let mut st = self.shared.state.lock().unwrap();
-            st.outstanding += enc.len();
-            st.queue.push_back(Work {
-                range: 0..enc.len(),
-                enc,
-            });
-            self.shared.work.notify_all();
+            self.queue.push(Arc::new(self.encode(part)));
         }
-        self.wait();
+        // Until every event is ACKed, or the shutdown deadline passes.
+        self.queue.wait(&self.deadline);
         Ok(())
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
-        {
-            let mut st = self.shared.state.lock().unwrap();
-            st.closing = true;
-            self.shared.work.notify_all();
-        }
-        let abandoned = self.shared.state.lock().unwrap().abandoned;
+        self.queue.close();
+        let abandoned = self.queue.abandoned();
         for w in self.workers.drain(..) {
             // Past the shutdown deadline a worker may still be blocked reading an ACK (up to
             // `timeout`): leave it; the process is exiting.
@@ -277,11 +182,11 @@ impl Output for LogstashOutput {
                 let _ = w.join();
             }
         }
-        let nd = self.metrics.not_delivered.load(Ordering::Relaxed);
+        let nd = self.queue.metrics.not_delivered.load(Ordering::Relaxed);
         if nd > 0 {
             tracing::warn!(target: "packetbeat::outputs::logstash", "logstash: {nd} events were not delivered before shutdown_timeout");
         }
-        tracing::info!(target: "packetbeat::outputs::logstash", "logstash output: {}", self.metrics.summary());
+        tracing::info!(target: "packetbeat::outputs::logstash", "logstash output: {}", self.queue.metrics.summary());
         Ok(())
     }
 

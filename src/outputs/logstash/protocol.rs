@@ -10,6 +10,7 @@
 //!   window are done. `seq == count` completes the window; `0 < seq < count` is a partial ACK;
 //!   `seq == 0` is a keep-alive while the server is still working.
 
+use crate::outputs::net::Encoded;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 use std::io::Write;
@@ -20,27 +21,6 @@ pub const JSON: u8 = b'J';
 pub const COMPRESSED: u8 = b'C';
 pub const ACK: u8 = b'A';
 pub const ACK_LEN: usize = 6;
-
-/// Events already serialised to JSON, back to back in one buffer.
-#[derive(Default, Debug, Clone)]
-pub struct Encoded {
-    pub data: Vec<u8>,
-    /// End offset of each event in `data`.
-    pub ends: Vec<usize>,
-}
-
-impl Encoded {
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-    pub fn event(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.data[start..self.ends[i]]
-    }
-}
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_be_bytes());

@@ -1,5 +1,6 @@
-//! `proxy_url: socks5://[user:password@]host:port` (RFC 1928, with RFC 1929 user/password).
-//! The target name is sent to the proxy unless `proxy_use_local_resolver` is set.
+//! `proxy_url: socks5://[user:password@]host:port` (RFC 1928, with RFC 1929 user/password) for
+//! network outputs. The target name is sent to the proxy unless `proxy_use_local_resolver` is set,
+//! in which case the output resolves it and sends the address.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};

@@ -1,8 +1,7 @@
-//! One connection to one Logstash host: dial (directly or through SOCKS5), TLS handshake,
-//! write windows, read ACKs under `timeout`.
+//! A connection to one host of a network output: dial (directly or through a SOCKS5 proxy)
+//! under `timeout`, the TLS handshake, then reads and writes under the same `timeout`.
 
-use super::protocol;
-use super::socks5;
+use super::proxy;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -59,7 +58,7 @@ pub struct Dialer {
     pub port: u16,
     pub timeout: Duration,
     pub tls: Option<Arc<ClientConfig>>,
-    pub proxy: Option<socks5::Proxy>,
+    pub proxy: Option<proxy::Proxy>,
     pub proxy_local_resolve: bool,
 }
 
@@ -74,7 +73,7 @@ impl Dialer {
 
     pub fn tcp(&self) -> io::Result<TcpStream> {
         let s = match &self.proxy {
-            Some(p) => socks5::connect(
+            Some(p) => proxy::connect(
                 p,
                 &self.host,
                 self.port,
@@ -112,6 +111,7 @@ impl Dialer {
     }
 }
 
+/// Completes a TLS handshake on a connected socket.
 pub fn handshake(
     cfg: &Arc<ClientConfig>,
     host: &str,
@@ -125,23 +125,4 @@ pub fn handshake(
             .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake with {host}: {e}")))?;
     }
     Ok(StreamOwned::new(conn, tcp))
-}
-
-/// Reads one ACK frame.
-pub fn read_ack(conn: &mut Conn) -> io::Result<u32> {
-    let mut b = [0u8; protocol::ACK_LEN];
-    conn.read_exact(&mut b).map_err(|e| {
-        if matches!(
-            e.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ) {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                "timed out waiting for an ACK from logstash",
-            )
-        } else {
-            e
-        }
-    })?;
-    protocol::parse_ack(&b).map_err(io::Error::other)
 }

@@ -1,14 +1,80 @@
-//! `ssl.*` over rustls: CAs (files or inline PEM; the system bundle or webpki roots when none),
-//! client certificate/key, `verification_mode` (`full`/`strict`: chain and host name;
-//! `certificate`: chain only; `none`: nothing), `supported_protocols` (TLSv1.2, TLSv1.3),
-//! `cipher_suites` (Go/OpenSSL-style names matched to rustls suites).
+//! `output.X.ssl.*` for network outputs, as a rustls client configuration: CAs (files or inline
+//! PEM; the system bundle or webpki roots when none), client certificate/key,
+//! `verification_mode` (`full`/`strict`: chain and host name; `certificate`: chain only; `none`:
+//! nothing), `supported_protocols` (TLSv1.2, TLSv1.3), `cipher_suites` (Go/OpenSSL-style names
+//! matched to rustls suites).
 
-use super::config::SslConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Deserialize;
 use std::sync::Arc;
+
+/// Logged as libbeat's `tls` logger.
+const LOG: &str = "packetbeat::outputs::tls";
+
+/// A string or a list of strings (Beats accepts both for CA lists and protocol lists).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// `output.X.ssl`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SslConfig {
+    pub enabled: Option<bool>,
+    pub certificate_authorities: OneOrMany,
+    pub certificate: Option<String>,
+    pub key: Option<String>,
+    pub key_passphrase: Option<String>,
+    pub verification_mode: String,
+    pub supported_protocols: OneOrMany,
+    pub cipher_suites: OneOrMany,
+    pub curve_types: OneOrMany,
+    pub ca_trusted_fingerprint: Option<String>,
+    pub renegotiation: Option<String>,
+}
+
+impl Default for SslConfig {
+    fn default() -> Self {
+        SslConfig {
+            enabled: None,
+            certificate_authorities: OneOrMany::None,
+            certificate: None,
+            key: None,
+            key_passphrase: None,
+            verification_mode: "full".into(),
+            supported_protocols: OneOrMany::None,
+            cipher_suites: OneOrMany::None,
+            curve_types: OneOrMany::None,
+            ca_trusted_fingerprint: None,
+            renegotiation: None,
+        }
+    }
+}
+
+impl SslConfig {
+    /// An `ssl` section is on unless it says `enabled: false`.
+    pub fn enabled(ssl: &Option<SslConfig>) -> Option<&SslConfig> {
+        ssl.as_ref().filter(|s| s.enabled.unwrap_or(true))
+    }
+}
 
 fn pem_source(s: &str) -> anyhow::Result<Vec<u8>> {
     if s.trim_start().starts_with("-----BEGIN") {
@@ -43,7 +109,7 @@ fn normalise_suite(s: &str) -> String {
     u.replace('_', "")
 }
 
-fn provider(ssl: &SslConfig) -> anyhow::Result<CryptoProvider> {
+fn provider(ssl: &SslConfig, key: &str) -> anyhow::Result<CryptoProvider> {
     let mut p = rustls::crypto::ring::default_provider();
     let wanted = ssl.cipher_suites.to_vec();
     if !wanted.is_empty() {
@@ -58,7 +124,7 @@ fn provider(ssl: &SslConfig) -> anyhow::Result<CryptoProvider> {
                 .collect();
             anyhow::ensure!(
                 !found.is_empty(),
-                "unsupported cipher suite '{w}' accessing 'output.logstash.ssl.cipher_suites'"
+                "unsupported cipher suite '{w}' accessing '{key}.cipher_suites'"
             );
             suites.extend(found);
         }
@@ -75,7 +141,10 @@ fn provider(ssl: &SslConfig) -> anyhow::Result<CryptoProvider> {
     Ok(p)
 }
 
-fn versions(ssl: &SslConfig) -> anyhow::Result<Vec<&'static rustls::SupportedProtocolVersion>> {
+fn versions(
+    ssl: &SslConfig,
+    key: &str,
+) -> anyhow::Result<Vec<&'static rustls::SupportedProtocolVersion>> {
     let wanted = ssl.supported_protocols.to_vec();
     if wanted.is_empty() {
         return Ok(vec![&rustls::version::TLS13, &rustls::version::TLS12]);
@@ -86,14 +155,17 @@ fn versions(ssl: &SslConfig) -> anyhow::Result<Vec<&'static rustls::SupportedPro
             "TLSv1.3" => v.push(&rustls::version::TLS13),
             "TLSv1.2" => v.push(&rustls::version::TLS12),
             "TLSv1.0" | "TLSv1.1" | "SSLv3" => {
-                tracing::warn!(target: "packetbeat::outputs::logstash", "output.logstash.ssl.supported_protocols: {w} is not supported by this build (TLS 1.2 and 1.3 only); ignored")
+                tracing::warn!(target: LOG, "{key}.supported_protocols: {w} is not supported by this build (TLS 1.2 and 1.3 only); ignored")
             }
-            other => anyhow::bail!(
-                "invalid TLS version '{other}' accessing 'output.logstash.ssl.supported_protocols'"
-            ),
+            other => {
+                anyhow::bail!("invalid TLS version '{other}' accessing '{key}.supported_protocols'")
+            }
         }
     }
-    anyhow::ensure!(!v.is_empty(), "output.logstash.ssl.supported_protocols: none of the listed versions is supported (TLSv1.2, TLSv1.3)");
+    anyhow::ensure!(
+        !v.is_empty(),
+        "{key}.supported_protocols: none of the listed versions is supported (TLSv1.2, TLSv1.3)"
+    );
     Ok(v)
 }
 
@@ -184,11 +256,12 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// Builds the rustls client configuration for `ssl`.
-pub fn client_config(ssl: &SslConfig) -> anyhow::Result<Arc<ClientConfig>> {
-    let provider = Arc::new(provider(ssl)?);
+/// Builds the rustls client configuration for `ssl`; `key` (`output.X.ssl`) names it in
+/// messages.
+pub fn client_config(ssl: &SslConfig, key: &str) -> anyhow::Result<Arc<ClientConfig>> {
+    let provider = Arc::new(provider(ssl, key)?);
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions(ssl)?)
+        .with_protocol_versions(&versions(ssl, key)?)
         .map_err(|e| anyhow::anyhow!("TLS configuration: {e}"))?;
     let mode = ssl.verification_mode.to_ascii_lowercase();
     let builder = match mode.as_str() {
@@ -213,19 +286,19 @@ pub fn client_config(ssl: &SslConfig) -> anyhow::Result<Arc<ClientConfig>> {
                 inner: None,
                 provider,
             })),
-        other => anyhow::bail!(
-            "unknown verification mode '{other}' accessing 'output.logstash.ssl.verification_mode'"
-        ),
+        other => {
+            anyhow::bail!("unknown verification mode '{other}' accessing '{key}.verification_mode'")
+        }
     };
     if ssl.key_passphrase.is_some() {
-        tracing::warn!(target: "packetbeat::outputs::logstash", "output.logstash.ssl.key_passphrase is not supported by this build; use an unencrypted key");
+        tracing::warn!(target: LOG, "{key}.key_passphrase is not supported by this build; use an unencrypted key");
     }
     let cfg = match (&ssl.certificate, &ssl.key) {
         (Some(c), Some(k)) => builder
             .with_client_auth_cert(load_certs(c)?, load_key(k)?)
             .map_err(|e| anyhow::anyhow!("client certificate: {e}"))?,
         (None, None) => builder.with_no_client_auth(),
-        _ => anyhow::bail!("output.logstash.ssl: certificate and key must be given together"),
+        _ => anyhow::bail!("{key}: certificate and key must be given together"),
     };
     Ok(Arc::new(cfg))
 }
@@ -246,25 +319,33 @@ mod tests {
             normalise_suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
         );
         let ssl = SslConfig {
-            cipher_suites: super::super::config::OneOrMany::Many(vec![
-                "ECDHE-RSA-AES-256-GCM-SHA384".into(),
-            ]),
+            cipher_suites: OneOrMany::Many(vec!["ECDHE-RSA-AES-256-GCM-SHA384".into()]),
             ..Default::default()
         };
-        let p = provider(&ssl).unwrap();
+        let p = provider(&ssl, "output.x.ssl").unwrap();
         assert!(p
             .cipher_suites
             .iter()
             .any(|s| format!("{:?}", s.suite()) == "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"));
-        assert!(client_config(&SslConfig {
-            verification_mode: "none".into(),
-            ..Default::default()
-        })
+        assert!(client_config(
+            &SslConfig {
+                verification_mode: "none".into(),
+                ..Default::default()
+            },
+            "output.x.ssl"
+        )
         .is_ok());
-        assert!(client_config(&SslConfig {
-            verification_mode: "bogus".into(),
-            ..Default::default()
-        })
-        .is_err());
+        let err = client_config(
+            &SslConfig {
+                verification_mode: "bogus".into(),
+                ..Default::default()
+            },
+            "output.x.ssl",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown verification mode 'bogus' accessing 'output.x.ssl.verification_mode'"
+        );
     }
 }

@@ -1,0 +1,168 @@
+//! The queue between the packet workers and the output thread.
+//!
+//! Workers [`push`](EventQueue::push) batches of finalised (usually already encoded) events; the
+//! output thread [`pop`](EventQueue::pop)s them, coalesced up to the output's batch hint. The
+//! beater only sees [`EventQueue`]; [`MemQueue`] is the bounded in-memory queue it runs with.
+//! Batches move through the queue as they are (no per-event copy or lock).
+
+use crate::publish::Event;
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+
+/// Where packet workers leave event batches for the output.
+pub trait EventQueue: Send + Sync {
+    /// Adds a batch. While the queue is full the caller waits, so a file capture is held back
+    /// and nothing is dropped. A closed queue gives the batch back.
+    fn push(&self, batch: Vec<Event>) -> Result<(), Vec<Event>>;
+    /// The oldest batch, with the batches queued behind it appended while it has fewer than
+    /// `max` events (0: one batch as it came). Waits while the queue is empty; `None` once it is
+    /// closed and empty.
+    fn pop(&self, max: usize) -> Option<Vec<Event>>;
+    /// Accepts no more batches and wakes every waiter: `pop` still returns what is queued.
+    /// Called by the beater when every worker has ended, and by the output side when it stops.
+    fn close(&self);
+    /// Events waiting.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A bounded in-memory queue of batches.
+pub struct MemQueue {
+    capacity: usize,
+    state: Mutex<State>,
+    /// Signalled for a waiting consumer when a batch arrives or the queue closes.
+    not_empty: Condvar,
+    /// Signalled for waiting producers when batches are taken or the queue closes.
+    not_full: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    batches: VecDeque<Vec<Event>>,
+    events: usize,
+    closed: bool,
+    /// Threads waiting on `not_empty` / `not_full` (signals are sent only when someone waits).
+    consumers_waiting: usize,
+    producers_waiting: usize,
+}
+
+impl MemQueue {
+    /// A queue holding up to `capacity` batches (at least one).
+    pub fn new(capacity: usize) -> MemQueue {
+        MemQueue {
+            capacity: capacity.max(1),
+            state: Mutex::new(State::default()),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+        }
+    }
+}
+
+impl EventQueue for MemQueue {
+    fn push(&self, batch: Vec<Event>) -> Result<(), Vec<Event>> {
+        let mut st = self.state.lock().unwrap();
+        while st.batches.len() >= self.capacity && !st.closed {
+            st.producers_waiting += 1;
+            st = self.not_full.wait(st).unwrap();
+            st.producers_waiting -= 1;
+        }
+        if st.closed {
+            return Err(batch);
+        }
+        st.events += batch.len();
+        st.batches.push_back(batch);
+        if st.consumers_waiting > 0 {
+            self.not_empty.notify_one();
+        }
+        Ok(())
+    }
+
+    fn pop(&self, max: usize) -> Option<Vec<Event>> {
+        let mut st = self.state.lock().unwrap();
+        let mut batch = loop {
+            if let Some(b) = st.batches.pop_front() {
+                break b;
+            }
+            if st.closed {
+                return None;
+            }
+            st.consumers_waiting += 1;
+            st = self.not_empty.wait(st).unwrap();
+            st.consumers_waiting -= 1;
+        };
+        while batch.len() < max {
+            let Some(more) = st.batches.pop_front() else {
+                break;
+            };
+            batch.extend(more);
+        }
+        st.events -= batch.len();
+        if st.producers_waiting > 0 {
+            self.not_full.notify_all();
+        }
+        Some(batch)
+    }
+
+    fn close(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.closed = true;
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+    }
+
+    fn len(&self) -> usize {
+        self.state.lock().unwrap().events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn batch(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|_| Event::bare(crate::common::Ts::ZERO, Default::default()))
+            .collect()
+    }
+
+    #[test]
+    fn coalesces_up_to_the_hint_in_order() {
+        let q = MemQueue::new(8);
+        for n in [2, 3, 4] {
+            q.push(batch(n)).unwrap();
+        }
+        assert_eq!(q.len(), 9);
+        assert_eq!(q.pop(0).unwrap().len(), 2);
+        assert_eq!(q.pop(4).unwrap().len(), 7);
+        assert!(q.is_empty());
+        q.push(batch(1)).unwrap();
+        q.close();
+        assert!(q.push(batch(1)).is_err());
+        assert_eq!(q.pop(0).unwrap().len(), 1);
+        assert!(q.pop(0).is_none());
+    }
+
+    #[test]
+    fn full_queue_blocks_until_popped_and_close_releases_producers() {
+        let q = Arc::new(MemQueue::new(1));
+        q.push(batch(1)).unwrap();
+        let p = {
+            let q = q.clone();
+            std::thread::spawn(move || q.push(batch(2)).is_ok())
+        };
+        assert_eq!(q.pop(0).unwrap().len(), 1);
+        assert!(p.join().unwrap());
+        assert_eq!(q.pop(0).unwrap().len(), 2);
+        q.push(batch(1)).unwrap();
+        let p = {
+            let q = q.clone();
+            std::thread::spawn(move || q.push(batch(1)).is_err())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        q.close();
+        assert!(p.join().unwrap());
+    }
+}
