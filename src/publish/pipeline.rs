@@ -306,42 +306,19 @@ fn add_tags(target: &mut Map, tags: &[String]) {
     }
 }
 
-/// The host's own addresses, loopback excluded (for `network.direction`).
+/// The host's own addresses, loopback excluded (for `network.direction`), in `getifaddrs` order.
 pub fn local_ips() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    // SAFETY: getifaddrs fills a linked list we walk read-only and free with freeifaddrs.
-    unsafe {
-        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
-        }
-        let mut cur = ifap;
-        while !cur.is_null() {
-            let addr = (*cur).ifa_addr;
-            if !addr.is_null() {
-                match (*addr).sa_family as i32 {
-                    libc::AF_INET => {
-                        let sin = addr as *const libc::sockaddr_in;
-                        let ip = IpAddr::from(u32::from_be((*sin).sin_addr.s_addr).to_be_bytes());
-                        if !ip.is_loopback() {
-                            out.push(ip);
-                        }
-                    }
-                    libc::AF_INET6 => {
-                        let sin6 = addr as *const libc::sockaddr_in6;
-                        let ip = IpAddr::from((*sin6).sin6_addr.s6_addr);
-                        if !ip.is_loopback() {
-                            out.push(ip);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            cur = (*cur).ifa_next;
-        }
-        libc::freeifaddrs(ifap);
-    }
-    out
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|ifa| {
+            ifa.address
+                .as_ref()
+                .and_then(crate::sniffer::devices::sockaddr_ip)
+        })
+        .filter(|ip| !ip.is_loopback())
+        .collect()
 }
 
 /// Loads or creates the persistent `agent.id` in `${path.data}/meta.json`, as libbeat does.
