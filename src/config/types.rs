@@ -285,14 +285,15 @@ impl Default for DpdkConfig {
     }
 }
 
-/// DPDK options given on the command line (fork flags; accepted, not acted on yet).
+/// DPDK options given on the command line (`--dpdk_*`). `sniffer::dpdk::early_init` reads
+/// them from argv before anything else; this copy gives the interface its queue count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DpdkCliOptions {
     /// `--dpdk_status enable|disable`.
     pub status: Option<String>,
     /// `--dpdk_port N`.
     pub port: Option<u16>,
-    /// `--dpdk_args "..."` (EAL arguments, split later).
+    /// `--dpdk_args "..."` (EAL arguments, split as a shell would).
     pub args: Option<String>,
     /// `--dpdk_queues Q`.
     pub queues: Option<u16>,
@@ -433,7 +434,8 @@ pub enum OutputConfig {
     File(FileOutputConfig),
     /// `output.discard` (benchmarks).
     Discard,
-    /// Outputs implemented in later issues keep their raw section: (type, options).
+    /// The other libbeat outputs keep their raw section: (type, options). `outputs::build`
+    /// decodes `logstash` from it; the rest are not in this build.
     Other(String, serde_yaml::Value),
 }
 
@@ -459,7 +461,7 @@ pub struct Config {
     /// `fields` as JSON, and `fields_under_root`.
     pub fields: Option<serde_json::Value>,
     pub fields_under_root: bool,
-    /// Global `processors` (raw; the processors issue builds them).
+    /// Global `processors` (raw: read and kept, not applied in this build).
     pub processors: Vec<serde_yaml::Value>,
     pub interfaces: Vec<InterfaceConfig>,
     pub protocols: Vec<ProtocolSection>,

@@ -12,8 +12,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// A processor in the publishing pipeline. The processors themselves come with a later issue;
-/// the hook is here so they slot in without touching the packet path.
+/// A processor in the publishing pipeline, run on each event after the fields and tags are
+/// merged (see [`Pipeline::add_processor`]). No processor is built from the `processors`
+/// settings in this build: they are read and kept in the config, not applied.
 pub trait Processor: Send {
     fn name(&self) -> &str;
     /// Returns `None` to drop the event.
@@ -91,7 +92,7 @@ impl Pipeline {
             .map_err(|e| anyhow::anyhow!("packetbeat.interfaces.internal_networks: {e}"))?;
         if !cfg.processors.is_empty() {
             tracing::warn!(
-                "processors are not implemented by this build yet; {} processor(s) ignored",
+                "processors are not implemented by this build; {} processor(s) ignored",
                 cfg.processors.len()
             );
         }
