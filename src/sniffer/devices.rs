@@ -1,6 +1,7 @@
 //! Capture devices: the list `packetbeat devices` prints and `device: N` indexes, built from
-//! `getifaddrs` (through `nix::ifaddrs`; no libpcap) in roughly `pcap_findalldevs` order, plus Packetbeat's device name
-//! resolution (`""` → `any` on Linux, numeric indexes, `default_route*`).
+//! `getifaddrs` (through `nix::ifaddrs`; no libpcap) in roughly `pcap_findalldevs` order, plus
+//! Packetbeat's device name resolution (`""` → `any` on Linux, numeric indexes,
+//! `default_route*`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
