@@ -10,11 +10,9 @@ use std::path::Path;
 
 #[test]
 fn every_capture_runs_to_completion() {
-    let captures = all_captures();
-    if captures.is_empty() {
-        eprintln!("../shared/pcaps not found: skipped");
+    let Some(captures) = captures_or_skip() else {
         return;
-    }
+    };
     let mut total_events = 0;
     for pcap in &captures {
         let run = run_capture(pcap, ALL_PROTOCOLS, &[]);
@@ -84,7 +82,7 @@ fn request_lines(pcap: &Path, port: u16) -> Vec<(String, String)> {
 
 #[test]
 fn http_minitwit_one_event_per_transaction() {
-    let Some(pcap) = shared("pcaps/http_minitwit.pcap") else {
+    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else {
         return;
     };
     let cfg = "packetbeat.protocols:\n  - type: http\n    ports: [80]\n";
@@ -179,7 +177,9 @@ fn dns_messages(pcap: &Path) -> Vec<(u16, bool, String)> {
 
 #[test]
 fn dns_captures_one_event_per_query_response() {
-    let Some(dir) = shared("pcaps") else { return };
+    let Some(dir) = shared_or_skip("pcaps") else {
+        return;
+    };
     let cfg = "packetbeat.protocols:\n  - type: dns\n    ports: [53]\n";
     let mut checked = 0;
     for name in [
@@ -231,10 +231,9 @@ fn dns_captures_one_event_per_query_response() {
 /// Several workers give the same events as one (as multisets: the order may differ).
 #[test]
 fn workers_give_the_same_events_as_one_worker() {
-    let captures = all_captures();
-    if captures.is_empty() {
+    let Some(captures) = captures_or_skip() else {
         return;
-    }
+    };
     let key = |e: &Value| {
         let mut m = flatten(e);
         for k in ["agent.ephemeral_id", "agent.id"] {

@@ -255,13 +255,15 @@ fn compat_with_reference_packetbeat() {
         .map(PathBuf::from)
         .unwrap_or_else(|| default_golden.clone());
     let enforce = golden == default_golden;
-    let (Some(pcaps), true) = (shared("pcaps"), golden.join("events").is_dir()) else {
-        eprintln!(
-            "compat: ../shared/pcaps or {}/events absent, skipped",
-            golden.display()
-        );
+    let Some(pcaps) = shared_or_skip("pcaps") else {
         return;
     };
+    let events = golden.join("events");
+    let found = events.is_dir().then_some(());
+    let what = events.display().to_string();
+    if require_or_skip(found, &what, "written by `scripts/compat --regen`").is_none() {
+        return;
+    }
     let matrix: Value =
         serde_json::from_str(&std::fs::read_to_string(default_golden.join("matrix.json")).unwrap())
             .unwrap();

@@ -228,11 +228,9 @@ fn link_type(path: &Path) -> Option<u32> {
 
 #[test]
 fn differential_every_ethernet_capture() {
-    let captures = all_captures();
-    if captures.is_empty() {
-        eprintln!("../shared/pcaps not found: skipped");
+    let Some(captures) = captures_or_skip() else {
         return;
-    }
+    };
     let (eth, skipped): (Vec<_>, Vec<_>) =
         captures.into_iter().partition(|p| link_type(p) == Some(1));
     for p in &skipped {
@@ -292,10 +290,9 @@ fn differential_every_ethernet_capture() {
 #[test]
 fn two_pcap_queues_every_transaction_once() {
     let (Some(a), Some(b)) = (
-        shared("pcaps/http_basicauth.pcap"),
-        shared("pcaps/dns_google_com.pcap"),
+        shared_or_skip("pcaps/http_basicauth.pcap"),
+        shared_or_skip("pcaps/dns_google_com.pcap"),
     ) else {
-        eprintln!("../shared/pcaps not found: skipped");
         return;
     };
     let mut want = run_capture(&a, ALL_PROTOCOLS, &[]).events;
@@ -323,16 +320,15 @@ impl Drop for Veth {
 
 #[test]
 fn af_packet_two_queues_on_veth_with_tcpreplay() {
-    let caps: Vec<PathBuf> = ["dns_google_com.pcap", "dns_mx.pcap", "http_post.pcap"]
+    let Some(caps) = ["dns_google_com.pcap", "dns_mx.pcap", "http_post.pcap"]
         .iter()
-        .filter_map(|c| shared(&format!("pcaps/{c}")))
-        .collect();
-    if caps.len() < 3 {
-        eprintln!("../shared/pcaps not found: skipped");
+        .map(|c| shared_or_skip(&format!("pcaps/{c}")))
+        .collect::<Option<Vec<PathBuf>>>()
+    else {
         return;
-    }
-    if Command::new("tcpreplay").arg("-V").output().is_err() {
-        eprintln!("tcpreplay not installed (scripts/install-deps): skipped");
+    };
+    let tcpreplay = Command::new("tcpreplay").arg("-V").output().ok().map(drop);
+    if require_or_skip(tcpreplay, "tcpreplay", HOW_DEPS).is_none() {
         return;
     }
     let (a, b) = (
@@ -343,8 +339,10 @@ fn af_packet_two_queues_on_veth_with_tcpreplay() {
         .args(["link", "add", &a, "type", "veth", "peer", "name", &b])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("cannot create a veth pair (needs root / CAP_NET_ADMIN): skipped");
+    let how =
+        "`ip link add ... type veth` failed: it needs iproute2 (`bash scripts/install-deps`) \
+               and root or CAP_NET_ADMIN";
+    if require_or_skip(ok.then_some(()), "a veth pair", how).is_none() {
         return;
     }
     let _guard = Veth(a.clone());
@@ -469,8 +467,7 @@ fn misuse_errors() {
 
 #[test]
 fn bpf_filter_drops_and_invalid_filter_errors() {
-    let Some(pcap) = shared("pcaps/dns_google_com.pcap") else {
-        eprintln!("../shared/pcaps not found: skipped");
+    let Some(pcap) = shared_or_skip("pcaps/dns_google_com.pcap") else {
         return;
     };
     // A filter that drops everything: no DNS event.
@@ -495,8 +492,7 @@ fn bpf_filter_drops_and_invalid_filter_errors() {
 
 #[test]
 fn sigterm_stops_port_flushes_and_cleans_up() {
-    let Some(pcap) = shared("pcaps/http_basicauth.pcap") else {
-        eprintln!("../shared/pcaps not found: skipped");
+    let Some(pcap) = shared_or_skip("pcaps/http_basicauth.pcap") else {
         return;
     };
     // infinite_rx: the pcap PMD replays the file forever, so only the signal ends the run.

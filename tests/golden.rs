@@ -60,8 +60,8 @@ packetbeat.protocols:
 
 fn compare(golden: &str, pcap: &str, cfg: &str) {
     let (Some(golden_path), Some(pcap_path)) = (
-        shared(&format!("golden/{golden}")),
-        shared(&format!("pcaps/{pcap}")),
+        shared_or_skip(&format!("golden/{golden}")),
+        shared_or_skip(&format!("pcaps/{pcap}")),
     ) else {
         return;
     };

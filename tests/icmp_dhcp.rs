@@ -16,7 +16,7 @@ packetbeat.protocols:
 "#;
 
 fn run(pcap: &str) -> Option<Vec<Value>> {
-    let path = shared(&format!("pcaps/{pcap}"))?;
+    let path = shared_or_skip(&format!("pcaps/{pcap}"))?;
     let run = run_capture(&path, CONFIG, &[]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     Some(run.events)
@@ -169,8 +169,8 @@ fn unanswered_request_in_qinq() {
 type FlowhashEntry = (IpAddr, IpAddr, u8, u8, String);
 
 fn flowhash_log(name: &str) -> Option<Vec<FlowhashEntry>> {
-    let text =
-        std::fs::read_to_string(shared(&format!("golden/libbeat_flowhash/{name}.log"))?).ok()?;
+    let path = shared_or_skip(&format!("golden/libbeat_flowhash/{name}.log"))?;
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Some(
         text.lines()
             .filter_map(|l| {
@@ -326,7 +326,7 @@ fn dhcp() {
 /// dhcpv4 without `ports` listens on 67 and 68, as in Packetbeat.
 #[test]
 fn dhcp_default_ports() {
-    let Some(path) = shared("pcaps/dhcp.pcap") else {
+    let Some(path) = shared_or_skip("pcaps/dhcp.pcap") else {
         return;
     };
     let run = run_capture(&path, "packetbeat.protocols:\n  - type: dhcpv4\n", &[]);

@@ -3,11 +3,12 @@
 //! equal, as JSON values, what `output.file` writes for the same capture and config; fault tests
 //! kill the sink, delay ACKs past `timeout`, send partial ACKs and drop connections, and check
 //! that nothing is lost (duplicates are counted and reported).
-//! Skipped when `go` or `../shared/pcaps` is missing.
+//! Go (to build the sink) and `../shared/pcaps` are needed: without them the tests fail under
+//! `CI=true` and are skipped otherwise (`common::require_or_skip`).
 
 mod common;
 
-use common::{shared, ALL_PROTOCOLS};
+use common::{require_or_skip, shared, shared_or_skip, ALL_PROTOCOLS};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -20,10 +21,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the sink once per test binary; None when Go is not available.
+/// The sink, built once per test binary; through `require_or_skip` when it cannot be built.
 fn sink_binary() -> Option<PathBuf> {
-    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BIN.get_or_init(|| {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BIN.get_or_init(|| {
         let out = root().join("target/lumber-sink/lumber-sink");
         let go = if Path::new("/usr/local/go/bin/go").exists() {
             "/usr/local/go/bin/go"
@@ -37,16 +38,22 @@ fn sink_binary() -> Option<PathBuf> {
             .current_dir(root().join("tests/lumber-sink"))
             .status();
         match st {
-            Ok(s) if s.success() => Some(out),
-            other => {
-                eprintln!(
-                    "go build of tests/lumber-sink failed ({other:?}): Logstash tests skipped"
-                );
-                None
-            }
+            Ok(s) if s.success() => Ok(out),
+            Ok(s) => Err(format!(
+                "a built tests/lumber-sink (`go build` ended with {s})"
+            )),
+            Err(e) => Err(format!("Go ({go}: {e})")),
         }
-    })
-    .clone()
+    });
+    match built {
+        Ok(bin) => Some(bin.clone()),
+        Err(what) => require_or_skip(
+            None,
+            what,
+            "the Logstash tests' sink is built with Go >= 1.19: `bash scripts/install-deps` \
+             installs golang-go; its modules come from the Go module proxy",
+        ),
+    }
 }
 
 struct Sink {
@@ -236,11 +243,7 @@ fn pcaps() -> Vec<PathBuf> {
 }
 
 fn ready() -> bool {
-    if shared("pcaps").is_none() {
-        eprintln!("../shared/pcaps not found: skipped");
-        return false;
-    }
-    sink_binary().is_some()
+    shared_or_skip("pcaps").is_some() && sink_binary().is_some()
 }
 
 /// Every capture through `output` (with `@HOSTS@` replaced by the sinks' addresses) equals the
@@ -546,7 +549,7 @@ fn ttl_reconnects_with_pipelining_off() {
 
 #[test]
 fn sigint_ends_the_wait_for_a_dead_output() {
-    if shared(FAULT_PCAP).is_none() {
+    if shared_or_skip(FAULT_PCAP).is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -787,7 +790,7 @@ fn sink_killed_and_restarted_mid_stream() {
 
 #[test]
 fn shutdown_timeout_reports_undelivered_events() {
-    if sink_binary().is_none() || shared(FAULT_PCAP).is_none() {
+    if sink_binary().is_none() || shared_or_skip(FAULT_PCAP).is_none() {
         return;
     }
     let pcap = shared(FAULT_PCAP).unwrap();

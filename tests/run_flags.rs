@@ -10,7 +10,7 @@ const HTTP: &str = "packetbeat.protocols:\n  - type: http\n    ports: [80]\n";
 
 #[test]
 fn global_and_protocol_fields_tags_and_index() {
-    let Some(pcap) = shared("pcaps/http_post.pcap") else {
+    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
         return;
     };
     let cfg = r#"
@@ -47,7 +47,7 @@ packetbeat.protocols:
 
 #[test]
 fn dump_writes_every_packet_seen() {
-    let Some(pcap) = shared("pcaps/http_post.pcap") else {
+    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -69,7 +69,7 @@ fn dump_writes_every_packet_seen() {
 
 #[test]
 fn loop_replays_the_file_n_times_with_time_moving_forward() {
-    let Some(pcap) = shared("pcaps/http_post.pcap") else {
+    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
         return;
     };
     let run = run_capture(&pcap, HTTP, &["-l", "3"]);
@@ -88,7 +88,7 @@ fn loop_replays_the_file_n_times_with_time_moving_forward() {
 
 #[test]
 fn without_top_speed_the_capture_pace_is_kept() {
-    let Some(pcap) = shared("pcaps/dns_txt.pcap") else {
+    let Some(pcap) = shared_or_skip("pcaps/dns_txt.pcap") else {
         return;
     };
     // dns_txt.pcap spans 2.7 s of capture time; without -t the replay cannot be faster.
@@ -138,7 +138,7 @@ fn unreadable_capture_is_one_clear_error() {
 
 #[test]
 fn truncated_capture_ends_cleanly() {
-    let Some(pcap) = shared("pcaps/http_post.pcap") else {
+    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
         return;
     };
     let bytes = std::fs::read(&pcap).unwrap();
@@ -153,7 +153,7 @@ fn truncated_capture_ends_cleanly() {
 
 #[test]
 fn protocol_metadata_applies_to_icmp_events_too() {
-    let Some(pcap) = shared("pcaps/icmp/icmp4_ping.pcap") else {
+    let Some(pcap) = shared_or_skip("pcaps/icmp/icmp4_ping.pcap") else {
         return;
     };
     let cfg = "packetbeat.protocols:\n  - type: icmp\n    tags: [ping]\n    fields: {probe: a}\n";

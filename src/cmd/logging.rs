@@ -3,7 +3,7 @@
 //! (`{"log.level":"info","@timestamp":...,"log.logger":"http","message":...}`).
 //!
 //! Without `-e`/`-v` (or `logging.to_stderr: true`) only warnings and errors are shown, since
-//! log files are not written yet. A selector maps to a module (`http` → `packetbeat::protos::http`,
+//! this build writes no log files. A selector maps to a module (`http` → `packetbeat::protos::http`,
 //! `tcp` → `packetbeat::protos::tcp`, `publisher` → `packetbeat::publish`, ...); `*` means all.
 
 use std::fmt;

@@ -88,10 +88,10 @@ pub struct RunArgs {
     /// Write all captured packets to this libpcap file
     #[arg(long = "dump", value_name = "FILE")]
     pub dump: Option<PathBuf>,
-    /// Read packets one at a time, pressing Enter for each (accepted, no effect yet)
+    /// Read packets one at a time, pressing Enter for each (accepted, no effect)
     #[arg(short = 'O')]
     pub one_at_a_time: bool,
-    /// Disable actual publishing for testing (accepted, no effect yet)
+    /// Disable actual publishing for testing (accepted, no effect)
     #[arg(short = 'N')]
     pub no_publish: bool,
     /// Start pprof http server (accepted, no effect)
@@ -175,11 +175,11 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
-    /// Setup index template, dashboards and ML jobs (not implemented by packetbeat-rs yet)
+    /// Setup index template, dashboards and ML jobs (not implemented by packetbeat-rs)
     Setup(Unsupported),
-    /// Manage secrets keystore (not implemented by packetbeat-rs yet)
+    /// Manage secrets keystore (not implemented by packetbeat-rs)
     Keystore(Unsupported),
-    /// Output shell completion code (not implemented by packetbeat-rs yet)
+    /// Output shell completion code (not implemented by packetbeat-rs)
     Completion(Unsupported),
 }
 
@@ -195,14 +195,14 @@ pub enum TestCommand {
 pub enum ExportCommand {
     /// Export current config to stdout
     Config,
-    /// Export index template to stdout (not implemented yet)
+    /// Export index template to stdout (not implemented by packetbeat-rs)
     Template(Unsupported),
-    /// Export kibana index pattern to stdout (not implemented yet)
+    /// Export kibana index pattern to stdout (not implemented by packetbeat-rs)
     #[command(name = "index-pattern")]
     IndexPattern(Unsupported),
-    /// Export defined dashboard to stdout (not implemented yet)
+    /// Export defined dashboard to stdout (not implemented by packetbeat-rs)
     Dashboard(Unsupported),
-    /// Export ILM policy (not implemented yet)
+    /// Export ILM policy (not implemented by packetbeat-rs)
     #[command(name = "ilm-policy")]
     IlmPolicy(Unsupported),
 }
@@ -367,7 +367,7 @@ pub fn apply_run_args(cfg: &mut Config, run: &RunArgs) {
 
 fn unsupported(what: &str) -> Result<i32, String> {
     Err(format!(
-        "the '{what}' command is not implemented by packetbeat-rs yet"
+        "the '{what}' command is not implemented by packetbeat-rs"
     ))
 }
 

@@ -37,9 +37,13 @@ pub fn build(tree: &Value, source: &str) -> Result<Config, ConfigError> {
         Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => scalar_text(v),
         Some(v) => return Err(unpack(type_error("string", v, "name", source))),
     };
-    let tags: Vec<String> = decode_opt(tree, "tags", source, &[])
-        .map_err(unpack)?
-        .unwrap_or_default();
+    // `tags: a` is `tags: [a]`.
+    let tags: Vec<String> = match lookup(tree, "tags") {
+        None => Vec::new(),
+        Some(v) => one_or_many(v.clone()).map_err(|e: serde_yaml::Error| {
+            unpack(ConfigError::at(e.to_string(), "tags", source))
+        })?,
+    };
     let fields = match lookup(tree, "fields") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Mapping(_)) => Some(serde_json::to_value(v).map_err(|e| {
@@ -51,7 +55,7 @@ pub fn build(tree: &Value, source: &str) -> Result<Config, ConfigError> {
         })?),
         Some(v) => return Err(unpack(type_error("object", v, "fields", source))),
     };
-    let fields_under_root: bool = decode_opt(tree, "fields_under_root", source, &[])
+    let fields_under_root: bool = decode_opt(tree, "fields_under_root", source)
         .map_err(unpack)?
         .unwrap_or(false);
     let processors: Vec<Value> = match lookup(tree, "processors") {
@@ -71,9 +75,10 @@ pub fn build(tree: &Value, source: &str) -> Result<Config, ConfigError> {
     #[serde(default)]
     struct Logging {
         level: Option<String>,
+        #[serde(deserialize_with = "one_or_many")]
         selectors: Vec<String>,
     }
-    let logging: Logging = decode_opt(tree, "logging", source, &["selectors"])
+    let logging: Logging = decode_opt(tree, "logging", source)
         .map_err(unpack)?
         .unwrap_or_default();
     let logging_level = logging
@@ -100,14 +105,14 @@ pub fn build(tree: &Value, source: &str) -> Result<Config, ConfigError> {
     let flows = match lookup(tree, "packetbeat.flows") {
         None => None,
         Some(v) => {
-            let f: FlowsConfig = decode(&wrap_lists(v, &["tags"]), "packetbeat.flows", source)?;
+            let f: FlowsConfig = decode(v, "packetbeat.flows", source)?;
             f.enabled.then_some(f)
         }
     };
     let ignore_outgoing: bool =
-        decode_opt(tree, "packetbeat.ignore_outgoing", source, &[])?.unwrap_or(false);
+        decode_opt(tree, "packetbeat.ignore_outgoing", source)?.unwrap_or(false);
     let shutdown_timeout: GoDuration =
-        decode_opt(tree, "packetbeat.shutdown_timeout", source, &[])?.unwrap_or_default();
+        decode_opt(tree, "packetbeat.shutdown_timeout", source)?.unwrap_or_default();
 
     Ok(Config {
         source: source.to_string(),
@@ -166,41 +171,15 @@ fn type_error(expected: &str, found: &Value, key: &str, source: &str) -> ConfigE
     )
 }
 
-/// Wraps a scalar in a one-element list for the named keys of a mapping (go-ucfg accepts
-/// `tags: a` for `tags: [a]`).
-fn wrap_lists(v: &Value, keys: &[&str]) -> Value {
-    let mut v = v.clone();
-    if let Value::Mapping(m) = &mut v {
-        for k in keys {
-            if let Some(x) = m.get_mut(*k) {
-                if matches!(x, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
-                    *x = Value::Sequence(vec![x.clone()]);
-                }
-            }
-        }
-    }
-    v
-}
-
 /// Decodes the value at `key` if present (and not empty).
 fn decode_opt<T: serde::de::DeserializeOwned>(
     tree: &Value,
     key: &str,
     source: &str,
-    list_keys: &[&str],
 ) -> Result<Option<T>, ConfigError> {
     match lookup(tree, key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => {
-            let v = match v {
-                // `tags: a` is `tags: [a]`.
-                Value::String(_) | Value::Number(_) | Value::Bool(_) if key == "tags" => {
-                    Value::Sequence(vec![v.clone()])
-                }
-                _ => wrap_lists(v, list_keys),
-            };
-            decode_scalar_aware(&v, key, source).map(Some)
-        }
+        Some(v) => decode_scalar_aware(v, key, source).map(Some),
     }
 }
 
@@ -328,11 +307,10 @@ fn build_interfaces(tree: &Value, source: &str) -> Result<Vec<InterfaceConfig>, 
     };
     let mut out = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for (raw, key) in entries {
+    for (mut raw, key) in entries {
         if !raw.is_mapping() {
             return Err(type_error("object", &raw, &key, source));
         }
-        let mut raw = wrap_lists(&raw, &["internal_networks"]);
         // `device: 0` (an index into `packetbeat devices`) is a number in YAML.
         if let Some(d @ Value::Number(_)) = raw.get_mut("device") {
             *d = Value::String(scalar_text(d));

@@ -419,3 +419,15 @@ fn bad_logging_level() {
     let e = err(&format!("logging.level: loud\n{OUT}"));
     assert!(e.contains("accessing 'logging.level'"), "{e}");
 }
+
+#[test]
+fn scalar_lists() {
+    let cfg = ok(&format!(
+        "tags: web\nlogging.selectors: http\npacketbeat.flows.tags: f\n\
+         packetbeat.interfaces.internal_networks: private\n{OUT}"
+    ));
+    assert_eq!(cfg.tags, ["web"]);
+    assert_eq!(cfg.logging_selectors, ["http"]);
+    assert_eq!(cfg.flows.unwrap().tags, ["f"]);
+    assert_eq!(cfg.interfaces[0].internal_networks, ["private"]);
+}

@@ -120,20 +120,34 @@ pub fn parse_duration(s: &str) -> Result<(bool, Duration), String> {
     Ok((neg, Duration::from_nanos(total as u64)))
 }
 
-/// A list of strings that may be written as one string (`send_headers: Host`), as go-ucfg
-/// accepts a single value where a list is expected.
-pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+/// One value or a list of them, as go-ucfg accepts a single value where a list is expected
+/// (`ports: 80`, `send_headers: Host`); absent or null is the empty list. For
+/// `#[serde(deserialize_with = "crate::config::types::one_or_many")]` on a `Vec<T>` field.
+///
+/// Hand-written rather than `serde_with::OneOrMany`: when neither form fits, that adapter
+/// reports `OneOrMany could not deserialize any variant: One: … Many: …`, where this names
+/// only what is wrong with the value as written (a list's bad element, `expected a port
+/// number (0-65535), got 70000`), and it rejects null, which go-ucfg reads as "unset".
+pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::Error;
+    match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::Null => Ok(Vec::new()),
+        list @ serde_yaml::Value::Sequence(_) => {
+            Vec::<T>::deserialize(list).map_err(D::Error::custom)
+        }
+        one => T::deserialize(one)
+            .map(|v| vec![v])
+            .map_err(D::Error::custom),
     }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::One(s)) => vec![s],
-        Some(OneOrMany::Many(v)) => v,
-    })
+}
+
+/// A list of strings that may be written as one string (`send_headers: Host`): [`one_or_many`].
+pub fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    one_or_many(d)
 }
 
 /// A non-negative Go-style duration in a config file.
@@ -208,6 +222,7 @@ pub struct InterfaceConfig {
     pub buffer_size_mb: i64,
     pub bpf_filter: Option<String>,
     pub with_vlans: bool,
+    #[serde(deserialize_with = "one_or_many")]
     pub internal_networks: Vec<String>,
     pub auto_promisc_mode: bool,
     pub fanout_group: Option<u16>,
@@ -270,14 +285,15 @@ impl Default for DpdkConfig {
     }
 }
 
-/// DPDK options given on the command line (fork flags; accepted, not acted on yet).
+/// DPDK options given on the command line (`--dpdk_*`). `sniffer::dpdk::early_init` reads
+/// them from argv before anything else; this copy gives the interface its queue count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DpdkCliOptions {
     /// `--dpdk_status enable|disable`.
     pub status: Option<String>,
     /// `--dpdk_port N`.
     pub port: Option<u16>,
-    /// `--dpdk_args "..."` (EAL arguments, split later).
+    /// `--dpdk_args "..."` (EAL arguments, split as a shell would).
     pub args: Option<String>,
     /// `--dpdk_queues Q`.
     pub queues: Option<u16>,
@@ -327,6 +343,7 @@ pub struct FlowsConfig {
     pub period: SignedDuration,
     pub fields: Option<serde_yaml::Value>,
     pub fields_under_root: bool,
+    #[serde(deserialize_with = "one_or_many")]
     pub tags: Vec<String>,
     pub processors: Vec<serde_yaml::Value>,
     pub index: Option<String>,
@@ -417,7 +434,8 @@ pub enum OutputConfig {
     File(FileOutputConfig),
     /// `output.discard` (benchmarks).
     Discard,
-    /// Outputs implemented in later issues keep their raw section: (type, options).
+    /// The other libbeat outputs keep their raw section: (type, options). `outputs::build`
+    /// decodes `logstash` from it; the rest are not in this build.
     Other(String, serde_yaml::Value),
 }
 
@@ -443,7 +461,7 @@ pub struct Config {
     /// `fields` as JSON, and `fields_under_root`.
     pub fields: Option<serde_json::Value>,
     pub fields_under_root: bool,
-    /// Global `processors` (raw; the processors issue builds them).
+    /// Global `processors` (raw: read and kept, not applied in this build).
     pub processors: Vec<serde_yaml::Value>,
     pub interfaces: Vec<InterfaceConfig>,
     pub protocols: Vec<ProtocolSection>,
@@ -471,6 +489,37 @@ pub fn lookup<'a>(root: &'a serde_yaml::Value, path: &str) -> Option<&'a serde_y
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Deserialize, Debug, Default)]
+    #[serde(default)]
+    struct Lists {
+        #[serde(deserialize_with = "one_or_many")]
+        ports: Vec<u16>,
+        #[serde(deserialize_with = "strings")]
+        names: Vec<String>,
+    }
+
+    fn lists(yaml: &str) -> Result<Lists, ConfigError> {
+        decode(&serde_yaml::from_str(yaml).unwrap(), "k", "f.yml")
+    }
+
+    #[test]
+    fn one_or_many_forms() {
+        let l = lists("{ports: 80, names: Host}").unwrap();
+        assert_eq!((l.ports, l.names), (vec![80], vec!["Host".to_string()]));
+        let l = lists("{ports: [80, 8080], names: [a, b]}").unwrap();
+        assert_eq!(
+            (l.ports, l.names),
+            (vec![80, 8080], vec!["a".into(), "b".into()])
+        );
+        let l = lists("{ports: [], names: }").unwrap();
+        assert!(l.ports.is_empty() && l.names.is_empty());
+        // The bad value's own message, not one per form tried.
+        assert_eq!(
+            lists("{ports: [80, 70000]}").unwrap_err().0,
+            "invalid value: integer `70000`, expected u16 accessing 'k.ports' (source:'f.yml')"
+        );
+    }
 
     #[test]
     fn go_durations() {

@@ -12,8 +12,9 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// A processor in the publishing pipeline. The processors themselves come with a later issue;
-/// the hook is here so they slot in without touching the packet path.
+/// A processor in the publishing pipeline, run on each event after the fields and tags are
+/// merged (see [`Pipeline::add_processor`]). No processor is built from the `processors`
+/// settings in this build: they are read and kept in the config, not applied.
 pub trait Processor: Send {
     fn name(&self) -> &str;
     /// Returns `None` to drop the event.
@@ -91,7 +92,7 @@ impl Pipeline {
             .map_err(|e| anyhow::anyhow!("packetbeat.interfaces.internal_networks: {e}"))?;
         if !cfg.processors.is_empty() {
             tracing::warn!(
-                "processors are not implemented by this build yet; {} processor(s) ignored",
+                "processors are not implemented by this build; {} processor(s) ignored",
                 cfg.processors.len()
             );
         }
@@ -306,42 +307,19 @@ fn add_tags(target: &mut Map, tags: &[String]) {
     }
 }
 
-/// The host's own addresses, loopback excluded (for `network.direction`).
+/// The host's own addresses, loopback excluded (for `network.direction`), in `getifaddrs` order.
 pub fn local_ips() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    // SAFETY: getifaddrs fills a linked list we walk read-only and free with freeifaddrs.
-    unsafe {
-        let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
-        }
-        let mut cur = ifap;
-        while !cur.is_null() {
-            let addr = (*cur).ifa_addr;
-            if !addr.is_null() {
-                match (*addr).sa_family as i32 {
-                    libc::AF_INET => {
-                        let sin = addr as *const libc::sockaddr_in;
-                        let ip = IpAddr::from(u32::from_be((*sin).sin_addr.s_addr).to_be_bytes());
-                        if !ip.is_loopback() {
-                            out.push(ip);
-                        }
-                    }
-                    libc::AF_INET6 => {
-                        let sin6 = addr as *const libc::sockaddr_in6;
-                        let ip = IpAddr::from((*sin6).sin6_addr.s6_addr);
-                        if !ip.is_loopback() {
-                            out.push(ip);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            cur = (*cur).ifa_next;
-        }
-        libc::freeifaddrs(ifap);
-    }
-    out
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|ifa| {
+            ifa.address
+                .as_ref()
+                .and_then(crate::sniffer::devices::sockaddr_ip)
+        })
+        .filter(|ip| !ip.is_loopback())
+        .collect()
 }
 
 /// Loads or creates the persistent `agent.id` in `${path.data}/meta.json`, as libbeat does.

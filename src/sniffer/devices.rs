@@ -1,10 +1,10 @@
 //! Capture devices: the list `packetbeat devices` prints and `device: N` indexes, built from
-//! `getifaddrs` (no libpcap) in roughly `pcap_findalldevs` order, plus Packetbeat's device name
-//! resolution (`""` → `any` on Linux, numeric indexes, `default_route*`).
+//! `getifaddrs` (through `nix::ifaddrs`; no libpcap) in roughly `pcap_findalldevs` order, plus
+//! Packetbeat's device name resolution (`""` → `any` on Linux, numeric indexes,
+//! `default_route*`).
 
 use std::collections::HashMap;
-use std::ffi::CStr;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// One capture device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,43 +138,31 @@ fn merit(d: &Device) -> u32 {
 
 #[cfg(unix)]
 fn system_devices() -> Vec<Device> {
+    use nix::net::if_::InterfaceFlags;
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
     let mut order: Vec<String> = Vec::new();
     let mut by_name: HashMap<String, Device> = HashMap::new();
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `ifap` with a list we free below with freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
-        return Vec::new();
-    }
-    let mut cur = ifap;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, valid until freeifaddrs.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
-        let flags = ifa.ifa_flags as libc::c_int;
-        let dev = by_name.entry(name.clone()).or_insert_with(|| {
-            order.push(name.clone());
-            Device {
-                name: name.clone(),
-                description: None,
-                addresses: Vec::new(),
-                up: flags & libc::IFF_UP != 0,
-                running: flags & libc::IFF_RUNNING != 0,
-                loopback: flags & libc::IFF_LOOPBACK != 0,
-            }
-        });
-        if let Some(ip) = sockaddr_ip(ifa.ifa_addr) {
+    for ifa in addrs {
+        let flags = ifa.flags;
+        let dev = by_name
+            .entry(ifa.interface_name.clone())
+            .or_insert_with(|| {
+                order.push(ifa.interface_name.clone());
+                Device {
+                    name: ifa.interface_name.clone(),
+                    description: None,
+                    addresses: Vec::new(),
+                    up: flags.contains(InterfaceFlags::IFF_UP),
+                    running: flags.contains(InterfaceFlags::IFF_RUNNING),
+                    loopback: flags.contains(InterfaceFlags::IFF_LOOPBACK),
+                }
+            });
+        if let Some(ip) = ifa.address.as_ref().and_then(sockaddr_ip) {
             dev.addresses.push(ip);
         }
     }
-    // SAFETY: `ifap` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(ifap) };
     order
         .into_iter()
         .filter_map(|n| by_name.remove(&n))
@@ -186,27 +174,13 @@ fn system_devices() -> Vec<Device> {
     Vec::new()
 }
 
+/// The IP address of an interface address entry (`None` for link-layer and other families).
 #[cfg(unix)]
-fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
-    if sa.is_null() {
-        return None;
+pub(crate) fn sockaddr_ip(sa: &nix::sys::socket::SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = sa.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
     }
-    // SAFETY: `sa` points to a sockaddr whose family tells its real type.
-    unsafe {
-        match (*sa).sa_family as libc::c_int {
-            libc::AF_INET => {
-                let sin = &*(sa as *const libc::sockaddr_in);
-                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                    sin.sin_addr.s_addr,
-                ))))
-            }
-            libc::AF_INET6 => {
-                let sin6 = &*(sa as *const libc::sockaddr_in6);
-                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
-            }
-            _ => None,
-        }
-    }
+    sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
 }
 
 /// The interface of the IPv4 default route with the lowest metric (`/proc/net/route`).
@@ -258,6 +232,7 @@ fn parse_route_v6(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn dev(name: &str, up: bool, loopback: bool) -> Device {
         Device {

@@ -5,7 +5,7 @@
 //! workers without being copied one by one, and memory stays bounded by the number of batches in
 //! flight. Sources in this build: pcap and pcapng files (`-I`) and DPDK ports (`type: dpdk`, with
 //! the `dpdk` cargo feature). Live capture types `pcap` and `af_packet` are accepted in the config
-//! and refused at start with a clear error until their issues land.
+//! and refused at start with a clear error (live capture is not in this build).
 //!
 //! Backing storage ([`BatchBuf`]): `Owned` is one byte buffer and a frame's `offset` is a byte
 //! offset in it; `External` is storage the source owns (DPDK: the mbufs of a burst, freed when the

@@ -5,11 +5,54 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// `../shared/<rel>` when it exists. Tests that need it go through [`shared_or_skip`].
 pub fn shared(rel: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared")
         .join(rel);
     p.exists().then_some(p)
+}
+
+/// Under CI (`CI=true`, as `.ci/run` runs) nothing a test needs may be missing.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The one place that decides what a test does without something it needs: `found` is passed
+/// through when present. When it is `None`, with `CI=true` the test fails, naming `what` is
+/// missing and `how` to get it; otherwise it prints `<what> is missing (<how>): skipped` and returns
+/// `None`, and the test returns.
+///
+/// `let Some(x) = require_or_skip(find(), "tcpreplay", HOW_DEPS) else { return };`
+#[track_caller]
+pub fn require_or_skip<T>(found: Option<T>, what: &str, how: &str) -> Option<T> {
+    if found.is_none() {
+        if ci() {
+            panic!("{what} is missing, which fails the test under CI=true: {how}");
+        }
+        eprintln!("{what} is missing ({how}): skipped");
+    }
+    found
+}
+
+/// How to get a system package the tests use.
+pub const HOW_DEPS: &str = "install it with `bash scripts/install-deps`";
+
+/// How to get `../shared`.
+pub const HOW_SHARED: &str = "the project's shared/ folder (captures under pcaps/, expected \
+     events under golden/) must sit beside the repository as ../shared";
+
+/// `../shared/<rel>`, through [`require_or_skip`].
+#[track_caller]
+pub fn shared_or_skip(rel: &str) -> Option<PathBuf> {
+    require_or_skip(shared(rel), &format!("../shared/{rel}"), HOW_SHARED)
+}
+
+/// Every capture under `../shared/pcaps` ([`all_captures`]), through [`require_or_skip`].
+#[track_caller]
+pub fn captures_or_skip() -> Option<Vec<PathBuf>> {
+    let found = Some(all_captures()).filter(|c| !c.is_empty());
+    require_or_skip(found, "../shared/pcaps", HOW_SHARED)
 }
 
 pub struct Run {

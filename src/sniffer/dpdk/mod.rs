@@ -118,64 +118,10 @@ pub fn scan_flags(argv: &[String]) -> EarlyFlags {
     f
 }
 
-/// Splits EAL arguments as a POSIX shell would (quotes and backslashes; no expansion).
+/// Splits EAL arguments as a POSIX shell would (quotes, backslashes and `#` comments; no
+/// expansion), with `shell_words`.
 pub fn shell_split(s: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => cur.push(c),
-                        None => return Err("unterminated ' in --dpdk_args".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
-                            Some(c) => {
-                                cur.push('\\');
-                                cur.push(c)
-                            }
-                            None => return Err("unterminated \" in --dpdk_args".into()),
-                        },
-                        Some(c) => cur.push(c),
-                        None => return Err("unterminated \" in --dpdk_args".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(c) = chars.next() {
-                    cur.push(c);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    Ok(out)
+    shell_words::split(s).map_err(|e| format!("invalid --dpdk_args: {e}"))
 }
 
 /// Called by `main` before anything else. `Ok(false)`: DPDK not requested (not touched).
@@ -736,7 +682,10 @@ mod tests {
                 "a b"
             ])
         );
-        assert!(shell_split("'open").is_err());
+        assert_eq!(
+            shell_split("'open").unwrap_err(),
+            "invalid --dpdk_args: missing closing quote"
+        );
         assert!(shell_split("").unwrap().is_empty());
     }
 }
