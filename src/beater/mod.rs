@@ -25,7 +25,7 @@ use crate::sniffer::file::FileSource;
 use crate::sniffer::PacketSource;
 use queue::{EventQueue, MemQueue};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use worker::{Worker, WorkerBatch, WorkerReport};
 
@@ -142,22 +142,14 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         tracing::info!("reading a file: only the first interface's settings are used");
     }
     let mut source = open_source(&iface)?;
-    #[cfg(feature = "dpdk")]
-    if let Some(h) = crate::sniffer::dpdk::take_handle() {
-        tracing::warn!(
-            "DPDK was initialised for port {} (--dpdk_status enable), but packetbeat.interfaces.type is not dpdk{}: the port is not used",
-            h.port,
-            if iface.file.is_some() { " (reading a file with -I)" } else { "" }
-        );
-    }
+    warn_unused_dpdk(&iface);
     let mut dumper = match &iface.dumpfile {
         Some(path) => Some(Dumper::create(path, source.link_type())?),
         None => None,
     };
 
-    let info = beat_info(&cfg);
     let codec = outputs::codec_for(&cfg);
-    let mut output = outputs::build(&cfg)?;
+    let output = outputs::build(&cfg)?;
     let n_workers = worker_count(&iface);
     tracing::info!(
         "packetbeat {} started; {} packet worker(s); output: {}",
@@ -168,88 +160,20 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let events: Arc<dyn EventQueue> = Arc::new(MemQueue::new(OUTPUT_QUEUE));
     let deadline = output.deadline();
-    let output_events = events.clone();
-    let writer = std::thread::Builder::new().name("output".into()).spawn(
-        move || -> anyhow::Result<u64> {
-            // However this thread ends, workers stop waiting to push.
-            let _close = CloseOnDrop(&*output_events);
-            let mut written = 0u64;
-            // Network outputs take what is already queued in one go (pipelined windows).
-            let hint = output.batch_hint();
-            while let Some(batch) = output_events.pop(hint) {
-                output.publish(&batch)?;
-                written += batch.len() as u64;
-            }
-            output.close()?;
-            Ok(written)
-        },
-    )?;
-
-    // On a signal, an output waiting on a peer gets shutdown_timeout, even while the capture is
-    // blocked on a full queue or the output is draining after the capture.
-    let output_done = std::sync::Arc::new(AtomicBool::new(false));
+    let writer = spawn_output(output, events.clone())?;
+    let output_done = Arc::new(AtomicBool::new(false));
     if let Some(d) = deadline.clone() {
-        let (done, grace) = (output_done.clone(), cfg.shutdown_timeout);
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) && !STOP.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            if STOP.load(Ordering::Relaxed) {
-                d.set(std::time::Instant::now() + grace);
-            }
-        });
+        arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
-
-    let mut senders = Vec::with_capacity(n_workers);
-    let mut handles = Vec::with_capacity(n_workers);
-    for i in 0..n_workers {
-        let pipeline = Pipeline::new(&cfg, modules.reporters.clone(), info.clone())?;
-        let worker = Worker::new(&modules, pipeline, codec);
-        let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
-        let events = events.clone();
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("worker-{i}"))
-                .spawn(move || worker.run(rx, &*events))?,
-        );
-        senders.push(tx);
-    }
+    let (senders, handles) = spawn_workers(&cfg, &modules, codec, n_workers, &events)?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
-    let mut frames = 0u64;
-    'capture: while !STOP.load(Ordering::Relaxed) {
-        let batch = match source.next_batch() {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(e) => {
-                tracing::error!("capture error: {e}");
-                break;
-            }
-        };
-        frames += batch.frames.len() as u64;
-        if let Some(d) = dumper.as_mut() {
-            for f in &batch.frames {
-                d.write(&batch.frame(f))?;
-            }
-        }
-        for (tx, wb) in senders.iter().zip(dispatcher.split(&batch)) {
-            if tx.send(wb).is_err() {
-                break 'capture; // a worker is gone: the output failed
-            }
-        }
-    }
+    let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
     drop(senders);
-    let mut total = WorkerReport::default();
-    let mut panicked = false;
-    for h in handles {
-        match h.join() {
-            Ok(r) => total += &r,
-            Err(_) => panicked = true,
-        }
-    }
+    let total = join_workers(handles);
     // Every worker has ended: the output takes what is queued, then closes.
     events.close();
-    anyhow::ensure!(!panicked, "a packet worker panicked");
+    let total = total?;
     // An output waiting on a peer (logstash) gets until shutdown_timeout; with -I and no timeout
     // it waits until everything is acknowledged (a signal still ends the wait).
     if let Some(d) = &deadline {
@@ -263,7 +187,149 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     output_done.store(true, Ordering::Relaxed);
     let written = joined??;
 
-    let (d, t, u, p) = (total.decoder, total.tcp, total.udp, total.pipeline);
+    let dropped = log_summary(&*source, &dispatcher, &total, written);
+    log_protocol_counters(&modules);
+    Ok(RunSummary {
+        frames,
+        workers: n_workers,
+        events_published: written,
+        events_dropped: dropped,
+    })
+}
+
+#[cfg(feature = "dpdk")]
+fn warn_unused_dpdk(iface: &InterfaceConfig) {
+    if let Some(h) = crate::sniffer::dpdk::take_handle() {
+        tracing::warn!(
+            "DPDK was initialised for port {} (--dpdk_status enable), but packetbeat.interfaces.type is not dpdk{}: the port is not used",
+            h.port,
+            if iface.file.is_some() { " (reading a file with -I)" } else { "" }
+        );
+    }
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn warn_unused_dpdk(_iface: &InterfaceConfig) {}
+
+/// The output thread: takes batches off the queue until it is closed and empty, then closes the
+/// output. Returns how many events were written.
+fn spawn_output(
+    mut output: Box<dyn outputs::Output>,
+    events: Arc<dyn EventQueue>,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
+    Ok(std::thread::Builder::new()
+        .name("output".into())
+        .spawn(move || -> anyhow::Result<u64> {
+            // However this thread ends, workers stop waiting to push.
+            let _close = CloseOnDrop(&*events);
+            let mut written = 0u64;
+            // Network outputs take what is already queued in one go (pipelined windows).
+            let hint = output.batch_hint();
+            while let Some(batch) = events.pop(hint) {
+                output.publish(&batch)?;
+                written += batch.len() as u64;
+            }
+            output.close()?;
+            Ok(written)
+        })?)
+}
+
+/// On a signal, an output waiting on a peer gets `grace` (shutdown_timeout), even while the
+/// capture is blocked on a full queue or the output is draining after the capture.
+fn arm_deadline_on_signal(d: outputs::Deadline, done: Arc<AtomicBool>, grace: std::time::Duration) {
+    std::thread::spawn(move || {
+        while !done.load(Ordering::Relaxed) && !STOP.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if STOP.load(Ordering::Relaxed) {
+            d.set(std::time::Instant::now() + grace);
+        }
+    });
+}
+
+type WorkerHandles = Vec<std::thread::JoinHandle<WorkerReport>>;
+
+/// The packet workers, each with its own pipeline and analyzers, and the channels feeding them.
+fn spawn_workers(
+    cfg: &Config,
+    modules: &crate::protos::ProtocolModules,
+    codec: Option<crate::publish::json::JsonCodec>,
+    n: usize,
+    events: &Arc<dyn EventQueue>,
+) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
+    let info = beat_info(cfg);
+    let mut senders = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let pipeline = Pipeline::new(cfg, modules.reporters.clone(), info.clone())?;
+        let worker = Worker::new(modules, pipeline, codec);
+        let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
+        let events = events.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || worker.run(rx, &*events))?,
+        );
+        senders.push(tx);
+    }
+    Ok((senders, handles))
+}
+
+/// Reads the source until it ends or a signal arrives, dumping and dispatching each batch.
+/// Returns the number of frames read.
+fn capture(
+    source: &mut dyn PacketSource,
+    mut dumper: Option<&mut Dumper>,
+    dispatcher: &mut dispatch::Dispatcher,
+    senders: &[SyncSender<WorkerBatch>],
+) -> anyhow::Result<u64> {
+    let mut frames = 0u64;
+    'capture: while !STOP.load(Ordering::Relaxed) {
+        let batch = match source.next_batch() {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!("capture error: {e}");
+                break;
+            }
+        };
+        frames += batch.frames.len() as u64;
+        if let Some(d) = dumper.as_deref_mut() {
+            for f in &batch.frames {
+                d.write(&batch.frame(f))?;
+            }
+        }
+        for (tx, wb) in senders.iter().zip(dispatcher.split(&batch)) {
+            if tx.send(wb).is_err() {
+                break 'capture; // a worker is gone: the output failed
+            }
+        }
+    }
+    Ok(frames)
+}
+
+/// Waits for every worker (also after one panicked) and sums their reports.
+fn join_workers(handles: WorkerHandles) -> anyhow::Result<WorkerReport> {
+    let mut total = WorkerReport::default();
+    let mut panicked = false;
+    for h in handles {
+        match h.join() {
+            Ok(r) => total += &r,
+            Err(_) => panicked = true,
+        }
+    }
+    anyhow::ensure!(!panicked, "a packet worker panicked");
+    Ok(total)
+}
+
+/// The exit log line. Returns the number of events dropped.
+fn log_summary(
+    source: &dyn PacketSource,
+    dispatcher: &dispatch::Dispatcher,
+    total: &WorkerReport,
+    written: u64,
+) -> u64 {
+    let (d, t, u, p) = (&total.decoder, &total.tcp, &total.udp, &total.pipeline);
     let dropped = p.invalid + p.ignored_outgoing + p.dropped_by_processors;
     tracing::info!(
         "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
@@ -288,10 +354,22 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         written,
         dropped
     );
-    Ok(RunSummary {
-        frames,
-        workers: n_workers,
-        events_published: written,
-        events_dropped: dropped,
-    })
+    dropped
+}
+
+/// One log line per protocol whose counters are not all zero (parse errors, streams dropped,
+/// unmatched messages), with libbeat's counter names.
+fn log_protocol_counters(modules: &crate::protos::ProtocolModules) {
+    for m in &modules.modules {
+        let Some(c) = m.counters() else { continue };
+        let counts: Vec<String> = c
+            .snapshot()
+            .iter()
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| format!("{}.{k}={v}", m.name()))
+            .collect();
+        if !counts.is_empty() {
+            tracing::info!("{}", counts.join(", "));
+        }
+    }
 }

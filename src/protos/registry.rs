@@ -74,25 +74,30 @@ pub fn is_implemented(kind: &str) -> bool {
     entry(kind).is_some_and(|e| e.build.is_some())
 }
 
-/// Accepts `ports: 80` as well as `ports: [80, 8080]`, as go-ucfg does.
-pub fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
-    let v = Option::<serde_yaml::Value>::deserialize(d)?;
-    let port = |v: &serde_yaml::Value| -> Result<u16, D::Error> {
+/// A port in a protocol's `ports`: a number or a numeric string, as go-ucfg accepts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Port, D::Error> {
+        let v = serde_yaml::Value::deserialize(d)?;
         v.as_u64()
             .and_then(|n| u16::try_from(n).ok())
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .map(Port)
             .ok_or_else(|| {
                 serde::de::Error::custom(format!(
                     "expected a port number (0-65535), got {}",
-                    describe(v)
+                    describe(&v)
                 ))
             })
-    };
-    match v {
-        None | Some(serde_yaml::Value::Null) => Ok(Vec::new()),
-        Some(serde_yaml::Value::Sequence(items)) => items.iter().map(port).collect(),
-        Some(other) => Ok(vec![port(&other)?]),
     }
+}
+
+/// `ports: 80` as well as `ports: [80, 8080]`.
+fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+    let ports: Vec<Port> = crate::config::types::one_or_many(d)?;
+    Ok(ports.into_iter().map(|p| p.0).collect())
 }
 
 fn describe(v: &serde_yaml::Value) -> String {
@@ -110,7 +115,7 @@ fn describe(v: &serde_yaml::Value) -> String {
 #[serde(default)]
 pub struct ProtocolCommonConfig {
     pub enabled: bool,
-    #[serde(deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "ports")]
     pub ports: Vec<u16>,
     pub send_request: bool,
     pub send_response: bool,
