@@ -16,6 +16,7 @@ pub mod http;
 pub mod icmp;
 pub mod registry;
 pub mod tcp;
+#[cfg(test)] pub mod testing;
 pub mod tls;
 pub mod udp;
 

@@ -1,5 +1,6 @@
 use super::parser::{self, DhcpOption, ParseError};
 use super::*;
+use crate::protos::testing::tuple;
 use crate::publish::event::{Map, MapExt};
 use serde_json::json;
 
@@ -9,10 +10,6 @@ const DISCOVER: &[u8] = include_bytes!("testdata/discover.bin");
 const OFFER: &[u8] = include_bytes!("testdata/offer.bin");
 const REQUEST: &[u8] = include_bytes!("testdata/request.bin");
 const ACK: &[u8] = include_bytes!("testdata/ack.bin");
-
-fn tuple(src: &str, sp: u16, dst: &str, dp: u16) -> IpPortTuple {
-    IpPortTuple::new(src.parse().unwrap(), sp, dst.parse().unwrap(), dp)
-}
 
 fn published(payload: &[u8], t: IpPortTuple) -> Value {
     let msg = parser::parse(payload).unwrap();

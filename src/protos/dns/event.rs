@@ -104,21 +104,6 @@ pub fn transaction_event(t: &Transaction, transport: Transport, opts: &EventOpti
     evt.pb = Some(Box::new(pb));
     evt
 }
-/// Packetbeat's `addDNSToMapStr` into a tree (for tests: the event puts the same fields with
-/// [`add_dns_fields`]).
-pub fn add_dns_to_map(
-    m: &mut Map,
-    pb: &mut PbFields,
-    msg: &Message,
-    authorities: bool,
-    additionals: bool,
-) {
-    let mut f = Fields::new();
-    add_dns_fields(&mut f, pb, msg, authorities, additionals, "");
-    if let Some(Value::Object(dns)) = f.to_map().remove("dns") {
-        m.extend(dns);
-    }
-}
 
 /// Packetbeat's `addDNSToMapStr`, plus `dns.type` when `dns_type` is not empty: the `dns`
 /// object, written straight in key order.

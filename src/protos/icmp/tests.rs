@@ -1,5 +1,6 @@
 use super::message::{self, human_readable, IcmpInfo};
 use super::*;
+use crate::protos::testing::unhex;
 use crate::publish::event::{Map, MapExt};
 use serde_json::Value;
 
@@ -8,13 +9,6 @@ const V4_REQUEST: &str = "080010200005000174657374";
 const V4_REPLY: &str = "000018200005000174657374";
 const V6_REQUEST: &str = "800097d60005000174657374";
 const V6_REPLY: &str = "810096d60005000174657374";
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn info(version: u8, hex: &str) -> IcmpInfo {
     let b = unhex(hex);

@@ -6,6 +6,7 @@ use super::config::{Fingerprint, TlsConfig, TlsSettings};
 use super::parser::{self, ParseResult, Parser};
 use super::x509;
 use super::*;
+use crate::protos::testing::unhex;
 use crate::common::{IpPortTuple, TcpTuple, Ts};
 use crate::protos::{CommonOptions, TcpDirection::*};
 use crate::publish::Event;
@@ -1094,13 +1095,6 @@ fn expected_client_hello_tls() -> Value {
         "version": "1.2",
         "version_protocol": "tls"
     })
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 fn check_client_hello_event(e: &Event) {
