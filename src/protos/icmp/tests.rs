@@ -1,6 +1,6 @@
 use super::message::{self, human_readable, IcmpInfo};
 use super::*;
-use crate::protos::testing::unhex;
+use crate::protos::testing::{published_with, unhex};
 use crate::publish::event::{Map, MapExt};
 use serde_json::Value;
 
@@ -19,15 +19,9 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// The event as the pipeline would publish it (common fields computed and merged).
+/// The event as the pipeline would publish it.
 fn published(t: &Transaction) -> Map {
-    let mut ev = transaction_event(t);
-    let mut pb = ev.pb.take().unwrap();
-    let nets = crate::publish::direction::Networks::parse(&[]).unwrap();
-    pb.compute_values(&[], &nets);
-    let mut fields = ev.fields.to_map();
-    pb.marshal(&mut fields);
-    fields
+    published_with(transaction_event(t), &[])
 }
 
 fn get<'a>(m: &'a Map, path: &str) -> Option<&'a Value> {
