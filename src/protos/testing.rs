@@ -37,8 +37,7 @@ pub fn published_with(mut e: Event, internal_networks: &[&str]) -> Map {
         pb.compute_values(&[], &Networks::parse(&nets).unwrap());
     }
     let json = JsonCodec::default().encode(&e);
-    let Value::Object(mut m) = serde_json::from_slice(&json).expect("the codec writes JSON")
-    else {
+    let Value::Object(mut m) = serde_json::from_slice(&json).expect("the codec writes JSON") else {
         panic!("an event is a JSON object");
     };
     m.remove("@metadata");
@@ -66,6 +65,10 @@ pub fn flat(e: Event) -> Map {
         }
     }
     let mut out = Map::new();
-    walk("", &Value::Object(published_with(e, &["private"])), &mut out);
+    walk(
+        "",
+        &Value::Object(published_with(e, &["private"])),
+        &mut out,
+    );
     out
 }
