@@ -6,7 +6,7 @@ use super::config::{Fingerprint, TlsConfig, TlsSettings};
 use super::parser::{self, ParseResult, Parser};
 use super::x509;
 use super::*;
-use crate::protos::testing::unhex;
+use crate::protos::testing::{flat, unhex};
 use crate::common::{IpPortTuple, TcpTuple, Ts};
 use crate::protos::{CommonOptions, TcpDirection::*};
 use crate::publish::Event;
@@ -1419,9 +1419,16 @@ fn packetbeat_parser_vectors() {
         let h = p.hello.as_ref().unwrap();
         assert_eq!(h.session_id, "abcdef");
         assert_eq!(h.selected_cipher, 0xc00a);
-        assert_eq!(h.to_map()["selected_compression_method"], json!("DEFLATE"));
-        assert_eq!(h.to_map()["version"], json!("3.3"));
         assert!(h.extensions.parsed.is_none());
+        let mut c = Conn::new(defaults());
+        c.send(Original, &unhex(&msg));
+        c.fin();
+        let e = flat(c.events().remove(0));
+        assert_eq!(
+            e["tls.detailed.server_hello.selected_compression_method"],
+            json!("DEFLATE")
+        );
+        assert_eq!(e["tls.detailed.server_hello.version"], json!("3.3"));
     }
     let mut p = Parser::new();
     let bad_version = format!("160301002f0200002bF30312345678{random}03abcdefC00A010000");
