@@ -24,8 +24,8 @@ fn certificate_maps(certs: &[Certificate], s: &TlsSettings) -> (Option<Value>, O
     if !(s.send_certificates && s.include_detailed_fields) {
         return (None, None);
     }
-    let chain = (certs.len() > 1)
-        .then(|| Value::Array(certs[1..].iter().map(|c| c.to_map()).collect()));
+    let chain =
+        (certs.len() > 1).then(|| Value::Array(certs[1..].iter().map(|c| c.to_map()).collect()));
     (Some(first.to_map()), chain)
 }
 
