@@ -381,6 +381,27 @@ fn answer_of(t: u16, rdata: &[u8]) -> Map {
 }
 
 #[test]
+fn nsec3_next_hashed_owner_is_padded_base32hex() {
+    // Hash 1, flags 1, 12 iterations, salt AABBCCDD, the next hashed owner, type bitmap {A}.
+    let nsec3 = |next: &[u8]| {
+        let mut rdata = vec![1, 1, 0, 12, 4, 0xaa, 0xbb, 0xcc, 0xdd, next.len() as u8];
+        rdata.extend(next);
+        rdata.extend([0, 1, 0x40]);
+        answer_of(50, &rdata)
+    };
+    let sha1: Vec<u8> = (0..20).collect();
+    let m = nsec3(&sha1);
+    // Go: base32.HexEncoding.EncodeToString.
+    assert_eq!(m["data"], json!("000G40O40K30E209185GO38E1S8124GJ"));
+    assert_eq!(m["salt"], json!("AABBCCDD"));
+    assert_eq!(m["iterations"], json!("12"));
+    assert_eq!(m["flags"], json!("1"));
+    assert_eq!(m["type_bits"], json!("A"));
+    let m = nsec3(&[0x00, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    assert_eq!(m["data"], json!("008I4CQ4AK======"));
+}
+
+#[test]
 fn record_type_formatting() {
     let a = answer_of(1, &[10, 0, 0, 1]);
     assert_eq!(
