@@ -17,18 +17,11 @@
 //! the whole point. Every read is bounds-checked; compression pointers are limited to miekg's
 //! 126 jumps and names to 255 wire octets, so loops and bombs end in an error, never a panic.
 
-use std::fmt;
-
 /// Why a message could not be decoded (only for logs and tests: Packetbeat reports every decode
 /// failure with the same note).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct DecodeError(pub &'static str);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
