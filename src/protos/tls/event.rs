@@ -77,7 +77,7 @@ impl End {
     fn set_leaf_cert(&mut self, certs: &[Certificate], s: &TlsSettings) {
         let Some(cert) = certs.first() else { return };
         for fp in &s.fingerprints {
-            // Put twice, the last one wins, as in the map it replaces.
+            // A fingerprint configured twice: the last one wins, as in Packetbeat's map.
             self.hash.retain(|(name, _)| *name != fp.name());
             self.hash.push((fp.name(), fp.hash(&cert.raw)));
         }
