@@ -64,37 +64,7 @@ pub fn new_transaction(
         user,
     );
 
-    let mut source = Endpoint::new(src.0, src.1);
-    source.bytes = req.map_or(0, |m| m.size);
-    let mut destination = Endpoint::new(dst.0, dst.1);
-    destination.bytes = res.map_or(0, |m| m.size);
-    let pb = evt.pb();
-    if let Some(u) = user {
-        pb.add_user(u);
-    }
-    let mut errors = Vec::new();
-    if let Some(info) = info {
-        destination.domain = info.domain;
-        pb.network.forwarded_ip = info.forwarded_ip;
-        pb.event.start = req.map(|m| m.ts);
-        errors = info.notes;
-        set_endpoints(
-            pb,
-            source,
-            destination,
-            &info.related_ips,
-            &info.related_hosts,
-        );
-    } else {
-        set_endpoints(pb, source, destination, &[], &[]);
-    }
-    if let Some(m) = res {
-        pb.event.end = Some(m.ts);
-        errors.extend(m.notes.iter().cloned());
-    }
-    pb.network.transport = Some(Transport::Tcp);
-    pb.network.protocol = "http";
-    pb.error_messages = errors;
+    set_common_fields(evt.pb(), src, dst, req, res, info.unwrap_or_default(), user);
     evt
 }
 
@@ -116,7 +86,8 @@ fn note_unmatched(requ: &mut Option<Completed>, resp: &mut Option<Completed>) ->
 
 /// What the request says beyond its own fields: the URL's parts (host and port from the Host
 /// header), its notes (with a Host port mismatch), the forwarded address, related hosts and
-/// addresses.
+/// addresses. Empty without a request.
+#[derive(Default)]
 struct RequestInfo {
     host: String,
     port: i64,
@@ -237,25 +208,45 @@ fn write_http(out: &mut Vec<u8>, cfg: &HttpSettings, req: Option<&Message>, res:
     w.end();
 }
 
-/// Source and destination, and in `related` their addresses and the request's.
-fn set_endpoints(
+/// The common fields: the endpoints (the destination named by the Host header), times and
+/// notes, the forwarded address, and in `related` the user, hosts and addresses.
+fn set_common_fields(
     pb: &mut PbFields,
-    source: Endpoint,
-    destination: Endpoint,
-    related_ips: &[String],
-    related_hosts: &[String],
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    req: Option<&Message>,
+    res: Option<&Message>,
+    info: RequestInfo,
+    user: Option<&str>,
 ) {
+    let mut source = Endpoint::new(src.0, src.1);
+    source.bytes = req.map_or(0, |m| m.size);
+    let mut destination = Endpoint::new(dst.0, dst.1);
+    destination.bytes = res.map_or(0, |m| m.size);
+    destination.domain = info.domain;
+    if let Some(u) = user {
+        pb.add_user(u);
+    }
     let sip = crate::publish::event::ip_string(&source.ip);
     let dip = crate::publish::event::ip_string(&destination.ip);
     pb.set_source(source);
     pb.set_destination(destination);
     pb.add_ip(&sip);
     pb.add_ip(&dip);
-    for ip in related_ips {
+    for ip in &info.related_ips {
         pb.add_ip(ip);
     }
-    for h in related_hosts {
+    for h in &info.related_hosts {
         pb.add_host(h);
+    }
+    pb.network.transport = Some(Transport::Tcp);
+    pb.network.protocol = "http";
+    pb.network.forwarded_ip = info.forwarded_ip;
+    pb.event.start = req.map(|m| m.ts);
+    pb.event.end = res.map(|m| m.ts);
+    pb.error_messages = info.notes;
+    if let Some(m) = res {
+        pb.error_messages.extend(m.notes.iter().cloned());
     }
 }
 
