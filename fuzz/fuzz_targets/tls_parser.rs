@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(h) = &p.hello {
         let _ = ja3(h);
-        let _ = h.to_map();
+        h.write_json(&mut Vec::new());
     }
     for c in &p.certificates {
         let _ = c.to_map();

@@ -11,10 +11,12 @@
 //! IPv4 fragments are reassembled ([`defrag`]), as Packetbeat 8 does.
 
 pub mod defrag;
+pub mod header;
 pub mod link;
 pub mod peek;
 
 use crate::common::Ts;
+use header::{ipv6, ports, Ipv4Header};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use link::LinkType;
@@ -179,31 +181,18 @@ fn ipv4<'a>(
     ip: &'a [u8],
     vlans: [u16; 2],
 ) -> Result<Decoded<'a>, Skip> {
-    if ip.len() < 20 {
-        return Err(Skip::Malformed);
-    }
-    let ihl = ((ip[0] & 0x0f) as usize) * 4;
-    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-    if ihl < 20 || ip.len() < ihl || total < ihl {
-        return Err(Skip::Malformed);
-    }
-    // Trim link-layer padding; keep what a short snaplen left.
-    let end = total.min(ip.len());
-    let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
-    let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
-    let proto = ip[9];
-    let frag = u16::from_be_bytes([ip[6], ip[7]]);
-    let more_fragments = frag & 0x2000 != 0;
-    let offset = ((frag & 0x1fff) as usize) * 8;
-    if more_fragments || offset != 0 {
-        let id = u16::from_be_bytes([ip[4], ip[5]]);
+    let h = Ipv4Header::parse(ip).ok_or(Skip::Malformed)?;
+    let src = IpAddr::V4(Ipv4Addr::from(h.src));
+    let dst = IpAddr::V4(Ipv4Addr::from(h.dst));
+    let proto = h.protocol;
+    if h.is_fragment() {
         let key = defrag::FragKey {
             src,
             dst,
-            id,
+            id: h.id,
             proto,
         };
-        match defrag.add(ts, key, offset, more_fragments, &ip[ihl..end]) {
+        match defrag.add(ts, key, h.fragment_offset, h.more_fragments, h.payload(ip)) {
             Some(datagram_len) => {
                 let payload = defrag.completed(datagram_len);
                 let l4 = transport(proto, payload)?;
@@ -212,7 +201,7 @@ fn ipv4<'a>(
                     vlans,
                     src,
                     dst,
-                    ip_len: ihl + datagram_len,
+                    ip_len: h.ihl + datagram_len,
                     l4,
                     reassembled: true,
                 });
@@ -220,13 +209,13 @@ fn ipv4<'a>(
             None => return Err(Skip::Fragment),
         }
     }
-    let l4 = transport(proto, &ip[ihl..end])?;
+    let l4 = transport(proto, h.payload(ip))?;
     Ok(Decoded {
         ts,
         vlans,
         src,
         dst,
-        ip_len: total,
+        ip_len: h.total_len,
         l4,
         reassembled: false,
     })
@@ -240,7 +229,7 @@ fn ipv6(ts: Ts, ip: &[u8], vlans: [u16; 2]) -> Result<Decoded<'_>, Skip> {
         vlans,
         src,
         dst,
-        ip_len: 40 + payload_len,
+        ip_len: ipv6::LEN + payload_len,
         l4,
         reassembled: false,
     })
@@ -249,19 +238,15 @@ fn ipv6(ts: Ts, ip: &[u8], vlans: [u16; 2]) -> Result<Decoded<'_>, Skip> {
 /// Walks an IPv6 header and its extension headers: (source, destination, upper-layer protocol,
 /// upper-layer bytes, payload length).
 pub(crate) fn ipv6_upper_layer(ip: &[u8]) -> Result<(IpAddr, IpAddr, u8, &[u8], usize), Skip> {
-    if ip.len() < 40 {
+    if ip.len() < ipv6::LEN {
         return Err(Skip::Malformed);
     }
-    let payload_len = u16::from_be_bytes([ip[4], ip[5]]) as usize;
-    let mut next = ip[6];
-    let src = IpAddr::V6(Ipv6Addr::from(
-        <[u8; 16]>::try_from(&ip[8..24]).expect("16 bytes"),
-    ));
-    let dst = IpAddr::V6(Ipv6Addr::from(
-        <[u8; 16]>::try_from(&ip[24..40]).expect("16 bytes"),
-    ));
-    let end = (40 + payload_len).min(ip.len());
-    let mut rest = &ip[40..end];
+    let payload_len =
+        u16::from_be_bytes([ip[ipv6::PAYLOAD_LEN], ip[ipv6::PAYLOAD_LEN + 1]]) as usize;
+    let mut next = ip[ipv6::NEXT_HEADER];
+    let (src, dst) = ipv6_addresses(ip);
+    let end = (ipv6::LEN + payload_len).min(ip.len());
+    let mut rest = &ip[ipv6::LEN..end];
     loop {
         match next {
             0 | 43 | 60 | 135 | 139 | 140 => {
@@ -307,6 +292,24 @@ pub(crate) fn ipv6_upper_layer(ip: &[u8]) -> Result<(IpAddr, IpAddr, u8, &[u8], 
     Ok((src, dst, next, rest, payload_len))
 }
 
+/// Source and destination of an IPv6 packet at least [`ipv6::LEN`] long.
+pub(crate) fn ipv6_addresses(ip: &[u8]) -> (IpAddr, IpAddr) {
+    let at = |i: usize| {
+        IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(&ip[i..i + 16]).expect("16 bytes"),
+        ))
+    };
+    (at(ipv6::SRC), at(ipv6::DST))
+}
+
+/// The source and destination ports of a TCP, UDP or SCTP header at least 4 bytes long.
+pub(crate) fn ports_of(l4: &[u8]) -> (u16, u16) {
+    (
+        u16::from_be_bytes([l4[ports::SRC], l4[ports::SRC + 1]]),
+        u16::from_be_bytes([l4[ports::DST], l4[ports::DST + 1]]),
+    )
+}
+
 fn transport(proto: u8, data: &[u8]) -> Result<L4<'_>, Skip> {
     match proto {
         6 => {
@@ -317,9 +320,10 @@ fn transport(proto: u8, data: &[u8]) -> Result<L4<'_>, Skip> {
             if off < 20 || data.len() < off {
                 return Err(Skip::Malformed);
             }
+            let (src_port, dst_port) = ports_of(data);
             let hdr = TcpHeader {
-                src_port: u16::from_be_bytes([data[0], data[1]]),
-                dst_port: u16::from_be_bytes([data[2], data[3]]),
+                src_port,
+                dst_port,
                 seq: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
                 ack: u32::from_be_bytes([data[8], data[9], data[10], data[11]]),
                 flags: data[13],
@@ -335,9 +339,10 @@ fn transport(proto: u8, data: &[u8]) -> Result<L4<'_>, Skip> {
                 return Err(Skip::Malformed);
             }
             let end = len.min(data.len());
+            let (src_port, dst_port) = ports_of(data);
             Ok(L4::Udp {
-                src_port: u16::from_be_bytes([data[0], data[1]]),
-                dst_port: u16::from_be_bytes([data[2], data[3]]),
+                src_port,
+                dst_port,
                 payload: &data[8..end],
             })
         }

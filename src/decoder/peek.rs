@@ -1,9 +1,10 @@
 //! A light look at a frame for dispatching it to a worker: which flow it belongs to, without a
 //! full decode. Both directions of a connection give the same hash; an ICMP error gives the hash
 //! of the flow whose packet it quotes; an IPv4 fragment is reported as such, to be reassembled
-//! before dispatch (later fragments carry no ports).
+//! before dispatch (fragments after the first carry no ports).
 
-use super::{ipv6_upper_layer, link, LinkType};
+use super::header::{ipv4, ipv6, Ipv4Header};
+use super::{ipv6_addresses, ipv6_upper_layer, link, ports_of, LinkType};
 use std::net::IpAddr;
 
 /// What a frame is, for dispatch.
@@ -64,31 +65,30 @@ pub fn flow_hash(a: IpAddr, a_port: u16, b: IpAddr, b_port: u16) -> u64 {
 
 fn ports(proto: u8, l4: &[u8]) -> (u16, u16) {
     match proto {
-        6 | 17 | 132 if l4.len() >= 4 => (
-            u16::from_be_bytes([l4[0], l4[1]]),
-            u16::from_be_bytes([l4[2], l4[3]]),
-        ),
+        6 | 17 | 132 if l4.len() >= 4 => ports_of(l4),
         _ => (0, 0),
     }
 }
 
-fn v4_addr(b: &[u8]) -> IpAddr {
-    IpAddr::from([b[0], b[1], b[2], b[3]])
+fn v4_addr(b: &[u8], at: usize) -> IpAddr {
+    IpAddr::from([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// The flow of the packet an ICMP error quotes (inner IP header + 8 bytes), if readable.
 fn quoted_flow(inner: &[u8]) -> Option<u64> {
     match inner.first()? >> 4 {
         4 => {
-            if inner.len() < 20 {
+            // The quoted header may be cut (8 bytes after it are quoted): only the fixed part
+            // must be there.
+            if inner.len() < ipv4::MIN_LEN {
                 return None;
             }
-            let ihl = ((inner[0] & 0x0f) as usize) * 4;
-            let (sp, dp) = ports(inner[9], inner.get(ihl..)?);
+            let ihl = ((inner[ipv4::VERSION_IHL] & 0x0f) as usize) * 4;
+            let (sp, dp) = ports(inner[ipv4::PROTOCOL], inner.get(ihl..)?);
             Some(flow_hash(
-                v4_addr(&inner[12..16]),
+                v4_addr(inner, ipv4::SRC),
                 sp,
-                v4_addr(&inner[16..20]),
+                v4_addr(inner, ipv4::DST),
                 dp,
             ))
         }
@@ -108,33 +108,22 @@ pub fn peek(link_type: LinkType, frame: &[u8]) -> Peek<'_> {
     };
     match ip.first().map(|b| b >> 4) {
         Some(4) => {
-            if ip.len() < 20 {
+            let Some(h) = Ipv4Header::parse(ip) else {
                 return Peek::Other;
-            }
-            let ihl = ((ip[0] & 0x0f) as usize) * 4;
-            let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-            if ihl < 20 || ip.len() < ihl || total < ihl {
-                return Peek::Other;
-            }
-            let end = total.min(ip.len());
-            let proto = ip[9];
-            let frag = u16::from_be_bytes([ip[6], ip[7]]);
-            let (more, offset) = (frag & 0x2000 != 0, ((frag & 0x1fff) as usize) * 8);
-            let src: [u8; 4] = ip[12..16].try_into().expect("4");
-            let dst: [u8; 4] = ip[16..20].try_into().expect("4");
-            if more || offset != 0 {
-                let id = u16::from_be_bytes([ip[4], ip[5]]);
+            };
+            let (src, dst, proto) = (h.src, h.dst, h.protocol);
+            if h.is_fragment() {
                 return Peek::Ipv4Fragment {
                     src,
                     dst,
-                    id,
+                    id: h.id,
                     proto,
-                    offset,
-                    more,
-                    payload: &ip[ihl..end],
+                    offset: h.fragment_offset,
+                    more: h.more_fragments,
+                    payload: h.payload(ip),
                 };
             }
-            let l4 = &ip[ihl..end];
+            let l4 = h.payload(ip);
             if proto == 1 && l4.len() >= 8 && matches!(l4[0], 3 | 4 | 5 | 11 | 12) {
                 if let Some(h) = quoted_flow(&l4[8..]) {
                     return Peek::Flow(h);
@@ -154,9 +143,8 @@ pub fn peek(link_type: LinkType, frame: &[u8]) -> Peek<'_> {
                 Peek::Flow(flow_hash(src, sp, dst, dp))
             }
             // IPv6 fragments are not reassembled: keep a host pair's fragments together.
-            Err(_) if ip.len() >= 40 => {
-                let src = IpAddr::from(<[u8; 16]>::try_from(&ip[8..24]).expect("16"));
-                let dst = IpAddr::from(<[u8; 16]>::try_from(&ip[24..40]).expect("16"));
+            Err(_) if ip.len() >= ipv6::LEN => {
+                let (src, dst) = ipv6_addresses(ip);
                 Peek::Flow(flow_hash(src, 0, dst, 0))
             }
             Err(_) => Peek::Other,

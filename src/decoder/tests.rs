@@ -1,7 +1,6 @@
 use super::*;
 use crate::publish::community_id::community_id;
 use crate::sniffer::file::FileSource;
-use crate::sniffer::PacketSource;
 use std::path::{Path, PathBuf};
 
 fn shared(rel: &str) -> Option<PathBuf> {

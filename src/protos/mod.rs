@@ -20,6 +20,8 @@ pub mod icmp;
 pub mod registry;
 pub mod tcp;
 pub mod template;
+#[cfg(test)]
+pub mod testing;
 pub mod tls;
 pub mod udp;
 

@@ -1,8 +1,8 @@
 //! An event's own fields, kept flat and already rendered as JSON.
 //!
 //! Why not a tree: building `serde_json` maps for every transaction (a `String` and a B-tree node
-//! per key, a heap `Value` per string, all freed again after serialising) was about half of a
-//! packet worker's time on DNS-heavy traffic. Here an analyzer's `put` renders the value's JSON
+//! per key, a heap `Value` per string, all freed again after serialising) costs about half of
+//! a packet worker's time on DNS-heavy traffic. Here an analyzer's `put` renders the value's JSON
 //! into one buffer at once and records `(dotted path, byte range)`; the codec then writes the
 //! nested objects by walking the paths in key order. Analyzers that put their fields in key
 //! order (the hot ones do) cost one comparison per field to verify it; any other order is

@@ -7,26 +7,19 @@
 //! Pure and panic-free: every length is checked.
 
 /// Why a payload is not a DHCPv4 message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Shorter than the 236-byte header.
+    #[error("Invalid DHCPv4 header: shorter than 236 bytes")]
     ShortHeader,
     /// Fewer than 4 bytes after the header.
+    #[error("invalid options: shorter than 4 bytes")]
     ShortOptions,
+    #[error("invalid magic cookie")]
     BadMagicCookie,
     /// An option failed its checks (its code).
+    #[error("invalid DHCPv4 option {0}")]
     BadOption(u8),
-}
-
-impl std::fmt::Display for ParseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ParseError::ShortHeader => write!(f, "Invalid DHCPv4 header: shorter than 236 bytes"),
-            ParseError::ShortOptions => write!(f, "invalid options: shorter than 4 bytes"),
-            ParseError::BadMagicCookie => write!(f, "invalid magic cookie"),
-            ParseError::BadOption(c) => write!(f, "invalid DHCPv4 option {c}"),
-        }
-    }
 }
 
 pub const HEADER_SIZE: usize = 236;

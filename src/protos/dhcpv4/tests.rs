@@ -1,7 +1,9 @@
 use super::parser::{self, DhcpOption, ParseError};
 use super::*;
+use crate::common::{IpPortTuple, Ts};
+use crate::protos::testing::{published_with, tuple};
 use crate::publish::event::{Map, MapExt};
-use serde_json::json;
+use serde_json::{json, Value};
 
 // UDP payloads of dhcp.pcap (Packetbeat's own test capture); request.bin and ack.bin are the
 // `dhcpRequest` / `dhcpACK` bytes of Packetbeat's dhcpv4_test.go.
@@ -10,18 +12,11 @@ const OFFER: &[u8] = include_bytes!("testdata/offer.bin");
 const REQUEST: &[u8] = include_bytes!("testdata/request.bin");
 const ACK: &[u8] = include_bytes!("testdata/ack.bin");
 
-fn tuple(src: &str, sp: u16, dst: &str, dp: u16) -> IpPortTuple {
-    IpPortTuple::new(src.parse().unwrap(), sp, dst.parse().unwrap(), dp)
-}
-
+/// The event as the publisher writes it, without its times.
 fn published(payload: &[u8], t: IpPortTuple) -> Value {
     let msg = parser::parse(payload).unwrap();
-    let mut ev = dhcp_event(Ts(1_000), &t, payload.len(), &msg);
-    let mut pb = ev.pb.take().unwrap();
-    let nets = crate::publish::direction::Networks::parse(&[]).unwrap();
-    pb.compute_values(&[], &nets);
-    let mut fields = ev.fields.to_map();
-    pb.marshal(&mut fields);
+    let mut fields = published_with(dhcp_event(Ts(1_000), &t, payload.len(), &msg), &[]);
+    fields.remove("@timestamp");
     fields.delete_path("event.start");
     Value::Object(fields)
 }
@@ -138,9 +133,16 @@ fn with_options(opts: &[u8]) -> Vec<u8> {
     p
 }
 
+/// `dhcpv4.option` of the published event, for a message with these options.
 fn option_map(opts: &[u8]) -> Option<Map> {
-    let msg = parser::parse(&with_options(opts)).unwrap();
-    options_to_map(&msg.options).unwrap()
+    let p = with_options(opts);
+    let msg = parser::parse(&p).unwrap();
+    let t = tuple("0.0.0.0", 68, "255.255.255.255", 67);
+    match published_with(dhcp_event(Ts(0), &t, p.len(), &msg), &[]).delete_path("dhcpv4.option") {
+        Some(Value::Object(m)) => Some(m),
+        None => None,
+        Some(other) => panic!("option: {other}"),
+    }
 }
 
 #[test]
@@ -203,11 +205,10 @@ fn bad_router_drops_the_whole_option_map() {
         53, 1, 1, 3, 8, 1, 1, 1, 1, 2, 2, 2, 2, 255,
     ]))
     .unwrap();
-    assert!(options_to_map(&msg.options).is_err());
     let t = tuple("0.0.0.0", 68, "255.255.255.255", 67);
-    let ev = dhcp_event(Ts(0), &t, 10, &msg);
-    assert!(ev.fields.get("dhcpv4.option").is_none());
-    assert!(ev.fields.get("dhcpv4.op_code").is_some());
+    let m = published_with(dhcp_event(Ts(0), &t, 10, &msg), &[]);
+    assert!(m.get_path("dhcpv4.option").is_none());
+    assert!(m.get_path("dhcpv4.op_code").is_some());
 }
 
 #[test]
@@ -326,4 +327,14 @@ fn truncated_and_corrupted_payloads_never_panic() {
     assert!(n > 0);
     assert!(a.parse_failures() > 0);
     assert!(!sink.is_empty());
+}
+
+#[test]
+fn an_option_given_twice_keeps_the_last_value() {
+    // An empty parameter request list is dropped: it does not replace the earlier one.
+    let m = option_map(&[12, 1, b'a', 55, 1, 1, 12, 1, b'b', 55, 0, 255]).unwrap();
+    assert_eq!(
+        Value::Object(m),
+        json!({"hostname": "b", "parameter_request_list": ["Subnet Mask"]})
+    );
 }

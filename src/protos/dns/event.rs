@@ -7,6 +7,12 @@
 //! set, every answer skipped) the output has an empty array: libbeat's event normalisation
 //! turns a nil `[]mapstr.M` into an empty one and its JSON encoder writes a nil `[]string` as
 //! `[]`.
+//!
+//! Encodings come from crates where they are the same bytes (`hex`, `base64`, and
+//! `data-encoding`'s `BASE32HEX` for NSEC3's padded base32hex). What only Go or miekg write
+//! that way stays here: `net.IP.String()` ([`go_ip_string`]: IPv4-mapped addresses dotted, which
+//! Rust's `Ipv6Addr` display does not do), the RFC 3597 escaping of unknown RDATA
+//! (`escape_rdata`) and miekg's RRSIG time window (`dns_time`).
 
 use super::names::{
     algorithm_name, class_name, hash_name, opcode_name, rcode_name, type_bits, type_name,
@@ -103,21 +109,6 @@ pub fn transaction_event(t: &Transaction, transport: Transport, opts: &EventOpti
     pb.event.end = end;
     evt.pb = Some(Box::new(pb));
     evt
-}
-/// Packetbeat's `addDNSToMapStr` into a tree (for tests: the event puts the same fields with
-/// [`add_dns_fields`]).
-pub fn add_dns_to_map(
-    m: &mut Map,
-    pb: &mut PbFields,
-    msg: &Message,
-    authorities: bool,
-    additionals: bool,
-) {
-    let mut f = Fields::new();
-    add_dns_fields(&mut f, pb, msg, authorities, additionals, "");
-    if let Some(Value::Object(dns)) = f.to_map().remove("dns") {
-        m.extend(dns);
-    }
 }
 
 /// Packetbeat's `addDNSToMapStr`, plus `dns.type` when `dns_type` is not empty: the `dns`
@@ -717,30 +708,10 @@ fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// miekg's NSEC3 next hashed owner: base32 with the extended-hex alphabet, padded.
+/// miekg's NSEC3 next hashed owner (`toBase32`: Go's `base32.HexEncoding`): the RFC 4648
+/// extended-hex alphabet, upper case, padded with `=`.
 fn base32hex(b: &[u8]) -> String {
-    const ALPHA: &[u8; 32] = b"0123456789ABCDEFGHIJKLMNOPQRSTUV";
-    let mut out = String::new();
-    for chunk in b.chunks(5) {
-        let mut buf = [0u8; 5];
-        buf[..chunk.len()].copy_from_slice(chunk);
-        let v = buf.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64);
-        let chars = match chunk.len() {
-            1 => 2,
-            2 => 4,
-            3 => 5,
-            4 => 7,
-            _ => 8,
-        };
-        for i in 0..8 {
-            if i < chars {
-                out.push(ALPHA[((v >> (35 - 5 * i)) & 31) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    data_encoding::BASE32HEX.encode(b)
 }
 
 /// `dnsSaltToString`: upper-case hex, "-" when empty.

@@ -17,18 +17,11 @@
 //! the whole point. Every read is bounds-checked; compression pointers are limited to miekg's
 //! 126 jumps and names to 255 wire octets, so loops and bombs end in an error, never a panic.
 
-use std::fmt;
-
 /// Why a message could not be decoded (only for logs and tests: Packetbeat reports every decode
 /// failure with the same note).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct DecodeError(pub &'static str);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
@@ -506,330 +499,383 @@ impl<'a> Fields<'a> {
     }
 }
 
-// Fields start at their zero value and stay so when the RDATA ends early, hence the
-// "assigned but never read" initialisers.
-#[allow(unused_assignments)]
+/// The RDATA of a record of type `rtype` starting at `off` in the record-cut message, and the
+/// offset after it: one reader per type miekg knows, its raw bytes for the others.
 fn unpack_rdata(rtype: u16, msg: &[u8], off: usize) -> Result<(RData, usize)> {
     let mut f = Fields { msg, off };
+    let f = &mut f;
     let data = match rtype {
-        TYPE_A => {
-            let b = f
-                .bytes(4)
-                .map_err(|_| DecodeError("dns: overflow unpacking a"))?;
-            RData::A([b[0], b[1], b[2], b[3]])
-        }
-        TYPE_AAAA => {
-            let b = f
-                .bytes(16)
-                .map_err(|_| DecodeError("dns: overflow unpacking aaaa"))?;
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&b);
-            RData::Aaaa(a)
-        }
+        TYPE_A => a(f)?,
+        TYPE_AAAA => aaaa(f)?,
         TYPE_CNAME | TYPE_NS | TYPE_PTR => RData::Name(f.name()?),
-        TYPE_MX => {
-            let preference = f.u16()?;
-            let exchange = if f.done() { String::new() } else { f.name()? };
-            RData::Mx {
-                preference,
-                exchange,
-            }
-        }
-        TYPE_SRV => {
-            let mut v = [0u16; 3];
-            let mut target = String::new();
-            'fields: {
-                for slot in v.iter_mut() {
-                    *slot = f.u16()?;
-                    if f.done() {
-                        break 'fields;
-                    }
-                }
-                target = f.name()?;
-            }
-            RData::Srv {
-                priority: v[0],
-                weight: v[1],
-                port: v[2],
-                target,
-            }
-        }
-        TYPE_SOA => {
-            let mut mname = String::new();
-            let mut rname = String::new();
-            let mut n = [0u32; 5];
-            'fields: {
-                mname = f.name()?;
-                if f.done() {
-                    break 'fields;
-                }
-                rname = f.name()?;
-                if f.done() {
-                    break 'fields;
-                }
-                for slot in n.iter_mut() {
-                    *slot = f.u32()?;
-                    if f.done() {
-                        break 'fields;
-                    }
-                }
-            }
-            RData::Soa {
-                mname,
-                rname,
-                serial: n[0],
-                refresh: n[1],
-                retry: n[2],
-                expire: n[3],
-                minimum: n[4],
-            }
-        }
-        TYPE_TXT => {
-            let mut strings = Vec::new();
-            while !f.done() {
-                let (s, o) = unpack_txt_string(f.msg, f.off)?;
-                f.off = o;
-                strings.push(s);
-            }
-            RData::Txt(strings)
-        }
-        TYPE_DNSKEY => {
-            let (mut flags, mut protocol, mut algorithm, mut public_key) = (0, 0, 0, Vec::new());
-            'fields: {
-                flags = f.u16()?;
-                if f.done() {
-                    break 'fields;
-                }
-                protocol = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                algorithm = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                public_key = f.rest();
-            }
-            RData::Dnskey {
-                flags,
-                protocol,
-                algorithm,
-                public_key,
-            }
-        }
-        TYPE_DS => {
-            let (mut key_tag, mut algorithm, mut digest_type, mut digest) = (0, 0, 0, Vec::new());
-            'fields: {
-                key_tag = f.u16()?;
-                if f.done() {
-                    break 'fields;
-                }
-                algorithm = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                digest_type = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                digest = f.rest();
-            }
-            RData::Ds {
-                key_tag,
-                algorithm,
-                digest_type,
-                digest,
-            }
-        }
-        TYPE_RRSIG => {
-            let mut r = (
-                0u16,
-                0u8,
-                0u8,
-                0u32,
-                0u32,
-                0u32,
-                0u16,
-                String::new(),
-                Vec::new(),
-            );
-            'fields: {
-                r.0 = f.u16()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.1 = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.2 = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.3 = f.u32()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.4 = f.u32()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.5 = f.u32()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.6 = f.u16()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.7 = f.name()?;
-                if f.done() {
-                    break 'fields;
-                }
-                r.8 = f.rest();
-            }
-            RData::Rrsig {
-                type_covered: r.0,
-                algorithm: r.1,
-                labels: r.2,
-                original_ttl: r.3,
-                expiration: r.4,
-                inception: r.5,
-                key_tag: r.6,
-                signer_name: r.7,
-                signature: r.8,
-            }
-        }
-        TYPE_NSEC => {
-            let next_domain = f.name()?;
-            let types = if f.done() {
-                Vec::new()
-            } else {
-                unpack_type_bitmap(&mut f)?
-            };
-            RData::Nsec { next_domain, types }
-        }
-        TYPE_NSEC3 | TYPE_NSEC3PARAM => {
-            let (mut hash, mut flags, mut iterations, mut salt) = (0, 0, 0, Vec::new());
-            let (mut next_domain, mut types) = (Vec::new(), Vec::new());
-            'fields: {
-                hash = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                flags = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                iterations = f.u16()?;
-                if f.done() {
-                    break 'fields;
-                }
-                let salt_len = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                salt = f.bytes(salt_len as usize)?;
-                if rtype == TYPE_NSEC3PARAM || f.done() {
-                    break 'fields;
-                }
-                let hash_len = f.u8()?;
-                if f.done() {
-                    break 'fields;
-                }
-                next_domain = f
-                    .bytes(hash_len as usize)
-                    .map_err(|_| DecodeError("dns: overflow unpacking base32"))?;
-                if f.done() {
-                    break 'fields;
-                }
-                types = unpack_type_bitmap(&mut f)?;
-            }
-            if rtype == TYPE_NSEC3PARAM {
-                RData::Nsec3Param {
-                    hash,
-                    flags,
-                    iterations,
-                    salt,
-                }
-            } else {
-                RData::Nsec3 {
-                    hash,
-                    flags,
-                    iterations,
-                    salt,
-                    next_domain,
-                    types,
-                }
-            }
-        }
+        TYPE_MX => mx(f)?,
+        TYPE_SRV => srv(f)?,
+        TYPE_SOA => soa(f)?,
+        TYPE_TXT => txt(f)?,
+        TYPE_DNSKEY => dnskey(f)?,
+        TYPE_DS => ds(f)?,
+        TYPE_RRSIG => rrsig(f)?,
+        TYPE_NSEC => nsec(f)?,
+        TYPE_NSEC3 => nsec3(f)?,
+        TYPE_NSEC3PARAM => nsec3param(f)?,
         TYPE_OPT => RData::Opt(Opt {
             udp_size: 0,
             ttl: 0,
-            options: unpack_edns_options(&mut f)?,
+            options: unpack_edns_options(f)?,
         }),
-        // Types whose RDATA holds domain names: miekg re-packs them uncompressed for RFC 3597.
         TYPE_MD | TYPE_MF | TYPE_MB | TYPE_MG | TYPE_MR | TYPE_DNAME | TYPE_NSAPPTR => {
-            let mut out = Vec::new();
-            push_wire_name(&mut out, &f.name()?);
-            RData::Raw(out)
+            one_name_rfc3597(f)?
         }
-        TYPE_MINFO | TYPE_RP | TYPE_TALINK => {
-            let mut out = Vec::new();
-            push_wire_name(&mut out, &f.name()?);
-            if !f.done() {
-                push_wire_name(&mut out, &f.name()?);
-            }
-            RData::Raw(out)
-        }
+        TYPE_MINFO | TYPE_RP | TYPE_TALINK => two_names_rfc3597(f)?,
         TYPE_AFSDB | TYPE_RT | TYPE_KX | TYPE_LP | TYPE_PX => {
-            let mut out = f.u16()?.to_be_bytes().to_vec();
-            if !f.done() {
-                push_wire_name(&mut out, &f.name()?);
-                if rtype == TYPE_PX && !f.done() {
-                    push_wire_name(&mut out, &f.name()?);
-                }
-            }
-            RData::Raw(out)
+            preference_and_names_rfc3597(f, rtype == TYPE_PX)?
         }
-        TYPE_NAPTR => {
-            let mut out = Vec::new();
-            'fields: {
-                out.extend(f.u16()?.to_be_bytes());
-                if f.done() {
-                    break 'fields;
-                }
-                out.extend(f.u16()?.to_be_bytes());
-                for _ in 0..3 {
-                    if f.done() {
-                        break 'fields;
-                    }
-                    let len = f.u8()?;
-                    out.push(len);
-                    out.extend(
-                        f.bytes(len as usize)
-                            .map_err(|_| DecodeError("dns: overflow unpacking string"))?,
-                    );
-                }
-                if f.done() {
-                    break 'fields;
-                }
-                push_wire_name(&mut out, &f.name()?);
-            }
-            RData::Raw(out)
-        }
-        TYPE_SIG => {
-            let fixed = f.bytes(18.min(f.msg.len() - f.off))?;
-            let mut out = fixed;
-            if !f.done() {
-                push_wire_name(&mut out, &f.name()?);
-                out.extend(f.rest());
-            }
-            RData::Raw(out)
-        }
+        TYPE_NAPTR => naptr_rfc3597(f)?,
+        TYPE_SIG => sig_rfc3597(f)?,
         _ => RData::Raw(f.rest()),
     };
     Ok((data, f.off))
+}
+
+// In the readers below, fields after the first start at their zero value and stay so when the
+// RDATA ends before them (the labelled block is left early).
+
+fn a(f: &mut Fields) -> Result<RData> {
+    let b = f
+        .bytes(4)
+        .map_err(|_| DecodeError("dns: overflow unpacking a"))?;
+    Ok(RData::A([b[0], b[1], b[2], b[3]]))
+}
+
+fn aaaa(f: &mut Fields) -> Result<RData> {
+    let b = f
+        .bytes(16)
+        .map_err(|_| DecodeError("dns: overflow unpacking aaaa"))?;
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b);
+    Ok(RData::Aaaa(a))
+}
+
+fn mx(f: &mut Fields) -> Result<RData> {
+    let preference = f.u16()?;
+    let exchange = if f.done() { String::new() } else { f.name()? };
+    Ok(RData::Mx {
+        preference,
+        exchange,
+    })
+}
+
+fn srv(f: &mut Fields) -> Result<RData> {
+    let mut v = [0u16; 3];
+    let mut target = String::new();
+    'fields: {
+        for slot in v.iter_mut() {
+            *slot = f.u16()?;
+            if f.done() {
+                break 'fields;
+            }
+        }
+        target = f.name()?;
+    }
+    Ok(RData::Srv {
+        priority: v[0],
+        weight: v[1],
+        port: v[2],
+        target,
+    })
+}
+
+fn soa(f: &mut Fields) -> Result<RData> {
+    let mname = f.name()?;
+    let mut rname = String::new();
+    let mut n = [0u32; 5];
+    'fields: {
+        if f.done() {
+            break 'fields;
+        }
+        rname = f.name()?;
+        if f.done() {
+            break 'fields;
+        }
+        for slot in n.iter_mut() {
+            *slot = f.u32()?;
+            if f.done() {
+                break 'fields;
+            }
+        }
+    }
+    Ok(RData::Soa {
+        mname,
+        rname,
+        serial: n[0],
+        refresh: n[1],
+        retry: n[2],
+        expire: n[3],
+        minimum: n[4],
+    })
+}
+
+fn txt(f: &mut Fields) -> Result<RData> {
+    let mut strings = Vec::new();
+    while !f.done() {
+        let (s, o) = unpack_txt_string(f.msg, f.off)?;
+        f.off = o;
+        strings.push(s);
+    }
+    Ok(RData::Txt(strings))
+}
+
+fn dnskey(f: &mut Fields) -> Result<RData> {
+    let flags = f.u16()?;
+    let (mut protocol, mut algorithm, mut public_key) = (0, 0, Vec::new());
+    'fields: {
+        if f.done() {
+            break 'fields;
+        }
+        protocol = f.u8()?;
+        if f.done() {
+            break 'fields;
+        }
+        algorithm = f.u8()?;
+        if f.done() {
+            break 'fields;
+        }
+        public_key = f.rest();
+    }
+    Ok(RData::Dnskey {
+        flags,
+        protocol,
+        algorithm,
+        public_key,
+    })
+}
+
+fn ds(f: &mut Fields) -> Result<RData> {
+    let key_tag = f.u16()?;
+    let (mut algorithm, mut digest_type, mut digest) = (0, 0, Vec::new());
+    'fields: {
+        if f.done() {
+            break 'fields;
+        }
+        algorithm = f.u8()?;
+        if f.done() {
+            break 'fields;
+        }
+        digest_type = f.u8()?;
+        if f.done() {
+            break 'fields;
+        }
+        digest = f.rest();
+    }
+    Ok(RData::Ds {
+        key_tag,
+        algorithm,
+        digest_type,
+        digest,
+    })
+}
+
+fn rrsig(f: &mut Fields) -> Result<RData> {
+    let type_covered = f.u16()?;
+    let (mut algorithm, mut labels) = (0, 0);
+    let (mut original_ttl, mut expiration, mut inception) = (0, 0, 0);
+    let (mut key_tag, mut signer_name, mut signature) = (0, String::new(), Vec::new());
+    'fields: {
+        if f.done() {
+            break 'fields;
+        }
+        algorithm = f.u8()?;
+        if f.done() {
+            break 'fields;
+        }
+        labels = f.u8()?;
+        if f.done() {
+            break 'fields;
+        }
+        original_ttl = f.u32()?;
+        if f.done() {
+            break 'fields;
+        }
+        expiration = f.u32()?;
+        if f.done() {
+            break 'fields;
+        }
+        inception = f.u32()?;
+        if f.done() {
+            break 'fields;
+        }
+        key_tag = f.u16()?;
+        if f.done() {
+            break 'fields;
+        }
+        signer_name = f.name()?;
+        if f.done() {
+            break 'fields;
+        }
+        signature = f.rest();
+    }
+    Ok(RData::Rrsig {
+        type_covered,
+        algorithm,
+        labels,
+        original_ttl,
+        expiration,
+        inception,
+        key_tag,
+        signer_name,
+        signature,
+    })
+}
+
+fn nsec(f: &mut Fields) -> Result<RData> {
+    let next_domain = f.name()?;
+    let types = if f.done() {
+        Vec::new()
+    } else {
+        unpack_type_bitmap(f)?
+    };
+    Ok(RData::Nsec { next_domain, types })
+}
+
+/// The fields NSEC3 and NSEC3PARAM begin with.
+#[derive(Default)]
+struct Nsec3Head {
+    hash: u8,
+    flags: u8,
+    iterations: u16,
+    salt: Vec<u8>,
+}
+
+/// Reads [`Nsec3Head`]; also whether the RDATA goes on after the salt.
+fn nsec3_head(f: &mut Fields) -> Result<(Nsec3Head, bool)> {
+    let mut h = Nsec3Head::default();
+    h.hash = f.u8()?;
+    if f.done() {
+        return Ok((h, false));
+    }
+    h.flags = f.u8()?;
+    if f.done() {
+        return Ok((h, false));
+    }
+    h.iterations = f.u16()?;
+    if f.done() {
+        return Ok((h, false));
+    }
+    let salt_len = f.u8()?;
+    if f.done() {
+        return Ok((h, false));
+    }
+    h.salt = f.bytes(salt_len as usize)?;
+    Ok((h, !f.done()))
+}
+
+fn nsec3(f: &mut Fields) -> Result<RData> {
+    let (h, more) = nsec3_head(f)?;
+    let (mut next_domain, mut types) = (Vec::new(), Vec::new());
+    'fields: {
+        if !more {
+            break 'fields;
+        }
+        let hash_len = f.u8()?;
+        if f.done() {
+            break 'fields;
+        }
+        next_domain = f
+            .bytes(hash_len as usize)
+            .map_err(|_| DecodeError("dns: overflow unpacking base32"))?;
+        if f.done() {
+            break 'fields;
+        }
+        types = unpack_type_bitmap(f)?;
+    }
+    Ok(RData::Nsec3 {
+        hash: h.hash,
+        flags: h.flags,
+        iterations: h.iterations,
+        salt: h.salt,
+        next_domain,
+        types,
+    })
+}
+
+fn nsec3param(f: &mut Fields) -> Result<RData> {
+    let (h, _) = nsec3_head(f)?;
+    Ok(RData::Nsec3Param {
+        hash: h.hash,
+        flags: h.flags,
+        iterations: h.iterations,
+        salt: h.salt,
+    })
+}
+
+// Types whose RDATA holds domain names, which miekg re-packs uncompressed for RFC 3597
+// (Packetbeat prints them as raw RDATA).
+
+/// MD, MF, MB, MG, MR, DNAME, NSAP-PTR: one name.
+fn one_name_rfc3597(f: &mut Fields) -> Result<RData> {
+    let mut out = Vec::new();
+    push_wire_name(&mut out, &f.name()?);
+    Ok(RData::Raw(out))
+}
+
+/// MINFO, RP, TALINK: two names.
+fn two_names_rfc3597(f: &mut Fields) -> Result<RData> {
+    let mut out = Vec::new();
+    push_wire_name(&mut out, &f.name()?);
+    if !f.done() {
+        push_wire_name(&mut out, &f.name()?);
+    }
+    Ok(RData::Raw(out))
+}
+
+/// AFSDB, RT, KX, LP: a 16-bit value and a name; PX: and a second name.
+fn preference_and_names_rfc3597(f: &mut Fields, two_names: bool) -> Result<RData> {
+    let mut out = f.u16()?.to_be_bytes().to_vec();
+    if !f.done() {
+        push_wire_name(&mut out, &f.name()?);
+        if two_names && !f.done() {
+            push_wire_name(&mut out, &f.name()?);
+        }
+    }
+    Ok(RData::Raw(out))
+}
+
+/// NAPTR: order, preference, three character strings, replacement name.
+fn naptr_rfc3597(f: &mut Fields) -> Result<RData> {
+    let mut out = Vec::new();
+    'fields: {
+        out.extend(f.u16()?.to_be_bytes());
+        if f.done() {
+            break 'fields;
+        }
+        out.extend(f.u16()?.to_be_bytes());
+        for _ in 0..3 {
+            if f.done() {
+                break 'fields;
+            }
+            let len = f.u8()?;
+            out.push(len);
+            out.extend(
+                f.bytes(len as usize)
+                    .map_err(|_| DecodeError("dns: overflow unpacking string"))?,
+            );
+        }
+        if f.done() {
+            break 'fields;
+        }
+        push_wire_name(&mut out, &f.name()?);
+    }
+    Ok(RData::Raw(out))
+}
+
+/// SIG: the 18 fixed bytes of RRSIG's layout, the signer's name, the signature.
+fn sig_rfc3597(f: &mut Fields) -> Result<RData> {
+    let mut out = f.bytes(18.min(f.msg.len() - f.off))?;
+    if !f.done() {
+        push_wire_name(&mut out, &f.name()?);
+        out.extend(f.rest());
+    }
+    Ok(RData::Raw(out))
 }
 
 /// Writes a presentation-form name (as produced by [`unpack_domain_name`]) back to wire form,

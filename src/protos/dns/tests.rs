@@ -8,25 +8,10 @@ use super::event::{effective_tld_plus_one, go_ip_string, EventOptions};
 use super::parser::{parse_message, RData};
 use super::*;
 use crate::common::{IpPortTuple, TcpTuple};
+use crate::protos::testing::{flat, published_with, tuple, unhex};
 use crate::publish::{Event, Map};
 use serde_json::{json, Value};
 use testdata::Pkt;
-
-fn hexd(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn tuple(p: &Pkt) -> IpPortTuple {
-    IpPortTuple::new(
-        p.src.parse().unwrap(),
-        p.sport,
-        p.dst.parse().unwrap(),
-        p.dport,
-    )
-}
 
 fn opts() -> EventOptions {
     EventOptions::default()
@@ -40,50 +25,19 @@ fn run_udp(pkts: &[Pkt], o: EventOptions) -> Vec<Event> {
     let mut out = EventSink::new();
     let mut last = Ts(0);
     for p in pkts.iter().filter(|p| !p.tcp) {
-        let payload = hexd(p.payload);
+        let payload = unhex(p.payload);
         last = Ts(p.ts_us * 1000);
         a.parse_udp(
             &mut out,
             &UdpPacket {
                 ts: last,
-                tuple: tuple(p),
+                tuple: tuple(p.src, p.sport, p.dst, p.dport),
                 payload: &payload,
             },
         );
     }
     a.flush(&mut out, last);
     out.take()
-}
-
-/// Finalises an event as the publisher does and flattens it like the golden files.
-fn flat(mut e: Event) -> Map {
-    let mut fields = e.fields.to_map();
-    if let Some(mut pb) = e.pb.take() {
-        let nets = crate::publish::direction::Networks::parse(&["private".to_string()]).unwrap();
-        pb.compute_values(&[], &nets);
-        pb.marshal(&mut fields);
-    }
-    fields.insert("@timestamp".into(), e.timestamp.to_rfc3339_millis().into());
-    let mut out = Map::new();
-    fn walk(prefix: &str, v: &Value, out: &mut Map) {
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                for (k, v) in m {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&key, v, out);
-                }
-            }
-            _ => {
-                out.insert(prefix.to_string(), v.clone());
-            }
-        }
-    }
-    walk("", &Value::Object(fields), &mut out);
-    out
 }
 
 fn dns_of(e: &Event) -> Map {
@@ -280,7 +234,7 @@ fn edns_ds_rrsig() {
 #[test]
 fn large_edns_response_without_query_is_orphaned() {
     let pkts = testdata::UDP_EDNS0_RESP;
-    assert_eq!(hexd(pkts[0].payload).len(), 3398);
+    assert_eq!(unhex(pkts[0].payload).len(), 3398);
     let events = run_udp(pkts, opts());
     assert_eq!(events.len(), 1);
     let f = flat(events.into_iter().next().unwrap());
@@ -324,7 +278,7 @@ fn every_capture_message_decodes_and_prefixes_never_panic() {
     let mut seed = 0x1234_5678u64;
     for pkts in all {
         for p in pkts.iter().filter(|p| !p.tcp) {
-            let b = hexd(p.payload);
+            let b = unhex(p.payload);
             assert!(decode_dns_data(&b).is_some(), "{}", p.payload);
             for n in 0..b.len() {
                 let _ = parse_message(&b[..n]);
@@ -394,19 +348,57 @@ fn wire_name(n: &str) -> Vec<u8> {
     B(Vec::new()).name(n).0
 }
 
+/// The `dns` object of the event published for one message alone (a query, or a response
+/// without its query), with or without authorities and additionals.
+fn published_dns(wire: &[u8], authorities: bool, additionals: bool) -> Map {
+    let o = EventOptions {
+        include_authorities: authorities,
+        include_additionals: additionals,
+        ..opts()
+    };
+    let mut a = DnsUdp::new(TIMEOUT, o);
+    let mut out = EventSink::new();
+    udp(&mut a, &mut out, 1, client_tuple(), wire);
+    a.flush(&mut out, Ts(1));
+    let mut events = out.take();
+    assert_eq!(events.len(), 1);
+    match published_with(events.remove(0), &[]).remove("dns") {
+        Some(Value::Object(dns)) => dns,
+        other => panic!("dns: {other:?}"),
+    }
+}
+
 /// The answers of a response holding one record of type `t` with `rdata`.
 fn answer_of(t: u16, rdata: &[u8]) -> Map {
     let m = B::new(1, 0x8180, [1, 1, 0, 0])
         .question("example.com", t, 1)
         .rr(t, 300, rdata);
-    let msg = decode_dns_data(&m.0).expect("decodes");
-    let mut map = Map::new();
-    let mut pb = crate::publish::PbFields::new();
-    event::add_dns_to_map(&mut map, &mut pb, &msg, true, true);
+    let map = published_dns(&m.0, true, true);
     match &map["answers"] {
         Value::Array(a) => a[0].as_object().unwrap().clone(),
         other => panic!("answers: {other}"),
     }
+}
+
+#[test]
+fn nsec3_next_hashed_owner_is_padded_base32hex() {
+    // Hash 1, flags 1, 12 iterations, salt AABBCCDD, the next hashed owner, type bitmap {A}.
+    let nsec3 = |next: &[u8]| {
+        let mut rdata = vec![1, 1, 0, 12, 4, 0xaa, 0xbb, 0xcc, 0xdd, next.len() as u8];
+        rdata.extend(next);
+        rdata.extend([0, 1, 0x40]);
+        answer_of(50, &rdata)
+    };
+    let sha1: Vec<u8> = (0..20).collect();
+    let m = nsec3(&sha1);
+    // Go: base32.HexEncoding.EncodeToString.
+    assert_eq!(m["data"], json!("000G40O40K30E209185GO38E1S8124GJ"));
+    assert_eq!(m["salt"], json!("AABBCCDD"));
+    assert_eq!(m["iterations"], json!("12"));
+    assert_eq!(m["flags"], json!("1"));
+    assert_eq!(m["type_bits"], json!("A"));
+    let m = nsec3(&[0x00, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    assert_eq!(m["data"], json!("008I4CQ4AK======"));
 }
 
 #[test]
@@ -647,15 +639,8 @@ fn truncated_and_corrupted_messages() {
         .question("example.com", 1, 1)
         .rr(1, 60, &[])
         .0;
-    let msg = decode_dns_data(&m).unwrap();
-    let mut map = Map::new();
-    event::add_dns_to_map(
-        &mut map,
-        &mut crate::publish::PbFields::new(),
-        &msg,
-        false,
-        false,
-    );
+    assert!(decode_dns_data(&m).is_some());
+    let map = published_dns(&m, false, false);
     assert_eq!(map["answers_count"], json!(1));
     assert_eq!(map["answers"], json!([]));
     assert!(!map.contains_key("resolved_ip"));
@@ -721,14 +706,7 @@ fn edns_options_and_extended_rcode() {
         .0;
     let msg = decode_dns_data(&m).unwrap();
     assert_eq!(msg.rcode, 16);
-    let mut map = Map::new();
-    event::add_dns_to_map(
-        &mut map,
-        &mut crate::publish::PbFields::new(),
-        &msg,
-        false,
-        true,
-    );
+    let map = published_dns(&m, false, true);
     assert_eq!(
         map["opt"],
         json!({"do": true, "version": "0", "udp_size": 1232, "ext_rcode": "BADSIG",
@@ -787,15 +765,7 @@ fn public_suffix_fields() {
 
     let q = |name: &str| {
         let m = B::new(1, 0x0100, [1, 0, 0, 0]).question(name, 1, 1).0;
-        let msg = decode_dns_data(&m).unwrap();
-        let mut map = Map::new();
-        event::add_dns_to_map(
-            &mut map,
-            &mut crate::publish::PbFields::new(),
-            &msg,
-            false,
-            false,
-        );
+        let map = published_dns(&m, false, false);
         map["question"].clone()
     };
     // A bare public suffix with one dot: Packetbeat's fallback.
@@ -1091,7 +1061,7 @@ fn axfr() -> (Vec<u8>, Vec<u8>) {
         .iter()
         .filter(|p| !p.payload.is_empty())
         .collect();
-    (hexd(p[0].payload), hexd(p[1].payload))
+    (unhex(p[0].payload), unhex(p[1].payload))
 }
 
 #[test]
@@ -1355,7 +1325,7 @@ fn config_and_module() {
 
 #[test]
 fn rdata_variants_of_capture_messages() {
-    let r = hexd(testdata::DNS_UDP_EDNS_DS[1].payload);
+    let r = unhex(testdata::DNS_UDP_EDNS_DS[1].payload);
     let m = parse_message(&r).unwrap();
     assert!(matches!(
         m.answers[0].data,
@@ -1396,15 +1366,8 @@ fn no_header_flags_is_an_empty_list() {
     let m = B::new(1, 0x0000, [1, 0, 0, 0])
         .question("example.com", 1, 1)
         .0;
-    let msg = decode_dns_data(&m).unwrap();
-    let mut map = Map::new();
-    event::add_dns_to_map(
-        &mut map,
-        &mut crate::publish::PbFields::new(),
-        &msg,
-        false,
-        false,
-    );
+    assert!(decode_dns_data(&m).is_some());
+    let map = published_dns(&m, false, false);
     assert_eq!(map["header_flags"], json!([]));
     assert_eq!(map["flags"]["recursion_desired"], json!(false));
 }

@@ -7,9 +7,9 @@
 use super::config::HttpSettings;
 use super::parser::Message;
 use super::url;
-use crate::common::{Transport, Ts};
+use crate::common::Transport;
 use crate::publish::json::{write_str, write_value, ObjectWriter};
-use crate::publish::{Endpoint, Event, Fields, Map};
+use crate::publish::{Endpoint, Event, Fields, Map, PbFields};
 use serde_json::Value;
 use std::net::IpAddr;
 
@@ -32,127 +32,124 @@ fn s(b: &[u8]) -> String {
 /// Builds the event for a transaction; either side may be missing (unmatched message).
 pub fn new_transaction(
     cfg: &HttpSettings,
-    requ: Option<Completed>,
-    resp: Option<Completed>,
+    mut requ: Option<Completed>,
+    mut resp: Option<Completed>,
 ) -> Event {
-    let mut requ = requ;
-    let mut resp = resp;
-    let mut status = "OK";
-    match (&mut requ, &mut resp) {
-        (Some(r), None) => {
-            status = "Error";
-            r.msg.notes.push("Unmatched request".to_string());
-        }
-        (None, Some(r)) => {
-            status = "Error";
-            r.msg.notes.push("Unmatched response".to_string());
-        }
-        (_, Some(r)) if r.msg.status_code >= 400 => status = "Error",
-        _ => {}
+    let status = note_unmatched(&mut requ, &mut resp);
+    for r in [requ.as_mut(), resp.as_mut()].into_iter().flatten() {
+        decode_body(cfg, &mut r.msg);
     }
-
     let first = requ
         .as_ref()
         .or(resp.as_ref())
         .expect("a transaction has a request or a response");
     let (ts, src, dst) = (first.msg.ts, first.src, first.dst);
-
-    let mut evt = Event::new(ts);
-    let mut source = Endpoint::new(src.0, src.1);
-    let mut destination = Endpoint::new(dst.0, dst.1);
-    let mut related_ips: Vec<String> = Vec::new();
-    let mut related_hosts: Vec<String> = Vec::new();
-    let mut errors: Vec<String> = Vec::new();
-    let mut forwarded_ip = None;
-    let mut start: Option<Ts> = None;
-    let mut end: Option<Ts> = None;
-
-    if let Some(r) = requ.as_mut() {
-        decode_body(cfg, &mut r.msg);
-    }
-    if let Some(r) = resp.as_mut() {
-        decode_body(cfg, &mut r.msg);
-    }
+    let req = requ.as_ref().map(|r| &r.msg);
+    let res = resp.as_ref().map(|r| &r.msg);
+    let user = requ
+        .as_ref()
+        .map(|r| r.username.as_str())
+        .filter(|u| !u.is_empty());
     // What the request says about the URL, computed before anything is put: the fields go
     // in key order.
-    let mut url_parts = None;
-    if let Some(r) = requ.as_ref() {
-        let m = &r.msg;
+    let info = req.map(|m| RequestInfo::of(cfg, m, dst.1));
+
+    let mut evt = Event::new(ts);
+    put_fields(
+        &mut evt.fields,
+        cfg,
+        req.zip(info.as_ref()),
+        res,
+        status,
+        user,
+    );
+
+    set_common_fields(evt.pb(), src, dst, req, res, info.unwrap_or_default(), user);
+    evt
+}
+
+/// The transaction's status; a missing side is noted on the other.
+fn note_unmatched(requ: &mut Option<Completed>, resp: &mut Option<Completed>) -> &'static str {
+    match (requ, resp) {
+        (Some(r), None) => {
+            r.msg.notes.push("Unmatched request".to_string());
+            "Error"
+        }
+        (None, Some(r)) => {
+            r.msg.notes.push("Unmatched response".to_string());
+            "Error"
+        }
+        (_, Some(r)) if r.msg.status_code >= 400 => "Error",
+        _ => "OK",
+    }
+}
+
+/// What the request says beyond its own fields: the URL's parts (host and port from the Host
+/// header), its notes (with a Host port mismatch), the forwarded address, related hosts and
+/// addresses. Empty without a request.
+#[derive(Default)]
+struct RequestInfo {
+    host: String,
+    port: i64,
+    path: Vec<u8>,
+    params: String,
+    /// `destination.domain`: the host when it is a name.
+    domain: Option<String>,
+    notes: Vec<String>,
+    forwarded_ip: Option<String>,
+    related_ips: Vec<String>,
+    related_hosts: Vec<String>,
+}
+
+impl RequestInfo {
+    fn of(cfg: &HttpSettings, m: &Message, dst_port: u16) -> RequestInfo {
         let (path, params) = extract_parameters(cfg, m);
-        source.bytes = m.size;
-        let host_header = s(&m.host);
-        let (host, mut port) = extract_host_header(&host_header);
+        let (host, mut port) = extract_host_header(&s(&m.host));
+        let mut notes = m.notes.clone();
+        if port == 0 {
+            port = dst_port as i64;
+        } else if port != dst_port as i64 {
+            notes.push("Host header port number mismatch".to_string());
+        }
+        let (mut related_ips, mut related_hosts, mut domain) = (Vec::new(), Vec::new(), None);
         if host.parse::<IpAddr>().is_err() {
-            destination.domain = Some(host.clone()).filter(|h| !h.is_empty());
+            domain = Some(host.clone()).filter(|h| !h.is_empty());
             related_hosts.push(host.clone());
         } else {
             related_ips.push(host.clone());
         }
-        let mut notes = m.notes.clone();
-        if port == 0 {
-            port = dst.1 as i64;
-        } else if port != dst.1 as i64 {
-            notes.push("Host header port number mismatch".to_string());
-        }
-        start = Some(m.ts);
-        if !m.real_ip.is_empty() {
-            forwarded_ip = Some(s(&m.real_ip));
-        }
         related_ips.push(s(&m.real_ip));
-        errors = notes;
         related_hosts.push(s(&m.referer));
-        url_parts = Some((host, port, path, params));
+        RequestInfo {
+            host,
+            port,
+            path,
+            params,
+            domain,
+            notes,
+            forwarded_ip: (!m.real_ip.is_empty()).then(|| s(&m.real_ip)),
+            related_ips,
+            related_hosts,
+        }
     }
-    if let Some(r) = resp.as_ref() {
-        let m = &r.msg;
-        destination.bytes = m.size;
-        end = Some(m.ts);
-        errors.extend(m.notes.iter().cloned());
-    }
+}
 
-    let req = requ.as_ref().map(|r| &r.msg);
-    let res = resp.as_ref().map(|r| &r.msg);
-    let f = &mut evt.fields;
-    f.put_with("http", |o| {
-        let mut w = ObjectWriter::new(o);
-        if let Some(m) = req {
-            w.object("request", |w| {
-                write_sizes(w, m);
-                write_headers(w.key("headers"), cfg, m);
-                if !m.method.is_empty() {
-                    w.bytes("method", &m.method);
-                }
-                if !m.referer.is_empty() {
-                    w.bytes("referrer", &m.referer);
-                }
-            });
-        }
-        if let Some(m) = res {
-            w.object("response", |w| {
-                write_sizes(w, m);
-                write_headers(w.key("headers"), cfg, m);
-                if m.status_code != 0 {
-                    w.i64("status_code", m.status_code as i64);
-                }
-                if !m.status_phrase.is_empty() {
-                    w.str(
-                        "status_phrase",
-                        &String::from_utf8_lossy(&m.status_phrase).to_lowercase(),
-                    );
-                }
-            });
-        }
-        if let Some(m) = req {
-            w.str("version", &m.version.to_string());
-        }
-        w.end();
-    });
-    if let Some(m) = req {
+/// The event's own fields, put in key order (see [`Fields`]).
+fn put_fields(
+    f: &mut Fields,
+    cfg: &HttpSettings,
+    request: Option<(&Message, &RequestInfo)>,
+    res: Option<&Message>,
+    status: &str,
+    user: Option<&str>,
+) {
+    let req = request.map(|(m, _)| m);
+    f.put_with("http", |o| write_http(o, cfg, req, res));
+    if let Some((m, info)) = request {
         f.put_bytes("method", &m.method);
-        let (_, _, path, _) = url_parts.as_ref().expect("set with the request");
         let mut query = s(&m.method);
         query.push(' ');
-        query.push_str(&String::from_utf8_lossy(path));
+        query.push_str(&String::from_utf8_lossy(&info.path));
         f.put_str("query", &query);
         if cfg.send_request {
             f.put_str("request", &raw_message(m));
@@ -163,10 +160,9 @@ pub fn new_transaction(
     }
     f.put_str("status", status);
     f.put_str("type", "http");
-    if let Some((host, port, path, params)) = &url_parts {
-        put_url(f, host, *port, path, params);
+    if let Some((_, info)) = request {
+        put_url(f, &info.host, info.port, &info.path, &info.params);
     }
-    let user = requ.as_ref().map(|r| r.username.as_str()).filter(|u| !u.is_empty());
     if let Some(u) = user {
         // Packetbeat sets the key "user.name" as is (a dotted key, not a nested map).
         f.put_literal("user.name", &Value::from(u));
@@ -174,32 +170,84 @@ pub fn new_transaction(
     if let Some(m) = req.filter(|m| !m.user_agent.is_empty()) {
         f.put_bytes("user_agent.original", &m.user_agent);
     }
-    if let Some(u) = user {
-        evt.pb().add_user(u);
-    }
+}
 
-    let pb = evt.pb();
-    let (sip, dip) = (
-        crate::publish::event::ip_string(&source.ip),
-        crate::publish::event::ip_string(&destination.ip),
-    );
+/// The `http` object.
+fn write_http(out: &mut Vec<u8>, cfg: &HttpSettings, req: Option<&Message>, res: Option<&Message>) {
+    let mut w = ObjectWriter::new(out);
+    if let Some(m) = req {
+        w.object("request", |w| {
+            write_sizes(w, m);
+            write_headers(w.key("headers"), cfg, m);
+            if !m.method.is_empty() {
+                w.bytes("method", &m.method);
+            }
+            if !m.referer.is_empty() {
+                w.bytes("referrer", &m.referer);
+            }
+        });
+    }
+    if let Some(m) = res {
+        w.object("response", |w| {
+            write_sizes(w, m);
+            write_headers(w.key("headers"), cfg, m);
+            if m.status_code != 0 {
+                w.i64("status_code", m.status_code as i64);
+            }
+            if !m.status_phrase.is_empty() {
+                w.str(
+                    "status_phrase",
+                    &String::from_utf8_lossy(&m.status_phrase).to_lowercase(),
+                );
+            }
+        });
+    }
+    if let Some(m) = req {
+        w.str("version", &m.version.to_string());
+    }
+    w.end();
+}
+
+/// The common fields: the endpoints (the destination named by the Host header), times and
+/// notes, the forwarded address, and in `related` the user, hosts and addresses.
+fn set_common_fields(
+    pb: &mut PbFields,
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    req: Option<&Message>,
+    res: Option<&Message>,
+    info: RequestInfo,
+    user: Option<&str>,
+) {
+    let mut source = Endpoint::new(src.0, src.1);
+    source.bytes = req.map_or(0, |m| m.size);
+    let mut destination = Endpoint::new(dst.0, dst.1);
+    destination.bytes = res.map_or(0, |m| m.size);
+    destination.domain = info.domain;
+    if let Some(u) = user {
+        pb.add_user(u);
+    }
+    let sip = crate::publish::event::ip_string(&source.ip);
+    let dip = crate::publish::event::ip_string(&destination.ip);
     pb.set_source(source);
     pb.set_destination(destination);
     pb.add_ip(&sip);
     pb.add_ip(&dip);
-    for ip in &related_ips {
+    for ip in &info.related_ips {
         pb.add_ip(ip);
     }
-    for h in &related_hosts {
+    for h in &info.related_hosts {
         pb.add_host(h);
     }
     pb.network.transport = Some(Transport::Tcp);
     pb.network.protocol = "http";
-    pb.network.forwarded_ip = forwarded_ip;
-    pb.event.start = start;
-    pb.event.end = end;
-    pb.error_messages = errors;
-    evt
+    pb.network.forwarded_ip = info.forwarded_ip;
+    pb.event.start = req.map(|m| m.ts);
+    pb.event.end = res.map(|m| m.ts);
+    pb.error_messages = info.notes;
+    if let Some(m) = res {
+        pb.error_messages.extend(m.notes.iter().cloned());
+    }
 }
 
 /// `body.bytes` (the sent body's length, else Content-Length), `body.content` and `bytes`.

@@ -3,12 +3,11 @@
 
 use super::config::{HttpConfig, HttpSettings};
 use super::*;
-use crate::common::{IpPortTuple, TcpTuple, Ts};
+use crate::common::{TcpTuple, Ts};
+use crate::protos::testing::{flat, tcp_tuple};
 use crate::protos::{CommonOptions, TcpDirection::*};
-use crate::publish::direction::Networks;
-use crate::publish::{Event, Map};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use crate::publish::Map;
+use serde_json::json;
 
 const REQ: &[u8] = include_bytes!("../../../tests/http_basicauth_request.bin");
 const RESP: &[u8] = include_bytes!("../../../tests/http_basicauth_response.bin");
@@ -31,16 +30,9 @@ fn settings_with(f: impl FnOnce(&mut HttpConfig, &mut CommonOptions)) -> Arc<Htt
     Arc::new(HttpSettings::new(&common, &cfg))
 }
 
+/// The basic-auth capture's connection.
 fn tuple() -> TcpTuple {
-    TcpTuple {
-        tuple: IpPortTuple::new(
-            "172.31.98.49".parse().unwrap(),
-            55874,
-            "93.184.216.34".parse().unwrap(),
-            80,
-        ),
-        stream_id: 1,
-    }
+    tcp_tuple("172.31.98.49", 55874, "93.184.216.34", 80)
 }
 
 /// Drives one connection like the TCP layer does.
@@ -81,44 +73,12 @@ impl Conn {
         self.c.expired(&mut self.out, &self.t, Ts(0));
     }
 
-    fn events(&mut self) -> Vec<BTreeMap<String, Value>> {
+    fn events(&mut self) -> Vec<Map> {
         self.out.take().into_iter().map(flat).collect()
     }
 }
 
-/// The event as the publisher would write it (common fields computed and merged), flattened
-/// to dotted keys like the golden files.
-fn flat(mut e: Event) -> BTreeMap<String, Value> {
-    let mut fields = e.fields.to_map();
-    if let Some(pb) = e.pb.as_mut() {
-        pb.compute_values(&[], &Networks::parse(&["private".to_string()]).unwrap());
-        pb.marshal(&mut fields);
-    }
-    let mut out = BTreeMap::new();
-    fn walk(prefix: &str, m: &Map, out: &mut BTreeMap<String, Value>) {
-        for (k, v) in m {
-            let key = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
-            match v {
-                Value::Object(inner) => walk(&key, inner, out),
-                _ => {
-                    out.insert(key, v.clone());
-                }
-            }
-        }
-    }
-    walk("", &fields, &mut out);
-    out.insert(
-        "@timestamp".into(),
-        Value::from(e.timestamp.to_rfc3339_millis()),
-    );
-    out
-}
-
-fn basic_auth_events(s: Arc<HttpSettings>) -> Vec<BTreeMap<String, Value>> {
+fn basic_auth_events(s: Arc<HttpSettings>) -> Vec<Map> {
     let mut c = Conn::new(s);
     c.seg(Original, T_REQ, REQ);
     c.seg(Reverse, T_RESP, &RESP[..1448]);
@@ -134,7 +94,7 @@ fn basic_auth_matches_packetbeat_golden_event() {
     let events = basic_auth_events(settings_with(|c, _| c.send_all_headers = true));
     assert_eq!(events.len(), 1);
     let mut got = events[0].clone();
-    let golden: BTreeMap<String, Value> = serde_json::from_str(GOLDEN).unwrap();
+    let golden: Map = serde_json::from_str(GOLDEN).unwrap();
     // Keys the golden comparison drops, plus what the publisher adds (@metadata).
     for k in [
         "@timestamp",
@@ -144,7 +104,7 @@ fn basic_auth_matches_packetbeat_golden_event() {
     ] {
         got.remove(k);
     }
-    let want: BTreeMap<String, Value> = golden
+    let want: Map = golden
         .into_iter()
         .filter(|(k, _)| !k.starts_with("@metadata."))
         .collect();

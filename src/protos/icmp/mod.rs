@@ -2,8 +2,9 @@
 //!
 //! - [`message`]: pure classification (request / response / error / paired types), the
 //!   identifier and sequence number of paired types, and the human-readable type/code text.
+//! - [`event`]: the event exactly as `publishTransaction` builds it.
 //! - this file: the module, request/response pairing by (version, addresses, id, seq) with
-//!   expiry on packet time, and the event exactly as `publishTransaction` builds it.
+//!   expiry on packet time.
 //!
 //! What Packetbeat does, and so this analyzer does:
 //! - a request of a paired type (echo, timestamp, info, address mask; ICMPv6 echo) waits for
@@ -15,19 +16,19 @@
 //! - a request unanswered after `transaction_timeout` (packet time) is published with a note;
 //!   at the end of the capture pending requests are published the same way.
 
+pub mod event;
 pub mod layer;
 pub mod message;
 
 #[cfg(test)]
 mod tests;
 
-use crate::common::{Transport, Ts};
+use crate::common::Ts;
 use crate::protos::app::{Protocol, SectionError, TransactionTable, Transports};
 use crate::protos::{CommonOptions, IcmpAnalyzer, IcmpPacket};
-use crate::publish::event::{Endpoint, Event};
 use crate::publish::EventSink;
+pub use event::transaction_event;
 use message::IcmpInfo;
-use serde_json::json;
 use serde::de::IgnoredAny;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -222,58 +223,4 @@ impl IcmpAnalyzer for Icmp {
             out.publish(transaction_event(&t));
         }
     }
-}
-
-/// `publishTransaction`.
-pub fn transaction_event(t: &Transaction) -> Event {
-    let mut ev = Event::new(t.ts);
-    let v = t.tuple.version;
-    {
-        let pb = ev.pb();
-        let mut src = Endpoint::new(t.tuple.src, 0);
-        let mut dst = Endpoint::new(t.tuple.dst, 0);
-        if let Some(req) = &t.request {
-            src.bytes = req.length as u64;
-        }
-        if let Some(resp) = &t.response {
-            dst.bytes = resp.length as u64;
-        }
-        pb.set_source(src);
-        pb.set_destination(dst);
-        pb.event.dataset = Some("icmp");
-        pb.event.kind_type = &["connection"];
-        pb.error_messages = t.notes.iter().map(|s| s.to_string()).collect();
-        pb.network.transport = Some(if v == 6 {
-            Transport::Icmpv6
-        } else {
-            Transport::Icmp
-        });
-        if let Some(req) = &t.request {
-            pb.event.start = Some(req.ts);
-            pb.icmp_type = req.icmp_type;
-            pb.icmp_code = req.code;
-        }
-        if let Some(resp) = &t.response {
-            pb.event.end = Some(resp.ts);
-            if t.request.is_none() {
-                pb.icmp_type = resp.icmp_type;
-                pb.icmp_code = resp.code;
-            }
-        }
-    }
-    ev.put("type", "icmp");
-    ev.put("path", t.tuple.dst.to_string());
-    ev.put("status", if t.has_error() { "Error" } else { "OK" });
-    let mut icmp = json!({ "version": v });
-    for (key, m) in [("request", &t.request), ("response", &t.response)] {
-        if let Some(m) = m {
-            icmp[key] = json!({
-                "message": message::human_readable(v, m.icmp_type, m.code),
-                "type": m.icmp_type,
-                "code": m.code,
-            });
-        }
-    }
-    ev.fields.put_value("icmp", &icmp);
-    ev
 }

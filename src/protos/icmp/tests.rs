@@ -1,5 +1,6 @@
 use super::message::{self, human_readable, IcmpInfo};
 use super::*;
+use crate::protos::testing::{published_with, unhex};
 use crate::publish::event::{Map, MapExt};
 use serde_json::Value;
 
@@ -8,13 +9,6 @@ const V4_REQUEST: &str = "080010200005000174657374";
 const V4_REPLY: &str = "000018200005000174657374";
 const V6_REQUEST: &str = "800097d60005000174657374";
 const V6_REPLY: &str = "810096d60005000174657374";
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn info(version: u8, hex: &str) -> IcmpInfo {
     let b = unhex(hex);
@@ -25,15 +19,9 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// The event as the pipeline would publish it (common fields computed and merged).
+/// The event as the pipeline would publish it.
 fn published(t: &Transaction) -> Map {
-    let mut ev = transaction_event(t);
-    let mut pb = ev.pb.take().unwrap();
-    let nets = crate::publish::direction::Networks::parse(&[]).unwrap();
-    pb.compute_values(&[], &nets);
-    let mut fields = ev.fields.to_map();
-    pb.marshal(&mut fields);
-    fields
+    published_with(transaction_event(t), &[])
 }
 
 fn get<'a>(m: &'a Map, path: &str) -> Option<&'a Value> {

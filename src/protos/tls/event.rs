@@ -5,7 +5,7 @@ use super::parser::{ja3, ocsp_status_name, Direction, Hello, Parser, Version};
 use super::x509::{format_time, to_pem, Certificate};
 use crate::common::{IpPortTuple, Ts};
 use crate::publish::json::{write_value, ObjectWriter};
-use crate::publish::{Endpoint, Event};
+use crate::publish::{Endpoint, Event, PbFields};
 use serde_json::Value;
 
 /// One direction of a connection as the event needs it.
@@ -15,18 +15,18 @@ pub struct Side<'a> {
     pub tuple: Option<IpPortTuple>,
 }
 
-/// `getCerts`: the first certificate's map and the rest of the chain.
-fn cert_maps(certs: &[Certificate]) -> Option<(Value, Option<Value>)> {
-    let first = certs.first()?.to_map();
-    if certs.len() == 1 {
-        return Some((first, None));
+/// `getCerts`: the first certificate's map and the rest of the chain, when they are
+/// published (`send_certificates`, in the detailed fields).
+fn certificate_maps(certs: &[Certificate], s: &TlsSettings) -> (Option<Value>, Option<Value>) {
+    let Some(first) = certs.first() else {
+        return (None, None);
+    };
+    if !(s.send_certificates && s.include_detailed_fields) {
+        return (None, None);
     }
-    Some((
-        first,
-        Some(Value::Array(
-            certs[1..].iter().map(|c| c.to_map()).collect(),
-        )),
-    ))
+    let chain =
+        (certs.len() > 1).then(|| Value::Array(certs[1..].iter().map(|c| c.to_map()).collect()));
+    (Some(first.to_map()), chain)
 }
 
 /// `tls.client.*` / `tls.server.*`: what one end contributes, written in key order.
@@ -46,11 +46,38 @@ struct End {
 }
 
 impl End {
+    /// What either end contributes from its certificates: the leaf's ECS fields, its `x509`
+    /// map (see [`certificate_maps`]) and, as configured, the raw chain.
+    fn of(certs: &[Certificate], x509: Option<Value>, s: &TlsSettings) -> End {
+        let mut e = End {
+            x509,
+            ..End::default()
+        };
+        e.set_leaf_cert(certs, s);
+        if s.include_raw_certificates && !certs.is_empty() {
+            e.certificate_chain = Some(certs.iter().map(|c| to_pem(&c.raw)).collect());
+        }
+        e
+    }
+
+    /// The client's end: also its hello's JA3 and cipher suites, and the SNI.
+    fn client(cp: &Parser, x509: Option<Value>, sni: Option<&str>, s: &TlsSettings) -> End {
+        let mut e = End::of(&cp.certificates, x509, s);
+        if let Some(h) = &cp.hello {
+            e.ja3 = Some(ja3(h).0);
+            if !h.cipher_suites.is_empty() {
+                e.supported_ciphers = Some(h.supported_ciphers());
+            }
+        }
+        e.server_name = sni.map(str::to_string);
+        e
+    }
+
     /// The ECS certificate fields of this end's leaf certificate.
     fn set_leaf_cert(&mut self, certs: &[Certificate], s: &TlsSettings) {
         let Some(cert) = certs.first() else { return };
         for fp in &s.fingerprints {
-            // Put twice, the last one wins, as in the map it replaces.
+            // A fingerprint configured twice: the last one wins, as in Packetbeat's map.
             self.hash.retain(|(name, _)| *name != fp.name());
             self.hash.push((fp.name(), fp.hash(&cert.raw)));
         }
@@ -121,7 +148,22 @@ struct Detailed<'a> {
     version: String,
 }
 
-impl Detailed<'_> {
+impl<'a> Detailed<'a> {
+    /// What the two parsers give directly: hellos, alerts, the OCSP status, whether the server
+    /// asked for a certificate.
+    fn of(cp: &'a Parser, sp: &'a Parser) -> Detailed<'a> {
+        let (alerts, alert_types) = alerts(cp, sp);
+        Detailed {
+            alerts,
+            alert_types,
+            client_certificate_requested: sp.cert_requested,
+            client_hello: cp.hello.as_ref(),
+            ocsp_response: sp.ocsp_response.map(ocsp_status_name),
+            server_hello: sp.hello.as_ref(),
+            ..Detailed::default()
+        }
+    }
+
     fn write_json(&self, out: &mut Vec<u8>) {
         let mut w = ObjectWriter::new(out);
         if !self.alerts.is_empty() {
@@ -163,6 +205,46 @@ impl Detailed<'_> {
     }
 }
 
+/// The whole `tls` object, written in key order.
+struct Tls<'a> {
+    cipher: Option<String>,
+    client: End,
+    /// `tls.detailed`, when `include_detailed_fields` is set.
+    detailed: Option<Detailed<'a>>,
+    established: bool,
+    next_protocol: Option<&'a str>,
+    resumed: bool,
+    server: End,
+    version: String,
+    version_protocol: String,
+}
+
+impl Tls<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut w = ObjectWriter::new(out);
+        if let Some(c) = &self.cipher {
+            w.str("cipher", c);
+        }
+        if !self.client.is_empty() {
+            w.object("client", |w| self.client.write_json(w));
+        }
+        if let Some(d) = &self.detailed {
+            d.write_json(w.key("detailed"));
+        }
+        w.bool("established", self.established);
+        if let Some(p) = self.next_protocol {
+            w.str("next_protocol", p);
+        }
+        w.bool("resumed", self.resumed);
+        if !self.server.is_empty() {
+            w.object("server", |w| self.server.write_json(w));
+        }
+        w.str("version", &self.version);
+        w.str("version_protocol", &self.version_protocol);
+        w.end();
+    }
+}
+
 /// Builds the event for a connection. `original`/`reverse` are the two directions as the TCP
 /// layer numbers them; `completed` is Packetbeat's `handshakeCompleted` bit set.
 pub fn create_event(
@@ -173,86 +255,80 @@ pub fn create_event(
     start: Ts,
     end: Option<Ts>,
 ) -> Event {
-    let (mut client, mut server) = (original, reverse);
-    if client.parser.direction == Direction::Server || server.parser.direction == Direction::Client
-    {
-        std::mem::swap(&mut client, &mut server);
-    }
+    let (client, server) = client_and_server(original, reverse);
     let (cp, sp) = (client.parser, server.parser);
-
-    let status = if completed < 2 { "Error" } else { "OK" };
-    let established = completed > 1;
-
-    let (mut client_end, mut server_end) = (End::default(), End::default());
-    let mut cipher = None;
-    let mut detailed = Detailed {
-        client_hello: cp.hello.as_ref(),
-        server_hello: sp.hello.as_ref(),
-        ..Default::default()
-    };
     let empty_hello = Hello::default();
+    let client_hello = cp.hello.as_ref().unwrap_or(&empty_hello);
+    let server_hello = sp.hello.as_ref().unwrap_or(&empty_hello);
+    let sni = first_extension_value(client_hello, "server_name_indication");
+    let version = negotiated_version(client_hello, server_hello);
+    let (version_protocol, version_number) = version.protocol_version();
+    let resumption_method = resumption_method(cp, sp, client_hello, server_hello);
 
-    let client_hello = match &cp.hello {
-        Some(h) => {
-            client_end.ja3 = Some(ja3(h).0);
-            h
-        }
-        None => &empty_hello,
+    let (client_x509, client_chain) = certificate_maps(&cp.certificates, s);
+    let (server_x509, server_chain) = certificate_maps(&sp.certificates, s);
+    let detailed = s.include_detailed_fields.then(|| Detailed {
+        client_certificate_chain: client_chain,
+        resumption_method,
+        server_certificate_chain: server_chain,
+        version: version.name(),
+        ..Detailed::of(cp, sp)
+    });
+    let tls = Tls {
+        cipher: sp
+            .hello
+            .as_ref()
+            .map(|h| super::algos::cipher_suite(h.selected_cipher)),
+        client: End::client(cp, client_x509, sni, s),
+        detailed,
+        established: completed > 1,
+        next_protocol: first_extension_value(
+            server_hello,
+            "application_layer_protocol_negotiation",
+        ),
+        resumed: resumption_method.is_some(),
+        server: End::of(&sp.certificates, server_x509, s),
+        version: version_number,
+        version_protocol,
     };
-    let server_hello = match &sp.hello {
-        Some(h) => {
-            cipher = Some(super::algos::cipher_suite(h.selected_cipher));
-            h
-        }
-        None => &empty_hello,
-    };
-    if let Some(status) = sp.ocsp_response {
-        detailed.ocsp_response = Some(ocsp_status_name(status));
-    }
-    let mut client_x509 = None;
-    let mut server_x509 = None;
-    if s.send_certificates {
-        if let Some((cert, chain)) = cert_maps(&cp.certificates) {
-            client_x509 = Some(cert);
-            detailed.client_certificate_chain = chain;
-        }
-        if let Some((cert, chain)) = cert_maps(&sp.certificates) {
-            server_x509 = Some(cert);
-            detailed.server_certificate_chain = chain;
-        }
-    }
-    client_end.set_leaf_cert(&cp.certificates, s);
-    server_end.set_leaf_cert(&sp.certificates, s);
-    detailed.client_certificate_requested = sp.cert_requested;
 
-    // Resumption: a session id echoed by the server, or a ticket offered by the client and
-    // acknowledged by the server, without any key exchange.
-    let session_id_match =
-        !client_hello.session_id.is_empty() && client_hello.session_id == server_hello.session_id;
-    let ticket_offered = !client_hello.ticket_value.is_empty() && server_hello.ticket_present;
-    let resumed = !cp.key_exchanged && !sp.key_exchanged && (session_id_match || ticket_offered);
-    if resumed {
-        detailed.resumption_method = Some(if ticket_offered { "ticket" } else { "id" });
-    }
+    let mut evt = Event::new(start);
+    set_common_fields(evt.pb(), client.tuple.or(server.tuple), sni, start, end);
+    evt.fields
+        .put_str("status", if completed < 2 { "Error" } else { "OK" });
+    evt.fields.put_with("tls", |o| tls.write_json(o));
+    evt.fields.put_str("type", "tls");
+    evt
+}
 
-    let mut alerts = Vec::new();
-    let mut alert_types = Vec::new();
-    for a in &cp.alerts {
-        alerts.push(a.to_map("client"));
-        alert_types.push(super::algos::alert_code(a.code));
+/// The two directions as client and server: swapped when the parsers found them the other
+/// way round.
+fn client_and_server<'a>(original: Side<'a>, reverse: Side<'a>) -> (Side<'a>, Side<'a>) {
+    if original.parser.direction == Direction::Server
+        || reverse.parser.direction == Direction::Client
+    {
+        (reverse, original)
+    } else {
+        (original, reverse)
     }
-    for a in &sp.alerts {
-        alerts.push(a.to_map("server"));
-        alert_types.push(super::algos::alert_code(a.code));
-    }
-    detailed.alerts = alerts;
-    detailed.alert_types = alert_types;
+}
 
-    // Version in use: the server's supported_versions, else its hello version, else the
-    // client's.
-    let mut version = Version::default();
+/// The first string of a parsed hello extension's list (the SNI, the selected ALPN protocol).
+fn first_extension_value<'h>(h: &'h Hello, name: &str) -> Option<&'h str> {
+    h.extensions
+        .parsed
+        .as_ref()
+        .and_then(|p| p.get(name))
+        .and_then(|v| v.as_array())
+        .and_then(|l| l.first())
+        .and_then(|v| v.as_str())
+}
+
+/// The version in use: the server's supported_versions, else its hello version, else the
+/// client's.
+fn negotiated_version(client_hello: &Hello, server_hello: &Hello) -> Version {
     if !server_hello.version.is_zero() {
-        version = match server_hello
+        match server_hello
             .extensions
             .raw
             .get(&super::parser::EXT_SUPPORTED_VERSIONS)
@@ -262,88 +338,54 @@ pub fn create_event(
                 minor: raw.get(1).copied().unwrap_or(0),
             },
             None => server_hello.version,
-        };
-    } else if !client_hello.version.is_zero() {
-        version = client_hello.version;
+        }
+    } else {
+        client_hello.version
     }
-    detailed.version = version.name();
-    let (version_protocol, version_number) = version.protocol_version();
+}
 
-    let mut evt = Event::new(start);
-    let tuple = client.tuple.or(server.tuple);
-    let sni = client_hello
-        .extensions
-        .parsed
-        .as_ref()
-        .and_then(|p| p.get("server_name_indication"))
-        .and_then(|v| v.as_array())
-        .and_then(|l| l.first())
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    {
-        let pb = evt.pb();
-        if let Some(t) = tuple {
-            pb.set_source(Endpoint::new(t.src_ip, t.src_port));
-            let mut dst = Endpoint::new(t.dst_ip, t.dst_port);
-            dst.domain = sni.clone();
-            pb.set_destination(dst);
-        }
-        pb.event.start = Some(start);
-        pb.event.end = end;
-        pb.network.transport = Some(crate::common::Transport::Tcp);
-        pb.network.protocol = "tls";
+/// How the session was resumed, if it was: a session id echoed by the server (`id`), or a
+/// ticket offered by the client and acknowledged by the server (`ticket`), without any key
+/// exchange.
+fn resumption_method(
+    cp: &Parser,
+    sp: &Parser,
+    client_hello: &Hello,
+    server_hello: &Hello,
+) -> Option<&'static str> {
+    let session_id_match =
+        !client_hello.session_id.is_empty() && client_hello.session_id == server_hello.session_id;
+    let ticket_offered = !client_hello.ticket_value.is_empty() && server_hello.ticket_present;
+    let resumed = !cp.key_exchanged && !sp.key_exchanged && (session_id_match || ticket_offered);
+    resumed.then_some(if ticket_offered { "ticket" } else { "id" })
+}
+
+/// `tls.detailed.alerts` and `alert_types`: the client's alerts, then the server's.
+fn alerts(cp: &Parser, sp: &Parser) -> (Vec<Value>, Vec<String>) {
+    let client = cp.alerts.iter().map(|a| (a, "client"));
+    let server = sp.alerts.iter().map(|a| (a, "server"));
+    client
+        .chain(server)
+        .map(|(a, source)| (a.to_map(source), super::algos::alert_code(a.code)))
+        .unzip()
+}
+
+/// The endpoints (the destination named by the SNI), times and protocol.
+fn set_common_fields(
+    pb: &mut PbFields,
+    tuple: Option<IpPortTuple>,
+    sni: Option<&str>,
+    start: Ts,
+    end: Option<Ts>,
+) {
+    if let Some(t) = tuple {
+        pb.set_source(Endpoint::new(t.src_ip, t.src_port));
+        let mut dst = Endpoint::new(t.dst_ip, t.dst_port);
+        dst.domain = sni.map(str::to_string);
+        pb.set_destination(dst);
     }
-    evt.fields.put_str("status", status);
-    client_end.server_name = sni;
-    let next_protocol = server_hello
-        .extensions
-        .parsed
-        .as_ref()
-        .and_then(|p| p.get("application_layer_protocol_negotiation"))
-        .and_then(|v| v.as_array())
-        .and_then(|l| l.first())
-        .and_then(|v| v.as_str());
-    if s.include_detailed_fields {
-        client_end.x509 = client_x509;
-        server_end.x509 = server_x509;
-    }
-    if s.include_raw_certificates {
-        for (end, certs) in [
-            (&mut server_end, &sp.certificates),
-            (&mut client_end, &cp.certificates),
-        ] {
-            if !certs.is_empty() {
-                end.certificate_chain = Some(certs.iter().map(|c| to_pem(&c.raw)).collect());
-            }
-        }
-    }
-    if cp.hello.is_some() && !client_hello.cipher_suites.is_empty() {
-        client_end.supported_ciphers = Some(client_hello.supported_ciphers());
-    }
-    // The whole `tls` object in key order.
-    evt.fields.put_with("tls", |o| {
-        let mut w = ObjectWriter::new(o);
-        if let Some(c) = &cipher {
-            w.str("cipher", c);
-        }
-        if !client_end.is_empty() {
-            w.object("client", |w| client_end.write_json(w));
-        }
-        if s.include_detailed_fields {
-            detailed.write_json(w.key("detailed"));
-        }
-        w.bool("established", established);
-        if let Some(p) = next_protocol {
-            w.str("next_protocol", p);
-        }
-        w.bool("resumed", resumed);
-        if !server_end.is_empty() {
-            w.object("server", |w| server_end.write_json(w));
-        }
-        w.str("version", &version_number);
-        w.str("version_protocol", &version_protocol);
-        w.end();
-    });
-    evt.fields.put_str("type", "tls");
-    evt
+    pb.event.start = Some(start);
+    pb.event.end = end;
+    pb.network.transport = Some(crate::common::Transport::Tcp);
+    pb.network.protocol = "tls";
 }

@@ -113,39 +113,7 @@ pub struct Hello {
 }
 
 impl Hello {
-    /// `helloMessage.toMap`.
-    pub fn to_map(&self) -> Value {
-        let mut m = Map::new();
-        m.insert(
-            "version".into(),
-            json!(format!("{}.{}", self.version.major, self.version.minor)),
-        );
-        if !self.session_id.is_empty() {
-            m.insert("session_id".into(), json!(self.session_id));
-        }
-        if !self.random.is_empty() {
-            m.insert("random".into(), json!(x509::hex(&self.random)));
-        }
-        if !self.compression.is_empty() {
-            let c: Vec<String> = self
-                .compression
-                .iter()
-                .map(|&c| algos::compression_method(c))
-                .collect();
-            m.insert("supported_compression_methods".into(), json!(c));
-        } else {
-            m.insert(
-                "selected_compression_method".into(),
-                json!(algos::compression_method(self.selected_compression)),
-            );
-        }
-        if let Some(p) = &self.extensions.parsed {
-            m.insert("extensions".into(), Value::Object(p.clone()));
-        }
-        Value::Object(m)
-    }
-
-    /// The object `to_map` builds, written straight (keys in order, the parsed extensions
+    /// `helloMessage.toMap` as JSON, written straight (keys in order, the parsed extensions
     /// borrowed rather than copied).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let mut w = crate::publish::json::ObjectWriter::new(out);

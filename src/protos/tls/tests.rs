@@ -6,6 +6,7 @@ use super::config::{Fingerprint, TlsConfig, TlsSettings};
 use super::parser::{self, ParseResult, Parser};
 use super::x509;
 use super::*;
+use crate::protos::testing::{flat, unhex};
 use crate::common::{IpPortTuple, TcpTuple, Ts};
 use crate::protos::{CommonOptions, TcpDirection::*};
 use crate::publish::Event;
@@ -1098,13 +1099,6 @@ fn expected_client_hello_tls() -> Value {
     })
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 fn check_client_hello_event(e: &Event) {
     assert_eq!(get(e, "tls"), Some(expected_client_hello_tls()));
     assert_eq!(get(e, "status"), Some(json!("Error")));
@@ -1427,9 +1421,16 @@ fn packetbeat_parser_vectors() {
         let h = p.hello.as_ref().unwrap();
         assert_eq!(h.session_id, "abcdef");
         assert_eq!(h.selected_cipher, 0xc00a);
-        assert_eq!(h.to_map()["selected_compression_method"], json!("DEFLATE"));
-        assert_eq!(h.to_map()["version"], json!("3.3"));
         assert!(h.extensions.parsed.is_none());
+        let mut c = Conn::new(defaults());
+        c.send(Original, &unhex(&msg));
+        c.fin();
+        let e = flat(c.events().remove(0));
+        assert_eq!(
+            e["tls.detailed.server_hello.selected_compression_method"],
+            json!("DEFLATE")
+        );
+        assert_eq!(e["tls.detailed.server_hello.version"], json!("3.3"));
     }
     let mut p = Parser::new();
     let bad_version = format!("160301002f0200002bF30312345678{random}03abcdefC00A010000");

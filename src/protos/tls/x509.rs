@@ -1,9 +1,11 @@
 //! X.509 certificates as Go's `crypto/x509` parses them and as Packetbeat prints them
 //! (`certToMap`, `pkix.Name.String()`, `SignatureAlgorithm.String()`, `big.Int.Text(10)`).
 //!
-//! A small strict DER reader: a certificate Go would refuse (bad structure, unsupported
-//! elliptic curve, malformed SAN) is refused here too, and Packetbeat then drops the whole
-//! Certificate message.
+//! A small strict DER reader, written here rather than taken from an X.509 crate because what
+//! counts is Go's verdict: a certificate Go would refuse (bad structure, unsupported elliptic
+//! curve, malformed SAN) is refused here too, and Packetbeat then drops the whole Certificate
+//! message; one Go accepts is read the way Go reads it (names, times, serials, key sizes).
+//! PEM for the raw chains comes from the `pem` crate, whose LF output is Go's byte for byte.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{json, Map, Value};
@@ -723,17 +725,11 @@ pub fn format_time(t: &NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// PEM, as `x509util.CertToPEMString`.
+/// PEM, as `x509util.CertToPEMString` (Go's `pem.EncodeToMemory`): base64 in 64-character
+/// lines, each ended by LF, between the BEGIN and END lines.
 pub fn to_pem(raw: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
-    let mut s = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push('\n');
-    }
-    s.push_str("-----END CERTIFICATE-----\n");
-    s
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new("CERTIFICATE", raw), config)
 }
 
 impl Certificate {
