@@ -56,7 +56,6 @@ impl Default for HttpConfig {
 /// Everything the analyzer needs, resolved once (`httpPlugin.setFromConfig`).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    pub ports: Vec<u16>,
     pub send_request: bool,
     pub send_response: bool,
     pub split_cookie: bool,
@@ -68,7 +67,6 @@ pub struct HttpSettings {
     pub redact_headers: Vec<String>,
     pub max_message_size: i64,
     pub decode_body: bool,
-    pub transaction_timeout: std::time::Duration,
     pub parser: ParserConfig,
 }
 
@@ -102,7 +100,6 @@ impl HttpSettings {
                 .collect::<HashSet<_>>();
         }
         HttpSettings {
-            ports: common.ports.clone(),
             send_request: common.send_request,
             send_response: common.send_response,
             split_cookie: cfg.split_cookie,
@@ -115,7 +112,6 @@ impl HttpSettings {
                 .collect(),
             max_message_size: cfg.max_message_size,
             decode_body: cfg.decode_body,
-            transaction_timeout: common.transaction_timeout,
             parser,
         }
     }

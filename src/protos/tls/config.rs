@@ -1,8 +1,6 @@
 //! TLS options (`protos/tls/config.go`, `fingerprint.go`). Names and defaults are Packetbeat's.
 
-use crate::protos::CommonOptions;
 use serde::Deserialize;
-use std::time::Duration;
 
 /// The protocol-specific keys of a `tls` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,39 +68,29 @@ impl Fingerprint {
 /// Everything the analyzer needs, resolved once (`tlsPlugin.setFromConfig`).
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
-    pub ports: Vec<u16>,
     pub send_certificates: bool,
     pub include_raw_certificates: bool,
     pub include_detailed_fields: bool,
     pub fingerprints: Vec<Fingerprint>,
-    pub transaction_timeout: Duration,
 }
 
 impl TlsSettings {
-    pub fn new(common: &CommonOptions, cfg: &TlsConfig) -> Result<TlsSettings, String> {
+    pub fn new(cfg: &TlsConfig) -> Result<TlsSettings, String> {
         let fingerprints = cfg
             .fingerprints
             .iter()
             .map(|n| Fingerprint::by_name(n))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(TlsSettings {
-            ports: common.ports.clone(),
             send_certificates: cfg.send_certificates,
             include_raw_certificates: cfg.include_raw_certificates,
             include_detailed_fields: cfg.include_detailed_fields,
             fingerprints,
-            transaction_timeout: common.transaction_timeout,
         })
     }
 
     /// Settings with Packetbeat's defaults (for tests).
-    pub fn defaults(ports: Vec<u16>) -> TlsSettings {
-        let common = CommonOptions {
-            ports,
-            send_request: false,
-            send_response: false,
-            transaction_timeout: crate::protos::DEFAULT_TRANSACTION_TIMEOUT,
-        };
-        TlsSettings::new(&common, &TlsConfig::default()).expect("default config is valid")
+    pub fn defaults() -> TlsSettings {
+        TlsSettings::new(&TlsConfig::default()).expect("default config is valid")
     }
 }

@@ -17,7 +17,7 @@ pub mod parser;
 pub mod x509;
 
 use crate::common::{IpPortTuple, TcpTuple, Ts};
-use crate::protos::app::{AppCounters, Protocol, SectionError, Transports, TCP_MAX_DATA_IN_STREAM};
+use crate::protos::app::{AppCounters, Protocol, SectionError, StreamBuffer, Transports};
 use crate::protos::{CommonOptions, TcpConnectionParser, TcpDirection, TcpPacket};
 use crate::publish::EventSink;
 use config::{TlsConfig, TlsSettings};
@@ -32,8 +32,8 @@ impl Protocol for TlsSettings {
     };
     type Config = TlsConfig;
 
-    fn configure(common: &CommonOptions, cfg: TlsConfig) -> Result<Self, SectionError> {
-        TlsSettings::new(common, &cfg).map_err(|message| SectionError {
+    fn configure(_common: &CommonOptions, cfg: TlsConfig) -> Result<Self, SectionError> {
+        TlsSettings::new(&cfg).map_err(|message| SectionError {
             key: "fingerprints",
             message,
         })
@@ -43,7 +43,7 @@ impl Protocol for TlsSettings {
 /// One direction: its buffer, its parser and the connection's tuple when it started (Packetbeat
 /// hands the connection's tuple, that of its first packet, to every stream).
 struct Stream {
-    buf: Vec<u8>,
+    buf: StreamBuffer,
     parser: Parser,
     tuple: IpPortTuple,
 }
@@ -130,18 +130,17 @@ impl TcpConnectionParser for TlsConnection {
             return;
         }
         let st = self.streams[d].get_or_insert_with(|| Stream {
-            buf: Vec::new(),
+            buf: StreamBuffer::default(),
             parser: Parser::new(),
             tuple: conn.tuple,
         });
-        if st.buf.len() + pkt.payload.len() > TCP_MAX_DATA_IN_STREAM {
+        if st.buf.append_capped(pkt.payload).is_err() {
             // Packetbeat drops the connection's state; the next segment starts afresh.
             tracing::debug!("tls: stream data too large, dropping TCP stream");
             self.counters.stream_too_large();
             *self = TlsConnection::with_counters(self.settings.clone(), self.counters.clone());
             return;
         }
-        st.buf.extend_from_slice(pkt.payload);
         let mut state = ParseResult::Ok;
         while state == ParseResult::Ok {
             let Some(st) = self.streams[d].as_mut() else {
@@ -150,7 +149,9 @@ impl TcpConnectionParser for TlsConnection {
             if st.buf.is_empty() {
                 break;
             }
-            state = st.parser.parse(&mut st.buf);
+            let used;
+            (state, used) = st.parser.parse_records(st.buf.data());
+            st.buf.consume(used);
             match state {
                 ParseResult::Ok | ParseResult::More => {}
                 ParseResult::Failed => {

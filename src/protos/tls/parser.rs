@@ -201,28 +201,32 @@ impl Parser {
 
     /// Parses the complete records at the front of `buf`, removing what it consumed.
     pub fn parse(&mut self, buf: &mut Vec<u8>) -> ParseResult {
+        let (result, used) = self.parse_records(buf);
+        buf.drain(..used);
+        result
+    }
+
+    /// Parses the complete records at the front of `data`; returns the outcome and how many
+    /// bytes were consumed (all of them once the stream turns encrypted).
+    pub fn parse_records(&mut self, data: &[u8]) -> (ParseResult, usize) {
         let mut off = 0;
-        while buf.len() - off >= RECORD_HEADER_SIZE {
-            let rec = &buf[off..];
+        while data.len() - off >= RECORD_HEADER_SIZE {
+            let rec = &data[off..];
             let typ = rec[0];
             let major = rec[1];
             let length = u16::from_be_bytes([rec[3], rec[4]]) as usize;
             if major != 3 || length > MAX_TLS_RECORD_LENGTH {
-                return ParseResult::Failed;
+                return (ParseResult::Failed, 0);
             }
             let limit = RECORD_HEADER_SIZE + length;
             if rec.len() < limit {
-                buf.drain(..off);
-                return ParseResult::More;
+                return (ParseResult::More, off);
             }
             let body = &rec[RECORD_HEADER_SIZE..limit];
             match typ {
-                20 => {
-                    // ChangeCipherSpec: what follows is encrypted.
-                    buf.clear();
-                    return ParseResult::Encrypted;
-                }
-                22 if self.buffer_handshake(body).is_err() => return ParseResult::Failed,
+                // ChangeCipherSpec: what follows is encrypted.
+                20 => return (ParseResult::Encrypted, data.len()),
+                22 if self.buffer_handshake(body).is_err() => return (ParseResult::Failed, 0),
                 // A 2-byte alert is in the clear; longer ones are encrypted.
                 21 if body.len() == 2 => self.alerts.push(Alert {
                     severity: body[0],
@@ -232,12 +236,12 @@ impl Parser {
             }
             off += limit;
         }
-        buf.drain(..off);
-        if buf.is_empty() {
+        let result = if off == data.len() {
             ParseResult::Ok
         } else {
             ParseResult::More
-        }
+        };
+        (result, off)
     }
 
     /// `bufferHandshake`: handshake messages may span records and records may hold several.

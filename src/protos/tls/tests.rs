@@ -8,7 +8,7 @@ use super::x509;
 use super::*;
 use crate::protos::testing::{flat, unhex};
 use crate::common::{IpPortTuple, TcpTuple, Ts};
-use crate::protos::{CommonOptions, TcpDirection::*};
+use crate::protos::TcpDirection::*;
 use crate::publish::Event;
 use serde_json::{json, Value};
 
@@ -246,18 +246,12 @@ impl Conn {
 }
 
 fn defaults() -> TlsSettings {
-    TlsSettings::defaults(vec![443])
+    TlsSettings::defaults()
 }
 
 fn settings(yaml: &str) -> TlsSettings {
     let cfg: TlsConfig = serde_yaml::from_str(yaml).unwrap();
-    let common = CommonOptions {
-        ports: vec![443],
-        send_request: false,
-        send_response: false,
-        transaction_timeout: crate::protos::DEFAULT_TRANSACTION_TIMEOUT,
-    };
-    TlsSettings::new(&common, &cfg).unwrap()
+    TlsSettings::new(&cfg).unwrap()
 }
 
 /// The full handshake, each flight in the given segments.
