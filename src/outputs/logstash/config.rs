@@ -123,6 +123,6 @@ mod tests {
         assert_eq!(c.compression_level, 3);
         assert_eq!(c.timeout.0, Duration::from_secs(30));
         assert!(c.ssl_enabled());
-        assert_eq!(c.ssl.unwrap().certificate_authorities.to_vec(), ["/x.pem"]);
+        assert_eq!(c.ssl.unwrap().certificate_authorities, ["/x.pem"]);
     }
 }

@@ -14,39 +14,27 @@ use std::sync::Arc;
 /// Logged as libbeat's `tls` logger.
 const LOG: &str = "packetbeat::outputs::tls";
 
-/// A string or a list of strings (Beats accepts both for CA lists and protocol lists).
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    #[default]
-    None,
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub fn to_vec(&self) -> Vec<String> {
-        match self {
-            OneOrMany::None => Vec::new(),
-            OneOrMany::One(s) => vec![s.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        }
-    }
-}
-
 /// `output.X.ssl`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SslConfig {
     pub enabled: Option<bool>,
-    pub certificate_authorities: OneOrMany,
+    /// A string or a list of strings, as Beats accepts it.
+    #[serde(deserialize_with = "crate::config::types::strings")]
+    pub certificate_authorities: Vec<String>,
     pub certificate: Option<String>,
     pub key: Option<String>,
     pub key_passphrase: Option<String>,
     pub verification_mode: String,
-    pub supported_protocols: OneOrMany,
-    pub cipher_suites: OneOrMany,
-    pub curve_types: OneOrMany,
+    /// A string or a list of strings, as Beats accepts it.
+    #[serde(deserialize_with = "crate::config::types::strings")]
+    pub supported_protocols: Vec<String>,
+    /// A string or a list of strings, as Beats accepts it.
+    #[serde(deserialize_with = "crate::config::types::strings")]
+    pub cipher_suites: Vec<String>,
+    /// A string or a list of strings, as Beats accepts it.
+    #[serde(deserialize_with = "crate::config::types::strings")]
+    pub curve_types: Vec<String>,
     pub ca_trusted_fingerprint: Option<String>,
     pub renegotiation: Option<String>,
 }
@@ -55,14 +43,14 @@ impl Default for SslConfig {
     fn default() -> Self {
         SslConfig {
             enabled: None,
-            certificate_authorities: OneOrMany::None,
+            certificate_authorities: Vec::new(),
             certificate: None,
             key: None,
             key_passphrase: None,
             verification_mode: "full".into(),
-            supported_protocols: OneOrMany::None,
-            cipher_suites: OneOrMany::None,
-            curve_types: OneOrMany::None,
+            supported_protocols: Vec::new(),
+            cipher_suites: Vec::new(),
+            curve_types: Vec::new(),
             ca_trusted_fingerprint: None,
             renegotiation: None,
         }
@@ -111,7 +99,7 @@ fn normalise_suite(s: &str) -> String {
 
 fn provider(ssl: &SslConfig, key: &str) -> anyhow::Result<CryptoProvider> {
     let mut p = rustls::crypto::ring::default_provider();
-    let wanted = ssl.cipher_suites.to_vec();
+    let wanted = ssl.cipher_suites.clone();
     if !wanted.is_empty() {
         let mut suites = Vec::new();
         for w in &wanted {
@@ -145,7 +133,7 @@ fn versions(
     ssl: &SslConfig,
     key: &str,
 ) -> anyhow::Result<Vec<&'static rustls::SupportedProtocolVersion>> {
-    let wanted = ssl.supported_protocols.to_vec();
+    let wanted = ssl.supported_protocols.clone();
     if wanted.is_empty() {
         return Ok(vec![&rustls::version::TLS13, &rustls::version::TLS12]);
     }
@@ -171,7 +159,7 @@ fn versions(
 
 fn roots(ssl: &SslConfig) -> anyhow::Result<RootCertStore> {
     let mut store = RootCertStore::empty();
-    let cas = ssl.certificate_authorities.to_vec();
+    let cas = ssl.certificate_authorities.clone();
     if cas.is_empty() {
         let bundle = [
             "/etc/ssl/certs/ca-certificates.crt",
@@ -319,7 +307,7 @@ mod tests {
             normalise_suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
         );
         let ssl = SslConfig {
-            cipher_suites: OneOrMany::Many(vec!["ECDHE-RSA-AES-256-GCM-SHA384".into()]),
+            cipher_suites: vec!["ECDHE-RSA-AES-256-GCM-SHA384".into()],
             ..Default::default()
         };
         let p = provider(&ssl, "output.x.ssl").unwrap();
