@@ -5,8 +5,10 @@
 //!   links.
 //! - [`names`]: that library's name tables.
 //! - [`event`]: the event as `parseDHCPv4` and `optionsToMap` build it.
-//! - this file: the module.
+//! - [`config`]: the section (no options beyond the common ones).
+//! - this file: the protocol's declaration and its UDP side.
 
+pub mod config;
 pub mod event;
 pub mod names;
 pub mod parser;
@@ -18,7 +20,7 @@ use crate::protos::app::{AppCounters, Protocol, SectionError, Transports};
 use crate::protos::{CommonOptions, UdpAnalyzer, UdpPacket};
 use crate::publish::EventSink;
 pub use event::{dhcp_event, flags_string, format_hw_addr, go_ip_string, go_string, OptionsError};
-use serde::de::IgnoredAny;
+use config::Dhcpv4Config;
 use std::sync::Arc;
 
 /// The DHCPv4 protocol (no options of its own).
@@ -31,9 +33,9 @@ impl Protocol for Dhcpv4 {
         udp: Some(|a| Box::new(Dhcpv4Udp::with_counters(a.counters.clone()))),
         ..Transports::NONE
     };
-    type Config = IgnoredAny;
+    type Config = Dhcpv4Config;
 
-    fn configure(_common: &CommonOptions, _cfg: IgnoredAny) -> Result<Self, SectionError> {
+    fn configure(_common: &CommonOptions, _cfg: Dhcpv4Config) -> Result<Self, SectionError> {
         Ok(Dhcpv4)
     }
 }

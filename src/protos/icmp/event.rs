@@ -1,6 +1,6 @@
 //! The published event (`publishTransaction` in `icmp.go`).
 
-use super::{message, Message, Transaction};
+use super::{parser, Message, Transaction};
 use crate::common::Transport;
 use crate::publish::event::{ip_string, Endpoint, Event};
 use crate::publish::json::ObjectWriter;
@@ -66,7 +66,7 @@ fn write_message(w: &mut ObjectWriter, version: u8, m: &Message) {
     w.u64("code", m.code as u64);
     w.str(
         "message",
-        &message::human_readable(version, m.icmp_type, m.code),
+        &parser::human_readable(version, m.icmp_type, m.code),
     );
     w.u64("type", m.icmp_type as u64);
 }

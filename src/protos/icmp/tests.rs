@@ -1,4 +1,5 @@
-use super::message::{self, human_readable, IcmpInfo};
+use std::net::IpAddr;
+use super::parser::{self, human_readable, IcmpInfo};
 use super::*;
 use crate::protos::testing::{published_with, unhex};
 use crate::publish::event::{Map, MapExt};
@@ -12,7 +13,7 @@ const V6_REPLY: &str = "810096d60005000174657374";
 
 fn info(version: u8, hex: &str) -> IcmpInfo {
     let b = unhex(hex);
-    message::parse(version, b[0], b[1], &b[4..]).unwrap()
+    parser::parse(version, b[0], b[1], &b[4..]).unwrap()
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -38,31 +39,31 @@ fn parse_extracts_id_seq_and_length_from_captured_echo() {
     let rep = info(6, V6_REPLY);
     assert_eq!((rep.icmp_type, rep.id, rep.seq, rep.length), (129, 5, 1, 4));
     // Types that do not pair carry no tracking data.
-    let unreach = message::parse(4, 3, 3, &[0xaa, 0xbb, 0xcc, 0xdd, 1, 2]).unwrap();
+    let unreach = parser::parse(4, 3, 3, &[0xaa, 0xbb, 0xcc, 0xdd, 1, 2]).unwrap();
     assert_eq!((unreach.id, unreach.seq, unreach.length), (0, 0, 2));
 }
 
 #[test]
 fn parse_rejects_what_packetbeat_does_not_process() {
     for n in 0..4 {
-        assert!(message::parse(4, 8, 0, &vec![0; n]).is_none());
-        assert!(message::parse(6, 128, 0, &vec![0; n]).is_none());
+        assert!(parser::parse(4, 8, 0, &vec![0; n]).is_none());
+        assert!(parser::parse(6, 128, 0, &vec![0; n]).is_none());
     }
-    assert!(message::parse(5, 8, 0, &[0; 8]).is_none());
-    assert!(message::parse(4, 8, 0, &[0; 4]).is_some());
+    assert!(parser::parse(5, 8, 0, &[0; 8]).is_none());
+    assert!(parser::parse(4, 8, 0, &[0; 4]).is_some());
 }
 
 #[test]
 fn classification_follows_message_go() {
-    assert!(message::is_request(4, 8) && !message::is_request(4, 0));
+    assert!(parser::is_request(4, 8) && !parser::is_request(4, 0));
     assert!(
-        !message::is_request(4, 14) && !message::is_request(4, 16) && !message::is_request(4, 18)
+        !parser::is_request(4, 14) && !parser::is_request(4, 16) && !parser::is_request(4, 18)
     );
-    assert!(message::is_request(4, 3) && message::is_error(4, 3));
-    assert!(message::is_request(6, 128) && !message::is_request(6, 129));
-    assert!(message::is_request(6, 135) && !message::requires_counterpart(6, 135));
-    assert!(message::is_error(6, 2) && !message::is_error(6, 128));
-    assert!(message::requires_counterpart(4, 17) && !message::requires_counterpart(4, 5));
+    assert!(parser::is_request(4, 3) && parser::is_error(4, 3));
+    assert!(parser::is_request(6, 128) && !parser::is_request(6, 129));
+    assert!(parser::is_request(6, 135) && !parser::requires_counterpart(6, 135));
+    assert!(parser::is_error(6, 2) && !parser::is_error(6, 128));
+    assert!(parser::requires_counterpart(4, 17) && !parser::requires_counterpart(4, 5));
 }
 
 #[test]
@@ -222,7 +223,7 @@ fn non_paired_types_publish_at_once() {
     let mut icmp = Icmp::new(Duration::from_secs(10));
     let (a, b) = (ip("fe80::1"), ip("fe80::2"));
     // Neighbour solicitation: a request without counterpart, not an error.
-    let ns = message::parse(6, 135, 0, &[0; 24]).unwrap();
+    let ns = parser::parse(6, 135, 0, &[0; 24]).unwrap();
     let t = icmp.handle(Ts(0), a, b, &ns).remove(0);
     assert!(!t.has_error() && t.notes.is_empty());
     let m = published(&t);
@@ -232,7 +233,7 @@ fn non_paired_types_publish_at_once() {
     );
     assert_eq!(get(&m, "status"), Some(&Value::from("OK")));
     // Destination unreachable: an error.
-    let du = message::parse(4, 3, 3, &[0; 32]).unwrap();
+    let du = parser::parse(4, 3, 3, &[0; 32]).unwrap();
     let t = icmp
         .handle(Ts(1), ip("10.0.0.9"), ip("10.0.0.1"), &du)
         .remove(0);
@@ -243,7 +244,7 @@ fn non_paired_types_publish_at_once() {
         Some(&Value::from("DestinationUnreachable(Port)"))
     );
     assert_eq!(get(&m, "source.bytes"), Some(&Value::from(28)));
-    assert!(icmp.pending.is_empty());
+    assert!(icmp.is_idle());
 }
 
 #[test]
@@ -280,5 +281,5 @@ fn arbitrary_bytes_never_panic() {
         );
     }
     icmp.flush(&mut sink, Ts(0));
-    assert!(icmp.pending.is_empty());
+    assert!(icmp.is_idle());
 }
