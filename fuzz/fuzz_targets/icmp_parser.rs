@@ -1,11 +1,11 @@
-//! Arbitrary bytes into the ICMP message decoder, the pairing state and the event builder.
+//! Arbitrary bytes into the ICMP message parser, the pairing state and the event builder.
 //! Input: [version selector, type, code, body...] repeated messages split on nothing: the
 //! first byte picks v4/v6, the next two are type and code, the rest is the body.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use packetbeat::common::Ts;
-use packetbeat::protos::icmp::{message, transaction_event, Icmp};
+use packetbeat::protos::icmp::{parser, transaction_event, Icmp};
 use std::time::Duration;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,8 +14,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let version = if data[0] & 1 == 0 { 4 } else { 6 };
     let (t, c, body) = (data[1], data[2], &data[3..]);
-    let _ = message::human_readable(version, t, c);
-    let Some(info) = message::parse(version, t, c, body) else {
+    let _ = parser::human_readable(version, t, c);
+    let Some(info) = parser::parse(version, t, c, body) else {
         return;
     };
     let mut icmp = Icmp::new(Duration::from_secs(1));
