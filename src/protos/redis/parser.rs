@@ -75,7 +75,9 @@ fn value(data: &[u8], depth: usize, top: bool) -> Step<(bool, Body)> {
     let Some((l, used)) = line(data) else {
         return Step::Need(data.len() + 1);
     };
-    let rest = &l[1..];
+    let Some(rest) = l.get(1..) else {
+        return Step::Bad(ERR_BAD_TYPE);
+    };
     let text = |t: &[u8]| Body::Text(t.to_vec());
     match kind {
         b'+' | b':' | b',' | b'(' => Step::Done((false, text(rest)), used),
@@ -234,6 +236,7 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         assert_eq!(one(b"PING\r\n"), Parsed::Error(ERR_BAD_TYPE));
+        assert_eq!(one(b"\r\n"), Parsed::Error(ERR_BAD_TYPE));
         assert_eq!(one(b"$x\r\n"), Parsed::Error(ERR_BAD_LENGTH));
         assert_eq!(one(b"$-5\r\n"), Parsed::Error(ERR_BAD_LENGTH));
         assert_eq!(one(b"$1\r\nabc\r\n"), Parsed::Error(ERR_BAD_TERMINATOR));
