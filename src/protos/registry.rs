@@ -22,7 +22,7 @@ pub const ANALYZERS: [Entry; 15] = [
     unimplemented("mysql"),
     unimplemented("nfs"),
     unimplemented("pgsql"),
-    unimplemented("redis"),
+    analyzer::<super::redis::Redis>(),
     unimplemented("sip"),
     unimplemented("thrift"),
     analyzer::<super::tls::config::TlsSettings>(),

@@ -1,0 +1,170 @@
+//! The Redis analyzer through the real TCP layer: segments in, events out.
+
+use super::*;
+use crate::common::IpPortTuple;
+use crate::decoder::TcpHeader;
+use crate::protos::app::Module;
+use crate::protos::tcp::Tcp;
+use crate::protos::ProtocolModules;
+use crate::publish::Event;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Conn {
+    tcp: Tcp,
+    out: EventSink,
+    seq: [u32; 2],
+}
+
+impl Conn {
+    fn new(cfg: RedisConfig) -> Conn {
+        let common = CommonOptions {
+            ports: vec![6379],
+            send_request: true,
+            send_response: true,
+            transaction_timeout: Duration::from_secs(10),
+        };
+        let module = Arc::new(Module::new(Redis::configure(&common, cfg).unwrap(), &common));
+        Conn {
+            tcp: Tcp::new(&ProtocolModules {
+                modules: vec![module],
+                reporters: Default::default(),
+            }),
+            out: EventSink::new(),
+            seq: [1000, 5000],
+        }
+    }
+
+    fn send(&mut self, to_server: bool, payload: &[u8], t_ms: i64) {
+        let (a, b) = if to_server {
+            (("10.0.0.1", 40000), ("10.0.0.2", 6379))
+        } else {
+            (("10.0.0.2", 6379), ("10.0.0.1", 40000))
+        };
+        let d = usize::from(!to_server);
+        let tuple = IpPortTuple::new(a.0.parse().unwrap(), a.1, b.0.parse().unwrap(), b.1);
+        let hdr = TcpHeader {
+            src_port: a.1,
+            dst_port: b.1,
+            seq: self.seq[d],
+            ack: 0,
+            flags: TcpHeader::ACK,
+        };
+        self.seq[d] = self.seq[d].wrapping_add(payload.len() as u32);
+        self.tcp
+            .process(&mut self.out, Ts(t_ms * 1_000_000), tuple, &hdr, payload);
+    }
+
+    fn skip(&mut self, to_server: bool, n: u32) {
+        self.seq[usize::from(!to_server)] += n;
+    }
+
+    fn events(&mut self) -> Vec<Value> {
+        self.out.take().into_iter().map(flat).collect()
+    }
+}
+
+fn flat(ev: Event) -> Value {
+    let mut m = ev.fields.to_map();
+    if let Some(pb) = &ev.pb {
+        pb.marshal(&mut m);
+    }
+    Value::Object(m)
+}
+
+fn cmd(args: &[&str]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        v.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    v
+}
+
+#[test]
+fn pipelined_commands_unknown_commands_and_transactions() {
+    let mut c = Conn::new(RedisConfig::default());
+    let mut burst = Vec::new();
+    for a in [
+        &["SET", "k", "a\r\nb"][..],
+        &["FOO", "bar"],
+        &["MULTI"],
+        &["INCR", "n"],
+        &["EXEC"],
+        &["CONFIG", "GET", "maxmemory"],
+        &["LRANGE", "empty", "0", "-1"],
+    ] {
+        burst.extend(cmd(a));
+    }
+    c.send(true, &burst, 0);
+    c.send(
+        false,
+        b"+OK\r\n-ERR unknown command 'FOO'\r\n+OK\r\n+QUEUED\r\n*1\r\n:1\r\n*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n*0\r\n",
+        1,
+    );
+    let evs = c.events();
+    assert_eq!(evs.len(), 7, "{evs:?}");
+    assert_eq!(evs[0]["query"], "SET k a\r\nb");
+    assert_eq!(evs[0]["resource"], "k");
+    assert_eq!(evs[0]["redis"]["return_value"], "OK");
+    assert_eq!(evs[1]["method"], "FOO");
+    assert_eq!(evs[1]["status"], "Error");
+    assert_eq!(evs[1]["redis"]["error"], "ERR unknown command 'FOO'");
+    assert_eq!(evs[3]["redis"]["return_value"], "QUEUED");
+    assert_eq!(evs[4]["method"], "EXEC");
+    assert_eq!(evs[4]["redis"]["return_value"], "[1]");
+    assert_eq!(evs[5]["method"], "CONFIG GET");
+    assert_eq!(evs[5]["resource"], "maxmemory");
+    assert_eq!(evs[5]["redis"]["return_value"], "[maxmemory, 0]");
+    assert_eq!(evs[6]["redis"]["return_value"], "[]");
+}
+
+#[test]
+fn a_large_reply_in_many_segments_and_a_gap_inside_one() {
+    let mut c = Conn::new(RedisConfig::default());
+    let value = vec![b'x'; 200_000];
+    let mut reply = b"$200000\r\n".to_vec();
+    reply.extend_from_slice(&value);
+    reply.extend_from_slice(b"\r\n");
+    c.send(true, &cmd(&["GET", "big"]), 0);
+    for (i, chunk) in reply.chunks(1448).enumerate() {
+        c.send(false, chunk, 1 + i as i64);
+    }
+    let evs = c.events();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0]["redis"]["return_value"].as_str().unwrap().len(), 200_000);
+    assert_eq!(evs[0]["destination"]["bytes"], reply.len());
+
+    // Again, with a segment of the reply lost: the commands after it are still reported.
+    c.send(true, &cmd(&["GET", "big"]), 1000);
+    let chunks: Vec<&[u8]> = reply.chunks(1448).collect();
+    c.send(false, chunks[0], 1001);
+    c.skip(false, chunks[1].len() as u32);
+    for (i, chunk) in chunks[2..].iter().enumerate() {
+        c.send(false, chunk, 1002 + i as i64);
+    }
+    c.send(true, &cmd(&["PING"]), 2000);
+    c.send(false, b"+PONG\r\n", 2001);
+    let evs = c.events();
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0]["method"], "PING");
+    assert_eq!(evs[0]["redis"]["return_value"], "PONG");
+}
+
+#[test]
+fn the_queue_is_bounded() {
+    let mut c = Conn::new(RedisConfig {
+        queue_max_bytes: 1_048_576,
+        queue_max_messages: 2,
+    });
+    let mut burst = Vec::new();
+    for k in ["a", "b", "c"] {
+        burst.extend(cmd(&["GET", k]));
+    }
+    c.send(true, &burst, 0);
+    c.send(false, b"$1\r\nB\r\n$1\r\nC\r\n", 1);
+    let evs = c.events();
+    assert_eq!(evs.len(), 2);
+    assert_eq!(evs[0]["resource"], "b");
+    assert_eq!(evs[1]["resource"], "c");
+}
