@@ -72,3 +72,76 @@ pub fn flat(e: Event) -> Map {
     );
     out
 }
+
+/// One client/server TCP connection driven through the real TCP layer of one worker: segments
+/// in (sequence numbers kept per direction), the analyzer's events out.
+pub struct TcpSession {
+    pub tcp: crate::protos::tcp::Tcp,
+    pub out: crate::publish::EventSink,
+    server_port: u16,
+    seq: [u32; 2],
+}
+
+impl TcpSession {
+    /// A session between 10.0.0.1:40000 and 10.0.0.2:`server_port`, analysed by `module`.
+    pub fn new(
+        module: std::sync::Arc<dyn crate::protos::ProtocolModule>,
+        server_port: u16,
+    ) -> TcpSession {
+        TcpSession {
+            tcp: crate::protos::tcp::Tcp::new(&crate::protos::ProtocolModules {
+                modules: vec![module],
+                reporters: Default::default(),
+            }),
+            out: crate::publish::EventSink::new(),
+            server_port,
+            seq: [1000, 5000],
+        }
+    }
+
+    /// A segment from the client (`to_server`) or the server, at `t_ms` milliseconds.
+    pub fn send(&mut self, to_server: bool, payload: &[u8], t_ms: i64) {
+        use crate::decoder::TcpHeader;
+        let client = ("10.0.0.1".parse().unwrap(), 40000);
+        let server = ("10.0.0.2".parse().unwrap(), self.server_port);
+        let (a, b) = if to_server {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        let d = usize::from(!to_server);
+        let hdr = TcpHeader {
+            src_port: a.1,
+            dst_port: b.1,
+            seq: self.seq[d],
+            ack: 0,
+            flags: TcpHeader::ACK,
+        };
+        self.seq[d] = self.seq[d].wrapping_add(payload.len() as u32);
+        let tuple = IpPortTuple::new(a.0, a.1, b.0, b.1);
+        self.tcp
+            .process(&mut self.out, crate::common::Ts(t_ms * 1_000_000), tuple, &hdr, payload);
+    }
+
+    /// `n` bytes of one direction that the capture never saw (a gap before the next segment).
+    pub fn skip(&mut self, to_server: bool, n: u32) {
+        let d = usize::from(!to_server);
+        self.seq[d] = self.seq[d].wrapping_add(n);
+    }
+
+    /// The events published so far: fields and Packetbeat's common fields, nested, before the
+    /// pipeline's finalisation.
+    pub fn events(&mut self) -> Vec<Value> {
+        self.out
+            .take()
+            .into_iter()
+            .map(|ev| {
+                let mut m = ev.fields.to_map();
+                if let Some(pb) = &ev.pb {
+                    pb.marshal(&mut m);
+                }
+                Value::Object(m)
+            })
+            .collect()
+    }
+}

@@ -1,76 +1,21 @@
 //! The Redis analyzer through the real TCP layer: segments in, events out.
 
 use super::*;
-use crate::common::IpPortTuple;
-use crate::decoder::TcpHeader;
 use crate::protos::app::Module;
-use crate::protos::tcp::Tcp;
-use crate::protos::ProtocolModules;
-use crate::publish::Event;
-use serde_json::Value;
+use crate::protos::testing::TcpSession;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Conn {
-    tcp: Tcp,
-    out: EventSink,
-    seq: [u32; 2],
-}
-
-impl Conn {
-    fn new(cfg: RedisConfig) -> Conn {
-        let common = CommonOptions {
-            ports: vec![6379],
-            send_request: true,
-            send_response: true,
-            transaction_timeout: Duration::from_secs(10),
-        };
-        let module = Arc::new(Module::new(Redis::configure(&common, cfg).unwrap(), &common));
-        Conn {
-            tcp: Tcp::new(&ProtocolModules {
-                modules: vec![module],
-                reporters: Default::default(),
-            }),
-            out: EventSink::new(),
-            seq: [1000, 5000],
-        }
-    }
-
-    fn send(&mut self, to_server: bool, payload: &[u8], t_ms: i64) {
-        let (a, b) = if to_server {
-            (("10.0.0.1", 40000), ("10.0.0.2", 6379))
-        } else {
-            (("10.0.0.2", 6379), ("10.0.0.1", 40000))
-        };
-        let d = usize::from(!to_server);
-        let tuple = IpPortTuple::new(a.0.parse().unwrap(), a.1, b.0.parse().unwrap(), b.1);
-        let hdr = TcpHeader {
-            src_port: a.1,
-            dst_port: b.1,
-            seq: self.seq[d],
-            ack: 0,
-            flags: TcpHeader::ACK,
-        };
-        self.seq[d] = self.seq[d].wrapping_add(payload.len() as u32);
-        self.tcp
-            .process(&mut self.out, Ts(t_ms * 1_000_000), tuple, &hdr, payload);
-    }
-
-    fn skip(&mut self, to_server: bool, n: u32) {
-        self.seq[usize::from(!to_server)] += n;
-    }
-
-    fn events(&mut self) -> Vec<Value> {
-        self.out.take().into_iter().map(flat).collect()
-    }
-}
-
-fn flat(ev: Event) -> Value {
-    let mut m = ev.fields.to_map();
-    if let Some(pb) = &ev.pb {
-        pb.marshal(&mut m);
-    }
-    Value::Object(m)
+/// A client/server session on port 6379 with send_request/send_response on.
+fn session(cfg: RedisConfig) -> TcpSession {
+    let common = CommonOptions {
+        ports: vec![6379],
+        send_request: true,
+        send_response: true,
+        transaction_timeout: Duration::from_secs(10),
+    };
+    let module = Arc::new(Module::new(Redis::configure(&common, cfg).unwrap(), &common));
+    TcpSession::new(module, 6379)
 }
 
 fn cmd(args: &[&str]) -> Vec<u8> {
@@ -83,7 +28,7 @@ fn cmd(args: &[&str]) -> Vec<u8> {
 
 #[test]
 fn pipelined_commands_unknown_commands_and_transactions() {
-    let mut c = Conn::new(RedisConfig::default());
+    let mut c = session(RedisConfig::default());
     let mut burst = Vec::new();
     for a in [
         &["SET", "k", "a\r\nb"][..],
@@ -121,7 +66,7 @@ fn pipelined_commands_unknown_commands_and_transactions() {
 
 #[test]
 fn a_large_reply_in_many_segments_and_a_gap_inside_one() {
-    let mut c = Conn::new(RedisConfig::default());
+    let mut c = session(RedisConfig::default());
     let value = vec![b'x'; 200_000];
     let mut reply = b"$200000\r\n".to_vec();
     reply.extend_from_slice(&value);
@@ -153,7 +98,7 @@ fn a_large_reply_in_many_segments_and_a_gap_inside_one() {
 
 #[test]
 fn the_queue_is_bounded() {
-    let mut c = Conn::new(RedisConfig {
+    let mut c = session(RedisConfig {
         queue_max_bytes: 1_048_576,
         queue_max_messages: 2,
     });

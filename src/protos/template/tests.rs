@@ -1,90 +1,38 @@
 //! The template analyzer through the real TCP layer: segments in, events out.
 
 use super::*;
-use crate::common::IpPortTuple;
-use crate::decoder::TcpHeader;
 use crate::protos::app::{Module, TCP_MAX_DATA_IN_STREAM};
-use crate::protos::tcp::Tcp;
-use crate::protos::{ProtocolModule, ProtocolModules};
-use crate::publish::Event;
-use serde_json::Value;
+use crate::protos::testing::TcpSession;
+use crate::protos::ProtocolModule;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 fn settings() -> Template {
-    let common = CommonOptions {
+    Template::configure(&common(true), TemplateConfig::default()).unwrap()
+}
+
+fn common(send_request: bool) -> CommonOptions {
+    CommonOptions {
         ports: vec![7777],
-        send_request: true,
+        send_request,
         send_response: false,
         transaction_timeout: Duration::from_secs(10),
-    };
-    Template::configure(&common, TemplateConfig::default()).unwrap()
-}
-
-struct Conn {
-    tcp: Tcp,
-    module: Arc<Module<Template>>,
-    out: EventSink,
-    seq: [u32; 2],
-}
-
-impl Conn {
-    fn new() -> Conn {
-        let common = CommonOptions {
-            ports: vec![7777],
-            send_request: true,
-            send_response: false,
-            transaction_timeout: Duration::from_secs(10),
-        };
-        let module = Arc::new(Module::new(settings(), &common));
-        let modules = ProtocolModules {
-            modules: vec![module.clone()],
-            reporters: Default::default(),
-        };
-        Conn {
-            tcp: Tcp::new(&modules),
-            module,
-            out: EventSink::new(),
-            seq: [1000, 5000],
-        }
-    }
-
-    fn send(&mut self, to_server: bool, payload: &[u8], t_ms: i64) {
-        let (a, b) = if to_server {
-            (("10.0.0.1", 40000), ("10.0.0.2", 7777))
-        } else {
-            (("10.0.0.2", 7777), ("10.0.0.1", 40000))
-        };
-        let d = if to_server { 0 } else { 1 };
-        let tuple = IpPortTuple::new(a.0.parse().unwrap(), a.1, b.0.parse().unwrap(), b.1);
-        let hdr = TcpHeader {
-            src_port: a.1,
-            dst_port: b.1,
-            seq: self.seq[d],
-            ack: 0,
-            flags: TcpHeader::ACK,
-        };
-        self.seq[d] = self.seq[d].wrapping_add(payload.len() as u32);
-        self.tcp
-            .process(&mut self.out, Ts(t_ms * 1_000_000), tuple, &hdr, payload);
-    }
-
-    fn events(&mut self) -> Vec<Value> {
-        self.out.take().into_iter().map(flat).collect()
     }
 }
 
-fn flat(ev: Event) -> Value {
-    let mut m = ev.fields.to_map();
-    if let Some(pb) = &ev.pb {
-        pb.marshal(&mut m);
-    }
-    Value::Object(m)
+/// A session analysed by `settings`, and the module (for its counters).
+fn session_with(settings: Template, send_request: bool) -> (TcpSession, Arc<Module<Template>>) {
+    let module = Arc::new(Module::new(settings, &common(send_request)));
+    (TcpSession::new(module.clone(), 7777), module)
+}
+
+fn session() -> (TcpSession, Arc<Module<Template>>) {
+    session_with(settings(), true)
 }
 
 #[test]
 fn pairs_in_order_across_segment_splits_and_pipelining() {
-    let mut c = Conn::new();
+    let (mut c, _) = session();
     // Pipelined requests, the second split over two segments.
     c.send(true, b"GET a\r\nSET b", 0);
     c.send(true, b" 1\r\n", 1);
@@ -108,7 +56,7 @@ fn pairs_in_order_across_segment_splits_and_pipelining() {
 
 #[test]
 fn unmatched_and_unparseable_traffic_is_reported_and_counted() {
-    let mut c = Conn::new();
+    let (mut c, module) = session();
     c.send(false, b"+stray\r\n", 0);
     c.send(true, b"PING\r\n", 1);
     // Not this protocol: the server's stream is dropped, the error counted.
@@ -116,7 +64,7 @@ fn unmatched_and_unparseable_traffic_is_reported_and_counted() {
     let evs = c.events();
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0]["error"]["message"], "Unmatched response");
-    assert_eq!(c.module.counters().unwrap().parse_errors.load(Ordering::Relaxed), 1);
+    assert_eq!(module.counters().unwrap().parse_errors.load(Ordering::Relaxed), 1);
     // The capture ends: the waiting request is published unmatched.
     c.tcp.flush(&mut c.out);
     let evs = c.events();
@@ -127,25 +75,14 @@ fn unmatched_and_unparseable_traffic_is_reported_and_counted() {
 
 #[test]
 fn a_stream_past_the_cap_is_dropped_and_counted() {
-    let mut c = Conn::new();
     let mut s = settings();
     s.max_line_length = usize::MAX;
-    let common = CommonOptions {
-        ports: vec![7777],
-        send_request: false,
-        send_response: false,
-        transaction_timeout: Duration::from_secs(10),
-    };
-    c.module = Arc::new(Module::new(s, &common));
-    c.tcp = Tcp::new(&ProtocolModules {
-        modules: vec![c.module.clone()],
-        reporters: Default::default(),
-    });
+    let (mut c, module) = session_with(s, false);
     let chunk = vec![b'x'; 1 << 20];
     for i in 0..=(TCP_MAX_DATA_IN_STREAM >> 20) as i64 {
         c.send(true, &chunk, i);
     }
-    let counters = c.module.counters().unwrap();
+    let counters = module.counters().unwrap();
     assert_eq!(counters.streams_too_large.load(Ordering::Relaxed), 1);
     // The next request starts a fresh stream and pairs normally.
     c.send(true, b"PING\r\n", 20);
@@ -157,7 +94,7 @@ fn a_stream_past_the_cap_is_dropped_and_counted() {
 
 #[test]
 fn requests_expire_on_packet_time() {
-    let mut c = Conn::new();
+    let (mut c, _) = session();
     c.send(true, b"GET slow\r\n", 0);
     c.send(true, b"GET fast\r\n", 20_000);
     let evs = c.events();
