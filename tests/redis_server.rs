@@ -16,7 +16,11 @@ impl Drop for Killed {
 }
 
 fn tool(name: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn cli(port: u16, args: &[&str], stdin: Option<&[u8]>) -> String {
@@ -46,7 +50,11 @@ fn redis_server_session() {
             return;
         }
     }
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("redis.pcap");
     let mut dump = Killed(
@@ -62,11 +70,22 @@ fn redis_server_session() {
     {
         use std::io::{BufRead, BufReader};
         let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(dump.0.stderr.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
     }
     let _server = Killed(
         Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -82,12 +101,19 @@ fn redis_server_session() {
     assert_eq!(cli(port, &["SET", "k1", "v1"], None).trim(), "OK");
     assert!(cli(port, &["LLEN", "k1"], None).contains("WRONGTYPE"));
     let big = "x".repeat(200_000);
-    assert_eq!(cli(port, &["-x", "SET", "big"], Some(big.as_bytes())).trim(), "OK");
+    assert_eq!(
+        cli(port, &["-x", "SET", "big"], Some(big.as_bytes())).trim(),
+        "OK"
+    );
     assert_eq!(cli(port, &["GET", "big"], None).trim().len(), 200_000);
     let mut burst = String::new();
     for i in 0..50 {
         let (k, v) = (format!("p{i}"), i.to_string());
-        burst.push_str(&format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len()));
+        burst.push_str(&format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+            k.len(),
+            v.len()
+        ));
     }
     let piped = cli(port, &["--pipe"], Some(burst.as_bytes()));
     assert!(piped.contains("replies: 50"), "{piped}");
@@ -98,16 +124,37 @@ fn redis_server_session() {
     let cfg = format!("packetbeat.protocols:\n  - type: redis\n    ports: [{port}]\n");
     let run = common::run_capture(&pcap, &cfg, &[]);
     let ev = &run.events;
-    let count = |q: &str| ev.iter().filter(|e| common::get(e, "query").and_then(|v| v.as_str()) == Some(q)).count();
+    let count = |q: &str| {
+        ev.iter()
+            .filter(|e| common::get(e, "query").and_then(|v| v.as_str()) == Some(q))
+            .count()
+    };
     let queries: Vec<_> = ev.iter().filter_map(|e| common::get(e, "query")).collect();
     assert_eq!(count("SET k1 v1"), 1, "{queries:?} {}", run.stderr);
-    let llen: Vec<_> = ev.iter().filter(|e| common::get(e, "query").and_then(|v| v.as_str()) == Some("LLEN k1")).collect();
+    let llen: Vec<_> = ev
+        .iter()
+        .filter(|e| common::get(e, "query").and_then(|v| v.as_str()) == Some("LLEN k1"))
+        .collect();
     assert_eq!(llen.len(), 1);
     assert_eq!(common::get(llen[0], "status").unwrap(), "Error");
-    assert!(common::get(llen[0], "redis.error").unwrap().as_str().unwrap().starts_with("WRONGTYPE"));
-    let get: Vec<_> = ev.iter().filter(|e| common::get(e, "query").and_then(|v| v.as_str()) == Some("GET big")).collect();
+    assert!(common::get(llen[0], "redis.error")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .starts_with("WRONGTYPE"));
+    let get: Vec<_> = ev
+        .iter()
+        .filter(|e| common::get(e, "query").and_then(|v| v.as_str()) == Some("GET big"))
+        .collect();
     assert_eq!(get.len(), 1);
-    assert_eq!(common::get(get[0], "redis.return_value").unwrap().as_str().unwrap().len(), 200_000);
+    assert_eq!(
+        common::get(get[0], "redis.return_value")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .len(),
+        200_000
+    );
     for i in 0..50 {
         assert_eq!(count(&format!("SET p{i} {i}")), 1, "pipelined SET p{i}");
     }

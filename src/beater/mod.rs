@@ -217,9 +217,8 @@ fn spawn_output(
     mut output: Box<dyn outputs::Output>,
     events: Arc<dyn EventQueue>,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
-    Ok(std::thread::Builder::new()
-        .name("output".into())
-        .spawn(move || -> anyhow::Result<u64> {
+    Ok(std::thread::Builder::new().name("output".into()).spawn(
+        move || -> anyhow::Result<u64> {
             // However this thread ends, workers stop waiting to push.
             let _close = CloseOnDrop(&*events);
             let mut written = 0u64;
@@ -231,7 +230,8 @@ fn spawn_output(
             }
             output.close()?;
             Ok(written)
-        })?)
+        },
+    )?)
 }
 
 /// On a signal, an output waiting on a peer gets `grace` (shutdown_timeout), even while the

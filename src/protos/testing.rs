@@ -119,8 +119,13 @@ impl TcpSession {
         };
         self.seq[d] = self.seq[d].wrapping_add(payload.len() as u32);
         let tuple = IpPortTuple::new(a.0, a.1, b.0, b.1);
-        self.tcp
-            .process(&mut self.out, crate::common::Ts(t_ms * 1_000_000), tuple, &hdr, payload);
+        self.tcp.process(
+            &mut self.out,
+            crate::common::Ts(t_ms * 1_000_000),
+            tuple,
+            &hdr,
+            payload,
+        );
     }
 
     /// `n` bytes of one direction that the capture never saw (a gap before the next segment).

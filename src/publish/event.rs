@@ -8,8 +8,8 @@
 //! merged into the event exactly where Packetbeat's `MarshalMapStr` puts them.
 
 use super::fields::{FieldKey, Fields};
-use crate::publish::json::ObjectWriter;
 use crate::common::{Transport, Ts};
+use crate::publish::json::ObjectWriter;
 use serde_json::{Map as JsonMap, Value};
 use std::net::IpAddr;
 
@@ -458,7 +458,6 @@ pub fn write_ip(out: &mut Vec<u8>, ip: &IpAddr) {
     }
 }
 
-
 impl Endpoint {
     /// The object `marshal` would build, as JSON (keys in order).
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -684,7 +683,13 @@ mod tests {
 
     #[test]
     fn ipv4_text_matches_display() {
-        for ip in ["0.0.0.0", "255.255.255.255", "10.9.99.100", "198.18.230.137", "1.0.10.200"] {
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.9.99.100",
+            "198.18.230.137",
+            "1.0.10.200",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(ip_string(&ip), ip.to_string());
         }

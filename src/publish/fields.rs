@@ -340,7 +340,11 @@ impl Fields {
                 let pk = p.key.as_str().as_bytes();
                 let common = pk.iter().zip(k).take_while(|(a, b)| a == b).count();
                 // The previous field is a parent of this one: `a` then `a.b`.
-                if common == pk.len() && k.len() > common && e.separates(common) && k[common] == b'.' {
+                if common == pk.len()
+                    && k.len() > common
+                    && e.separates(common)
+                    && k[common] == b'.'
+                {
                     return Err(Overlap);
                 }
                 while let Some(&(dot, _)) = open.last() {
@@ -519,7 +523,10 @@ mod tests {
         let d = direct(&f).unwrap();
         assert_eq!(d, via_tree(&f));
         assert!(d.contains(r#""status":"OK""#), "{d}");
-        assert!(d.contains(r#""user":{"id":"1"},"user.name":"bob","user_agent""#), "{d}");
+        assert!(
+            d.contains(r#""user":{"id":"1"},"user.name":"bob","user_agent""#),
+            "{d}"
+        );
     }
 
     #[test]
@@ -534,7 +541,12 @@ mod tests {
         g.put_str("tls.client.x509.version", "3");
         assert_eq!(direct(&g), Err(Overlap));
         let mut h = Fields::new();
-        h.put_map("tls", json!({"client": {"ja3": "x"}, "a.b": 1}).as_object().unwrap());
+        h.put_map(
+            "tls",
+            json!({"client": {"ja3": "x"}, "a.b": 1})
+                .as_object()
+                .unwrap(),
+        );
         h.put_str("tls.client.x509.version", "3");
         assert_eq!(direct(&h).unwrap(), via_tree(&h));
     }
@@ -554,7 +566,10 @@ mod tests {
             r#","agent":0,"dns":{"id":"1"},"event":1,"type":"dns","zz":2"#
         );
         let mut out = Vec::new();
-        assert_eq!(f.write_members(&mut out, &["type"], |_, _| {}), Err(Overlap));
+        assert_eq!(
+            f.write_members(&mut out, &["type"], |_, _| {}),
+            Err(Overlap)
+        );
         assert!(out.is_empty());
     }
 
@@ -579,7 +594,9 @@ mod tests {
             let mut paths: Vec<String> = Vec::new();
             for _ in 0..n {
                 let depth = 1 + next(3);
-                let segs: Vec<&str> = (0..depth).map(|_| SEGS[next(SEGS.len() as u64) as usize]).collect();
+                let segs: Vec<&str> = (0..depth)
+                    .map(|_| SEGS[next(SEGS.len() as u64) as usize])
+                    .collect();
                 paths.push(segs.join("."));
             }
             if next(2) == 0 {
@@ -629,7 +646,10 @@ mod tests {
                 }
             }
         }
-        assert!(accepted > 1000 && overlaps > 100, "{accepted} accepted, {overlaps} overlaps");
+        assert!(
+            accepted > 1000 && overlaps > 100,
+            "{accepted} accepted, {overlaps} overlaps"
+        );
     }
 
     #[test]

@@ -294,7 +294,11 @@ impl<'a> ObjectWriter<'a> {
         #[cfg(debug_assertions)]
         {
             assert!(!needs_escape(k.as_bytes()), "key {k:?} needs escaping");
-            assert!(self.first || self.last < k, "key {k:?} after {:?}", self.last);
+            assert!(
+                self.first || self.last < k,
+                "key {k:?} after {:?}",
+                self.last
+            );
             self.last = k;
         }
         if !std::mem::take(&mut self.first) {

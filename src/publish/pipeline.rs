@@ -164,9 +164,11 @@ impl Pipeline {
         }
         // Every protocol's events carry its name in `type` (ICMP events have no
         // `network.protocol`), so that finds the protocol section's own metadata.
-        let (reporter, tags) = match event.fields.get_plain_str("type").and_then(|t| {
-            self.reporters.iter().find(|(name, _, _)| *name == t)
-        }) {
+        let (reporter, tags) = match event
+            .fields
+            .get_plain_str("type")
+            .and_then(|t| self.reporters.iter().find(|(name, _, _)| *name == t))
+        {
             Some((_, meta, tags)) => (Some(meta), tags),
             None => (None, &self.global_only_tags),
         };

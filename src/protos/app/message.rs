@@ -6,7 +6,7 @@
 //! Bytes are parsed straight from the segment while nothing is buffered: only the incomplete
 //! tail of a segment is copied, so a stream of whole messages is never copied at all.
 
-use super::{Analyzer, Protocol, StreamBuffer};
+use super::{Analyzer, AppCounters, Protocol, StreamBuffer};
 use crate::common::{IpPortTuple, TcpTuple, Ts};
 use crate::protos::{TcpConnectionParser, TcpDirection, TcpPacket};
 use crate::publish::EventSink;
@@ -36,6 +36,8 @@ pub struct MessageAt<'a> {
     pub tuple: IpPortTuple,
     /// Bytes the message used on the wire.
     pub size: usize,
+    /// The analyzer's counters, for the requests and responses pairing leaves unmatched.
+    pub counters: &'a AppCounters,
 }
 
 /// A message-oriented protocol over TCP. `Stream` is what the parser keeps per direction
@@ -48,8 +50,12 @@ pub trait MessageProtocol: Protocol {
     fn new_conn(&self, conn: &TcpTuple) -> Self::Conn;
 
     /// Parses the next message from the start of `data` (a pure function of its arguments).
-    fn parse(&self, stream: &mut Self::Stream, dir: TcpDirection, data: &[u8])
-        -> Parsed<Self::Message>;
+    fn parse(
+        &self,
+        stream: &mut Self::Stream,
+        dir: TcpDirection,
+        data: &[u8],
+    ) -> Parsed<Self::Message>;
 
     /// A complete message: pair it, publish what it completes.
     fn on_message(
@@ -61,8 +67,7 @@ pub trait MessageProtocol: Protocol {
     );
 
     /// The sender of `dir` closed its side.
-    fn on_fin(&self, _conn: &mut Self::Conn, _out: &mut EventSink, _dir: TcpDirection, _ts: Ts) {
-    }
+    fn on_fin(&self, _conn: &mut Self::Conn, _out: &mut EventSink, _dir: TcpDirection, _ts: Ts) {}
 
     /// `nbytes` of `dir` were lost. Return `true` to drop the connection's state (the TCP layer
     /// then starts afresh with a new stream id), Packetbeat's answer for most protocols.
@@ -77,8 +82,9 @@ pub trait MessageProtocol: Protocol {
         true
     }
 
-    /// The connection ended (closed, idle, or the capture's end): report what is pending.
-    fn on_end(&self, conn: &mut Self::Conn, out: &mut EventSink, now: Ts);
+    /// The connection ended (closed, idle, or the capture's end): report what is pending
+    /// (`counters` takes the requests that end unanswered).
+    fn on_end(&self, conn: &mut Self::Conn, out: &mut EventSink, now: Ts, counters: &AppCounters);
 }
 
 /// One direction: the unconsumed bytes, the parser's state, and when the first of those bytes
@@ -122,6 +128,7 @@ impl<P: MessageProtocol> MessageConnection<P> {
     #[allow(clippy::too_many_arguments)]
     fn parse_messages(
         proto: &P,
+        counters: &AppCounters,
         state: &mut P::Stream,
         conn_state: &mut P::Conn,
         out: &mut EventSink,
@@ -143,6 +150,7 @@ impl<P: MessageProtocol> MessageConnection<P> {
                         ts,
                         tuple,
                         size: consumed,
+                        counters,
                     };
                     proto.on_message(conn_state, out, &at, msg);
                     used += consumed;
@@ -180,7 +188,16 @@ impl<P: MessageProtocol> TcpConnectionParser for MessageConnection<P> {
             st.ts = pkt.ts;
             st.tuple = pkt.tuple;
             let r = Self::parse_messages(
-                proto, &mut st.state, conn_state, out, conn, dir, pkt.ts, pkt.tuple, pkt.ts,
+                proto,
+                &analyzer.counters,
+                &mut st.state,
+                conn_state,
+                out,
+                conn,
+                dir,
+                pkt.ts,
+                pkt.tuple,
+                pkt.ts,
                 pkt.payload,
             );
             r.map(|used| st.buf.append(&pkt.payload[used..]))
@@ -193,6 +210,7 @@ impl<P: MessageProtocol> TcpConnectionParser for MessageConnection<P> {
             }
             let r = Self::parse_messages(
                 proto,
+                &analyzer.counters,
                 &mut st.state,
                 conn_state,
                 out,
@@ -236,7 +254,9 @@ impl<P: MessageProtocol> TcpConnectionParser for MessageConnection<P> {
             .on_gap(&mut self.conn, out, dir, nbytes, ts);
         if drop {
             // The pending requests are reported now, as their expiry would report them.
-            self.analyzer.proto.on_end(&mut self.conn, out, ts);
+            self.analyzer
+                .proto
+                .on_end(&mut self.conn, out, ts, &self.analyzer.counters);
         } else {
             self.streams[dir.index()] = None;
         }
@@ -244,6 +264,8 @@ impl<P: MessageProtocol> TcpConnectionParser for MessageConnection<P> {
     }
 
     fn expired(&mut self, out: &mut EventSink, _conn: &TcpTuple, now: Ts) {
-        self.analyzer.proto.on_end(&mut self.conn, out, now);
+        self.analyzer
+            .proto
+            .on_end(&mut self.conn, out, now, &self.analyzer.counters);
     }
 }

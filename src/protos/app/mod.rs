@@ -265,8 +265,7 @@ pub fn build<P: Protocol>(
 ) -> Result<Arc<dyn ProtocolModule>, ConfigError> {
     let cfg: P::Config = decode(&section.options, &section.key, source)?;
     let common = common_options::<P>(common);
-    let proto = P::configure(&common, cfg).map_err(|e| {
-        ConfigError::at(e.message, &format!("{}.{}", section.key, e.key), source)
-    })?;
+    let proto = P::configure(&common, cfg)
+        .map_err(|e| ConfigError::at(e.message, &format!("{}.{}", section.key, e.key), source))?;
     Ok(Arc::new(Module::new(proto, &common)))
 }

@@ -19,8 +19,8 @@ mod tests;
 use crate::protos::app::{AppCounters, Protocol, SectionError, Transports};
 use crate::protos::{CommonOptions, UdpAnalyzer, UdpPacket};
 use crate::publish::EventSink;
-pub use event::{dhcp_event, flags_string, format_hw_addr, go_ip_string, go_string, OptionsError};
 use config::Dhcpv4Config;
+pub use event::{dhcp_event, flags_string, format_hw_addr, go_ip_string, go_string, OptionsError};
 use std::sync::Arc;
 
 /// The DHCPv4 protocol (no options of its own).

@@ -280,7 +280,10 @@ fn public_suffix(domain: &str) -> &str {
 
 /// `optToMapStr` as JSON: written straight when there are no options (the usual case).
 fn write_opt(out: &mut Vec<u8>, o: &Opt) {
-    if o.options.iter().all(|x| matches!(x, EdnsOption::Ignored(_))) {
+    if o.options
+        .iter()
+        .all(|x| matches!(x, EdnsOption::Ignored(_)))
+    {
         out.extend_from_slice(if o.do_bit() {
             b"{\"do\":true,\"ext_rcode\":"
         } else {

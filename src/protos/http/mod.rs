@@ -29,7 +29,12 @@ use transaction::Pairing;
 impl Protocol for HttpSettings {
     const NAME: &'static str = "http";
     const TRANSPORTS: Transports<Self> = Transports {
-        tcp: Some(|a, _| Box::new(HttpConnection::with_counters(a.proto.clone(), a.counters.clone()))),
+        tcp: Some(|a, _| {
+            Box::new(HttpConnection::with_counters(
+                a.proto.clone(),
+                a.counters.clone(),
+            ))
+        }),
         ..Transports::NONE
     };
     type Config = HttpConfig;
@@ -52,7 +57,10 @@ impl HttpConnection {
         HttpConnection::with_counters(settings, Arc::default())
     }
 
-    pub fn with_counters(settings: Arc<HttpSettings>, counters: Arc<AppCounters>) -> HttpConnection {
+    pub fn with_counters(
+        settings: Arc<HttpSettings>,
+        counters: Arc<AppCounters>,
+    ) -> HttpConnection {
         HttpConnection {
             settings,
             counters,

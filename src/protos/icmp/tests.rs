@@ -1,9 +1,9 @@
-use std::net::IpAddr;
 use super::parser::{self, human_readable, IcmpInfo};
 use super::*;
 use crate::protos::testing::{published_with, unhex};
 use crate::publish::event::{Map, MapExt};
 use serde_json::Value;
+use std::net::IpAddr;
 
 // ICMP parts of icmp/icmp4_ping.pcap and icmp/icmp6_ping.pcap (type, code, checksum, body).
 const V4_REQUEST: &str = "080010200005000174657374";
@@ -56,9 +56,7 @@ fn parse_rejects_what_packetbeat_does_not_process() {
 #[test]
 fn classification_follows_message_go() {
     assert!(parser::is_request(4, 8) && !parser::is_request(4, 0));
-    assert!(
-        !parser::is_request(4, 14) && !parser::is_request(4, 16) && !parser::is_request(4, 18)
-    );
+    assert!(!parser::is_request(4, 14) && !parser::is_request(4, 16) && !parser::is_request(4, 18));
     assert!(parser::is_request(4, 3) && parser::is_error(4, 3));
     assert!(parser::is_request(6, 128) && !parser::is_request(6, 129));
     assert!(parser::is_request(6, 135) && !parser::requires_counterpart(6, 135));

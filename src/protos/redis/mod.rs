@@ -19,7 +19,8 @@ mod tests;
 
 use crate::common::{TcpTuple, Ts};
 use crate::protos::app::{
-    MessageAt, MessageConnection, MessageProtocol, Parsed, Protocol, SectionError, Transports,
+    AppCounters, MessageAt, MessageConnection, MessageProtocol, Parsed, Protocol, SectionError,
+    Transports,
 };
 use crate::protos::{CommonOptions, TcpDirection};
 use crate::publish::EventSink;
@@ -76,13 +77,17 @@ impl Redis {
             return to_server;
         }
         commands::is_command(&items[0])
-            || (items.len() > 1 && commands::is_command(&[&items[0][..], &items[1][..]].join(&b' ')))
+            || (items.len() > 1
+                && commands::is_command(&[&items[0][..], &items[1][..]].join(&b' ')))
     }
 
-    fn push_request(&self, conn: &mut Pairing, req: Seen) {
+    fn push_request(&self, conn: &mut Pairing, req: Seen, counters: &AppCounters) {
         let size = req.text.len();
         let mut evicted = 0;
-        if self.queue_max_messages.is_some_and(|m| conn.requests.len() >= m) {
+        if self
+            .queue_max_messages
+            .is_some_and(|m| conn.requests.len() >= m)
+        {
             evicted += conn.pop().is_some() as usize;
         }
         if let Some(max) = self.queue_max_bytes {
@@ -92,6 +97,9 @@ impl Redis {
         }
         if evicted > 0 {
             tracing::debug!("redis: {evicted} requests evicted from the queue");
+            for _ in 0..evicted {
+                counters.unmatched_request();
+            }
         }
         conn.bytes += size;
         conn.requests.push_back(req);
@@ -113,12 +121,19 @@ fn request_parts(items: Vec<Vec<u8>>) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         && !commands::is_command(&items[0])
         && commands::is_command(&[&items[0][..], &items[1][..]].join(&b' '));
     let (method, resource) = if two {
-        ([&items[0][..], &items[1][..]].join(&b' '), items.get(2).cloned())
+        (
+            [&items[0][..], &items[1][..]].join(&b' '),
+            items.get(2).cloned(),
+        )
     } else {
         (items[0].clone(), items.get(1).cloned())
     };
     let total: usize = items.iter().map(Vec::len).sum();
-    let text = if total > 1 { items.join(&b' ') } else { items[0].clone() };
+    let text = if total > 1 {
+        items.join(&b' ')
+    } else {
+        items[0].clone()
+    };
     (method, resource.unwrap_or_default(), text)
 }
 
@@ -151,7 +166,7 @@ impl MessageProtocol for Redis {
         match msg.body {
             Body::Array(items) if self.is_request(at, &items) => {
                 (seen.method, seen.resource, seen.text) = request_parts(items);
-                self.push_request(conn, seen);
+                self.push_request(conn, seen, at.counters);
             }
             body => {
                 seen.text = match body {
@@ -160,13 +175,20 @@ impl MessageProtocol for Redis {
                 };
                 match conn.pop() {
                     Some(req) => out.publish(transaction_event(self, &req, &seen)),
-                    None => tracing::debug!("redis: response from unknown transaction, ignoring"),
+                    None => {
+                        tracing::debug!("redis: response from unknown transaction, ignoring");
+                        at.counters.unmatched_response();
+                    }
                 }
             }
         }
     }
 
-    fn on_end(&self, conn: &mut Pairing, _out: &mut EventSink, _now: Ts) {
+    fn on_end(&self, conn: &mut Pairing, _out: &mut EventSink, _now: Ts, counters: &AppCounters) {
+        // Packetbeat drops requests that end unanswered; they are counted, not published.
+        for _ in 0..conn.requests.len() {
+            counters.unmatched_request();
+        }
         conn.requests.clear();
         conn.bytes = 0;
     }

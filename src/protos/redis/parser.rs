@@ -81,7 +81,10 @@ fn value(data: &[u8], depth: usize, top: bool) -> Step<(bool, Body)> {
     let text = |t: &[u8]| Body::Text(t.to_vec());
     match kind {
         b'+' | b':' | b',' | b'(' => Step::Done((false, text(rest)), used),
-        b'#' => Step::Done((false, text(if rest == b"t" { b"true" } else { b"false" })), used),
+        b'#' => Step::Done(
+            (false, text(if rest == b"t" { b"true" } else { b"false" })),
+            used,
+        ),
         b'-' => Step::Done((true, text(rest)), used),
         b'_' => Step::Done((false, text(b"nil")), used),
         b'$' | b'!' | b'=' => {
@@ -111,7 +114,11 @@ fn value(data: &[u8], depth: usize, top: bool) -> Step<(bool, Body)> {
                 Some(n) if n < (1 << 32) => n as usize,
                 _ => return Step::Bad(ERR_BAD_LENGTH),
             };
-            let count = if matches!(kind, b'%' | b'|') { count * 2 } else { count };
+            let count = if matches!(kind, b'%' | b'|') {
+                count * 2
+            } else {
+                count
+            };
             let mut off = used;
             let mut items = Vec::with_capacity(count.min(64));
             for _ in 0..count {
@@ -195,7 +202,11 @@ mod tests {
     fn text(data: &[u8]) -> (bool, Vec<u8>, usize) {
         match one(data) {
             Parsed::Message {
-                msg: Message { is_error, body: Body::Text(t) },
+                msg:
+                    Message {
+                        is_error,
+                        body: Body::Text(t),
+                    },
                 consumed,
             } => (is_error, t, consumed),
             other => panic!("{other:?}"),
@@ -254,7 +265,11 @@ mod tests {
         ] {
             let mut st = StreamState::default();
             for cut in 0..wire.len() {
-                assert_eq!(parse(&mut st, &wire[..cut]), Parsed::Incomplete, "cut at {cut}");
+                assert_eq!(
+                    parse(&mut st, &wire[..cut]),
+                    Parsed::Incomplete,
+                    "cut at {cut}"
+                );
             }
             assert!(
                 matches!(parse(&mut st, wire), Parsed::Message { consumed, .. } if consumed == wire.len())

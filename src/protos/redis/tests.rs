@@ -14,7 +14,10 @@ fn session(cfg: RedisConfig) -> TcpSession {
         send_response: true,
         transaction_timeout: Duration::from_secs(10),
     };
-    let module = Arc::new(Module::new(Redis::configure(&common, cfg).unwrap(), &common));
+    let module = Arc::new(Module::new(
+        Redis::configure(&common, cfg).unwrap(),
+        &common,
+    ));
     TcpSession::new(module, 6379)
 }
 
@@ -77,7 +80,10 @@ fn a_large_reply_in_many_segments_and_a_gap_inside_one() {
     }
     let evs = c.events();
     assert_eq!(evs.len(), 1);
-    assert_eq!(evs[0]["redis"]["return_value"].as_str().unwrap().len(), 200_000);
+    assert_eq!(
+        evs[0]["redis"]["return_value"].as_str().unwrap().len(),
+        200_000
+    );
     assert_eq!(evs[0]["destination"]["bytes"], reply.len());
 
     // Again, with a segment of the reply lost: the commands after it are still reported.

@@ -288,10 +288,14 @@ impl Tcp {
             .collect();
         keys.sort_unstable_by_key(|(id, _)| *id);
         for (_, key) in keys {
-            let at = self.conns.get(&key).or_else(|| self.closed.get(&key)).map(|c| {
-                c.last_seen
-                    .add(std::time::Duration::from_nanos(c.timeout_ns as u64))
-            });
+            let at = self
+                .conns
+                .get(&key)
+                .or_else(|| self.closed.get(&key))
+                .map(|c| {
+                    c.last_seen
+                        .add(std::time::Duration::from_nanos(c.timeout_ns as u64))
+                });
             self.expire(out, &key, at.unwrap_or(self.now));
         }
     }

@@ -24,7 +24,9 @@ pub const NO_REQUEST: &str = "Unmatched response";
 
 /// A request with its response; either may be missing.
 pub fn transaction_event(cfg: &Template, req: Option<&Seen>, resp: Option<&Seen>) -> Event {
-    let first = req.or(resp).expect("a transaction has a request or a response");
+    let first = req
+        .or(resp)
+        .expect("a transaction has a request or a response");
     // The client is the request's sender (or the response's receiver).
     let t = &first.tuple;
     let (sender, receiver) = ((t.src_ip, t.src_port), (t.dst_ip, t.dst_port));
@@ -50,7 +52,10 @@ pub fn transaction_event(cfg: &Template, req: Option<&Seen>, resp: Option<&Seen>
         end: resp.map(|r| r.ts),
         notes: &notes,
     });
-    let ok = matches!(resp.map(|r| &r.msg), Some(Message::Response { ok: true, .. }));
+    let ok = matches!(
+        resp.map(|r| &r.msg),
+        Some(Message::Response { ok: true, .. })
+    );
     let f = &mut ev.fields;
     if let Some(Seen {
         msg: Message::Request { verb, args },

@@ -22,8 +22,8 @@ mod tests;
 
 use crate::common::{TcpTuple, Ts};
 use crate::protos::app::{
-    MessageAt, MessageConnection, MessageProtocol, Parsed, Protocol, RequestQueue, SectionError,
-    Transports,
+    AppCounters, MessageAt, MessageConnection, MessageProtocol, Parsed, Protocol, RequestQueue,
+    SectionError, Transports,
 };
 use crate::protos::{CommonOptions, TcpDirection};
 use crate::publish::EventSink;
@@ -102,23 +102,29 @@ impl MessageProtocol for Template {
             msg,
         };
         for req in conn.requests.expire(at.ts, self.transaction_timeout) {
+            at.counters.unmatched_request();
             self.publish(out, Some(&req), None);
         }
         match seen.msg {
             Message::Request { .. } => {
                 if let Some(evicted) = conn.requests.push(at.ts, seen) {
+                    at.counters.unmatched_request();
                     self.publish(out, Some(&evicted), None);
                 }
             }
             Message::Response { .. } => {
                 let req = conn.requests.pop();
+                if req.is_none() {
+                    at.counters.unmatched_response();
+                }
                 self.publish(out, req.as_ref(), Some(&seen));
             }
         }
     }
 
-    fn on_end(&self, conn: &mut Pairing, out: &mut EventSink, _now: Ts) {
+    fn on_end(&self, conn: &mut Pairing, out: &mut EventSink, _now: Ts, counters: &AppCounters) {
         for req in conn.requests.drain() {
+            counters.unmatched_request();
             self.publish(out, Some(&req), None);
         }
     }

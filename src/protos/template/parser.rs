@@ -107,7 +107,9 @@ mod tests {
             for cut in 0..wire.len() {
                 assert_eq!(parse(&wire[..cut], 64), Parsed::Incomplete, "cut at {cut}");
             }
-            assert!(matches!(parse(wire, 64), Parsed::Message { consumed, .. } if consumed == wire.len()));
+            assert!(
+                matches!(parse(wire, 64), Parsed::Message { consumed, .. } if consumed == wire.len())
+            );
         }
     }
 }

@@ -64,7 +64,14 @@ fn unmatched_and_unparseable_traffic_is_reported_and_counted() {
     let evs = c.events();
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0]["error"]["message"], "Unmatched response");
-    assert_eq!(module.counters().unwrap().parse_errors.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        module
+            .counters()
+            .unwrap()
+            .parse_errors
+            .load(Ordering::Relaxed),
+        1
+    );
     // The capture ends: the waiting request is published unmatched.
     c.tcp.flush(&mut c.out);
     let evs = c.events();

@@ -27,7 +27,12 @@ use std::sync::Arc;
 impl Protocol for TlsSettings {
     const NAME: &'static str = "tls";
     const TRANSPORTS: Transports<Self> = Transports {
-        tcp: Some(|a, _| Box::new(TlsConnection::with_counters(a.proto.clone(), a.counters.clone()))),
+        tcp: Some(|a, _| {
+            Box::new(TlsConnection::with_counters(
+                a.proto.clone(),
+                a.counters.clone(),
+            ))
+        }),
         ..Transports::NONE
     };
     type Config = TlsConfig;

@@ -135,7 +135,9 @@ impl Hello {
         if !self.compression.is_empty() {
             w.strs(
                 "supported_compression_methods",
-                self.compression.iter().map(|&c| algos::compression_method(c)),
+                self.compression
+                    .iter()
+                    .map(|&c| algos::compression_method(c)),
             );
         }
         w.str(

@@ -6,8 +6,8 @@ use super::config::{Fingerprint, TlsConfig, TlsSettings};
 use super::parser::{self, ParseResult, Parser};
 use super::x509;
 use super::*;
-use crate::protos::testing::{flat, unhex};
 use crate::common::{IpPortTuple, TcpTuple, Ts};
+use crate::protos::testing::{flat, unhex};
 use crate::protos::TcpDirection::*;
 use crate::publish::Event;
 use serde_json::{json, Value};
@@ -310,10 +310,7 @@ fn full_handshake_event() {
         Some(json!("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"))
     );
     assert_eq!(get(e, "tls.next_protocol"), Some(json!("h2")));
-    assert_eq!(
-        get(e, "tls.client.server_name"),
-        Some(json!("example.com"))
-    );
+    assert_eq!(get(e, "tls.client.server_name"), Some(json!("example.com")));
     assert_eq!(
         get(e, "tls.client.supported_ciphers"),
         Some(json!([
@@ -378,8 +375,7 @@ fn full_handshake_event() {
         Some(json!("21020869104500376438182461249190639870"))
     );
     assert_eq!(
-        get(e, "tls.detailed.server_certificate_chain")
-            .and_then(|v| v.as_array().map(|a| a.len())),
+        get(e, "tls.detailed.server_certificate_chain").and_then(|v| v.as_array().map(|a| a.len())),
         Some(1)
     );
     assert!(get(e, "tls.server.certificate_chain").is_none());
@@ -459,10 +455,7 @@ fn resumption_by_session_id_and_by_ticket() {
     };
     let e = run(None, false);
     assert_eq!(get(&e, "tls.resumed"), Some(json!(true)));
-    assert_eq!(
-        get(&e, "tls.detailed.resumption_method"),
-        Some(json!("id"))
-    );
+    assert_eq!(get(&e, "tls.detailed.resumption_method"), Some(json!("id")));
     assert_eq!(get(&e, "tls.version"), Some(json!("1.3")));
     assert_eq!(
         get(
