@@ -117,6 +117,19 @@ fn redis_server_session() {
     }
     let piped = cli(port, &["--pipe"], Some(burst.as_bytes()));
     assert!(piped.contains("replies: 50"), "{piped}");
+    // One connection: a watched transaction, a discarded one and a command the server does not know.
+    let tx = cli(
+        port,
+        &[],
+        Some(b"WATCH k1\nMULTI\nSET k2 v2\nINCR cnt\nEXEC\nMULTI\nSET k3 v3\nDISCARD\nNOSUCHCMD a b\n"),
+    );
+    assert!(
+        tx.contains("QUEUED") && tx.contains("unknown command"),
+        "{tx}"
+    );
+    // RESP3 (HELLO 3 first): HGETALL answers with a map.
+    assert_eq!(cli(port, &["HSET", "h", "f", "v"], None).trim(), "1");
+    assert!(cli(port, &["-3", "HGETALL", "h"], None).contains('v'));
     std::thread::sleep(Duration::from_millis(1000));
     unsafe { libc_kill(dump.0.id() as i32, 2) };
     let _ = dump.0.wait();
@@ -158,6 +171,45 @@ fn redis_server_session() {
     for i in 0..50 {
         assert_eq!(count(&format!("SET p{i} {i}")), 1, "pipelined SET p{i}");
     }
+    for q in [
+        "WATCH k1",
+        "SET k2 v2",
+        "INCR cnt",
+        "EXEC",
+        "SET k3 v3",
+        "DISCARD",
+        "HGETALL h",
+    ] {
+        assert_eq!(count(q), 1, "{q}: {queries:?}");
+    }
+    assert_eq!(count("MULTI"), 2, "{queries:?}");
+    let by_query = |q: &str| {
+        ev.iter()
+            .find(|e| common::get(e, "query").and_then(|v| v.as_str()) == Some(q))
+            .unwrap()
+    };
+    // Inside MULTI the server queues; EXEC answers with the queued commands' replies.
+    assert_eq!(
+        common::get(by_query("SET k2 v2"), "redis.return_value").unwrap(),
+        "QUEUED"
+    );
+    assert_eq!(
+        common::get(by_query("EXEC"), "redis.return_value").unwrap(),
+        "[OK, 1]"
+    );
+    assert_eq!(
+        common::get(by_query("DISCARD"), "redis.return_value").unwrap(),
+        "OK"
+    );
+    let unknown = by_query("NOSUCHCMD a b");
+    assert_eq!(common::get(unknown, "status").unwrap(), "Error");
+    let err = common::get(unknown, "redis.error")
+        .unwrap()
+        .as_str()
+        .unwrap();
+    assert!(err.starts_with("ERR unknown command"), "{err}");
+    let map = common::get(by_query("HGETALL h"), "redis.return_value").unwrap();
+    assert_eq!(map, "[f, v]");
 }
 
 extern "C" {
