@@ -164,6 +164,10 @@ impl MessageProtocol for Redis {
             resource: Vec::new(),
         };
         match msg.body {
+            _ if msg.is_push => {
+                // A push answers no command: pairing it would shift every later reply.
+                tracing::debug!("redis: RESP3 push, not a reply");
+            }
             Body::Array(items) if self.is_request(at, &items) => {
                 (seen.method, seen.resource, seen.text) = request_parts(items);
                 self.push_request(conn, seen, at.counters);

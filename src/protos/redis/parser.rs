@@ -30,6 +30,9 @@ pub enum Body {
 pub struct Message {
     /// A top-level error reply (`-ERR …`, RESP3 `!`).
     pub is_error: bool,
+    /// A RESP3 push (`>`): out-of-band data from the server (pub/sub messages, client-side
+    /// caching invalidations), not the reply to a command.
+    pub is_push: bool,
     pub body: Body,
 }
 
@@ -176,7 +179,11 @@ pub fn parse(state: &mut StreamState, data: &[u8]) -> Parsed<Message> {
         Step::Done((is_error, body), consumed) => {
             state.need = 0;
             Parsed::Message {
-                msg: Message { is_error, body },
+                msg: Message {
+                    is_error,
+                    is_push: data[0] == b'>',
+                    body,
+                },
                 consumed,
             }
         }
@@ -206,6 +213,7 @@ mod tests {
                     Message {
                         is_error,
                         body: Body::Text(t),
+                        ..
                     },
                 consumed,
             } => (is_error, t, consumed),

@@ -30,6 +30,25 @@ fn cmd(args: &[&str]) -> Vec<u8> {
 }
 
 #[test]
+fn resp3_pushes_are_not_replies() {
+    let mut c = session(RedisConfig::default());
+    c.send(true, &cmd(&["GET", "a"]), 0);
+    c.send(true, &cmd(&["GET", "b"]), 0);
+    // An invalidation push (client-side caching) arrives between the two replies.
+    c.send(
+        false,
+        b"$1\r\n1\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n$1\r\n2\r\n",
+        1,
+    );
+    let evs = c.events();
+    assert_eq!(evs.len(), 2, "{evs:?}");
+    assert_eq!(evs[0]["query"], "GET a");
+    assert_eq!(evs[0]["redis"]["return_value"], "1");
+    assert_eq!(evs[1]["query"], "GET b");
+    assert_eq!(evs[1]["redis"]["return_value"], "2");
+}
+
+#[test]
 fn pipelined_commands_unknown_commands_and_transactions() {
     let mut c = session(RedisConfig::default());
     let mut burst = Vec::new();
