@@ -9,6 +9,13 @@
 //! This file is the glue with the TCP layer (`doParse`, `ReceivedFin`, `GapInStream`,
 //! `Expired`). Which side is the client is decided by content: a message whose first line is a
 //! request line is a request, whichever direction it travels.
+//!
+//! Message framing follows RFC 9112 §6.3 where Packetbeat does not: a response to `HEAD` has no
+//! body whatever its `Content-Length` says (Packetbeat waits for that body and then pairs every
+//! later response with the wrong request); after `101 Switching Protocols`, or a `2xx` answer to
+//! `CONNECT`, the connection carries another protocol and is no longer parsed; a final response
+//! to a request still waiting for `100 Continue` completes that request with the body bytes
+//! seen, as the client will not send the rest.
 
 pub mod config;
 pub mod decode;
@@ -23,6 +30,7 @@ use crate::protos::{CommonOptions, TcpConnectionParser, TcpDirection, TcpPacket}
 use crate::publish::EventSink;
 use config::{HttpConfig, HttpSettings};
 use parser::{Message, Outcome, Stream};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use transaction::Pairing;
 
@@ -44,12 +52,28 @@ impl Protocol for HttpSettings {
     }
 }
 
+/// What the framing of a request's response depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Head,
+    Connect,
+    Other,
+}
+
+/// Requests remembered for framing their responses; beyond this many unanswered ones the
+/// oldest are forgotten (their responses are then framed by their headers alone).
+const MAX_AWAITING: usize = 1024;
+
 /// Per-connection state (`httpConnectionData`).
 pub struct HttpConnection {
     settings: Arc<HttpSettings>,
     counters: Arc<AppCounters>,
     streams: [Option<Stream>; 2],
     pairing: Pairing,
+    /// The kinds of the requests not answered yet by a final response, oldest first.
+    awaiting: VecDeque<RequestKind>,
+    /// The connection switched to another protocol (`101`, or a tunnel opened by `CONNECT`).
+    switched: bool,
 }
 
 impl HttpConnection {
@@ -66,19 +90,65 @@ impl HttpConnection {
             counters,
             streams: [None, None],
             pairing: Pairing::default(),
+            awaiting: VecDeque::new(),
+            switched: false,
         }
     }
 
+    /// A message starting at `ts`; should it be a response, it answers the oldest request
+    /// still waiting.
+    fn new_message(&self, ts: Ts) -> Message {
+        let mut m = Message::new(ts);
+        self.frame_as_answer(&mut m);
+        m
+    }
+
+    fn frame_as_answer(&self, m: &mut Message) {
+        let kind = self.awaiting.front();
+        m.answers_head = kind == Some(&RequestKind::Head);
+        m.answers_connect = kind == Some(&RequestKind::Connect);
+    }
+
     fn handle(&mut self, out: &mut EventSink, conn: &TcpTuple, dir: TcpDirection, m: Message) {
+        if m.is_request {
+            let kind = match m.method.as_slice() {
+                b"HEAD" => RequestKind::Head,
+                b"CONNECT" => RequestKind::Connect,
+                _ => RequestKind::Other,
+            };
+            if self.awaiting.len() == MAX_AWAITING {
+                self.awaiting.pop_front();
+            }
+            self.awaiting.push_back(kind);
+        } else if m.status_code >= 200 || m.status_code == 101 {
+            // A final response: a request still waiting for `100 Continue` is complete as
+            // it is, and goes first.
+            let other = dir.other().index();
+            if let Some(req) = self.streams[other]
+                .as_mut()
+                .and_then(Stream::take_unsent_body_request)
+            {
+                self.pairing
+                    .handle(&self.settings, &self.counters, out, conn, dir.other(), req);
+            }
+            let kind = self.awaiting.pop_front();
+            let tunnel = kind == Some(RequestKind::Connect) && (200..300).contains(&m.status_code);
+            if m.status_code == 101 || tunnel {
+                self.switched = true;
+            }
+        }
         self.pairing
             .handle(&self.settings, &self.counters, out, conn, dir, m);
+        if self.switched {
+            self.streams = [None, None];
+        }
     }
 }
 
 impl TcpConnectionParser for HttpConnection {
     /// `doParse`.
     fn parse(&mut self, out: &mut EventSink, conn: &TcpTuple, dir: TcpDirection, pkt: &TcpPacket) {
-        if pkt.payload.is_empty() {
+        if pkt.payload.is_empty() || self.switched {
             return;
         }
         let d = dir.index();
@@ -90,7 +160,7 @@ impl TcpConnectionParser for HttpConnection {
                 // A new stream takes its first segment whatever its size, as Packetbeat's does.
                 let mut st = Stream::new();
                 st.cur.append(pkt.payload);
-                st.message = Some(Message::new(pkt.ts));
+                st.message = Some(self.new_message(pkt.ts));
                 self.streams[d] = Some(st);
             }
             Some(st) => {
@@ -113,6 +183,15 @@ impl TcpConnectionParser for HttpConnection {
 
         loop {
             let settings = self.settings.clone();
+            let mut fresh = None;
+            if self.streams[d]
+                .as_ref()
+                .is_some_and(|st| st.message.is_none())
+            {
+                let mut m = Message::new(pkt.ts);
+                self.frame_as_answer(&mut m);
+                fresh = Some(m);
+            }
             let Some(st) = self.streams[d].as_mut() else {
                 return;
             };
@@ -120,7 +199,7 @@ impl TcpConnectionParser for HttpConnection {
                 break;
             }
             if st.message.is_none() {
-                st.message = Some(Message::new(pkt.ts));
+                st.message = fresh;
             }
             let outcome = st.parse(&settings.parser, extra);
             extra = 0;
@@ -176,6 +255,7 @@ impl TcpConnectionParser for HttpConnection {
             None => {
                 self.streams = [None, None];
                 self.pairing.clear();
+                self.awaiting.clear();
                 true
             }
             Some(true) => {

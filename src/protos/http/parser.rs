@@ -89,6 +89,15 @@ pub struct Message {
     pub notes: Vec<String>,
     pub packet_loss_req: bool,
     pub packet_loss_resp: bool,
+
+    /// A request that carries `Expect: 100-continue`: its body may never be sent.
+    pub expect_continue: bool,
+    /// If this message is a response, it answers a `HEAD` request, so it has no body whatever
+    /// its headers say (RFC 9112 §6.3). Set by the connection, which knows the requests.
+    pub answers_head: bool,
+    /// If this message is a response, it answers a `CONNECT`: a 2xx opens a tunnel and has
+    /// no body.
+    pub answers_connect: bool,
 }
 
 impl Message {
@@ -223,6 +232,27 @@ impl Stream {
     }
 
     /// `PrepareForNewMessage`: the buffered bytes stay.
+    /// The request in progress, if it is one whose client was waiting for `100 Continue` and
+    /// has sent none or part of its body: a final response came first, so the client will
+    /// not send the rest. The request is complete with the body bytes seen.
+    pub fn take_unsent_body_request(&mut self) -> Option<Message> {
+        let m = self.message.as_ref()?;
+        let in_body = matches!(
+            self.cur.state,
+            State::Body | State::BodyChunkedStart | State::BodyChunked
+        );
+        if !(m.is_request && m.expect_continue && m.headers_received() && in_body) {
+            return None;
+        }
+        let mut m = self.message.take()?;
+        if !m.is_chunked {
+            m.content_length = self.cur.body_received;
+        }
+        self.cur.clear();
+        self.prepare_for_new_message();
+        Some(m)
+    }
+
     pub fn prepare_for_new_message(&mut self) {
         self.cur.state = State::Start;
         self.cur.parse_offset = 0;
@@ -411,9 +441,14 @@ fn parse_headers(cfg: &ParserConfig, cur: &mut Cursor, m: &mut Message) -> Step 
         cur.parse_offset = 0;
 
         if !m.is_request
-            && ((100..200).contains(&m.status_code) || m.status_code == 204 || m.status_code == 304)
+            && (m.answers_head
+                || (m.answers_connect && (200..300).contains(&m.status_code))
+                || (100..200).contains(&m.status_code)
+                || m.status_code == 204
+                || m.status_code == 304)
         {
-            // 1xx, 204 and 304 responses end at the empty line after the headers.
+            // Responses to HEAD, 2xx responses to CONNECT, and 1xx, 204 and 304 responses end
+            // at the empty line after the headers (RFC 9112 §6.3).
             return Some(Outcome::Complete);
         }
         let include = if m.is_request {
@@ -499,6 +534,7 @@ fn parse_header(cfg: &ParserConfig, m: &mut Message, data: &[u8]) -> HeaderLine 
             m.encodings = encodings;
         }
         "connection" => m.connection = value.to_vec(),
+        "expect" => m.expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue"),
         n if !cfg.real_ip_header.is_empty() && n == cfg.real_ip_header => {
             let first = value.split(|&b| b == b',').next().unwrap_or(&[]);
             m.real_ip = trim(first).to_vec();

@@ -876,3 +876,108 @@ fn unparseable_target_gives_empty_path() {
     assert!(!e.contains_key("url.query"));
     assert_eq!(e["url.full"], json!("http://h"));
 }
+
+#[test]
+fn a_response_to_head_has_no_body_and_later_pairings_hold() {
+    let mut c = Conn::new(settings_with(|_, _| {}));
+    c.seg(
+        Original,
+        Ts(1),
+        b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nHEAD /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n",
+    );
+    c.seg(
+        Reverse,
+        Ts(2),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    // The HEAD response announces the length of the body a GET would have had.
+    c.seg(
+        Reverse,
+        Ts(3),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+    );
+    c.seg(
+        Reverse,
+        Ts(4),
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!",
+    );
+    let ev = c.events();
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    let got: Vec<_> = ev
+        .iter()
+        .map(|e| {
+            (
+                e["http.request.method"].clone(),
+                e["url.path"].clone(),
+                e["http.response.status_code"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (json!("GET"), json!("/a"), json!(200)),
+            (json!("HEAD"), json!("/b"), json!(200)),
+            (json!("GET"), json!("/c"), json!(404)),
+        ]
+    );
+    assert_eq!(ev[1]["http.response.bytes"], json!(41));
+    assert_eq!(ev[2]["http.response.body.bytes"], json!(3));
+}
+
+#[test]
+fn after_101_or_a_connect_tunnel_the_connection_is_not_parsed() {
+    for (req, resp) in [
+        (
+            &b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"[..],
+            &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"[..],
+        ),
+        (
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            b"HTTP/1.1 200 Connection established\r\n\r\n",
+        ),
+    ] {
+        let mut c = Conn::new(settings_with(|_, _| {}));
+        c.seg(Original, Ts(1), req);
+        c.seg(Reverse, Ts(2), resp);
+        // What follows is the other protocol: websocket frames, or a TLS handshake.
+        c.seg(Original, Ts(3), b"\x16\x03\x01\x00\x05hello GET / HTTP/1.1\r\n\r\n");
+        c.seg(Reverse, Ts(4), b"\x81\x05hello HTTP/1.1 200 OK\r\n\r\n");
+        c.expire();
+        let ev = c.events();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0]["status"], json!("OK"), "{:?}", ev[0]);
+        assert_eq!(c.c.counters.snapshot()[0].1, 0, "no parse error");
+    }
+}
+
+#[test]
+fn a_final_status_before_the_continue_completes_the_request_without_its_body() {
+    let mut c = Conn::new(settings_with(|_, _| {}));
+    c.seg(
+        Original,
+        Ts(1),
+        b"PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
+    );
+    c.seg(
+        Reverse,
+        Ts(2),
+        b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n",
+    );
+    // The client goes on with the next request on the same connection.
+    c.seg(Original, Ts(3), b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.seg(
+        Reverse,
+        Ts(4),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    );
+    let ev = c.events();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[0]["http.request.method"], json!("PUT"));
+    assert_eq!(ev[0]["http.response.status_code"], json!(417));
+    // Only the headers were sent: 75 bytes, no body.
+    assert_eq!(ev[0]["http.request.bytes"], json!(75));
+    assert!(!ev[0].contains_key("http.request.body.bytes"));
+    assert_eq!(ev[1]["url.path"], json!("/next"));
+    assert_eq!(ev[1]["http.response.status_code"], json!(200));
+}
