@@ -59,7 +59,17 @@ fn redis_server_session() {
     let pcap = dir.path().join("redis.pcap");
     let mut dump = Killed(
         Command::new("tcpdump")
-            .args(["-i", "lo", "-U", "-B", "16384", "-s", "0", "-w"])
+            .args([
+                "-i",
+                "lo",
+                "--immediate-mode",
+                "-U",
+                "-B",
+                "16384",
+                "-s",
+                "0",
+                "-w",
+            ])
             .arg(&pcap)
             .arg(format!("tcp port {port}"))
             .stderr(Stdio::piped())
