@@ -12,6 +12,12 @@
 //! - `COMPAT_WRITE_BASELINE=1`: write the current match counts to `tests/golden/baseline.json`.
 //! - `COMPAT_ONLY=SUBSTRING`: only the pairs whose `config/capture` contains it.
 //! - `COMPAT_REPORT=FILE`: also write the table and the top differences to FILE.
+//!
+//! `tests/golden/deliberate.json` lists the fields where this project differs from the
+//! reference on purpose (the reference is demonstrably wrong there), each with the rule that
+//! makes ours right. A reference event whose only differences are such fields counts as
+//! matched; the table says how many of the matches are such events (`purpose`) and lists the
+//! rules with the number of events each one covers.
 
 mod common;
 use common::*;
@@ -79,11 +85,42 @@ fn similarity(r: &Event, o: &Event) -> i64 {
     s
 }
 
+/// A field where ours differs from the reference on purpose.
+struct Deliberate {
+    /// Substring of the `config/capture` labels it applies to.
+    pairs: String,
+    field: String,
+    rule: String,
+    /// Reference events it covered in this run.
+    events: std::cell::Cell<usize>,
+}
+
+fn read_deliberate(p: &Path) -> Vec<Deliberate> {
+    let Ok(text) = std::fs::read_to_string(p) else {
+        return Vec::new();
+    };
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| Deliberate {
+            pairs: d["pairs"].as_str().unwrap().to_string(),
+            field: d["field"].as_str().unwrap().to_string(),
+            rule: d["rule"].as_str().unwrap().to_string(),
+            events: Default::default(),
+        })
+        .collect()
+}
+
 #[derive(Default, Clone)]
 struct PairResult {
     ours: usize,
     reference: usize,
+    /// Exact matches, and events whose only differences are deliberate ones.
     matched: usize,
+    /// Of `matched`, the events with deliberate differences.
+    on_purpose: usize,
     missing: usize,
     extra: usize,
     differ: usize,
@@ -141,7 +178,18 @@ fn type_of(e: &Event) -> String {
 }
 
 /// Pairs reference events with ours (greedy on similarity, same `type` only) and counts.
-fn compare(label: &str, reference: &[Event], ours: &[Event], stats: &mut Stats) -> PairResult {
+fn compare(
+    label: &str,
+    reference: &[Event],
+    ours: &[Event],
+    stats: &mut Stats,
+    deliberate: &[Deliberate],
+) -> PairResult {
+    let on_purpose: Vec<&Deliberate> = deliberate
+        .iter()
+        .filter(|d| label.contains(&d.pairs))
+        .collect();
+    let rule_for = |k: &str| on_purpose.iter().find(|d| d.field == k).copied();
     let mut res = PairResult {
         ours: ours.len(),
         reference: reference.len(),
@@ -183,8 +231,16 @@ fn compare(label: &str, reference: &[Event], ours: &[Event], stats: &mut Stats) 
             o.remove("@timestamp");
         }
         let mut clean = true;
+        let mut rules: Vec<&Deliberate> = Vec::new();
         for (k, v) in &r {
-            match o.get(k) {
+            let (ov, rule) = (o.get(k), rule_for(k));
+            if ov != Some(v) {
+                if let Some(d) = rule {
+                    rules.push(d);
+                    continue;
+                }
+            }
+            match ov {
                 None => {
                     res.missing += 1;
                     clean = false;
@@ -208,6 +264,10 @@ fn compare(label: &str, reference: &[Event], ours: &[Event], stats: &mut Stats) 
         }
         for (k, v) in &o {
             if !r.contains_key(k) {
+                if let Some(d) = rule_for(k) {
+                    rules.push(d);
+                    continue;
+                }
                 res.extra += 1;
                 clean = false;
                 stats.note(&ty, format!("extra {k}"), || {
@@ -218,6 +278,14 @@ fn compare(label: &str, reference: &[Event], ours: &[Event], stats: &mut Stats) 
         if clean {
             res.matched += 1;
             stats.per_type.entry(ty).or_default().2 += 1;
+            if !rules.is_empty() {
+                res.on_purpose += 1;
+                rules.sort_by_key(|d| *d as *const Deliberate);
+                rules.dedup_by_key(|d| *d as *const Deliberate);
+                for d in rules {
+                    d.events.set(d.events.get() + 1);
+                }
+            }
         }
     }
     for (j, o) in ours.iter().enumerate() {
@@ -325,6 +393,7 @@ fn compat_with_reference_packetbeat() {
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
 
+    let deliberate = read_deliberate(&default_golden.join("deliberate.json"));
     let mut stats = Stats::default();
     let mut table = String::new();
     let mut total = PairResult::default();
@@ -333,8 +402,8 @@ fn compat_with_reference_packetbeat() {
     let mut failures = Vec::new();
     let _ = writeln!(
         table,
-        "{:<58} {:>11} {:>6} {:>8} {:>6} {:>7}",
-        "config/capture", "ours/ref", "match", "missing", "extra", "differ"
+        "{:<58} {:>11} {:>6} {:>8} {:>6} {:>7} {:>7}",
+        "config/capture", "ours/ref", "match", "missing", "extra", "differ", "purpose"
     );
     for (i, (name, capture, file, _)) in pairs.iter().enumerate() {
         let label = format!("{name}/{capture}");
@@ -346,17 +415,18 @@ fn compat_with_reference_packetbeat() {
                 stderr.lines().last().unwrap_or("")
             ));
         }
-        let mut r = compare(&label, &reference, ours, &mut stats);
+        let mut r = compare(&label, &reference, ours, &mut stats, &deliberate);
         r.ours_status = *status;
         let _ = writeln!(
             table,
-            "{:<58} {:>11} {:>6} {:>8} {:>6} {:>7}{}",
+            "{:<58} {:>11} {:>6} {:>8} {:>6} {:>7} {:>7}{}",
             label,
             format!("{}/{}", r.ours, r.reference),
             r.matched,
             r.missing,
             r.extra,
             r.differ,
+            r.on_purpose,
             if *status != 0 { "  (exit != 0)" } else { "" }
         );
         total.ours += r.ours;
@@ -365,6 +435,7 @@ fn compat_with_reference_packetbeat() {
         total.missing += r.missing;
         total.extra += r.extra;
         total.differ += r.differ;
+        total.on_purpose += r.on_purpose;
         new_baseline.insert(label.clone(), r.matched);
         if let Some(&b) = baseline.get(&label) {
             if r.matched < b {
@@ -377,14 +448,29 @@ fn compat_with_reference_packetbeat() {
     }
     let _ = writeln!(
         table,
-        "{:<58} {:>11} {:>6} {:>8} {:>6} {:>7}",
+        "{:<58} {:>11} {:>6} {:>8} {:>6} {:>7} {:>7}",
         format!("TOTAL ({} pairs)", pairs.len()),
         format!("{}/{}", total.ours, total.reference),
         total.matched,
         total.missing,
         total.extra,
-        total.differ
+        total.differ,
+        total.on_purpose
     );
+    let _ = writeln!(
+        table,
+        "\ndifferences on purpose (tests/golden/deliberate.json): events, pairs, field, rule"
+    );
+    for d in &deliberate {
+        let _ = writeln!(
+            table,
+            "  {:>5}  {:<24} {:<36} {}",
+            d.events.get(),
+            d.pairs,
+            d.field,
+            d.rule
+        );
+    }
     let _ = writeln!(
         table,
         "\nper event type: reference events, ours, exact matches"

@@ -263,7 +263,7 @@ pub fn create_event(
     let sni = first_extension_value(client_hello, "server_name_indication");
     let version = negotiated_version(client_hello, server_hello);
     let (version_protocol, version_number) = version.protocol_version();
-    let resumption_method = resumption_method(cp, sp, client_hello, server_hello);
+    let resumption_method = resumption_method(cp, sp, client_hello, server_hello, version);
 
     let (client_x509, client_chain) = certificate_maps(&cp.certificates, s);
     let (server_x509, server_chain) = certificate_maps(&sp.certificates, s);
@@ -344,15 +344,27 @@ fn negotiated_version(client_hello: &Hello, server_hello: &Hello) -> Version {
     }
 }
 
-/// How the session was resumed, if it was: a session id echoed by the server (`id`), or a
-/// ticket offered by the client and acknowledged by the server (`ticket`), without any key
-/// exchange.
+/// How the session was resumed, if it was. Up to TLS 1.2 (Packetbeat's rule): a session id
+/// echoed by the server (`id`), or a ticket offered by the client and acknowledged by the
+/// server (`ticket`), without any key exchange. In TLS 1.3 the server echoes the legacy
+/// session id in every handshake (middlebox compatibility mode, RFC 8446 §D.4) and resumes
+/// only by accepting a pre-shared key: its ServerHello then carries `pre_shared_key`
+/// (`ticket`). Packetbeat applies the TLS 1.2 rule there and calls every such handshake
+/// resumed.
 fn resumption_method(
     cp: &Parser,
     sp: &Parser,
     client_hello: &Hello,
     server_hello: &Hello,
+    version: Version,
 ) -> Option<&'static str> {
+    if version.major == 3 && version.minor >= 4 {
+        let psk = server_hello
+            .extensions
+            .in_order
+            .contains(&super::parser::EXT_PRE_SHARED_KEY);
+        return psk.then_some("ticket");
+    }
     let session_id_match =
         !client_hello.session_id.is_empty() && client_hello.session_id == server_hello.session_id;
     let ticket_offered = !client_hello.ticket_value.is_empty() && server_hello.ticket_present;

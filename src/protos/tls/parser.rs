@@ -17,6 +17,7 @@ const RANDOM_DATA_LENGTH: usize = 28;
 pub const EXT_SUPPORTED_GROUPS: u16 = 10;
 pub const EXT_EC_POINTS_FORMATS: u16 = 11;
 pub const EXT_SUPPORTED_VERSIONS: u16 = 43;
+pub const EXT_PRE_SHARED_KEY: u16 = 41;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseResult {

@@ -426,7 +426,9 @@ fn handshake_fragmented_across_records_and_records_packed_in_one_segment() {
 #[test]
 fn resumption_by_session_id_and_by_ticket() {
     let sid = vec![0x5d; 32];
-    let run = |client_ticket: Option<&[u8]>, server_ticket: bool| {
+    // `server_exts` besides the ticket acknowledgement: none for TLS 1.2, supported_versions
+    // (and pre_shared_key when the server accepts a PSK) for TLS 1.3.
+    let run = |client_ticket: Option<&[u8]>, server_ticket: bool, server_exts: Vec<Vec<u8>>| {
         let mut ch = default_client_hello();
         ch.session_id = sid.clone();
         ch.exts.retain(|e| e[..2] != [0, 35]);
@@ -437,7 +439,7 @@ fn resumption_by_session_id_and_by_ticket() {
             version: [3, 3],
             session_id: sid.clone(),
             ciphers: vec![0x1301],
-            exts: vec![ext(43, &[3, 4])],
+            exts: server_exts,
         };
         if server_ticket {
             sh.exts.push(ext(35, &[]));
@@ -453,9 +455,23 @@ fn resumption_by_session_id_and_by_ticket() {
         c.send(Original, &record(20, &[1]));
         c.events().remove(0)
     };
-    let e = run(None, false);
+    // TLS 1.2: the session id echoed without a key exchange.
+    let e = run(None, false, vec![]);
     assert_eq!(get(&e, "tls.resumed"), Some(json!(true)));
     assert_eq!(get(&e, "tls.detailed.resumption_method"), Some(json!("id")));
+    assert_eq!(get(&e, "tls.version"), Some(json!("1.2")));
+    let e = run(Some(&[1, 2, 3]), true, vec![]);
+    assert_eq!(
+        get(&e, "tls.detailed.resumption_method"),
+        Some(json!("ticket"))
+    );
+    assert_eq!(
+        get(&e, "tls.detailed.client_hello.extensions.session_ticket"),
+        Some(json!("(3 bytes)"))
+    );
+    // TLS 1.3 echoes the legacy session id in every handshake (middlebox compatibility
+    // mode): that is not a resumption (Packetbeat reports one).
+    let e = run(None, false, vec![ext(43, &[3, 4])]);
     assert_eq!(get(&e, "tls.version"), Some(json!("1.3")));
     assert_eq!(
         get(
@@ -464,14 +480,14 @@ fn resumption_by_session_id_and_by_ticket() {
         ),
         Some(json!("TLS 1.3"))
     );
-    let e = run(Some(&[1, 2, 3]), true);
+    assert_eq!(get(&e, "tls.resumed"), Some(json!(false)));
+    assert!(get(&e, "tls.detailed.resumption_method").is_none());
+    // The server accepting a pre-shared key (its selected identity) is one.
+    let e = run(None, false, vec![ext(43, &[3, 4]), ext(41, &[0, 0])]);
+    assert_eq!(get(&e, "tls.resumed"), Some(json!(true)));
     assert_eq!(
         get(&e, "tls.detailed.resumption_method"),
         Some(json!("ticket"))
-    );
-    assert_eq!(
-        get(&e, "tls.detailed.client_hello.extensions.session_ticket"),
-        Some(json!("(3 bytes)"))
     );
 }
 
