@@ -3,7 +3,7 @@
 //! IPv4 fragments are reassembled here first (only the first fragment carries the ports), and the
 //! whole datagram goes on as a raw-IP frame.
 
-use super::worker::WorkerBatch;
+use super::worker::{Tick, WorkerBatch};
 use crate::common::Ts;
 use crate::decoder::defrag::{FragKey, Ipv4Defrag};
 use crate::decoder::peek::{flow_hash, peek, Peek};
@@ -17,6 +17,8 @@ pub struct Dispatcher {
     now: Ts,
     /// The most a frame's timestamp has been behind `now`.
     lateness_ns: i64,
+    /// The capture time at which the workers next check their timeouts.
+    next_tick: Ts,
     defrag: Ipv4Defrag,
     pub fragments: u64,
     pub reassembled: u64,
@@ -28,6 +30,7 @@ impl Dispatcher {
             workers: workers.max(1),
             now: Ts::ZERO,
             lateness_ns: 0,
+            next_tick: Ts::ZERO,
             defrag: Ipv4Defrag::new(),
             fragments: 0,
             reassembled: 0,
@@ -38,33 +41,59 @@ impl Dispatcher {
         ((hash as u128 * self.workers as u128) >> 64) as usize
     }
 
+    /// Moves the capture's clock on to a frame's timestamp; whether a timeout check is due.
+    fn clock_to(&mut self, ts: Ts) -> bool {
+        if ts > self.now {
+            self.now = ts;
+        } else {
+            self.lateness_ns = self.lateness_ns.max(self.now.since(ts));
+        }
+        self.tick_due()
+    }
+
+    fn tick_due(&mut self) -> bool {
+        if self.now < self.next_tick {
+            return false;
+        }
+        self.next_tick = self.now.add(TICK_INTERVAL);
+        true
+    }
+
+    /// A timeout check in every worker's batch, after the frames it has so far.
+    fn tick_all(&self, out: &mut [WorkerBatch]) {
+        for wb in out {
+            wb.ticks.push(Tick {
+                after: wb.frames.len(),
+                now: self.now,
+                lateness_ns: self.lateness_ns,
+            });
+        }
+    }
+
     /// Splits one capture batch into one batch per worker (every worker gets one, possibly
-    /// empty, so its packet-time clock moves on).
+    /// empty, so its packet-time clock moves on). Timeout checks go in at the frames where the
+    /// capture's clock passes each [`TICK_INTERVAL`], the same frames however the capture is
+    /// cut into batches.
     pub fn split(&mut self, batch: &PacketBatch) -> Vec<WorkerBatch> {
-        if batch.clock > self.now {
-            self.now = batch.clock; // an idle live source: time moves on without packets
-        }
-        for d in &batch.frames {
-            if d.ts > self.now {
-                self.now = d.ts;
-            } else {
-                self.lateness_ns = self.lateness_ns.max(self.now.since(d.ts));
-            }
-        }
-        let (now, lateness_ns) = (self.now, self.lateness_ns);
         let mut out: Vec<WorkerBatch> = (0..self.workers)
             .map(|_| WorkerBatch {
                 shared: Some(batch.buf.clone()),
                 owned: Vec::new(),
                 frames: Vec::new(),
-                now,
-                lateness_ns,
+                ticks: Vec::new(),
                 new_pass: batch.new_pass,
             })
             .collect();
         if self.workers == 1 {
             // One worker: it decodes and reassembles everything itself, in capture order.
-            out[0].frames = batch.frames.iter().map(|d| (*d, false)).collect();
+            out[0].frames.reserve(batch.frames.len());
+            for d in &batch.frames {
+                out[0].frames.push((*d, false));
+                if self.clock_to(d.ts) {
+                    self.tick_all(&mut out);
+                }
+            }
+            self.idle_clock(batch, &mut out);
             return out;
         }
         for d in &batch.frames {
@@ -124,10 +153,27 @@ impl Dispatcher {
                     }
                 }
             }
+            if self.clock_to(d.ts) {
+                self.tick_all(&mut out);
+            }
         }
+        self.idle_clock(batch, &mut out);
         out
     }
+
+    /// An idle live source: its clock moves time on without packets.
+    fn idle_clock(&mut self, batch: &PacketBatch, out: &mut [WorkerBatch]) {
+        if batch.clock > self.now {
+            self.now = batch.clock;
+            if self.tick_due() {
+                self.tick_all(out);
+            }
+        }
+    }
 }
+
+/// How often, in capture time, the workers check their timeouts.
+const TICK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// An unfragmented IPv4 packet carrying a reassembled datagram (header checksum not computed:
 /// the decoder does not check it).

@@ -26,13 +26,22 @@ pub struct WorkerBatch {
     pub owned: Vec<u8>,
     /// Frames in capture order; `true` when the frame is in `owned`.
     pub frames: Vec<(FrameDesc, bool)>,
-    /// The capture's clock after this batch (latest timestamp so far, over all frames), and how
-    /// far behind it packets have been stamped so far: every worker gets the same values, so
-    /// timeouts fire alike however flows are spread.
-    pub now: Ts,
-    pub lateness_ns: i64,
+    /// When the layers' timeouts are checked: at points of the capture, not of the batching,
+    /// so a replay gives the same events whatever its pace and however it is cut into batches.
+    pub ticks: Vec<Tick>,
     /// End all connections and transactions before these frames (a new pass of `-l`).
     pub new_pass: bool,
+}
+
+/// A timeout check, after the first `after` frames of the batch. `now` is the capture's clock
+/// there (the latest timestamp so far, over all frames, not only this worker's) and
+/// `lateness_ns` how far behind it packets have been stamped so far: every worker gets the same
+/// values at the same point of the capture, so timeouts fire alike however flows are spread.
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    pub after: usize,
+    pub now: Ts,
+    pub lateness_ns: i64,
 }
 
 impl WorkerBatch {
@@ -146,14 +155,27 @@ impl Worker {
         if b.new_pass {
             self.flush();
         }
-        for (d, owned) in &b.frames {
+        let mut ticks = b.ticks.iter().peekable();
+        while let Some(t) = ticks.next_if(|t| t.after == 0) {
+            self.tick(t);
+        }
+        for (i, (d, owned)) in b.frames.iter().enumerate() {
             let f = b.frame(d, *owned);
             self.handle(&f);
+            while let Some(t) = ticks.next_if(|t| t.after <= i + 1) {
+                self.tick(t);
+            }
         }
-        if !b.now.is_zero() {
-            self.tcp.tick(&mut self.sink, b.now, b.lateness_ns);
-            self.udp.tick(&mut self.sink, b.now);
-            self.icmp.tick(&mut self.sink, b.now);
+        for t in ticks {
+            self.tick(t);
+        }
+    }
+
+    fn tick(&mut self, t: &Tick) {
+        if !t.now.is_zero() {
+            self.tcp.tick(&mut self.sink, t.now, t.lateness_ns);
+            self.udp.tick(&mut self.sink, t.now);
+            self.icmp.tick(&mut self.sink, t.now);
         }
     }
 

@@ -64,6 +64,12 @@ pub struct Run {
 /// Runs `packetbeat -e -t -I <pcap>` with `config` (YAML; an `output.file` section pointing into a
 /// temp dir is added) and returns the events written.
 pub fn run_capture(pcap: &Path, config: &str, extra_args: &[&str]) -> Run {
+    replay(pcap, config, true, extra_args)
+}
+
+/// Like [`run_capture`]; without `-t` when `fast` is false (the capture is replayed at its own
+/// pace).
+pub fn replay(pcap: &Path, config: &str, fast: bool, extra_args: &[&str]) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("out");
     let cfg_path = tmp.path().join("packetbeat.yml");
@@ -74,7 +80,11 @@ pub fn run_capture(pcap: &Path, config: &str, extra_args: &[&str]) -> Run {
     );
     std::fs::write(&cfg_path, full).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .args(["-e", "-t", "-I"])
+        .args(if fast {
+            &["-e", "-t", "-I"][..]
+        } else {
+            &["-e", "-I"][..]
+        })
         .arg(pcap)
         .arg("-c")
         .arg(&cfg_path)

@@ -70,7 +70,12 @@ struct Connection {
     /// kept, to recognise retransmissions; new data starts a fresh parser.
     parser: Option<Box<dyn TcpConnectionParser>>,
     dirs: [Direction; 2],
+    /// The latest timestamp of its packets.
     last_seen: Ts,
+    /// The capture's clock (at the last timeout check) when its last packet arrived. In a
+    /// capture whose timestamps run backwards, packets keep arriving for a connection while
+    /// their stamps stay behind the clock: it is active, not idle.
+    last_active: Ts,
     timeout_ns: i64,
 }
 
@@ -96,6 +101,8 @@ pub struct Tcp {
     closed: FxHashMap<IpPortTuple, Box<Connection>>,
     next_id: u64,
     now: Ts,
+    /// The capture's clock at the last timeout check (over all workers' frames).
+    clock: Ts,
     last_sweep: Ts,
     pub stats: TcpStats,
 }
@@ -125,6 +132,7 @@ impl Tcp {
             closed: FxHashMap::default(),
             next_id: 0,
             now: Ts::ZERO,
+            clock: Ts::ZERO,
             last_sweep: Ts::ZERO,
             stats: TcpStats::default(),
         }
@@ -175,6 +183,7 @@ impl Tcp {
                 self.expire(out, &key, ts);
             }
         }
+        let self_clock = self.clock;
         let Tcp {
             conns,
             analyzers,
@@ -200,6 +209,7 @@ impl Tcp {
                 parser: Some(parser),
                 dirs: Default::default(),
                 last_seen: ts,
+                last_active: Ts::ZERO,
                 timeout_ns,
             })
         });
@@ -215,6 +225,7 @@ impl Tcp {
             out,
         };
         conn.last_seen = conn.last_seen.max(ts);
+        conn.last_active = self_clock;
         if hdr.fin() {
             conn.fin[dir.index()] = true;
         }
@@ -236,6 +247,7 @@ impl Tcp {
     /// whose timestamps run backwards (merged captures) does not end a connection because other
     /// flows' packets are stamped ahead of its own.
     pub fn tick(&mut self, out: &mut EventSink, now: Ts, lateness_ns: i64) {
+        self.clock = self.clock.max(now);
         if now > self.now {
             self.now = now;
         }
@@ -248,7 +260,7 @@ impl Tcp {
             .conns
             .iter()
             .chain(self.closed.iter())
-            .filter(|(_, c)| now.since(c.last_seen) > c.timeout_ns + lateness_ns)
+            .filter(|(_, c)| now.since(c.last_seen.max(c.last_active)) > c.timeout_ns + lateness_ns)
             .map(|(k, _)| *k)
             .collect();
         for key in expired {
