@@ -24,8 +24,16 @@ packetbeat.protocols:
     ports: [80, 8080, 8000, 5000, 8002]
   - type: tls
     ports: [443, 993, 995, 5223, 8443, 8883, 9243]
+  - type: mysql
+    ports: [3306]
+  - type: pgsql
+    ports: [5432]
+  - type: redis
+    ports: [6379]
+  - type: memcache
+    ports: [11211]
 """
-TYPES = ["http", "dns", "tls", "icmp", "dhcpv4"]
+TYPES = ["http", "dns", "tls", "mysql", "pgsql", "redis", "memcache", "icmp", "dhcpv4"]
 
 
 def sh(cmd, **kw):
