@@ -421,3 +421,83 @@ fn several_c_flags_merge() {
         serde_yaml::Value::from("lo")
     );
 }
+
+/// Hostile configuration input: each is a clear error at once, never a hang or an
+/// out-of-memory.
+#[test]
+fn hostile_config_input_is_a_clear_error() {
+    let started = std::time::Instant::now();
+    // An alias bomb: nine levels of nine aliases (9^9 nodes once expanded).
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for i in 0..8u8 {
+        let (this, prev) = ((b'b' + i) as char, (b'a' + i) as char);
+        bomb.push_str(&format!(
+            "{this}: &{this} [{}]\n",
+            vec![format!("*{prev}"); 9].join(", ")
+        ));
+    }
+    bomb.push_str(CONSOLE);
+    let f = Fixture::new(&bomb);
+    let o = run(&["test", "config", "-c", &f.cfg()], &[]);
+    assert_config_error(&o, "yaml: repetition limit exceeded");
+
+    // Deep nesting, in flow style and in block style.
+    let f = Fixture::new(&format!(
+        "x: {}{}\n{CONSOLE}",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    ));
+    let o = run(&["test", "config", "-c", &f.cfg()], &[]);
+    assert_config_error(&o, "yaml: line 1: exceeded max depth of 128");
+    let f = Fixture::new(&format!("x: {}1\n{CONSOLE}", "- ".repeat(100_000)));
+    let o = run(&["test", "config", "-c", &f.cfg()], &[]);
+    assert_config_error(&o, "error loading config file: yaml: line 1:");
+    // Brackets inside quotes and comments are not nesting.
+    let f = Fixture::new(&format!(
+        "a: '{}'\nb: \"{}\"\n# {}\n{CONSOLE}",
+        "[".repeat(500),
+        "{".repeat(500),
+        "[".repeat(500)
+    ));
+    let o = run(&["test", "config", "-c", &f.cfg()], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // A huge file (a capture passed by mistake): refused without reading it whole.
+    let big = f.path().join("big.yml");
+    {
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(64 * 1024 * 1024).unwrap();
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let o = run(&["test", "config", "-c", big.to_str().unwrap()], &[]);
+    assert_config_error(&o, "file is larger than 16 MiB, not a configuration file");
+
+    // Binary garbage.
+    let garbage = f.path().join("garbage.yml");
+    let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 256) as u8).collect();
+    std::fs::write(&garbage, bytes).unwrap();
+    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = run(&["test", "config", "-c", garbage.to_str().unwrap()], &[]);
+    assert_config_error(&o, "error loading config file:");
+
+    // `${VAR}` loops: through the config's own keys, and an environment variable whose value
+    // names itself (expanded once, as Beats does: no loop).
+    let f = Fixture::new(&format!(
+        "a: ${{b}}\nb: ${{a}}\npacketbeat.interfaces.device: ${{a}}\n{CONSOLE}"
+    ));
+    let o = run(&["test", "config", "-c", &f.cfg()], &[]);
+    assert_config_error(&o, "cyclic reference detected accessing 'b'");
+    let f = Fixture::new(&format!(
+        "packetbeat.interfaces.device: ${{LOOPY}}\n{CONSOLE}"
+    ));
+    let o = run(
+        &["test", "config", "-c", &f.cfg()],
+        &[("LOOPY", "${LOOPY}")],
+    );
+    assert!(o.status.code().is_some(), "exits");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

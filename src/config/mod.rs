@@ -154,9 +154,83 @@ fn defaults_tree(home: &Path) -> Value {
     Value::Mapping(root)
 }
 
+/// The largest configuration file read. Real ones are kilobytes; the cap keeps a mistaken path
+/// (a capture, a log) from being read into memory whole.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Deepest nesting of flow collections (`[`, `{`) accepted. libyaml's scanner spends time
+/// quadratic in the nesting before its own recursion limit (128) rejects it, so a file of
+/// brackets would hang start-up; this linear pre-check answers at once.
+const MAX_FLOW_DEPTH: usize = 128;
+
+fn read_config_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| io_msg(&e))?;
+    let mut text = String::new();
+    f.take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| io_msg(&e))?;
+    if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(format!(
+            "file is larger than {} MiB, not a configuration file",
+            MAX_CONFIG_FILE_BYTES >> 20
+        ));
+    }
+    Ok(text)
+}
+
+/// The deepest nesting of `[`/`{` outside quoted scalars and comments, and the line where it
+/// passes `MAX_FLOW_DEPTH`.
+fn flow_too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut bytes = text.bytes().peekable();
+    let mut prev = b'\n';
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\n' => line += 1,
+            b'#' if prev == b' ' || prev == b'\t' || prev == b'\n' => {
+                while bytes.next_if(|&c| c != b'\n').is_some() {}
+            }
+            b'\'' | b'"' => {
+                // A quoted scalar: skip to its closing quote ('' and \" escape one).
+                while let Some(c) = bytes.next() {
+                    match c {
+                        b'\n' => line += 1,
+                        b'\\' if b == b'"' => {
+                            bytes.next();
+                        }
+                        c if c == b => {
+                            if b == b'\'' && bytes.next_if_eq(&b'\'').is_some() {
+                                continue;
+                            }
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = b;
+    }
+    None
+}
+
 /// Parses one YAML document into a normalised tree. Errors read like go-yaml's
 /// (`yaml: line 3: mapping values are not allowed in this context`).
 pub fn parse_yaml(text: &str) -> Result<Value, String> {
+    if let Some(line) = flow_too_deep(text) {
+        return Err(format!(
+            "yaml: line {line}: exceeded max depth of {MAX_FLOW_DEPTH}"
+        ));
+    }
     let v: Value = serde_yaml::from_str(text).map_err(|e| {
         let msg = e.to_string();
         let msg = match msg.find(" at line ") {
@@ -197,12 +271,8 @@ pub fn load_raw(opts: &LoadOptions) -> Result<(Value, String), ConfigError> {
             perms::check_owner_exclusive_write(path)
                 .map_err(|e| ConfigError(format!("error loading config file: {e}")))?;
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!(
-                "error loading config file: open {shown}: {}",
-                io_msg(&e)
-            ))
-        })?;
+        let text = read_config_file(path)
+            .map_err(|e| ConfigError(format!("error loading config file: open {shown}: {e}")))?;
         let t = parse_yaml(&text)
             .map_err(|e| ConfigError(format!("error loading config file: {e}")))?;
         tree::merge(&mut root, t);
