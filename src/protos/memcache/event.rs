@@ -93,10 +93,7 @@ pub fn transaction_event(transport: Transport, req: Option<&Seen>, resp: Option<
     });
     let f = &mut ev.fields;
     f.put_str("type", "memcache");
-    f.put_str(
-        "status",
-        status(req.map(|r| &r.msg), resp.map(|r| &r.msg)),
-    );
+    f.put_str("status", status(req.map(|r| &r.msg), resp.map(|r| &r.msg)));
     if let Some(r) = req {
         write_message(f, "memcache.request", &r.msg);
         f.put_str("event.action", r.msg.command.typ().action());
@@ -111,7 +108,11 @@ pub fn transaction_event(transport: Transport, req: Option<&Seen>, resp: Option<
     }
     f.put_str(
         "memcache.protocol_type",
-        if first.msg.is_binary { "binary" } else { "text" },
+        if first.msg.is_binary {
+            "binary"
+        } else {
+            "text"
+        },
     );
     ev
 }
@@ -149,7 +150,9 @@ impl Sub<'_> {
     fn keys(&mut self, keys: &Option<Vec<Vec<u8>>>) {
         let key = self.key("keys");
         match keys {
-            Some(ks) => self.f.put_strs(key, ks.iter().map(|k| String::from_utf8_lossy(k))),
+            Some(ks) => self
+                .f
+                .put_strs(key, ks.iter().map(|k| String::from_utf8_lossy(k))),
             None => self.f.put_with(key, |o| o.extend_from_slice(b"null")),
         }
     }

@@ -33,8 +33,7 @@ mod tests;
 
 use crate::common::{IpPortTuple, TcpTuple, Transport, Ts};
 use crate::protos::app::{
-    AppCounters, Found, Parsed, Protocol, SectionError, StreamBuffer, TransactionTable,
-    Transports,
+    AppCounters, Found, Parsed, Protocol, SectionError, StreamBuffer, TransactionTable, Transports,
 };
 use crate::protos::{
     CommonOptions, TcpConnectionParser, TcpDirection, TcpPacket, UdpAnalyzer, UdpPacket,
@@ -64,12 +63,7 @@ impl Protocol for Memcache {
     const NAME: &'static str = "memcache";
     const DEFAULT_PORTS: &'static [u16] = &[11211];
     const TRANSPORTS: Transports<Self> = Transports {
-        tcp: Some(|a, _| {
-            Box::new(MemcacheConnection::new(
-                a.proto.parser,
-                a.counters.clone(),
-            ))
-        }),
+        tcp: Some(|a, _| Box::new(MemcacheConnection::new(a.proto.parser, a.counters.clone()))),
         udp: Some(|a| {
             Box::new(MemcacheUdp::new(
                 a.proto.parser,
@@ -137,7 +131,9 @@ fn merge_values(cfg: &ParserConfig, prev: &mut Message, msg: &Message) -> bool {
     prev.size += msg.size;
     prev.bytes += msg.bytes;
     if let Some(k) = &msg.keys {
-        prev.keys.get_or_insert_with(Vec::new).extend(k.iter().cloned());
+        prev.keys
+            .get_or_insert_with(Vec::new)
+            .extend(k.iter().cloned());
     }
     prev.notes.extend(msg.notes.iter().cloned());
     prev.count_values += msg.count_values;
@@ -203,7 +199,9 @@ impl Pairing {
                 tracing::debug!("memcache: mix of binary and text in one connection");
                 return;
             }
-            Some(prev) => try_merge(&self.cfg, &mut prev.msg, &seen.msg).then_some(prev.msg.is_complete),
+            Some(prev) => {
+                try_merge(&self.cfg, &mut prev.msg, &seen.msg).then_some(prev.msg.is_complete)
+            }
             None => None,
         };
         let complete = match merged {
@@ -322,7 +320,13 @@ impl TcpConnectionParser for MemcacheConnection {
         }
     }
 
-    fn received_fin(&mut self, _out: &mut EventSink, _conn: &TcpTuple, _dir: TcpDirection, _ts: Ts) {
+    fn received_fin(
+        &mut self,
+        _out: &mut EventSink,
+        _conn: &TcpTuple,
+        _dir: TcpDirection,
+        _ts: Ts,
+    ) {
         // Packetbeat leaves what is pending to the connection's expiry.
     }
 
@@ -438,7 +442,12 @@ impl MemcacheUdp {
     }
 
     /// The open transaction of `key` (published first if its timeout passed).
-    fn take_live(&mut self, out: &mut EventSink, key: (IpPortTuple, u16), ts: Ts) -> Option<UdpTransaction> {
+    fn take_live(
+        &mut self,
+        out: &mut EventSink,
+        key: (IpPortTuple, u16),
+        ts: Ts,
+    ) -> Option<UdpTransaction> {
         match self.txs.take_at(&key, ts) {
             Found::Live(t) => Some(t),
             Found::Expired(t) => {

@@ -119,8 +119,20 @@ static SLABS_COMMANDS: [TextDef; 2] = [
 ];
 
 static LRU_CRAWLER_COMMANDS: [TextDef; 5] = [
-    def(b"enable", Type::LruCrawler, Code::LruEnable, TextKind::Message, &[]),
-    def(b"disable", Type::LruCrawler, Code::LruDisable, TextKind::Message, &[]),
+    def(
+        b"enable",
+        Type::LruCrawler,
+        Code::LruEnable,
+        TextKind::Message,
+        &[],
+    ),
+    def(
+        b"disable",
+        Type::LruCrawler,
+        Code::LruDisable,
+        TextKind::Message,
+        &[],
+    ),
     def(
         b"sleep",
         Type::LruCrawler,
@@ -136,20 +148,86 @@ static LRU_CRAWLER_COMMANDS: [TextDef; 5] = [
         &[(Value("value"), REQ)],
     ),
     // Packetbeat gives `crawl` the code of `tocrawl`.
-    def(b"crawl", Type::LruCrawler, Code::LruToCrawl, TextKind::Message, &[(Raw, REQ)]),
+    def(
+        b"crawl",
+        Type::LruCrawler,
+        Code::LruToCrawl,
+        TextKind::Message,
+        &[(Raw, REQ)],
+    ),
 ];
 
 static REQUEST_COMMANDS: [TextDef; 20] = [
-    def(b"get", Type::Load, Code::Get, TextKind::Message, &[(MultiKeys, REQ)]),
-    def(b"gets", Type::Load, Code::Gets, TextKind::Message, &[(MultiKeys, REQ)]),
-    def(b"set", Type::Store, Code::Set, TextKind::DataRequest, STORE_ARGS),
-    def(b"add", Type::Store, Code::Add, TextKind::DataRequest, STORE_ARGS),
-    def(b"replace", Type::Store, Code::Replace, TextKind::DataRequest, STORE_ARGS),
-    def(b"append", Type::Store, Code::Append, TextKind::DataRequest, STORE_ARGS),
-    def(b"prepend", Type::Store, Code::Prepend, TextKind::DataRequest, STORE_ARGS),
-    def(b"cas", Type::Store, Code::Cas, TextKind::DataRequest, CAS_ARGS),
-    def(b"incr", Type::Counter, Code::Incr, TextKind::Message, COUNTER_ARGS),
-    def(b"decr", Type::Counter, Code::Decr, TextKind::Message, COUNTER_ARGS),
+    def(
+        b"get",
+        Type::Load,
+        Code::Get,
+        TextKind::Message,
+        &[(MultiKeys, REQ)],
+    ),
+    def(
+        b"gets",
+        Type::Load,
+        Code::Gets,
+        TextKind::Message,
+        &[(MultiKeys, REQ)],
+    ),
+    def(
+        b"set",
+        Type::Store,
+        Code::Set,
+        TextKind::DataRequest,
+        STORE_ARGS,
+    ),
+    def(
+        b"add",
+        Type::Store,
+        Code::Add,
+        TextKind::DataRequest,
+        STORE_ARGS,
+    ),
+    def(
+        b"replace",
+        Type::Store,
+        Code::Replace,
+        TextKind::DataRequest,
+        STORE_ARGS,
+    ),
+    def(
+        b"append",
+        Type::Store,
+        Code::Append,
+        TextKind::DataRequest,
+        STORE_ARGS,
+    ),
+    def(
+        b"prepend",
+        Type::Store,
+        Code::Prepend,
+        TextKind::DataRequest,
+        STORE_ARGS,
+    ),
+    def(
+        b"cas",
+        Type::Store,
+        Code::Cas,
+        TextKind::DataRequest,
+        CAS_ARGS,
+    ),
+    def(
+        b"incr",
+        Type::Counter,
+        Code::Incr,
+        TextKind::Message,
+        COUNTER_ARGS,
+    ),
+    def(
+        b"decr",
+        Type::Counter,
+        Code::Decr,
+        TextKind::Message,
+        COUNTER_ARGS,
+    ),
     def(
         b"touch",
         Type::Store,
@@ -185,7 +263,13 @@ static REQUEST_COMMANDS: [TextDef; 20] = [
         TextKind::Sub(&LRU_CRAWLER_COMMANDS),
         &[],
     ),
-    def(b"stats", Type::Stats, Code::Stats, TextKind::Message, &[(Raw, REQ)]),
+    def(
+        b"stats",
+        Type::Stats,
+        Code::Stats,
+        TextKind::Message,
+        &[(Raw, REQ)],
+    ),
     def(
         b"verbosity",
         Type::Info,
@@ -193,8 +277,20 @@ static REQUEST_COMMANDS: [TextDef; 20] = [
         TextKind::Message,
         &[(Value("verbosity"), REQ)],
     ),
-    def(b"version", Type::Info, Code::Version, TextKind::Message, &[]),
-    def(b"quit", Type::Info, Code::Quit, TextKind::Message, &[(NoReply, OPT)]),
+    def(
+        b"version",
+        Type::Info,
+        Code::Version,
+        TextKind::Message,
+        &[],
+    ),
+    def(
+        b"quit",
+        Type::Info,
+        Code::Quit,
+        TextKind::Message,
+        &[(NoReply, OPT)],
+    ),
     // Never matched (a request word is lower case); keeps the table's length honest.
     def(b"", Type::Unknown, Code::Unknown, TextKind::Unknown, &[]),
 ];
@@ -208,25 +304,121 @@ static RESPONSE_COMMANDS: [TextDef; 20] = [
         &[(Key, REQ), (Flags, REQ), (Bytes, REQ), (CasUnique, OPT)],
     ),
     def(b"END", Type::Load, Code::ResEnd, TextKind::Message, &[]),
-    def(b"STORED", Type::Success, Code::ResStored, TextKind::Message, &[]),
-    def(b"NOT_STORED", Type::Fail, Code::ResNotStored, TextKind::Message, &[]),
-    def(b"EXISTS", Type::Success, Code::ResExists, TextKind::Message, &[]),
-    def(b"NOT_FOUND", Type::Fail, Code::ResNotFound, TextKind::Message, &[]),
-    def(b"TOUCHED", Type::Success, Code::ResTouched, TextKind::Message, &[]),
-    def(b"DELETED", Type::Success, Code::ResDeleted, TextKind::Message, &[]),
+    def(
+        b"STORED",
+        Type::Success,
+        Code::ResStored,
+        TextKind::Message,
+        &[],
+    ),
+    def(
+        b"NOT_STORED",
+        Type::Fail,
+        Code::ResNotStored,
+        TextKind::Message,
+        &[],
+    ),
+    def(
+        b"EXISTS",
+        Type::Success,
+        Code::ResExists,
+        TextKind::Message,
+        &[],
+    ),
+    def(
+        b"NOT_FOUND",
+        Type::Fail,
+        Code::ResNotFound,
+        TextKind::Message,
+        &[],
+    ),
+    def(
+        b"TOUCHED",
+        Type::Success,
+        Code::ResTouched,
+        TextKind::Message,
+        &[],
+    ),
+    def(
+        b"DELETED",
+        Type::Success,
+        Code::ResDeleted,
+        TextKind::Message,
+        &[],
+    ),
     def(b"OK", Type::Success, Code::ResOk, TextKind::Message, &[]),
     def(b"ERROR", Type::Fail, Code::ErrError, TextKind::Message, &[]),
-    def(b"CLIENT_ERROR", Type::Fail, Code::ErrClientError, TextKind::Message, ERR_ARGS),
-    def(b"SERVER_ERROR", Type::Fail, Code::ErrServerError, TextKind::Message, ERR_ARGS),
-    def(b"BUSY", Type::Fail, Code::ErrBusy, TextKind::Message, ERR_ARGS),
-    def(b"BADCLASS", Type::Fail, Code::ErrBadClass, TextKind::Message, ERR_ARGS),
-    def(b"NOSPARE", Type::Fail, Code::ErrNoSpare, TextKind::Message, ERR_ARGS),
-    def(b"NOTFULL", Type::Fail, Code::ErrNotFull, TextKind::Message, ERR_ARGS),
-    def(b"UNSAFE", Type::Fail, Code::ErrUnsafe, TextKind::Message, ERR_ARGS),
-    def(b"SAME", Type::Fail, Code::ErrSame, TextKind::Message, ERR_ARGS),
-    def(b"STAT", Type::Stats, Code::Stat, TextKind::Message, &[(Stat, REQ)]),
+    def(
+        b"CLIENT_ERROR",
+        Type::Fail,
+        Code::ErrClientError,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"SERVER_ERROR",
+        Type::Fail,
+        Code::ErrServerError,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"BUSY",
+        Type::Fail,
+        Code::ErrBusy,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"BADCLASS",
+        Type::Fail,
+        Code::ErrBadClass,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"NOSPARE",
+        Type::Fail,
+        Code::ErrNoSpare,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"NOTFULL",
+        Type::Fail,
+        Code::ErrNotFull,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"UNSAFE",
+        Type::Fail,
+        Code::ErrUnsafe,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"SAME",
+        Type::Fail,
+        Code::ErrSame,
+        TextKind::Message,
+        ERR_ARGS,
+    ),
+    def(
+        b"STAT",
+        Type::Stats,
+        Code::Stat,
+        TextKind::Message,
+        &[(Stat, REQ)],
+    ),
     // The version string is not kept (Packetbeat declares no argument for it).
-    def(b"VERSION", Type::Info, Code::ResVersion, TextKind::Message, &[]),
+    def(
+        b"VERSION",
+        Type::Info,
+        Code::ResVersion,
+        TextKind::Message,
+        &[],
+    ),
 ];
 
 static COUNTER_RESPONSE: TextDef = def(
@@ -306,7 +498,13 @@ static BIN_FLUSH: BinDef = bin(
 const STORE_EXTRAS: &[Extra] = &[Extra::Flags, Extra::ExpTime];
 static BIN_SET: BinDef = bin(Type::Store, Code::Set, STORE_EXTRAS, &[], ValueKind::Data);
 static BIN_ADD: BinDef = bin(Type::Store, Code::Add, STORE_EXTRAS, &[], ValueKind::Data);
-static BIN_REPLACE: BinDef = bin(Type::Store, Code::Replace, STORE_EXTRAS, &[], ValueKind::Data);
+static BIN_REPLACE: BinDef = bin(
+    Type::Store,
+    Code::Replace,
+    STORE_EXTRAS,
+    &[],
+    ValueKind::Data,
+);
 static BIN_APPEND: BinDef = bin(Type::Store, Code::Append, &[], &[], ValueKind::Data);
 static BIN_PREPEND: BinDef = bin(Type::Store, Code::Prepend, &[], &[], ValueKind::Data);
 static BIN_NOOP: BinDef = bin(Type::Info, Code::NoOp, &[], &[], ValueKind::Data);
@@ -315,11 +513,29 @@ const COUNTER_EXTRAS: &[Extra] = &[
     Extra::Value2("initial"),
     Extra::ExpTime,
 ];
-static BIN_INCR: BinDef = bin(Type::Counter, Code::Incr, COUNTER_EXTRAS, &[], ValueKind::Counter);
-static BIN_DECR: BinDef = bin(Type::Counter, Code::Decr, COUNTER_EXTRAS, &[], ValueKind::Counter);
+static BIN_INCR: BinDef = bin(
+    Type::Counter,
+    Code::Incr,
+    COUNTER_EXTRAS,
+    &[],
+    ValueKind::Counter,
+);
+static BIN_DECR: BinDef = bin(
+    Type::Counter,
+    Code::Decr,
+    COUNTER_EXTRAS,
+    &[],
+    ValueKind::Counter,
+);
 static BIN_QUIT: BinDef = bin(Type::Info, Code::Quit, &[], &[], ValueKind::Data);
 static BIN_VERSION: BinDef = bin(Type::Info, Code::Version, &[], &[], ValueKind::Version);
-static BIN_TOUCH: BinDef = bin(Type::Store, Code::Touch, &[Extra::ExpTime], &[], ValueKind::Data);
+static BIN_TOUCH: BinDef = bin(
+    Type::Store,
+    Code::Touch,
+    &[Extra::ExpTime],
+    &[],
+    ValueKind::Data,
+);
 static BIN_VERBOSITY: BinDef = bin(
     Type::Info,
     Code::Verbosity,
@@ -330,7 +546,13 @@ static BIN_VERBOSITY: BinDef = bin(
 static BIN_SASL_LIST: BinDef = bin(Type::Auth, Code::SaslList, &[], &[], ValueKind::Data);
 static BIN_SASL_AUTH: BinDef = bin(Type::Auth, Code::SaslAuth, &[], &[], ValueKind::Data);
 static BIN_SASL_STEP: BinDef = bin(Type::Auth, Code::SaslStep, &[], &[], ValueKind::Data);
-static BIN_STAT: BinDef = bin(Type::Stats, Code::Stats, &[], &[Extra::Stats], ValueKind::Stat);
+static BIN_STAT: BinDef = bin(
+    Type::Stats,
+    Code::Stats,
+    &[],
+    &[Extra::Stats],
+    ValueKind::Stat,
+);
 
 /// The command of a binary opcode (`memcacheBinaryCommandTable`, unknown opcodes included).
 pub fn binary_command(op: u8) -> &'static BinDef {
@@ -621,10 +843,7 @@ fn parse_text(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
     match def.kind {
         TextKind::Unknown | TextKind::Sub(_) => {}
         TextKind::CounterResponse => {
-            let mut a = Args {
-                b: command,
-                pos: 0,
-            };
+            let mut a = Args { b: command, pos: 0 };
             match a.digits() {
                 Ok(v) => msg.value = v,
                 Err(e) => return Parsed::Error(e),
