@@ -201,7 +201,7 @@ fn write_message(f: &mut Fields, prefix: &'static str, m: &Message) {
                 if !m.values.is_empty() {
                     s.values(&m.values);
                 }
-                s.u64("bytes", m.bytes);
+                s.u64("bytes", m.bytes + m.bytes_lost);
             }
             if let Some(v) = &m.version {
                 s.bytes("version", v);

@@ -51,6 +51,8 @@ use std::time::Duration;
 pub const NOTE_TRANSACTION_NO_REQUEST: &str = "Invalid transaction. Request missing";
 pub const NOTE_NON_QUIET_RESPONSE_ONLY: &str = "Missing response for non-quiet request";
 pub const NOTE_TRANSACTION_UNFINISHED: &str = "Unfinished transaction";
+pub const NOTE_REQUEST_PACKET_LOSS: &str = "Packet loss while capturing the request";
+pub const NOTE_RESPONSE_PACKET_LOSS: &str = "Packet loss while capturing the response";
 
 /// The resolved settings.
 #[derive(Debug, Clone)]
@@ -163,11 +165,14 @@ fn merge_stats(prev: &mut Message, msg: &Message) -> bool {
     true
 }
 
-/// One direction of a connection: unconsumed bytes and when the message they start began.
+/// One direction of a connection: unconsumed bytes, when the message they start began, and
+/// the bytes of its data block lost in gaps.
 #[derive(Default)]
 struct Stream {
     buf: StreamBuffer,
     started: Option<Ts>,
+    lost: usize,
+    loss_note: Option<&'static str>,
 }
 
 /// A TCP connection's pairing state (`connection`).
@@ -297,7 +302,7 @@ impl TcpConnectionParser for MemcacheConnection {
         }
         while !st.buf.is_empty() {
             let started = *st.started.get_or_insert(pkt.ts);
-            match parser::parse(&self.pairing.cfg, st.buf.data()) {
+            match parser::parse_lossy(&self.pairing.cfg, st.buf.data(), st.lost) {
                 Parsed::Incomplete => break,
                 Parsed::Skip(n) => st.buf.consume(n),
                 Parsed::Error(why) => {
@@ -306,9 +311,13 @@ impl TcpConnectionParser for MemcacheConnection {
                     self.drop_streams(out);
                     return;
                 }
-                Parsed::Message { msg, consumed } => {
+                Parsed::Message { mut msg, consumed } => {
                     st.buf.consume(consumed);
                     st.started = None;
+                    st.lost = 0;
+                    if let Some(note) = st.loss_note.take() {
+                        msg.notes.push(note.to_string());
+                    }
                     let seen = Seen {
                         ts: started,
                         tuple: pkt.tuple,
@@ -334,12 +343,29 @@ impl TcpConnectionParser for MemcacheConnection {
         &mut self,
         out: &mut EventSink,
         _conn: &TcpTuple,
-        _dir: TcpDirection,
-        _nbytes: usize,
+        dir: TcpDirection,
+        nbytes: usize,
         _ts: Ts,
     ) -> bool {
-        // The connection state is dropped; its pending requests are published now, as the
-        // connection's expiry would publish them.
+        // A gap inside a data block that the block still covers is skipped: the message is
+        // completed without those bytes (noted), and parsing goes on (`GapInStream`).
+        if let Some(st) = self.streams[dir.index()].as_mut() {
+            let pending = parser::pending_data(&self.pairing.cfg, st.buf.data());
+            if let Some((is_request, data_len, header_len)) = pending {
+                let already_read = (st.buf.len() - header_len) as i64 - st.lost as i64;
+                if nbytes as i64 <= data_len as i64 - already_read {
+                    st.lost += nbytes;
+                    st.loss_note = Some(if is_request {
+                        NOTE_REQUEST_PACKET_LOSS
+                    } else {
+                        NOTE_RESPONSE_PACKET_LOSS
+                    });
+                    return false;
+                }
+            }
+        }
+        // Otherwise the connection state is dropped; its pending requests are published now,
+        // as the connection's expiry would publish them.
         self.drop_streams(out);
         true
     }

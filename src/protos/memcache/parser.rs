@@ -647,6 +647,8 @@ pub struct Message {
     pub values: Vec<Vec<u8>>,
     /// Length of the data block(s).
     pub bytes: u64,
+    /// Bytes of the data block lost in a gap of the capture (the rest was still parsed).
+    pub bytes_lost: u64,
     pub count_values: u32,
     pub stats: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -681,6 +683,7 @@ impl Message {
             data: None,
             values: Vec::new(),
             bytes: 0,
+            bytes_lost: 0,
             count_values: 0,
             stats: Vec::new(),
         }
@@ -711,14 +714,88 @@ pub const NOTE_EXTRAS_EOB: &str = "unexpected end of buffer";
 
 /// The next message at the start of `data` (`doParseCommand`).
 pub fn parse(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
+    parse_lossy(cfg, data, 0)
+}
+
+/// [`parse`] for a message whose data block lost `lost` bytes in a gap of the capture (see
+/// [`pending_data`]): the block is that much shorter in `data`, counted but not kept.
+pub fn parse_lossy(cfg: &ParserConfig, data: &[u8], lost: usize) -> Parsed<Message> {
+    match step(cfg, data) {
+        Step::Done(p) => p,
+        Step::AtData {
+            msg,
+            header_len,
+            data_len,
+        } => finish_data(cfg, data, lost, msg, header_len, data_len),
+    }
+}
+
+/// Where a message waiting for its data block stands: whether it is a request, its data
+/// length, and the bytes before the block. `None` when `data` does not start with the complete
+/// header of such a message.
+pub fn pending_data(cfg: &ParserConfig, data: &[u8]) -> Option<(bool, usize, usize)> {
+    match step(cfg, data) {
+        Step::AtData {
+            msg,
+            header_len,
+            data_len,
+        } => Some((msg.is_request, data_len, header_len)),
+        Step::Done(_) => None,
+    }
+}
+
+/// A message parsed up to its data block, or the parse's end.
+enum Step {
+    Done(Parsed<Message>),
+    AtData {
+        msg: Message,
+        header_len: usize,
+        data_len: usize,
+    },
+}
+
+fn step(cfg: &ParserConfig, data: &[u8]) -> Step {
     if data.len() < 2 {
-        return Parsed::Incomplete;
+        return Step::Done(Parsed::Incomplete);
     }
     if data[0] == codes::MAGIC_REQUEST || data[0] == codes::MAGIC_RESPONSE {
         parse_binary(cfg, data)
     } else {
         parse_text(cfg, data)
     }
+}
+
+/// `parseData` / `parseDataBinary`: the data block (and, in the text protocol, its CRLF).
+fn finish_data(
+    cfg: &ParserConfig,
+    data: &[u8],
+    lost: usize,
+    mut msg: Message,
+    header_len: usize,
+    data_len: usize,
+) -> Parsed<Message> {
+    let text = !msg.is_binary;
+    let need = data_len.saturating_sub(lost);
+    let Some(end) = header_len
+        .checked_add(need)
+        .and_then(|e| e.checked_add(if text { 2 } else { 0 }))
+    else {
+        return Parsed::Error(ERR_LEN);
+    };
+    if data.len() < end {
+        return Parsed::Incomplete;
+    }
+    if text && &data[end - 2..end] != b"\r\n" {
+        return Parsed::Error(ERR_EXPECTED_CRLF);
+    }
+    if lost > 0 {
+        msg.count_values += 1;
+        msg.bytes_lost = lost as u64;
+    } else {
+        msg.append_data(cfg, &data[header_len..header_len + need]);
+    }
+    msg.size = end;
+    Parsed::Message { msg, consumed: end }
 }
 
 /// A cursor over a text argument list, with streambuf's rules: arguments are separated by
@@ -801,16 +878,20 @@ fn find(table: &'static [TextDef], name: &[u8]) -> Option<&'static TextDef> {
     table.iter().find(|d| !d.name.is_empty() && d.name == name)
 }
 
-fn parse_text(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
+fn parse_text(cfg: &ParserConfig, data: &[u8]) -> Step {
+    match parse_text_header(cfg, data) {
+        Ok(step) => step,
+        Err(e) => Step::Done(Parsed::Error(e)),
+    }
+}
+
+fn parse_text_header(cfg: &ParserConfig, data: &[u8]) -> Result<Step, &'static str> {
     let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-        return Parsed::Incomplete;
+        return Ok(Step::Done(Parsed::Incomplete));
     };
     let line = &data[..eol];
     let line_len = eol + 2;
-    let (command, args) = match split_command(line) {
-        Ok(v) => v,
-        Err(e) => return Parsed::Error(e),
-    };
+    let (command, args) = split_command(line)?;
     let is_request = command[0].is_ascii_lowercase();
     let mut def = if is_request {
         find(&REQUEST_COMMANDS, command)
@@ -822,18 +903,15 @@ fn parse_text(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
         def = Some(&UNKNOWN_COMMAND);
     }
     let Some(mut def) = def else {
-        return Parsed::Error(ERR_UNKNOWN_COMMAND);
+        return Err(ERR_UNKNOWN_COMMAND);
     };
     let mut raw_args = args;
     if let TextKind::Sub(table) = def.kind {
-        let (sub, sub_args) = match split_command(args) {
-            Ok(v) => v,
-            Err(e) => return Parsed::Error(e),
-        };
+        let (sub, sub_args) = split_command(args)?;
         def = match find(table, sub) {
             Some(d) => d,
             None if cfg.parse_unknown => &UNKNOWN_COMMAND,
-            None => return Parsed::Error(ERR_UNKNOWN_COMMAND),
+            None => return Err(ERR_UNKNOWN_COMMAND),
         };
         raw_args = sub_args;
     }
@@ -844,38 +922,25 @@ fn parse_text(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
         TextKind::Unknown | TextKind::Sub(_) => {}
         TextKind::CounterResponse => {
             let mut a = Args { b: command, pos: 0 };
-            match a.digits() {
-                Ok(v) => msg.value = v,
-                Err(e) => return Parsed::Error(e),
-            }
+            msg.value = a.digits()?;
         }
         TextKind::Message | TextKind::DataRequest | TextKind::DataResponse => {
-            if let Err(e) = parse_text_args(&mut msg, def.args, raw_args) {
-                return Parsed::Error(e);
-            }
+            parse_text_args(&mut msg, def.args, raw_args)?;
         }
     }
     if matches!(def.kind, TextKind::DataRequest | TextKind::DataResponse) {
-        // `parseData`: the data block and its CRLF.
-        let n = msg.bytes as usize;
-        let Some(end) = line_len.checked_add(n).and_then(|e| e.checked_add(2)) else {
-            return Parsed::Error(ERR_LEN);
-        };
-        if data.len() < end {
-            return Parsed::Incomplete;
-        }
-        if &data[end - 2..end] != b"\r\n" {
-            return Parsed::Error(ERR_EXPECTED_CRLF);
-        }
-        msg.append_data(cfg, &data[line_len..line_len + n]);
-        msg.size = end;
-        return Parsed::Message { msg, consumed: end };
+        let data_len = msg.bytes as usize;
+        return Ok(Step::AtData {
+            msg,
+            header_len: line_len,
+            data_len,
+        });
     }
     msg.size = line_len;
-    Parsed::Message {
+    Ok(Step::Done(Parsed::Message {
         msg,
         consumed: line_len,
-    }
+    }))
 }
 
 /// `parseTextArgs`: each argument in turn; an optional one may be missing.
@@ -951,16 +1016,17 @@ fn be64(b: &[u8], at: usize) -> u64 {
 const HEADER: usize = 24;
 
 /// `parseBinaryCommand` and `makeParseBinary`.
-fn parse_binary(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
+fn parse_binary(_cfg: &ParserConfig, data: &[u8]) -> Step {
+    use Step::Done;
     if data.len() < HEADER {
-        return Parsed::Incomplete;
+        return Done(Parsed::Incomplete);
     }
     let is_request = data[0] == codes::MAGIC_REQUEST;
     let opcode = data[1];
     let key_len = usize::from(be16(data, 2));
     let extra_len = usize::from(data[4]);
     if data.len() < HEADER + extra_len + key_len {
-        return Parsed::Incomplete;
+        return Done(Parsed::Incomplete);
     }
     let def = binary_command(opcode);
     let mut msg = Message::new(Command::Binary(def), is_request, true);
@@ -980,18 +1046,18 @@ fn parse_binary(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
     if total_len == 0 {
         // No extras, key or value (whatever the other length fields say).
         msg.size = HEADER;
-        return Parsed::Message {
+        return Done(Parsed::Message {
             msg,
             consumed: HEADER,
-        };
+        });
     }
     let Some(value_len) = total_len.checked_sub(extra_len + key_len) else {
-        return Parsed::Error(ERR_LEN);
+        return Done(Parsed::Error(ERR_LEN));
     };
     let special = def.value != ValueKind::Data;
     let is_special_value = special && value_len > 0;
     if is_special_value && data.len() < HEADER + total_len {
-        return Parsed::Incomplete;
+        return Done(Parsed::Incomplete);
     }
     let mut pos = HEADER;
     if extra_len > 0 {
@@ -1012,7 +1078,7 @@ fn parse_binary(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
     }
     if value_len == 0 {
         msg.size = pos;
-        return Parsed::Message { msg, consumed: pos };
+        return Done(Parsed::Message { msg, consumed: pos });
     }
     msg.bytes = value_len as u64;
     let value_kind = if is_request {
@@ -1023,15 +1089,15 @@ fn parse_binary(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
     };
     match value_kind {
         ValueKind::Data => {
-            if data.len() < pos + value_len {
-                return Parsed::Incomplete;
-            }
-            msg.append_data(cfg, &data[pos..pos + value_len]);
-            pos += value_len;
+            return Step::AtData {
+                msg,
+                header_len: pos,
+                data_len: value_len,
+            };
         }
         ValueKind::Counter => {
             if value_len < 8 {
-                return Parsed::Error(NOTE_EXTRAS_EOB);
+                return Done(Parsed::Error(NOTE_EXTRAS_EOB));
             }
             msg.value = be64(data, pos);
             pos += value_len;
@@ -1050,13 +1116,13 @@ fn parse_binary(cfg: &ParserConfig, data: &[u8]) -> Parsed<Message> {
             let value = data[pos..pos + value_len].to_vec();
             pos += value_len;
             let Some(name) = msg.keys.as_ref().and_then(|k| k.first()).cloned() else {
-                return Parsed::Error(ERR_EXPECTED_KEYS);
+                return Done(Parsed::Error(ERR_EXPECTED_KEYS));
             };
             msg.stats.push((name, value));
         }
     }
     msg.size = pos;
-    Parsed::Message { msg, consumed: pos }
+    Done(Parsed::Message { msg, consumed: pos })
 }
 
 /// `parseBinaryArgs`: the extras in declaration order; the first that does not fit stops.

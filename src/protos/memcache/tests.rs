@@ -432,3 +432,46 @@ fn udp_joins_datagrams_and_expires_on_packet_time() {
     send(&mut u, &mut out, pkt(client, 500, &udp(11, 5, 2, b"x")));
     assert!(out.take().is_empty());
 }
+
+/// Segments after a hole, enough of them for the TCP layer to give up waiting and report a gap.
+fn send_chunks(c: &mut TcpSession, data: &[u8], size: usize, t_ms: i64) {
+    for chunk in data.chunks(size) {
+        c.send(false, chunk, t_ms);
+    }
+}
+
+#[test]
+fn a_gap_inside_a_value_is_skipped_and_noted() {
+    let (mut c, _) = session();
+    c.send(true, b"get big\r\n", 0);
+    let mut reply = b"VALUE big 0 200000\r\n".to_vec();
+    reply.extend(vec![b'v'; 200_000]);
+    reply.extend_from_slice(b"\r\nEND\r\n");
+    c.send(false, &reply[..1000], 1);
+    c.skip(false, 1000);
+    send_chunks(&mut c, &reply[2000..], 1000, 2);
+    c.send(true, b"version\r\n", 3);
+    c.send(false, b"VERSION 1.6\r\n", 4);
+    let evs = c.events();
+    assert_eq!(evs.len(), 2, "{evs:#?}");
+    assert_eq!(get(&evs[0], "memcache.response.count_values"), 1);
+    assert_eq!(get(&evs[0], "memcache.response.bytes"), 200_000);
+    assert_eq!(
+        get(&evs[0], "error.message"),
+        "Packet loss while capturing the response"
+    );
+    assert_eq!(get(&evs[0], "source.bytes"), reply.len() - 1000);
+    assert_eq!(get(&evs[1], "memcache.response.command"), "VERSION");
+
+    // A gap past the data block drops the connection state: the requests are published.
+    c.send(true, b"get big\r\nget big\r\n", 10);
+    let two = [&reply[..], &reply[..]].concat();
+    c.send(false, &two[..1000], 11);
+    c.skip(false, 200_000);
+    send_chunks(&mut c, &two[201_000..], 200, 12);
+    let evs = c.events();
+    assert_eq!(evs.len(), 2, "{evs:#?}");
+    for e in &evs {
+        assert_eq!(get(e, "error.message"), "Unfinished transaction");
+    }
+}
