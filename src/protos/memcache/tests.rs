@@ -39,6 +39,7 @@ fn session() -> (TcpSession, Arc<Module<Memcache>>) {
 }
 
 /// A binary message: header, extras, key, value.
+#[allow(clippy::too_many_arguments)]
 fn bin(
     magic: u8,
     op: u8,
