@@ -476,3 +476,68 @@ fn a_gap_inside_a_value_is_skipped_and_noted() {
         assert_eq!(get(e, "error.message"), "Unfinished transaction");
     }
 }
+
+#[test]
+fn admin_commands_orphans_and_binary_stats() {
+    let (mut c, module) = session();
+    c.send(
+        true,
+        b"flush_all 10\r\nslabs automove 2\r\nlru_crawler sleep 50\r\nverbosity 1\r\n",
+        0,
+    );
+    c.send(false, b"OK\r\nOK\r\nOK\r\nOK\r\n", 1);
+    let evs = c.events();
+    assert_eq!(evs.len(), 4, "{evs:#?}");
+    assert_eq!(get(&evs[0], "memcache.request.command"), "flush_all");
+    assert_eq!(get(&evs[0], "memcache.request.exptime"), 10);
+    assert_eq!(get(&evs[0], "event.action"), "memcache.delete");
+    assert_eq!(get(&evs[1], "memcache.request.command"), "slabs automove");
+    assert_eq!(get(&evs[1], "memcache.request.automove"), "aggressive");
+    assert_eq!(get(&evs[2], "memcache.request.sleep_us"), 50);
+    assert_eq!(get(&evs[2], "event.action"), "memcache.lrucrawler");
+    assert_eq!(get(&evs[3], "memcache.request.verbosity"), 1);
+    // A response nobody asked for.
+    c.send(false, b"STORED\r\n", 2);
+    let evs = c.events();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(
+        get(&evs[0], "error.message"),
+        "Invalid transaction. Request missing"
+    );
+    assert_eq!(get(&evs[0], "status"), "Client Error");
+    assert!(get(&evs[0], "event.action").is_null());
+    assert_eq!(get(&evs[0], "source.port"), 40000);
+    let counters = module.counters().unwrap();
+    assert_eq!(counters.unmatched_responses.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn binary_stats_merge_and_quitq() {
+    let (mut c, _) = session();
+    c.send(true, &req(codes::OP_STAT, 5, &[], b"", b""), 0);
+    let mut r = resp(codes::OP_STAT, 0, 5, &[], b"pid", b"1");
+    r.extend(resp(codes::OP_STAT, 0, 5, &[], b"uptime", b"9"));
+    c.send(false, &r, 1);
+    assert!(c.events().is_empty(), "waits for the closing empty stat");
+    c.send(false, &resp(codes::OP_STAT, 0, 5, &[], b"", b""), 2);
+    let evs = c.events();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(
+        get(&evs[0], "memcache.response.stats"),
+        &json!([{"name":"pid","value":"1"},{"name":"uptime","value":"9"}])
+    );
+    assert_eq!(get(&evs[0], "memcache.response.keys"), &json!(["pid"]));
+    assert_eq!(get(&evs[0], "source.bytes"), 24 * 3 + 4 + 7);
+    c.send(true, &req(codes::OP_VERSION, 6, &[], b"", b""), 3);
+    c.send(
+        false,
+        &resp(codes::OP_VERSION, 0, 6, &[], b"", b"1.6.18"),
+        4,
+    );
+    c.send(true, &req(codes::OP_QUITQ, 7, &[], b"", b""), 5);
+    let evs = c.events();
+    assert_eq!(evs.len(), 2);
+    assert_eq!(get(&evs[0], "memcache.response.version"), "1.6.18");
+    assert_eq!(get(&evs[1], "memcache.request.opcode"), "QuitQ");
+    assert_eq!(get(&evs[1], "status"), "OK");
+}
