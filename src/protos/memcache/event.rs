@@ -6,7 +6,7 @@ use super::codes::{self, Type};
 use super::parser::{Arg, Command, Extra, Message, TextKind};
 use crate::common::{IpPortTuple, Transport, Ts};
 use crate::protos::app;
-use crate::publish::fields::Fields;
+use crate::publish::fields::{FieldKey, Fields};
 use crate::publish::json::{write_str, ObjectWriter};
 use crate::publish::Event;
 use base64::Engine as _;
@@ -95,11 +95,11 @@ pub fn transaction_event(transport: Transport, req: Option<&Seen>, resp: Option<
     f.put_str("type", "memcache");
     f.put_str("status", status(req.map(|r| &r.msg), resp.map(|r| &r.msg)));
     if let Some(r) = req {
-        write_message(f, "memcache.request", &r.msg);
+        write_message(f, true, &r.msg);
         f.put_str("event.action", r.msg.command.typ().action());
     }
     if let Some(r) = resp {
-        write_message(f, "memcache.response", &r.msg);
+        write_message(f, false, &r.msg);
         // `normalizeEventOutcome` of the status name: only "Success" has an outcome (a text
         // response's status is always 0).
         if codes::status_name(r.msg.status) == "Success" {
@@ -117,15 +117,144 @@ pub fn transaction_event(transport: Transport, req: Option<&Seen>, resp: Option<
     ev
 }
 
-/// Fields below one prefix.
+/// Every field name below `memcache.request` / `memcache.response`, so that writing one
+/// allocates no key.
+const KEYS: &[(&str, &str, &str)] = &[
+    (
+        "automove",
+        "memcache.request.automove",
+        "memcache.response.automove",
+    ),
+    ("bytes", "memcache.request.bytes", "memcache.response.bytes"),
+    (
+        "cas_unique",
+        "memcache.request.cas_unique",
+        "memcache.response.cas_unique",
+    ),
+    (
+        "command",
+        "memcache.request.command",
+        "memcache.response.command",
+    ),
+    (
+        "count_values",
+        "memcache.request.count_values",
+        "memcache.response.count_values",
+    ),
+    ("delta", "memcache.request.delta", "memcache.response.delta"),
+    (
+        "dest_class",
+        "memcache.request.dest_class",
+        "memcache.response.dest_class",
+    ),
+    (
+        "error_msg",
+        "memcache.request.error_msg",
+        "memcache.response.error_msg",
+    ),
+    (
+        "exptime",
+        "memcache.request.exptime",
+        "memcache.response.exptime",
+    ),
+    ("flags", "memcache.request.flags", "memcache.response.flags"),
+    (
+        "initial",
+        "memcache.request.initial",
+        "memcache.response.initial",
+    ),
+    ("keys", "memcache.request.keys", "memcache.response.keys"),
+    ("line", "memcache.request.line", "memcache.response.line"),
+    (
+        "noreply",
+        "memcache.request.noreply",
+        "memcache.response.noreply",
+    ),
+    (
+        "opaque",
+        "memcache.request.opaque",
+        "memcache.response.opaque",
+    ),
+    (
+        "opcode",
+        "memcache.request.opcode",
+        "memcache.response.opcode",
+    ),
+    (
+        "opcode_value",
+        "memcache.request.opcode_value",
+        "memcache.response.opcode_value",
+    ),
+    ("quiet", "memcache.request.quiet", "memcache.response.quiet"),
+    (
+        "raw_args",
+        "memcache.request.raw_args",
+        "memcache.response.raw_args",
+    ),
+    (
+        "sleep_us",
+        "memcache.request.sleep_us",
+        "memcache.response.sleep_us",
+    ),
+    (
+        "source_class",
+        "memcache.request.source_class",
+        "memcache.response.source_class",
+    ),
+    ("stats", "memcache.request.stats", "memcache.response.stats"),
+    (
+        "status",
+        "memcache.request.status",
+        "memcache.response.status",
+    ),
+    (
+        "status_code",
+        "memcache.request.status_code",
+        "memcache.response.status_code",
+    ),
+    ("type", "memcache.request.type", "memcache.response.type"),
+    ("value", "memcache.request.value", "memcache.response.value"),
+    (
+        "values",
+        "memcache.request.values",
+        "memcache.response.values",
+    ),
+    (
+        "vbucket",
+        "memcache.request.vbucket",
+        "memcache.response.vbucket",
+    ),
+    (
+        "verbosity",
+        "memcache.request.verbosity",
+        "memcache.response.verbosity",
+    ),
+    (
+        "version",
+        "memcache.request.version",
+        "memcache.response.version",
+    ),
+];
+
+/// Fields below `memcache.request` or `memcache.response`.
 struct Sub<'a> {
     f: &'a mut Fields,
-    prefix: &'static str,
+    request: bool,
 }
 
 impl Sub<'_> {
-    fn key(&self, k: &str) -> String {
-        format!("{}.{k}", self.prefix)
+    fn key(&self, k: &str) -> FieldKey {
+        match KEYS.iter().find(|(name, ..)| *name == k) {
+            Some((_, req, resp)) => FieldKey::Static(if self.request { req } else { resp }),
+            None => {
+                let prefix = if self.request {
+                    "memcache.request"
+                } else {
+                    "memcache.response"
+                };
+                FieldKey::Owned(format!("{prefix}.{k}").into_boxed_str())
+            }
+        }
     }
     fn str(&mut self, k: &str, v: &str) {
         let key = self.key(k);
@@ -180,8 +309,8 @@ impl Sub<'_> {
     }
 }
 
-fn write_message(f: &mut Fields, prefix: &'static str, m: &Message) {
-    let mut s = Sub { f, prefix };
+fn write_message(f: &mut Fields, request: bool, m: &Message) {
+    let mut s = Sub { f, request };
     match m.command {
         Command::Text(def) => write_text(&mut s, def, m),
         Command::Binary(def) => {

@@ -916,8 +916,13 @@ fn parse_text_header(cfg: &ParserConfig, data: &[u8]) -> Result<Step, &'static s
         raw_args = sub_args;
     }
     let mut msg = Message::new(Command::Text(def), is_request, false);
-    msg.raw_args = raw_args.to_vec();
-    msg.command_line = line.to_vec();
+    // Kept only where the event writes them.
+    if def.args.iter().any(|&(a, _)| a == Arg::Raw) {
+        msg.raw_args = raw_args.to_vec();
+    }
+    if def.kind == TextKind::Unknown {
+        msg.command_line = line.to_vec();
+    }
     match def.kind {
         TextKind::Unknown | TextKind::Sub(_) => {}
         TextKind::CounterResponse => {
