@@ -541,3 +541,26 @@ fn binary_stats_merge_and_quitq() {
     assert_eq!(get(&evs[1], "memcache.request.opcode"), "QuitQ");
     assert_eq!(get(&evs[1], "status"), "OK");
 }
+
+#[test]
+fn options_and_their_defaults() {
+    let d = settings(MemcacheConfig::default());
+    assert_eq!(d.udp_transaction_timeout, Duration::from_secs(10));
+    assert_eq!(d.parser.max_values, 0);
+    assert_eq!(d.parser.max_bytes_per_value, i32::MAX as usize);
+    assert!(!d.parser.parse_unknown);
+    let cfg: MemcacheConfig = serde_yaml::from_str(
+        "parseunknown: true\nmaxvalues: -1\nmaxbytespervalue: 100\nudptransactiontimeout: 2\n",
+    )
+    .unwrap();
+    let s = settings(cfg);
+    assert_eq!(s.udp_transaction_timeout, Duration::from_secs(2));
+    assert_eq!(s.parser.max_values, -1);
+    assert_eq!(s.parser.max_bytes_per_value, 100);
+    assert!(s.parser.parse_unknown);
+    let cfg: MemcacheConfig = serde_yaml::from_str("udptransactiontimeout: 200ms\n").unwrap();
+    assert_eq!(
+        settings(cfg).udp_transaction_timeout,
+        Duration::from_millis(200)
+    );
+}
