@@ -17,6 +17,7 @@ pub mod dhcpv4;
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub mod memcache;
 pub mod redis;
 pub mod registry;
 pub mod tcp;

@@ -17,7 +17,7 @@ pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::dns::Dns>(),
     analyzer::<super::http::config::HttpSettings>(),
     analyzer::<super::icmp::IcmpSettings>(),
-    unimplemented("memcache"),
+    analyzer::<super::memcache::Memcache>(),
     unimplemented("mongodb"),
     unimplemented("mysql"),
     unimplemented("nfs"),
