@@ -61,7 +61,17 @@ fn memcached_session() {
     let pcap = dir.path().join("memcache.pcap");
     let mut dump = Killed(
         Command::new("tcpdump")
-            .args(["-i", "lo", "--immediate-mode", "-U", "-B", "16384", "-s", "0", "-w"])
+            .args([
+                "-i",
+                "lo",
+                "--immediate-mode",
+                "-U",
+                "-B",
+                "16384",
+                "-s",
+                "0",
+                "-w",
+            ])
             .arg(&pcap)
             .arg(format!("tcp port {port} or udp port {uport}"))
             .stderr(Stdio::piped())

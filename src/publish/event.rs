@@ -132,6 +132,9 @@ pub struct EventMeta {
     pub end: Option<Ts>,
     /// Nanoseconds; computed from start and end when not set.
     pub duration: Option<i64>,
+    /// `end` only says when the event was last seen, not when a transaction ended (a request
+    /// that got no response): no duration is computed.
+    pub end_is_last_seen: bool,
 }
 
 /// Packetbeat's `pb.Fields`.
@@ -177,6 +180,7 @@ impl PbFields {
                 start: None,
                 end: None,
                 duration: None,
+                end_is_last_seen: false,
             },
             error_messages: Vec::new(),
             icmp_type: 0,
@@ -255,7 +259,7 @@ impl PbFields {
             self.network.direction = Some(dir);
         }
 
-        if self.event.duration.is_none() {
+        if self.event.duration.is_none() && !self.event.end_is_last_seen {
             if let (Some(s), Some(e)) = (self.event.start, self.event.end) {
                 if !s.is_zero() && !e.is_zero() && e >= s {
                     self.event.duration = Some(e.since(s));

@@ -244,6 +244,11 @@ fn set_common_fields(
     pb.network.forwarded_ip = info.forwarded_ip;
     pb.event.start = req.map(|m| m.ts);
     pb.event.end = res.map(|m| m.ts);
+    if res.is_none() {
+        // Every event carries `event.end`; an unanswered request's is when it was seen.
+        pb.event.end = pb.event.start;
+        pb.event.end_is_last_seen = true;
+    }
     pb.error_messages = info.notes;
     if let Some(m) = res {
         pb.error_messages.extend(m.notes.iter().cloned());

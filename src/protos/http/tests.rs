@@ -326,6 +326,24 @@ fn chunk_extension_and_trailers_are_not_parsed_like_packetbeat() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["error.message"], json!("Unmatched request"));
     assert_eq!(ev[0]["status"], json!("Error"));
+    // Unmatched events carry `event.end` too (when the request was seen), but no duration.
+    assert_eq!(ev[0]["event.end"], ev[0]["event.start"]);
+    assert!(!ev[0].contains_key("event.duration"));
+}
+
+#[test]
+fn an_unmatched_response_has_an_end_and_no_start() {
+    let mut c = Conn::new(settings_with(|_, _| {}));
+    c.seg(
+        Reverse,
+        Ts(5_000_000),
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    );
+    let ev = c.events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["error.message"], json!("Unmatched response"));
+    assert_eq!(ev[0]["event.end"], json!("1970-01-01T00:00:00.005Z"));
+    assert!(!ev[0].contains_key("event.start"));
 }
 
 #[test]
@@ -452,7 +470,7 @@ fn pending_requests_are_published_unmatched_on_expiry() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["error.message"], json!("Unmatched request"));
     assert_eq!(ev[0]["status"], json!("Error"));
-    assert!(!ev[0].contains_key("event.end"));
+    assert_eq!(ev[0]["event.end"], ev[0]["event.start"]);
     assert!(!ev[0].contains_key("http.response.headers.content-length"));
 
     // A message whose headers are complete is taken as it is on expiry.
