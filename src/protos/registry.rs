@@ -19,7 +19,7 @@ pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::icmp::IcmpSettings>(),
     analyzer::<super::memcache::Memcache>(),
     unimplemented("mongodb"),
-    unimplemented("mysql"),
+    analyzer::<super::mysql::Mysql>(),
     unimplemented("nfs"),
     unimplemented("pgsql"),
     analyzer::<super::redis::Redis>(),

@@ -1,0 +1,157 @@
+//! The parameters of `COM_STMT_EXECUTE` as text (Packetbeat's `parseMysqlExecuteStatement`).
+//!
+//! The packet holds the statement id, flags, iteration count, the NULL bitmap, the
+//! "new parameters bound" flag, then (when bound) each parameter's type, then the values. The
+//! types are remembered with the statement for executes that do not send them again. Packetbeat
+//! reads the values by type only (a NULL still reads a value by its type) and gives up on the
+//! whole list at an unsigned parameter or a type it does not know; the text of each type is its
+//! (`2017/7/28 0:0:0` for dates, `TYPE_FLOAT`, `TYPE_DOUBLE`, `TYPE_TIME`, `TYPE_NULL` for the
+//! values it does not decode).
+
+/// A prepared statement as the connection remembers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statement {
+    /// The statement's text (trimmed).
+    pub query: Vec<u8>,
+    pub num_params: usize,
+    /// Parameter types sent with the first execute.
+    pub param_types: Vec<u8>,
+}
+
+/// The parameters of the execute request `data` (the whole packet, header included) of
+/// statement `st`; empty when they cannot be read.
+pub fn parse_execute(data: &[u8], st: &mut Statement) -> Vec<String> {
+    parse(data, st).unwrap_or_default()
+}
+
+fn u16_at(data: &[u8], at: usize) -> Option<u16> {
+    let b = data.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn parse(data: &[u8], st: &mut Statement) -> Option<Vec<String>> {
+    let n = data.len();
+    if n < 14 {
+        return None;
+    }
+    let nparam = st.num_params;
+    if nparam == 0 {
+        return None;
+    }
+    // header, command, statement id, flags, iteration count, NULL bitmap
+    let mut offset = 4 + 1 + 4 + 1 + 4 + nparam.div_ceil(8);
+    let bound = *data.get(offset)?;
+    offset += 1;
+    let mut p = offset;
+    let types = if bound == 1 {
+        p += nparam * 2;
+        if n <= p {
+            return None;
+        }
+        let mut types = Vec::with_capacity(nparam);
+        for pair in data[offset..p].chunks_exact(2) {
+            // The unsigned flag: Packetbeat reads no parameters then.
+            if pair[1] != 0 {
+                return None;
+            }
+            types.push(pair[0]);
+        }
+        st.param_types = types.clone();
+        types
+    } else if st.param_types.is_empty() {
+        return None;
+    } else {
+        st.param_types.clone()
+    };
+    let mut out = Vec::with_capacity(nparam);
+    for &ty in types.iter().take(nparam) {
+        match ty {
+            // TINY, SHORT, LONG: unsigned decimal, as Packetbeat prints them.
+            0x01 => {
+                out.push(data.get(p)?.to_string());
+                p += 1;
+            }
+            0x02 => {
+                out.push(u16_at(data, p)?.to_string());
+                p += 2;
+            }
+            0x03 => {
+                let b = data.get(p..p + 4)?;
+                out.push(u32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_string());
+                p += 4;
+            }
+            0x04 => {
+                out.push("TYPE_FLOAT".into());
+                p += 4;
+            }
+            0x05 => {
+                out.push("TYPE_DOUBLE".into());
+                // A double is 8 bytes (Packetbeat skips 4 and misreads what follows).
+                p += 8;
+            }
+            0x06 => out.push("TYPE_NULL".into()),
+            // LONGLONG: signed.
+            0x08 => {
+                let b: [u8; 8] = data.get(p..p + 8)?.try_into().ok()?;
+                out.push(i64::from_le_bytes(b).to_string());
+                p += 8;
+            }
+            // TIMESTAMP, DATE, DATETIME: year/month/day hour:minute:second, the parts the
+            // value's length holds (microseconds are not shown).
+            0x07 | 0x0a | 0x0c => {
+                let len = usize::from(*data.get(p)?);
+                if n < p + len + 1 {
+                    return None;
+                }
+                p += 1;
+                let v = &data[p..p + len];
+                let part = |i: usize| v[i].to_string();
+                let (mut year, mut month, mut day) = (String::new(), String::new(), String::new());
+                let (mut hour, mut minute, mut second) =
+                    (String::new(), String::new(), String::new());
+                if len >= 2 {
+                    year = u16::from_le_bytes([v[0], v[1]]).to_string();
+                }
+                if len >= 4 {
+                    (month, day) = (part(2), part(3));
+                }
+                if len >= 7 {
+                    (hour, minute, second) = (part(4), part(5), part(6));
+                }
+                out.push(format!("{year}/{month}/{day} {hour}:{minute}:{second}"));
+                p += len;
+            }
+            // TIME: not decoded.
+            0x0b => {
+                let len = usize::from(*data.get(p)?);
+                if n < p + len + 1 {
+                    return None;
+                }
+                out.push("TYPE_TIME".into());
+                p += 1 + len;
+            }
+            // NEWDECIMAL, BLOB, VAR_STRING, STRING: length-prefixed text.
+            0xf6 | 0xfc | 0xfd | 0xfe => {
+                let first = *data.get(p)?;
+                p += 1;
+                let (len, width) = match first {
+                    0xfc => (usize::from(u16_at(data, p)?), 2),
+                    0xfd => {
+                        let b = data.get(p..p + 3)?;
+                        (
+                            usize::from(b[0]) | usize::from(b[1]) << 8 | usize::from(b[2]) << 16,
+                            3,
+                        )
+                    }
+                    l => (usize::from(l), 0),
+                };
+                p += width;
+                let v = data.get(p..p + len)?;
+                out.push(String::from_utf8_lossy(v).into_owned());
+                p += len;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}

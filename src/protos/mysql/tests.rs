@@ -1,0 +1,1 @@
+//! The MySQL analyzer through the real TCP layer: segments in, events out.
