@@ -128,6 +128,35 @@ impl TcpSession {
         );
     }
 
+    /// An empty segment from the other side acknowledging everything sent so far towards the
+    /// server (`to_server`) or the client: a hole before held segments becomes a gap.
+    pub fn acknowledge(&mut self, to_server: bool, t_ms: i64) {
+        use crate::decoder::TcpHeader;
+        let client = ("10.0.0.1".parse().unwrap(), 40000);
+        let server = ("10.0.0.2".parse().unwrap(), self.server_port);
+        // The acknowledging side sends towards the other one.
+        let (a, b) = if to_server {
+            (server, client)
+        } else {
+            (client, server)
+        };
+        let hdr = TcpHeader {
+            src_port: a.1,
+            dst_port: b.1,
+            seq: self.seq[usize::from(to_server)],
+            ack: self.seq[usize::from(!to_server)],
+            flags: TcpHeader::ACK,
+        };
+        let tuple = IpPortTuple::new(a.0, a.1, b.0, b.1);
+        self.tcp.process(
+            &mut self.out,
+            crate::common::Ts(t_ms * 1_000_000),
+            tuple,
+            &hdr,
+            &[],
+        );
+    }
+
     /// `n` bytes of one direction that the capture never saw (a gap before the next segment).
     pub fn skip(&mut self, to_server: bool, n: u32) {
         let d = usize::from(!to_server);

@@ -155,3 +155,83 @@ fn parse(data: &[u8], st: &mut Statement) -> Option<Vec<String>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An execute packet of `n` parameters, types sent, then the values.
+    fn execute(types: &[u8], values: &[u8]) -> Vec<u8> {
+        let mut p = vec![0, 0, 0, 0, 23, 1, 0, 0, 0, 0, 1, 0, 0, 0];
+        p.extend(vec![0; types.len().div_ceil(8)]);
+        p.push(1);
+        for &t in types {
+            p.extend([t, 0]);
+        }
+        p.extend_from_slice(values);
+        p
+    }
+
+    fn stmt(n: usize) -> Statement {
+        Statement {
+            num_params: n,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_type_packetbeat_reads() {
+        let long = vec![b'z'; 300];
+        let values = [
+            &[200u8][..],
+            &0xfffeu16.to_le_bytes(),
+            &u32::MAX.to_le_bytes(),
+            &1.5f32.to_le_bytes(),
+            &2.5f64.to_le_bytes(),
+            &[],
+            &[4, 0xd0, 0x07, 2, 29],
+            &[8, 0, 0, 0, 0, 1, 2, 3, 4],
+            &[0xfc, 0x2c, 0x01],
+            &long,
+            &[2, b'o', b'k'],
+        ]
+        .concat();
+        let types = [1, 2, 3, 4, 5, 6, 0x0a, 0x0b, 0xfc, 0xfe];
+        let mut st = stmt(types.len());
+        assert_eq!(
+            parse_execute(&execute(&types, &values), &mut st),
+            [
+                "200",
+                "65534",
+                "4294967295",
+                "TYPE_FLOAT",
+                "TYPE_DOUBLE",
+                "TYPE_NULL",
+                "2000/2/29 ::",
+                "TYPE_TIME",
+                &String::from_utf8(long.clone()).unwrap(),
+                "ok"
+            ]
+        );
+        assert_eq!(st.param_types, types);
+    }
+
+    #[test]
+    fn what_packetbeat_gives_up_on() {
+        // Unsigned parameters, unknown types, no types ever sent, too few bytes.
+        let mut unsigned = execute(&[8], &[0; 8]);
+        unsigned[17] = 0x80;
+        assert!(parse_execute(&unsigned, &mut stmt(1)).is_empty());
+        assert!(parse_execute(&execute(&[0x0f], &[1, b'a']), &mut stmt(1)).is_empty());
+        let mut st = stmt(1);
+        // NULL bitmap, "types not sent", a value.
+        let again = [&[0u8; 14][..], &[0, 0, 5]].concat();
+        assert!(parse_execute(&again, &mut st).is_empty());
+        assert!(parse_execute(&execute(&[3], &[1, 2]), &mut stmt(1)).is_empty());
+        assert!(parse_execute(&execute(&[1], &[7]), &mut stmt(0)).is_empty());
+        for cut in 0..20 {
+            let full = execute(&[0xfd, 0x0c], &[3, b'a', b'b', b'c', 2, 0xe1, 0x07]);
+            let _ = parse_execute(&full[..cut.min(full.len())], &mut stmt(2));
+        }
+    }
+}
