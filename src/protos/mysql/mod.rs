@@ -29,8 +29,11 @@
 //! - a 12-byte OK packet is the answer to `COM_STMT_PREPARE` only when that is the request
 //!   waiting (Packetbeat takes any, e.g. an OK with a 3-byte affected-rows count and a 4-byte
 //!   insert id, for a prepare and then reads the next responses as its definitions); a prepare
-//!   answer with neither parameters nor columns is complete (Packetbeat reads the next response
-//!   into it);
+//!   answer with columns but no parameters ends after the columns, one with neither at once
+//!   (Packetbeat reads the next response into both);
+//! - execute parameters flagged unsigned are read, and integers are signed unless so flagged
+//!   (Packetbeat drops the whole list at an unsigned one, which clients send for any
+//!   non-negative number, and prints TINY, SHORT and LONG unsigned);
 //! - an ERR message ends with its packet (Packetbeat takes the rest of the buffer); fields of an
 //!   OK or ERR packet and a statement id are read within their packet, not from the next one;
 //! - a `DOUBLE` parameter is 8 bytes (Packetbeat skips 4 and misreads the parameters after it);

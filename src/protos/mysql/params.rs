@@ -1,12 +1,16 @@
 //! The parameters of `COM_STMT_EXECUTE` as text (Packetbeat's `parseMysqlExecuteStatement`).
 //!
 //! The packet holds the statement id, flags, iteration count, the NULL bitmap, the
-//! "new parameters bound" flag, then (when bound) each parameter's type, then the values. The
-//! types are remembered with the statement for executes that do not send them again. Packetbeat
-//! reads the values by type only (a NULL still reads a value by its type) and gives up on the
-//! whole list at an unsigned parameter or a type it does not know; the text of each type is its
-//! (`2017/7/28 0:0:0` for dates, `TYPE_FLOAT`, `TYPE_DOUBLE`, `TYPE_TIME`, `TYPE_NULL` for the
-//! values it does not decode).
+//! "new parameters bound" flag, then (when bound) each parameter's type and unsigned flag, then
+//! the values. The types are remembered with the statement for executes that do not send them
+//! again. As in Packetbeat the values are read by type only (a NULL still reads a value by its
+//! type), the list is given up at a type Packetbeat does not know, and the text of each type
+//! is Packetbeat's (`2017/7/28 0:0:0` for dates; `TYPE_FLOAT`, `TYPE_DOUBLE`, `TYPE_TIME`,
+//! `TYPE_NULL` for the values it does not decode).
+//!
+//! Integers follow their unsigned flag: Packetbeat gives up on the whole list at an unsigned
+//! parameter (which clients send for any non-negative number) and prints `TINY`, `SHORT` and
+//! `LONG` as unsigned whatever the flag (-5 as `4294967291`).
 
 /// A prepared statement as the connection remembers it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,8 +18,8 @@ pub struct Statement {
     /// The statement's text (trimmed).
     pub query: Vec<u8>,
     pub num_params: usize,
-    /// Parameter types sent with the first execute.
-    pub param_types: Vec<u8>,
+    /// Parameter types and unsigned flags sent with the first execute.
+    pub param_types: Vec<(u8, bool)>,
 }
 
 /// The parameters of the execute request `data` (the whole packet, header included) of
@@ -50,11 +54,7 @@ fn parse(data: &[u8], st: &mut Statement) -> Option<Vec<String>> {
         }
         let mut types = Vec::with_capacity(nparam);
         for pair in data[offset..p].chunks_exact(2) {
-            // The unsigned flag: Packetbeat reads no parameters then.
-            if pair[1] != 0 {
-                return None;
-            }
-            types.push(pair[0]);
+            types.push((pair[0], pair[1] & 0x80 != 0));
         }
         st.param_types = types.clone();
         types
@@ -64,21 +64,28 @@ fn parse(data: &[u8], st: &mut Statement) -> Option<Vec<String>> {
         st.param_types.clone()
     };
     let mut out = Vec::with_capacity(nparam);
-    for &ty in types.iter().take(nparam) {
+    for &(ty, unsigned) in types.iter().take(nparam) {
         match ty {
-            // TINY, SHORT, LONG: unsigned decimal, as Packetbeat prints them.
-            0x01 => {
-                out.push(data.get(p)?.to_string());
-                p += 1;
-            }
-            0x02 => {
-                out.push(u16_at(data, p)?.to_string());
-                p += 2;
-            }
-            0x03 => {
-                let b = data.get(p..p + 4)?;
-                out.push(u32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_string());
-                p += 4;
+            // TINY, SHORT, LONG, LONGLONG: decimal, signed unless flagged unsigned.
+            0x01 | 0x02 | 0x03 | 0x08 => {
+                let width = match ty {
+                    0x01 => 1,
+                    0x02 => 2,
+                    0x03 => 4,
+                    _ => 8,
+                };
+                let b = data.get(p..p + width)?;
+                let mut v = [0u8; 8];
+                v[..width].copy_from_slice(b);
+                let raw = u64::from_le_bytes(v);
+                out.push(if unsigned {
+                    raw.to_string()
+                } else {
+                    // Sign-extend from the value's width.
+                    let shift = 64 - 8 * width as u32;
+                    (((raw << shift) as i64) >> shift).to_string()
+                });
+                p += width;
             }
             0x04 => {
                 out.push("TYPE_FLOAT".into());
@@ -90,12 +97,6 @@ fn parse(data: &[u8], st: &mut Statement) -> Option<Vec<String>> {
                 p += 8;
             }
             0x06 => out.push("TYPE_NULL".into()),
-            // LONGLONG: signed.
-            0x08 => {
-                let b: [u8; 8] = data.get(p..p + 8)?.try_into().ok()?;
-                out.push(i64::from_le_bytes(b).to_string());
-                p += 8;
-            }
             // TIMESTAMP, DATE, DATETIME: year/month/day hour:minute:second, the parts the
             // value's length holds (microseconds are not shown).
             0x07 | 0x0a | 0x0c => {
@@ -186,6 +187,7 @@ mod tests {
             &[200u8][..],
             &0xfffeu16.to_le_bytes(),
             &u32::MAX.to_le_bytes(),
+            &u64::MAX.to_le_bytes(),
             &1.5f32.to_le_bytes(),
             &2.5f64.to_le_bytes(),
             &[],
@@ -196,14 +198,15 @@ mod tests {
             &[2, b'o', b'k'],
         ]
         .concat();
-        let types = [1, 2, 3, 4, 5, 6, 0x0a, 0x0b, 0xfc, 0xfe];
+        let types = [1, 2, 3, 8, 4, 5, 6, 0x0a, 0x0b, 0xfc, 0xfe];
         let mut st = stmt(types.len());
         assert_eq!(
             parse_execute(&execute(&types, &values), &mut st),
             [
-                "200",
-                "65534",
-                "4294967295",
+                "-56",
+                "-2",
+                "-1",
+                "-1",
                 "TYPE_FLOAT",
                 "TYPE_DOUBLE",
                 "TYPE_NULL",
@@ -213,15 +216,20 @@ mod tests {
                 "ok"
             ]
         );
-        assert_eq!(st.param_types, types);
+        assert_eq!(st.param_types, types.map(|t| (t, false)));
+        // Flagged unsigned.
+        let mut p = execute(&[1, 8], &[&[200u8][..], &u64::MAX.to_le_bytes()].concat());
+        p[17] = 0x80;
+        p[19] = 0x80;
+        assert_eq!(
+            parse_execute(&p, &mut stmt(2)),
+            ["200", "18446744073709551615"]
+        );
     }
 
     #[test]
     fn what_packetbeat_gives_up_on() {
-        // Unsigned parameters, unknown types, no types ever sent, too few bytes.
-        let mut unsigned = execute(&[8], &[0; 8]);
-        unsigned[17] = 0x80;
-        assert!(parse_execute(&unsigned, &mut stmt(1)).is_empty());
+        // Unknown types, no types ever sent, too few bytes.
         assert!(parse_execute(&execute(&[0x0f], &[1, b'a']), &mut stmt(1)).is_empty());
         let mut st = stmt(1);
         // NULL bitmap, "types not sent", a value.

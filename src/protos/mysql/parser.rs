@@ -290,6 +290,12 @@ impl Parser {
                     self.offset += 4;
                     if first == 0xfe {
                         self.offset += len;
+                        if m.statement_id != 0 && m.number_of_params == 0 {
+                            // A prepare answer with columns only ends here (Packetbeat waits
+                            // for a second EOF and reads the next response into this one).
+                            m.is_truncated = true;
+                            return Ok(Step::Complete);
+                        }
                         self.state = State::EatRows;
                         continue;
                     }

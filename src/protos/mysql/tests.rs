@@ -466,10 +466,25 @@ fn a_twelve_byte_ok_is_a_prepare_answer_only_after_a_prepare() {
     assert_eq!(evs[0]["query"], "insert into t select * from u");
     assert_eq!(evs[0]["mysql"]["affected_rows"], 300);
     assert_eq!(evs[0]["mysql"]["insert_id"], 70000);
-    // A prepare answer without parameters or columns is complete at once.
+    // A prepare answer without parameters or columns is complete at once, one with columns
+    // only after them.
     c.send(true, &pkt(0, b"\x16do 1"), 4);
     c.send(false, &prepare_ok(2, &[], 0), 5);
     assert_eq!(c.events()[0]["query"], "Request Prepare Statement");
+    c.send(true, &pkt(0, b"\x16select a, b from t"), 6);
+    c.send(false, &prepare_ok(3, &["a", "b"], 0), 7);
+    c.send(true, &execute(3, 0, None, &[]), 8);
+    c.send(
+        false,
+        &result_set(&["a", "b"], &[vec![Some(b"1"), None]]),
+        9,
+    );
+    let evs = c.events();
+    assert_eq!(evs.len(), 2, "{evs:#?}");
+    assert_eq!(evs[0]["path"], "test.t");
+    assert_eq!(evs[0]["mysql"]["num_fields"], 2);
+    assert_eq!(evs[1]["query"], "select a, b from t");
+    assert_eq!(evs[1]["mysql"]["num_rows"], 1);
 }
 
 #[test]
