@@ -1,0 +1,1 @@
+//! The Cassandra analyzer through the real TCP layer.
