@@ -89,7 +89,8 @@ fn repaired(reference: &[Event]) -> Vec<(Event, Option<i64>)> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         x.extend(resp.clone());
-        let bytes = int(&x, "source.bytes").unwrap_or(0) + int(&x, "destination.bytes").unwrap_or(0);
+        let bytes =
+            int(&x, "source.bytes").unwrap_or(0) + int(&x, "destination.bytes").unwrap_or(0);
         x.insert("network.bytes".into(), bytes.into());
         out.push((x, Some(*at)));
     }
@@ -122,11 +123,7 @@ fn events_equal_the_reference_joined_by_stream_id() {
                 .map(|l| flatten(&serde_json::from_str(l).unwrap()))
                 .filter(|e| e.get("type") == Some(&Value::from("cassandra")))
                 .collect();
-            let run = run_capture(
-                &pcaps.join(format!("cassandra_{capture}.pcap")),
-                &yaml,
-                &[],
-            );
+            let run = run_capture(&pcaps.join(format!("cassandra_{capture}.pcap")), &yaml, &[]);
             assert_eq!(run.status, 0, "{}", run.stderr);
             let ours: Vec<Event> = run
                 .events
@@ -149,13 +146,23 @@ fn events_equal_the_reference_joined_by_stream_id() {
                     .find(|o| key(o) == key(&want))
                     .unwrap_or_else(|| panic!("{label}: no event for {:?}", key(&want)));
                 let mut got = got.clone();
-                for k in ["agent.ephemeral_id", "agent.id", "agent.name", "agent.version"] {
+                for k in [
+                    "agent.ephemeral_id",
+                    "agent.id",
+                    "agent.name",
+                    "agent.version",
+                ] {
                     got.remove(k);
                     want.remove(k);
                 }
                 got.retain(|k, _| !k.starts_with("host.") && !k.starts_with("ecs."));
                 want.retain(|k, _| !k.starts_with("host.") && !k.starts_with("ecs."));
-                for k in ["@metadata.version", "event.start", "event.end", "network.direction"] {
+                for k in [
+                    "@metadata.version",
+                    "event.start",
+                    "event.end",
+                    "network.direction",
+                ] {
                     got.remove(k);
                     want.remove(k);
                 }
@@ -163,7 +170,10 @@ fn events_equal_the_reference_joined_by_stream_id() {
                 if let (Some(at), Some(d)) = (resp_at, int(&got, "event.duration")) {
                     let start = millis(got["@timestamp"].as_str().unwrap());
                     let end = start + d / 1_000_000;
-                    assert!((end - at).abs() <= 1, "{label}: duration {d} vs response at {at}");
+                    assert!(
+                        (end - at).abs() <= 1,
+                        "{label}: duration {d} vs response at {at}"
+                    );
                     got.remove("event.duration");
                     want.remove("event.duration");
                 }
@@ -171,7 +181,10 @@ fn events_equal_the_reference_joined_by_stream_id() {
                     let ours = got.remove("cassandra.response.result.rows.num_rows");
                     let ours = ours.and_then(|v| v.as_i64()).expect("num_rows");
                     // The reference's are bytes of a column name; ours a real count.
-                    assert!((0..10_000).contains(&ours), "{label}: num_rows {ours} (ref {n})");
+                    assert!(
+                        (0..10_000).contains(&ours),
+                        "{label}: num_rows {ours} (ref {n})"
+                    );
                 }
                 if want.get("cassandra.response.headers.op") == Some(&Value::from("ERROR")) {
                     assert_eq!(got.remove("status"), Some(Value::from("Error")), "{label}");

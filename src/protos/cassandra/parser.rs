@@ -100,14 +100,22 @@ pub enum Body {
     /// Compressed with LZ4 (the connection's STARTUP chose it), which is not decompressed.
     Undecoded,
     /// STARTUP: only its compression option is kept (for the connection, not the event).
-    Startup { compression: Option<String> },
-    Query { query: String },
+    Startup {
+        compression: Option<String>,
+    },
+    Query {
+        query: String,
+    },
     Error(ErrorBody),
     Result(ResultBody),
     Supported(Vec<(String, Vec<String>)>),
-    Authenticate { class: String },
+    Authenticate {
+        class: String,
+    },
     /// AUTH_CHALLENGE and AUTH_SUCCESS: the token as Go's `%q` writes it.
-    AuthData { data: String },
+    AuthData {
+        data: String,
+    },
     Event(EventBody),
 }
 
