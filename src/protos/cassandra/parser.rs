@@ -15,6 +15,8 @@
 //!   Packetbeat does not skip it and decodes the body 16 bytes off.
 //! - A compressed body is decompressed first and the warnings and custom payload read from the
 //!   decompressed bytes (Packetbeat reads them from the compressed ones).
+//! - A v4 Read_failure error carries the number of failed replicas before `data_present`; it is
+//!   read (Packetbeat takes `data_present` from its first byte).
 //! - `[int]` values are signed, as the spec has them (`[bytes]` of length -1 is null).
 //!
 //! Bytes that do not decode (a version other than 1 to 4, a frame over 256 MiB, a body shorter
