@@ -13,6 +13,7 @@
 //! Analyzers publish into an [`EventSink`]; they never block and never lock.
 
 pub mod app;
+pub mod cassandra;
 pub mod dhcpv4;
 pub mod dns;
 pub mod http;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// so an existing `packetbeat.yml` keeps working). A config naming another type is an error.
 pub const ANALYZERS: [Entry; 15] = [
     unimplemented("amqp"),
-    unimplemented("cassandra"),
+    analyzer::<super::cassandra::Cassandra>(),
     analyzer::<super::dhcpv4::Dhcpv4>(),
     analyzer::<super::dns::Dns>(),
     analyzer::<super::http::config::HttpSettings>(),
