@@ -36,6 +36,11 @@ fn golden_config(extra_http: &str) -> String {
 
 /// The golden config with extra options for the tls section (as golden-tests.yml sets them).
 fn golden_config_tls(extra_http: &str, extra_tls: &str) -> String {
+    golden_config_all(extra_http, extra_tls, "")
+}
+
+/// The golden config with extra options for the http, tls and sip sections.
+fn golden_config_all(extra_http: &str, extra_tls: &str, extra_sip: &str) -> String {
     format!(
         r#"
 packetbeat.interfaces.internal_networks: [private]
@@ -54,6 +59,9 @@ packetbeat.protocols:
   - type: tls
     ports: [443]
 {extra_tls}
+  - type: sip
+    ports: [5060]
+{extra_sip}
 "#
     )
 }
@@ -195,5 +203,28 @@ fn tls_1_3() {
         "tls_1_3-expected.json",
         "tls-version-13.pcap",
         &golden_config(""),
+    );
+}
+
+#[test]
+fn sip() {
+    compare("sip-expected.json", "sip.pcap", &golden_config(""));
+}
+
+#[test]
+fn sip_authenticated_register() {
+    compare(
+        "sip_authenticated_register-expected.json",
+        "sip_authenticated_register.pcap",
+        &golden_config(""),
+    );
+}
+
+#[test]
+fn sip_through_tcp() {
+    compare(
+        "sip_through_tcp-expected.json",
+        "sip_tcp.pcap",
+        &golden_config_all("", "", "    transport_protocol: tcp"),
     );
 }

@@ -22,6 +22,7 @@ pub mod memcache;
 pub mod mysql;
 pub mod redis;
 pub mod registry;
+pub mod sip;
 pub mod tcp;
 pub mod template;
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub const ANALYZERS: [Entry; 15] = [
     unimplemented("nfs"),
     unimplemented("pgsql"),
     analyzer::<super::redis::Redis>(),
-    unimplemented("sip"),
+    analyzer::<super::sip::Sip>(),
     unimplemented("thrift"),
     analyzer::<super::tls::config::TlsSettings>(),
 ];

@@ -1,0 +1,1 @@
+//! SIP parser and event tests.
