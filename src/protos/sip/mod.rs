@@ -93,13 +93,14 @@ impl Protocol for Sip {
 
 impl MessageProtocol for Sip {
     type Message = Message;
-    type Stream = ();
+    /// What is known of the pending bytes ([`parser::parse_from`]).
+    type Stream = parser::Scan;
     type Conn = ();
 
     fn new_conn(&self, _conn: &TcpTuple) {}
 
-    fn parse(&self, _stream: &mut (), _dir: TcpDirection, data: &[u8]) -> Parsed<Message> {
-        parser::parse(data)
+    fn parse(&self, scan: &mut parser::Scan, _dir: TcpDirection, data: &[u8]) -> Parsed<Message> {
+        parser::parse_from(data, scan)
     }
 
     fn on_message(&self, _conn: &mut (), out: &mut EventSink, at: &MessageAt, msg: Message) {

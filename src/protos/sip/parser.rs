@@ -55,20 +55,76 @@ const MIN_STATUS_LINE: usize = "SIP/2.0 XXX OK".len();
 /// Parses the message at the start of `data`. Leading CR and LF bytes (RFC 3261 7.5) are
 /// skipped first.
 pub fn parse(data: &[u8]) -> Parsed<Message> {
+    parse_from(data, &mut Scan::default())
+}
+
+/// What a stream remembers between calls on the same pending message, so that a message
+/// arriving in many segments is searched once, not once per segment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// The start line is complete and valid.
+    line_checked: bool,
+    /// How far the data is known to hold no end of line (before `line_checked`) or no blank
+    /// line (after).
+    scanned: usize,
+}
+
+/// [`parse`] for a stream that feeds the same message again with more bytes (`scan` is kept
+/// between the calls). A start line that is not SIP is an error as soon as it is complete, as
+/// in Packetbeat.
+pub fn parse_from(data: &[u8], scan: &mut Scan) -> Parsed<Message> {
     let lead = data
         .iter()
         .take_while(|b| **b == b'\r' || **b == b'\n')
         .count();
     if lead > 0 {
+        *scan = Scan::default();
         return Parsed::Skip(lead);
     }
+    if !scan.line_checked {
+        let from = scan.scanned.min(data.len());
+        let Some(i) = find(&data[from..], b"\r\n") else {
+            scan.scanned = data.len().saturating_sub(1);
+            return Parsed::Incomplete;
+        };
+        let eol = from + i;
+        if let Err(why) = start_line(&data[..eol]) {
+            *scan = Scan::default();
+            return Parsed::Error(why);
+        }
+        scan.line_checked = true;
+        scan.scanned = eol;
+    }
+    // The header block ends where a header's CRLF is followed by another: without a CRLFCRLF
+    // the message cannot be complete.
+    let from = scan.scanned.min(data.len());
+    if find(&data[from..], b"\r\n\r\n").is_none() {
+        scan.scanned = data.len().saturating_sub(3).max(from);
+        return Parsed::Incomplete;
+    }
+    let r = parse_message(data);
+    if !matches!(r, Parsed::Incomplete) {
+        *scan = Scan::default();
+    }
+    r
+}
+
+fn parse_message(data: &[u8]) -> Parsed<Message> {
     let Some(eol) = find(data, b"\r\n") else {
         return Parsed::Incomplete;
     };
+    let mut m = match start_line(&data[..eol]) {
+        Ok(m) => m,
+        Err(why) => return Parsed::Error(why),
+    };
+    headers_and_body(data, eol, &mut m)
+}
+
+/// `parseSIPLine`: the request or status line (without its CRLF).
+fn start_line(fline: &[u8]) -> Result<Message, &'static str> {
     let mut m = Message::default();
-    let fline = &data[..eol];
     if fline.len() < MIN_STATUS_LINE {
-        return Parsed::Error("first line too small");
+        return Err("first line too small");
     }
     let version: Range<usize>;
     if &fline[..4] == b"SIP/" {
@@ -80,16 +136,16 @@ pub fn parse(data: &[u8]) -> Parsed<Message> {
             Some(p) => (p, 8 + p + 1..fline.len()),
         };
         let Some(code) = parse_int(&s[..code_end]) else {
-            return Parsed::Error("unable to parse status code");
+            return Err("unable to parse status code");
         };
         m.status_code = code as u16;
         m.status_phrase = phrase;
     } else {
         let (Some(after_method), Some(after_uri)) = (first_space(fline), last_space(fline)) else {
-            return Parsed::Error("not a SIP request line");
+            return Err("not a SIP request line");
         };
         if after_method == after_uri {
-            return Parsed::Error("not a SIP request line");
+            return Err("not a SIP request line");
         }
         m.method = 0..after_method;
         m.request_uri = after_method + 1..after_uri;
@@ -98,15 +154,19 @@ pub fn parse(data: &[u8]) -> Parsed<Message> {
             m.is_request = true;
             version = version_idx..fline.len();
         } else {
-            return Parsed::Error("not a SIP version");
+            return Err("not a SIP version");
         }
     }
     let v = &fline[version];
     if v.len() < 3 {
-        return Parsed::Error("invalid version");
+        return Err("invalid version");
     }
     m.version = (v[0].wrapping_sub(b'0'), v[2].wrapping_sub(b'0'));
+    Ok(m)
+}
 
+/// `parseHeaders` and `parseBody`, after the start line (which ends at `eol`).
+fn headers_and_body(data: &[u8], eol: usize, m: &mut Message) -> Parsed<Message> {
     // Headers.
     let mut off = eol + 2;
     loop {
@@ -163,7 +223,7 @@ pub fn parse(data: &[u8]) -> Parsed<Message> {
     m.body = off..end;
     m.data = data[..end].to_vec();
     Parsed::Message {
-        msg: m,
+        msg: std::mem::take(m),
         consumed: end,
     }
 }

@@ -337,3 +337,31 @@ fn sdp_owner_quirks() {
     m.extend_from_slice(body);
     assert!(udp_events(&cfg, &m).is_empty());
 }
+
+#[test]
+fn stream_scan_state() {
+    use super::parser::{parse_from, Scan};
+    // Not SIP: an error once the start line is complete, before any blank line.
+    let mut scan = Scan::default();
+    assert!(matches!(
+        parse_from(b"GET / HTTP/1.1\r\nHost: x\r\n", &mut scan),
+        Parsed::Error(_)
+    ));
+    // A message fed again and again with more bytes, as a stream does: the same message.
+    let mut scan = Scan::default();
+    for cut in 0..INVITE.len() {
+        assert_eq!(
+            parse_from(&INVITE[..cut], &mut scan),
+            Parsed::Incomplete,
+            "{cut}"
+        );
+    }
+    assert_eq!(
+        parse_from(INVITE, &mut scan),
+        Parsed::Message {
+            msg: msg(INVITE),
+            consumed: INVITE.len()
+        }
+    );
+    assert_eq!(scan, Scan::default());
+}
