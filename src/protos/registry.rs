@@ -21,7 +21,7 @@ pub const ANALYZERS: [Entry; 15] = [
     unimplemented("mongodb"),
     unimplemented("mysql"),
     unimplemented("nfs"),
-    unimplemented("pgsql"),
+    analyzer::<super::pgsql::Pgsql>(),
     analyzer::<super::redis::Redis>(),
     unimplemented("sip"),
     unimplemented("thrift"),
