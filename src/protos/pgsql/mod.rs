@@ -168,6 +168,8 @@ struct State {
     portals: HashMap<Vec<u8>, Portal>,
     /// Cycles waiting for their ReadyForQuery, oldest first.
     cycles: VecDeque<Cycle>,
+    /// Requests in `cycles`.
+    waiting: usize,
     /// The newest cycle is an extended-protocol batch still waiting for its Sync.
     batch_open: bool,
     pending: Option<Pending>,
@@ -201,6 +203,7 @@ impl PgsqlConnection {
                 statement_bytes: 0,
                 portals: HashMap::new(),
                 cycles: VecDeque::new(),
+                waiting: 0,
                 batch_open: false,
                 pending: None,
                 last_put: Ts::ZERO,
@@ -247,17 +250,13 @@ impl State {
         dir == client
     }
 
-    fn has_requests(&self) -> bool {
-        self.cycles.iter().any(|c| !c.requests.is_empty())
-    }
-
     /// Every waiting request is dropped, counted as unmatched.
     fn drop_requests(&mut self) {
-        for c in self.cycles.drain(..) {
-            for _ in &c.requests {
-                self.counters.unmatched_request();
-            }
+        for _ in 0..self.waiting {
+            self.counters.unmatched_request();
         }
+        self.waiting = 0;
+        self.cycles.clear();
         self.batch_open = false;
         self.pending = None;
     }
@@ -266,7 +265,7 @@ impl State {
     /// was last stored.
     fn expire(&mut self, now: Ts) {
         let timeout = self.cfg.transaction_timeout.as_nanos() as i64;
-        if self.has_requests() && now.since(self.last_put) > timeout {
+        if self.waiting > 0 && now.since(self.last_put) > timeout {
             tracing::debug!("pgsql: transactions expired");
             self.drop_requests();
         }
@@ -296,10 +295,23 @@ impl State {
         self.batch_open = false;
     }
 
+    /// Queues a request in the newest cycle.
     fn push_request(&mut self, req: Request) {
+        let Some(c) = self.cycles.back_mut() else {
+            return;
+        };
         self.last_put = req.ts;
-        if let Some(c) = self.cycles.back_mut() {
-            c.requests.push_back(req);
+        self.waiting += 1;
+        c.requests.push_back(req);
+    }
+
+    /// A message the server answers with ReadyForQuery on its own (Query, FunctionCall): it
+    /// starts a cycle, or ends the open batch's (the server sends one ReadyForQuery for both).
+    fn sync_point(&mut self) {
+        if self.batch_open {
+            self.batch_close();
+        } else {
+            self.cycles.push_back(Cycle::default());
         }
     }
 
@@ -332,29 +344,25 @@ impl State {
             Frontend::Negotiate(n) => self.negotiating = Some(n),
             Frontend::Tls => self.encrypted = true,
             Frontend::Query(q) => {
-                self.batch_close();
-                let mut cycle = Cycle::default();
-                let request = |query: Option<Arc<str>>, publish: bool| Request {
+                self.sync_point();
+                let request = |query: Arc<str>, publish: bool| Request {
                     ts: at.ts,
                     tuple: at.tuple,
                     bytes: at.size,
-                    query,
+                    query: Some(query),
                     publish,
                     result_formats: Arc::from(&[][..]),
                 };
-                for stmt in query::statements(q) {
-                    let text: Arc<str> = String::from_utf8_lossy(stmt).into();
-                    cycle.requests.push_back(request(Some(text), true));
-                }
-                if cycle.requests.is_empty() {
+                let statements = query::statements(q);
+                if statements.is_empty() {
                     // The server answers an empty query with EmptyQueryResponse: it is
                     // consumed, and nothing is published for it, as in Packetbeat.
-                    cycle
-                        .requests
-                        .push_back(request(Some(Arc::from("")), false));
+                    self.push_request(request(Arc::from(""), false));
                 }
-                self.last_put = at.ts;
-                self.cycles.push_back(cycle);
+                for stmt in statements {
+                    let text: Arc<str> = String::from_utf8_lossy(stmt).into();
+                    self.push_request(request(text, true));
+                }
             }
             Frontend::Parse { name, query } => {
                 self.batch_add(&at);
@@ -410,10 +418,7 @@ impl State {
                     self.portals.remove(name);
                 }
             }
-            Frontend::FunctionCall => {
-                self.batch_close();
-                self.cycles.push_back(Cycle::default());
-            }
+            Frontend::FunctionCall => self.sync_point(),
             Frontend::Copy => {
                 if self.copy_in {
                     if let Some(req) = self.cycles.front_mut().and_then(|c| c.requests.front_mut())
@@ -422,11 +427,9 @@ impl State {
                     }
                 }
             }
-            Frontend::Other(_) => {
-                if self.batch_open {
-                    self.batch_add(&at);
-                }
-            }
+            // Describe and Flush belong to a batch; a password message or Terminate does not.
+            Frontend::Other(b'D' | b'H') => self.batch_add(&at),
+            Frontend::Other(_) => {}
             Frontend::Oversized { typ, head, .. } => {
                 tracing::debug!("pgsql: message too large, skipped");
                 self.counters.stream_too_large();
@@ -445,9 +448,8 @@ impl State {
         match typ {
             b'Q' => {
                 // Its statements are not known: its responses are consumed unpublished.
-                self.batch_close();
-                let mut cycle = Cycle::default();
-                cycle.requests.push_back(Request {
+                self.sync_point();
+                self.push_request(Request {
                     ts: at.ts,
                     tuple: at.tuple,
                     bytes: at.size,
@@ -455,8 +457,6 @@ impl State {
                     publish: false,
                     result_formats: Arc::from(&[][..]),
                 });
-                self.last_put = at.ts;
-                self.cycles.push_back(cycle);
             }
             b'P' => {
                 self.batch_add(&at);
@@ -555,6 +555,7 @@ impl State {
                     for _ in &c.requests {
                         self.counters.unmatched_request();
                     }
+                    self.waiting = self.waiting.saturating_sub(c.requests.len());
                     if self.cycles.is_empty() {
                         self.batch_open = false;
                         self.pending = None;
@@ -645,7 +646,8 @@ impl State {
             self.counters.unmatched_response();
             return;
         };
-        if self.has_requests() {
+        self.waiting = self.waiting.saturating_sub(1);
+        if self.waiting > 0 {
             self.last_put = ts;
         }
         if req.publish {
