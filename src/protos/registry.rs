@@ -21,7 +21,7 @@ pub const ANALYZERS: [Entry; 15] = [
     unimplemented("mongodb"),
     analyzer::<super::mysql::Mysql>(),
     unimplemented("nfs"),
-    unimplemented("pgsql"),
+    analyzer::<super::pgsql::Pgsql>(),
     analyzer::<super::redis::Redis>(),
     analyzer::<super::sip::Sip>(),
     unimplemented("thrift"),
