@@ -216,7 +216,9 @@ fn postgresql_session() {
     // Nothing failed to parse, nothing went unpaired.
     // (The counters line reads `pgsql.<counter>=<n>`; the capture's own name has "pgsql." too.)
     assert!(
-        !run.stderr.lines().any(|l| l.contains("\"message\":\"pgsql.")),
+        !run.stderr
+            .lines()
+            .any(|l| l.contains("\"message\":\"pgsql.")),
         "pgsql counters: {}",
         run.stderr
     );
