@@ -20,7 +20,7 @@ pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::memcache::Memcache>(),
     unimplemented("mongodb"),
     analyzer::<super::mysql::Mysql>(),
-    unimplemented("nfs"),
+    analyzer::<super::nfs::Nfs>(),
     unimplemented("pgsql"),
     analyzer::<super::redis::Redis>(),
     unimplemented("sip"),
