@@ -20,6 +20,7 @@ pub mod http;
 pub mod icmp;
 pub mod memcache;
 pub mod mysql;
+pub mod nfs;
 pub mod pgsql;
 pub mod redis;
 pub mod registry;

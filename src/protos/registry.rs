@@ -20,7 +20,7 @@ pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::memcache::Memcache>(),
     unimplemented("mongodb"),
     analyzer::<super::mysql::Mysql>(),
-    unimplemented("nfs"),
+    analyzer::<super::nfs::Nfs>(),
     analyzer::<super::pgsql::Pgsql>(),
     analyzer::<super::redis::Redis>(),
     analyzer::<super::sip::Sip>(),
