@@ -18,6 +18,7 @@ pub mod dns;
 pub mod http;
 pub mod icmp;
 pub mod memcache;
+pub mod mongodb;
 pub mod redis;
 pub mod registry;
 pub mod tcp;
