@@ -18,7 +18,7 @@ pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::http::config::HttpSettings>(),
     analyzer::<super::icmp::IcmpSettings>(),
     analyzer::<super::memcache::Memcache>(),
-    unimplemented("mongodb"),
+    analyzer::<super::mongodb::Mongodb>(),
     unimplemented("mysql"),
     unimplemented("nfs"),
     unimplemented("pgsql"),
