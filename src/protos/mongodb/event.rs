@@ -2,7 +2,7 @@
 //! place its fields are written.
 
 use super::bson::{self, Doc};
-use super::parser::{Fields, Message};
+use super::parser::{Fields, Message, OP_MSG};
 use super::Mongodb;
 use crate::common::{IpPortTuple, Transport, Ts};
 use crate::protos::app;
@@ -19,36 +19,35 @@ pub struct Seen {
 }
 
 /// `copyMapWithoutKey`.
-fn without<'a>(params: Option<&'a Doc>, key: &[u8]) -> Option<Cow<'a, Doc>> {
-    let mut d = params.cloned().unwrap_or_default();
+fn without<'a>(params: &Doc, key: &[u8]) -> Cow<'a, Doc> {
+    let mut d = params.clone();
     d.remove(key);
-    Some(Cow::Owned(d))
+    Cow::Owned(d)
 }
 
-/// `reconstructQuery`: `resource.method(params)`. The short form (`query`) leaves out the data
-/// an insert, update or findandmodify carries, and writes the parameters of no other command
-/// but an OP_MSG's body (`null`, as the reference does); the full form (`request`) writes them
-/// all. Packetbeat 8 writes no `.skip()`/`.limit()`: its numbers are int32s, which its `int`
-/// type assertion never matches.
+/// `reconstructQuery`: `resource.method(params)`. With a query's parameters, the short form
+/// (`query`) writes those of an insert, update or findandmodify only, without the data they
+/// carry, and the full form (`request`) writes them all; an OP_MSG request has none, and both
+/// forms write its first document instead. Where nothing is written Go marshals a nil map:
+/// `null`, as the reference events show. Packetbeat 8 writes no `.skip()`/`.limit()`: its
+/// numbers are int32s, which its `int` type assertion never matches.
 pub fn reconstruct_query(req: &Message, full: bool) -> Vec<u8> {
     let mut q = req.resource.clone();
     q.push(b'.');
     q.extend_from_slice(req.method.as_bytes());
     q.push(b'(');
-    let params = req.params.as_ref();
-    let shown: Option<Cow<Doc>> = if full {
-        params.map(Cow::Borrowed)
-    } else {
-        match req.method.as_str() {
-            "insert" => without(params, b"documents"),
-            "update" => without(params, b"updates"),
-            "findandmodify" => without(params, b"update"),
-            "msg" => params.map(Cow::Borrowed),
+    let shown: Option<Cow<Doc>> = match req.params.as_ref().filter(|p| !p.is_empty()) {
+        Some(p) if full => Some(Cow::Borrowed(p)),
+        Some(p) => match req.method.as_str() {
+            "insert" => Some(without(p, b"documents")),
+            "update" => Some(without(p, b"updates")),
+            "findandmodify" => Some(without(p, b"update")),
             _ => None,
-        }
+        },
+        None if req.op_code == OP_MSG => req.documents.first().map(Cow::Borrowed),
+        None => None,
     };
     match shown {
-        // Go's JSON of a nil map.
         None => q.extend_from_slice(b"null"),
         // A value Go cannot marshal (NaN): Packetbeat leaves the parameters out.
         Some(d) => {

@@ -74,10 +74,11 @@ pub struct Message {
     pub method: String,
     /// The collection (`db.collection`), or `db.$cmd` for a command naming none.
     pub resource: Vec<u8>,
-    /// The query document (the command's key removed), as Packetbeat keeps it in `params`;
-    /// `None` where Packetbeat has none.
+    /// An OP_QUERY's query document (the command's key removed), Packetbeat's `params`;
+    /// `None` for other opcodes and for a query that did not decode.
     pub params: Option<Doc>,
-    /// The documents a reply (or an OP_MSG) carries.
+    /// The documents a reply or an OP_MSG carries (an OP_MSG request's first one stands for
+    /// its parameters in `query`).
     pub documents: Vec<Doc>,
     /// `$err` or `writeErrors` of a reply's first document, as Go's JSON.
     pub error: Option<String>,
@@ -402,7 +403,7 @@ pub fn parse_message(data: &[u8]) -> R<Message> {
         OP_MSG => {
             m.method = "msg".into();
             // OP_MSG has no reply opcode: a message answering another is a response.
-            m.is_response = response_to != 0;
+            m.is_response = response_to > 0;
             op_msg(&mut d, &mut m).map_err(|_| "An error occurred while parsing OP_MSG message")?;
         }
         // RESERVED is a known opcode with no parser: Packetbeat drops the stream.
@@ -517,9 +518,7 @@ fn op_msg(d: &mut Decoder, m: &mut Message) -> R<()> {
               // Packetbeat reads the first section only.
     match d.byte()? {
         0 => {
-            let doc = d.document()?;
-            m.params = Some(doc.clone());
-            m.documents = vec![doc];
+            m.documents = vec![d.document()?];
         }
         1 => {
             let start = d.pos;

@@ -106,7 +106,8 @@ fn op_query_and_its_reply() {
     assert_eq!(q.fields.number_to_return, Some(1));
     assert_eq!(q.fields.number_to_skip, Some(0));
     assert_eq!(reconstruct_query(&q, false), b"test.restaurants.find(null)");
-    assert_eq!(reconstruct_query(&q, true), b"test.restaurants.find({})");
+    // An empty query is no parameters, in both forms.
+    assert_eq!(reconstruct_query(&q, true), b"test.restaurants.find(null)");
     let r = whole(ONE_ROW_REPLY);
     assert!(r.is_response);
     assert_eq!(r.response_to, 10);
@@ -166,6 +167,8 @@ fn op_msg_body_sections() {
         String::from_utf8(reconstruct_query(&q, false)).unwrap(),
         r#".msg({"$clusterTime":{"clusterTime":{"T":1550768363,"I":1},"signature":{"hash":{"Subtype":0,"Data":"AAAAAAAAAAAAAAAAAAAAAAAAAAA="},"keyId":0}},"$db":"admin","$replData":1,"configVersion":3,"from":"127.0.0.1:9990","fromId":0,"hbv":1,"replSetHeartbeat":"beats","term":1})"#
     );
+    // The request's body stands for its parameters in both forms.
+    assert_eq!(reconstruct_query(&q, true), reconstruct_query(&q, false));
     let r = whole(OP_MSG_REPLY);
     assert!(r.is_response);
     assert_eq!(r.response_to, q.request_id);
@@ -263,6 +266,46 @@ fn op_msg_document_sequence_and_legacy_opcodes() {
         (Some(77), Some(5))
     );
     assert!(parser::awaits_reply(&msg));
+}
+
+#[test]
+fn a_find_writes_its_filter_in_the_full_form_only() {
+    let mut body = 0i32.to_le_bytes().to_vec();
+    body.extend_from_slice(b"db.c\0");
+    body.extend_from_slice(&2i32.to_le_bytes());
+    body.extend_from_slice(&3i32.to_le_bytes());
+    body.extend_from_slice(&doc(&string_el("a", "b")));
+    body.extend_from_slice(&doc(&double_el("a", 1.0)));
+    let Parsed::Message { msg, .. } = parse(&message(1, 0, OP_QUERY, &body)) else {
+        panic!()
+    };
+    assert_eq!(
+        msg.fields.return_fields_selector.as_deref(),
+        Some(r#"{"a":1}"#)
+    );
+    // No `.skip(2).limit(3)`: Packetbeat 8 writes none.
+    assert_eq!(reconstruct_query(&msg, false), b"db.c.find(null)");
+    assert_eq!(reconstruct_query(&msg, true), br#"db.c.find({"a":"b"})"#);
+    // A command's key goes; an int32 1 is no command value, a double 1 is.
+    let mut els = Vec::new();
+    els.extend([0x10, b'p', b'i', b'n', b'g', 0, 1, 0, 0, 0]);
+    els.extend(double_el("isMaster", 1.0));
+    let mut body = 0i32.to_le_bytes().to_vec();
+    body.extend_from_slice(b"admin.$cmd\0");
+    body.extend_from_slice(&0i32.to_le_bytes());
+    body.extend_from_slice(&(-1i32).to_le_bytes());
+    body.extend_from_slice(&doc(&els));
+    let Parsed::Message { msg, .. } = parse(&message(1, 0, OP_QUERY, &body)) else {
+        panic!()
+    };
+    assert_eq!(
+        (msg.method.as_str(), &msg.resource[..]),
+        ("isMaster", &b"admin.$cmd"[..])
+    );
+    assert_eq!(
+        reconstruct_query(&msg, true),
+        br#"admin.$cmd.isMaster({"ping":1})"#
+    );
 }
 
 #[test]
@@ -447,7 +490,7 @@ fn send_request_and_response_with_max_docs_and_max_doc_length() {
     c.send(false, &message(99, 10, 1, &body), 1);
     let evs = c.events();
     assert_eq!(evs.len(), 1);
-    assert_eq!(evs[0]["request"], "test.restaurants.find({})");
+    assert_eq!(evs[0]["request"], "test.restaurants.find(null)");
     assert_eq!(evs[0]["response"], "{\"name\":\"a long rest ...\n[...]");
 }
 
