@@ -26,19 +26,36 @@ pub enum Value {
     Str(Vec<u8>),
     Doc(Doc),
     Array(Vec<Value>),
-    Binary { subtype: u8, data: Vec<u8> },
+    Binary {
+        subtype: u8,
+        data: Vec<u8>,
+    },
     Undefined,
     ObjectId([u8; 12]),
     Bool(bool),
     DateTime(i64),
     Null,
-    Regex { pattern: Vec<u8>, options: Vec<u8> },
-    DbPointer { db: Vec<u8>, id: [u8; 12] },
+    Regex {
+        pattern: Vec<u8>,
+        options: Vec<u8>,
+    },
+    DbPointer {
+        db: Vec<u8>,
+        id: [u8; 12],
+    },
     JavaScript(Vec<u8>),
     Symbol(Vec<u8>),
-    CodeWithScope { code: Vec<u8>, scope: Doc },
+    /// The scope is a `primitive.D` in mongo-driver (an ordered list), whatever the
+    /// document type around it: its elements in wire order.
+    CodeWithScope {
+        code: Vec<u8>,
+        scope: Vec<(Vec<u8>, Value)>,
+    },
     Int32(i32),
-    Timestamp { t: u32, i: u32 },
+    Timestamp {
+        t: u32,
+        i: u32,
+    },
     Int64(i64),
     Decimal128([u8; 16]),
     MinKey,
@@ -214,7 +231,7 @@ fn read_value(r: &mut Reader, tag: u8, depth: usize) -> Result<Value, Error> {
             let start = r.pos;
             let total = r.i32()?;
             let code = r.string()?;
-            let scope = read_doc(r, depth + 1)?;
+            let scope = read_elements(r, depth + 1)?;
             if total < 0 || r.pos - start != total as usize {
                 return Err("invalid code with scope length");
             }
@@ -321,7 +338,19 @@ fn write_value(out: &mut String, v: &Value) -> Option<()> {
             out.push_str("{\"Code\":");
             write_go_str(out, code);
             out.push_str(",\"Scope\":");
-            write_doc(out, scope.iter().map(|(k, v)| (k.as_slice(), v)))?;
+            // Go's JSON of a `primitive.D`: `[{"Key":…,"Value":…},…]`.
+            out.push('[');
+            for (i, (k, v)) in scope.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"Key\":");
+                write_go_str(out, k);
+                out.push_str(",\"Value\":");
+                write_value(out, v)?;
+                out.push('}');
+            }
+            out.push(']');
             out.push('}');
         }
         Value::Int32(n) => {
@@ -435,60 +464,75 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// A decimal128 as its string (mongo-driver's `Decimal128.MarshalJSON` writes `String()`),
-/// following the BSON decimal128 specification's to-string rules.
+/// A decimal128 as its string: mongo-driver's `Decimal128.MarshalJSON` writes `String()`, whose
+/// algorithm (from mgo) is followed here step by step, since it differs from the BSON
+/// specification's (`-0`, `1.050E+3`, `0.00123400`, no canonical-range check).
 fn write_decimal128(out: &mut String, d: &[u8; 16]) {
     let bits = u128::from_le_bytes(*d);
-    let negative = bits >> 127 == 1;
-    let combination = (bits >> 122) & 0x1F;
-    if combination == 0x1F {
-        out.push_str("NaN");
-        return;
+    let h = (bits >> 64) as u64;
+    let pos_sign = usize::from(h >> 63 & 1 == 0);
+    match h >> 58 & 0x1F {
+        0x1F => return out.push_str("NaN"),
+        0x1E => return out.push_str(&"-Infinity"[pos_sign..]),
+        _ => {}
     }
-    if combination == 0x1E {
-        out.push_str(if negative { "-Infinity" } else { "Infinity" });
-        return;
-    }
-    let (exp_bits, coeff) = if (bits >> 125) & 3 == 3 {
-        // Non-canonical: the coefficient would exceed 34 digits; it reads as zero.
-        (((bits >> 111) & 0x3FFF) as i64, 0u128)
+    let (mut exp, mut v) = if h >> 61 & 3 == 3 {
+        // Out of range by the specification: the significand reads as zero.
+        ((h >> 47 & 0x3FFF) as i64, 0u128)
     } else {
-        let c = bits & ((1u128 << 113) - 1);
-        let c = if c > 9_999_999_999_999_999_999_999_999_999_999_999 {
-            0
-        } else {
-            c
-        };
-        (((bits >> 113) & 0x3FFF) as i64, c)
+        ((h >> 49 & 0x3FFF) as i64, bits & ((1u128 << 113) - 1))
     };
-    let exponent = exp_bits - 6176;
-    let digits = coeff.to_string();
-    let n = digits.len() as i64;
-    let adjusted = exponent + n - 1;
-    if negative {
-        out.push('-');
+    exp -= 6176;
+    if v == 0 && exp == 0 {
+        return out.push_str(&"-0"[pos_sign..]);
     }
-    if exponent > 0 || adjusted < -6 {
-        out.push_str(&digits[..1]);
-        if n > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
+    // Nine digits at a time, written backwards; at most 45 digits, a dot and a sign.
+    const N: i64 = 48;
+    let mut repr = [0u8; N as usize];
+    let (mut last, mut i, mut dot) = (N, N, N + exp);
+    let mut put = |at: i64, c: u8| {
+        if let Some(slot) = usize::try_from(at).ok().and_then(|a| repr.get_mut(a)) {
+            *slot = c;
         }
-        let _ = write!(out, "E{}{adjusted}", if adjusted >= 0 { "+" } else { "" });
-    } else if exponent == 0 {
-        out.push_str(&digits);
-    } else {
-        let int_len = n + exponent;
-        if int_len > 0 {
-            out.push_str(&digits[..int_len as usize]);
-            out.push('.');
-            out.push_str(&digits[int_len as usize..]);
-        } else {
-            out.push_str("0.");
-            for _ in 0..-int_len {
-                out.push('0');
+    };
+    'digits: for _ in 0..5 {
+        let mut rem = (v % 1_000_000_000) as u32;
+        v /= 1_000_000_000;
+        for _ in 0..9 {
+            if i < N && (dot == i || v == 0 && rem > 0 && rem < 10 && (dot < i - 6 || exp > 0)) {
+                exp += N - i;
+                i -= 1;
+                put(i, b'.');
+                last = i - 1;
+                dot = N;
             }
-            out.push_str(&digits);
+            let c = b'0' + (rem % 10) as u8;
+            rem /= 10;
+            i -= 1;
+            put(i, c);
+            if v == 0 && rem == 0 && i == N - 1 && (dot < i - 5 || exp > 0) {
+                last = i;
+                break 'digits;
+            }
+            if c != b'0' {
+                last = i;
+            }
+            if dot > i && v == 0 && rem == 0 {
+                break 'digits;
+            }
         }
+    }
+    last -= 1;
+    put(last, b'-');
+    let from = usize::try_from(last).unwrap_or(0) + pos_sign;
+    out.push_str(std::str::from_utf8(repr.get(from..).unwrap_or(&[])).unwrap_or(""));
+    match exp {
+        e if e > 0 => {
+            let _ = write!(out, "E+{e}");
+        }
+        e if e < 0 => {
+            let _ = write!(out, "E{e}");
+        }
+        _ => {}
     }
 }

@@ -372,6 +372,30 @@ fn bson_as_go_marshals_it() {
             r#""s":"a\"\\\n\t\u0001\u0026\u2028é","t":true}"#
         )
     );
+    // Code with scope: the scope is an ordered primitive.D.
+    let mut cws = vec![0x0F, b'c', 0];
+    let code = [2, 0, 0, 0, b'f', 0];
+    let scope = doc(&[string_el("z", "1"), string_el("a", "2")].concat());
+    cws.extend(((4 + code.len() + scope.len()) as i32).to_le_bytes());
+    cws.extend(code);
+    cws.extend(scope);
+    let d = parse_document(&doc(&cws)).unwrap();
+    assert_eq!(
+        doc_to_json(&d).unwrap(),
+        r#"{"c":{"Code":"f","Scope":[{"Key":"z","Value":"1"},{"Key":"a","Value":"2"}]}}"#
+    );
+    // Decimal128 as mongo-driver's String() writes it.
+    let dec = |coeff: u128, exp: i64, neg: bool| {
+        let bits = (u128::from(neg) << 127) | (((exp + 6176) as u128) << 113) | coeff;
+        let mut e = vec![0x13, b'x', 0];
+        e.extend(bits.to_le_bytes());
+        doc_to_json(&parse_document(&doc(&e)).unwrap()).unwrap()
+    };
+    assert_eq!(dec(15, 2, false), r#"{"x":"1.5E+3"}"#);
+    assert_eq!(dec(12345, -2, true), r#"{"x":"-123.45"}"#);
+    assert_eq!(dec(0, 0, true), r#"{"x":"-0"}"#);
+    assert_eq!(dec(1, 0, false), r#"{"x":"1"}"#);
+    assert_eq!(dec(1050, 0, false), r#"{"x":"1050"}"#);
     // NaN: Go's json.Marshal fails.
     assert_eq!(
         doc_to_json(&parse_document(&doc(&double_el("x", f64::NAN))).unwrap()),
