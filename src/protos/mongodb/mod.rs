@@ -3,11 +3,12 @@
 //! Each direction is a stream of wire-protocol messages ([`parser`]): OP_REPLY answers;
 //! OP_QUERY, OP_GET_MORE and OP_MSG wait for their answer; OP_UPDATE, OP_INSERT, OP_DELETE,
 //! OP_KILL_CURSORS and the legacy OP_MSG (1000) get none and are published at once, alone. An
-//! OP_MSG with a `responseTo` answers the message it names. Answers pair with requests by
-//! `responseTo` = `requestID` within the connection, whichever comes first: a reply seen before
-//! its request waits for it, as a request waits for its reply, each for `transaction_timeout`;
-//! what is still unpaired then, or when the connection ends, is counted and not published, as
-//! Packetbeat drops it. A second request with the same id replaces the first (counted).
+//! OP_MSG with a positive `responseTo` answers the message it names (OP_MSG has no reply
+//! opcode); its `query` and `request` show the request's first document. Answers pair with
+//! requests by `responseTo` = `requestID` within the connection, whichever comes first: a reply
+//! seen before its request waits for it, as a request waits for its reply, each for
+//! `transaction_timeout`; what is still unpaired then, or when the connection ends, is counted
+//! and not published, as Packetbeat drops it. A second request with the same id replaces the first (counted).
 //!
 //! Documents are decoded as Go's BSON library decodes them into maps and written as Go's JSON
 //! encoder writes those ([`bson`]): `query` (`resource.method(params)`), `request`
