@@ -8,7 +8,8 @@
 //! requests by `responseTo` = `requestID` within the connection, whichever comes first: a reply
 //! seen before its request waits for it, as a request waits for its reply, each for
 //! `transaction_timeout`; what is still unpaired then, or when the connection ends, is counted
-//! and not published, as Packetbeat drops it. A second request with the same id replaces the first (counted).
+//! and not published, as Packetbeat drops it. A second request with the same id replaces the
+//! first (counted).
 //!
 //! Documents are decoded as Go's BSON library decodes them into maps and written as Go's JSON
 //! encoder writes those ([`bson`]): `query` (`resource.method(params)`), `request`
