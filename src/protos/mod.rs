@@ -19,6 +19,7 @@ pub mod dns;
 pub mod http;
 pub mod icmp;
 pub mod memcache;
+pub mod mongodb;
 pub mod mysql;
 pub mod nfs;
 pub mod pgsql;

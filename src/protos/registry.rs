@@ -18,7 +18,7 @@ pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::http::config::HttpSettings>(),
     analyzer::<super::icmp::IcmpSettings>(),
     analyzer::<super::memcache::Memcache>(),
-    unimplemented("mongodb"),
+    analyzer::<super::mongodb::Mongodb>(),
     analyzer::<super::mysql::Mysql>(),
     analyzer::<super::nfs::Nfs>(),
     analyzer::<super::pgsql::Pgsql>(),
