@@ -1,0 +1,377 @@
+//! Network flows (`packetbeat.flows`), as Packetbeat's `flows` package reports them.
+//!
+//! What Packetbeat does: every decoded packet, analysed or not, builds a flow id from its layers
+//! (Ethernet addresses, 802.1Q VLAN ids, IPv4/IPv6 addresses, TCP/UDP ports, and the TCP
+//! layer's connection id when an analyzer follows the connection; see [`flowid`]). The flow of
+//! that id, in a table, counts the packet and its length on the wire (`ci.Length`) in the
+//! direction of the packet: the first packet's sender is `source`. ICMP packets also record
+//! their type and code (the flow is looked up before the ICMP id is added, so ICMP flows are
+//! keyed by their addresses only). Non-IP Ethernet frames make MAC-only flows; IPv4 fragments
+//! are counted once, when the datagram is complete.
+//!
+//! A worker reports on a tick: every `period` all flows (`flow.final: false`), every `timeout`
+//! the flows idle for longer than `timeout` (`flow.final: true`, removed); `period: -1s` reports
+//! only those. When Packetbeat stops, every remaining flow is reported as final. The ticks run
+//! every gcd(timeout, period) (at least 1s), the first aligned on a multiple of 10 seconds.
+//!
+//! What this module does differently: the ticks and every flow time run on *packet time*
+//! (Packetbeat uses the wall clock), so a file replayed with `-t` gives the flows of the live
+//! capture, on every run alike; the end of a file is Packetbeat's stop. Each packet worker has
+//! its own table (the dispatcher gives all packets of a flow to one worker), with a bound on
+//! its size, `packetbeat.flows.max_flows` (our option): when it is full, the least recently
+//! seen eighth of its flows is reported as final and dropped, and counted (`evicted`).
+//!
+//! On the packet path a flow costs one hash lookup on a stack-built key; no allocation (new
+//! flows excepted), no lock.
+
+pub mod event;
+pub mod flowid;
+
+use crate::common::Ts;
+use crate::config::FlowsConfig;
+use crate::publish::EventSink;
+use flowid::{Dir, FlowId, FlowKey};
+use rustc_hash::FxHashMap;
+
+/// Flows a worker's table holds by default (`packetbeat.flows.max_flows`).
+pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
+
+/// The tick alignment of Packetbeat's flows worker (`align = 10` seconds).
+const ALIGN_NS: i64 = 10_000_000_000;
+
+/// The reporting settings, validated as Packetbeat validates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub timeout_ns: i64,
+    /// `None` for `period <= 0` (report only when a flow ends).
+    pub period_ns: Option<i64>,
+    pub delta: bool,
+    pub max_flows: usize,
+}
+
+impl Settings {
+    /// `NewFlows`/`newFlowsWorker`'s checks, with their error messages.
+    pub fn from_config(c: &FlowsConfig) -> anyhow::Result<Settings> {
+        let timeout_ns = c.timeout.0.as_nanos().min(i64::MAX as u128) as i64;
+        if timeout_ns < 1_000_000_000 {
+            anyhow::bail!("packetbeat.flows: timeout must be >= 1s");
+        }
+        let period = c.period.value.as_nanos().min(i64::MAX as u128) as i64;
+        let period_ns = if c.period.negative || period == 0 {
+            None
+        } else if period < 1_000_000_000 {
+            anyhow::bail!("packetbeat.flows: report period must be -1 or >= 1s");
+        } else {
+            Some(period)
+        };
+        Ok(Settings {
+            timeout_ns,
+            period_ns,
+            delta: c.enable_delta_flow_reports,
+            max_flows: c.max_flows.max(1),
+        })
+    }
+
+    /// `newFlowsWorker`: the tick, and every how many ticks timeouts are checked and flows
+    /// reported (`-1`: never).
+    fn ticks(&self) -> (i64, i64, i64) {
+        match self.period_ns {
+            None => (self.timeout_ns, 1, -1),
+            Some(p) => {
+                let tick = gcd(self.timeout_ns, p).max(1_000_000_000);
+                ((tick), (self.timeout_ns / tick).max(1), (p / tick).max(1))
+            }
+        }
+    }
+}
+
+fn gcd(mut a: i64, mut b: i64) -> i64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// One direction's counters (`flowStats`): only what was set is reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub packets: u64,
+    pub bytes: u64,
+    /// The last ICMPv4 / ICMPv6 `type << 8 | code` seen in this direction.
+    pub icmp4: Option<u16>,
+    pub icmp6: Option<u16>,
+}
+
+/// A bidirectional flow (`biFlow`).
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub key: FlowKey,
+    /// The direction of the packet that created the flow: its sender is `source`.
+    pub dir: Dir,
+    pub created: Ts,
+    pub last: Ts,
+    /// `[source → destination, destination → source]`, `None` until a packet went that way.
+    pub stats: [Option<DirStats>; 2],
+    /// Creation order, for reports in table order.
+    seq: u64,
+}
+
+/// What the packet adds besides one packet and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpTypeCode {
+    None,
+    V4(u16),
+    V6(u16),
+}
+
+/// Counters of a worker's flow table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlowStats {
+    pub flows: u64,
+    pub reported: u64,
+    pub evicted: u64,
+}
+
+/// The flow table and reporter of one packet worker.
+pub struct Flows {
+    settings: Settings,
+    tick_ns: i64,
+    ticks_timeout: i64,
+    ticks_period: i64,
+    n_timeout: i64,
+    n_period: i64,
+    /// Packet time of the next tick; zero until the first clock value.
+    next_tick: Ts,
+    /// The capture's clock, from the ticks (the same in every worker).
+    clock: Ts,
+    index: FxHashMap<FlowKey, u32>,
+    slab: Vec<Option<Flow>>,
+    free: Vec<u32>,
+    seq: u64,
+    pub stats: FlowStats,
+}
+
+impl Flows {
+    pub fn new(settings: Settings) -> Flows {
+        let (tick_ns, ticks_timeout, ticks_period) = settings.ticks();
+        Flows {
+            settings,
+            tick_ns,
+            ticks_timeout,
+            ticks_period,
+            n_timeout: ticks_timeout,
+            n_period: ticks_period,
+            next_tick: Ts::ZERO,
+            clock: Ts::ZERO,
+            index: FxHashMap::default(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            seq: 0,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Counts one packet of `wire_len` bytes (`statPackets`, `statBytes`, and the ICMP type
+    /// and code) on the flow of `id`. Ids without any layer are not counted.
+    pub fn record(
+        &mut self,
+        out: &mut EventSink,
+        id: &FlowId,
+        ts: Ts,
+        wire_len: u64,
+        icmp: IcmpTypeCode,
+    ) {
+        if id.flags() == 0 {
+            return;
+        }
+        let key = id.key();
+        let slot = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                if self.index.len() >= self.settings.max_flows {
+                    self.evict(out);
+                }
+                self.insert(key, id.dir, ts)
+            }
+        };
+        let Some(Some(flow)) = self.slab.get_mut(slot as usize) else {
+            return;
+        };
+        flow.last = flow.last.max(ts);
+        let d = usize::from(flow.dir != id.dir);
+        let s = flow.stats[d].get_or_insert_with(DirStats::default);
+        s.packets += 1;
+        s.bytes += wire_len;
+        match icmp {
+            IcmpTypeCode::None => {}
+            IcmpTypeCode::V4(tc) => s.icmp4 = Some(tc),
+            IcmpTypeCode::V6(tc) => s.icmp6 = Some(tc),
+        }
+    }
+
+    fn insert(&mut self, key: FlowKey, dir: Dir, ts: Ts) -> u32 {
+        self.seq += 1;
+        self.stats.flows += 1;
+        let flow = Flow {
+            key,
+            dir,
+            created: ts,
+            last: ts,
+            stats: [None, None],
+            seq: self.seq,
+        };
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(flow);
+                i
+            }
+            None => {
+                self.slab.push(Some(flow));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, slot);
+        slot
+    }
+
+    fn remove(&mut self, slot: usize) -> Option<Flow> {
+        let f = self.slab.get_mut(slot)?.take()?;
+        self.index.remove(&f.key);
+        self.free.push(slot as u32);
+        Some(f)
+    }
+
+    /// The table is full: the least recently seen eighth goes, reported as final.
+    fn evict(&mut self, out: &mut EventSink) {
+        let mut live: Vec<(Ts, u64, usize)> = self
+            .slab
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (f.last, f.seq, i)))
+            .collect();
+        let n = (live.len() / 8).max(1).min(live.len());
+        if n == 0 {
+            return;
+        }
+        live.select_nth_unstable(n - 1);
+        let mut gone: Vec<(u64, usize)> = live[..n].iter().map(|&(_, s, i)| (s, i)).collect();
+        gone.sort_unstable();
+        let now = self.clock;
+        for (_, slot) in gone {
+            if let Some(mut f) = self.remove(slot) {
+                self.stats.evicted += 1;
+                self.report(out, &mut f, now, true);
+            }
+        }
+    }
+
+    fn report(&mut self, out: &mut EventSink, f: &mut Flow, now: Ts, final_: bool) {
+        self.stats.reported += 1;
+        // A flow's report is never stamped before its last packet (the capture's clock comes
+        // from the ticks, which may lag this worker's packets by one tick).
+        out.publish(event::flow_event(f, now.max(f.last), final_));
+        if self.settings.delta {
+            // `enable_delta_flow_reports`: each report counts what came since the last one.
+            for s in f.stats.iter_mut().flatten() {
+                s.packets = 0;
+                s.bytes = 0;
+            }
+        }
+    }
+
+    /// Slots of the live flows in creation order (Packetbeat's table order).
+    fn in_order(&self) -> Vec<usize> {
+        let mut v: Vec<(u64, usize)> = self
+            .slab
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|f| (f.seq, i)))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// `flowsProcessor.execute` at packet time `ts`.
+    fn execute(&mut self, out: &mut EventSink, ts: Ts, check_timeout: bool, reports: bool) {
+        if !check_timeout && !reports {
+            return;
+        }
+        for slot in self.in_order() {
+            let Some(Some(f)) = self.slab.get(slot) else {
+                continue;
+            };
+            if check_timeout && ts.since(f.last) > self.settings.timeout_ns {
+                if let Some(mut f) = self.remove(slot) {
+                    self.report(out, &mut f, ts, true);
+                }
+            } else if reports {
+                if let Some(mut f) = self.slab[slot].take() {
+                    self.report(out, &mut f, ts, false);
+                    self.slab[slot] = Some(f);
+                }
+            }
+        }
+    }
+
+    /// The capture's clock moved on to `now` (the same values in every worker): runs the ticks
+    /// due by then.
+    pub fn tick(&mut self, out: &mut EventSink, now: Ts) {
+        if now <= self.clock {
+            return;
+        }
+        self.clock = now;
+        if self.next_tick.is_zero() {
+            // The worker starts on the next multiple of 10 seconds, then ticks.
+            let aligned = (now.nanos() + ALIGN_NS - 1).div_euclid(ALIGN_NS) * ALIGN_NS;
+            self.next_tick = Ts(aligned.saturating_add(self.tick_ns));
+        }
+        while self.next_tick <= now {
+            if self.is_empty() {
+                // Nothing to report: skip the idle ticks at once, keeping the counters' phase.
+                let k = (now.since(self.next_tick) / self.tick_ns) + 1;
+                self.n_timeout = (self.n_timeout - 1 - k).rem_euclid(self.ticks_timeout) + 1;
+                if self.ticks_period > 0 {
+                    self.n_period = (self.n_period - 1 - k).rem_euclid(self.ticks_period) + 1;
+                }
+                self.next_tick = Ts(self.next_tick.nanos().saturating_add(k * self.tick_ns));
+                break;
+            }
+            let at = self.next_tick;
+            self.n_timeout -= 1;
+            self.n_period -= 1;
+            let check_timeout = self.n_timeout == 0;
+            if check_timeout {
+                self.n_timeout = self.ticks_timeout;
+            }
+            let reports = self.ticks_period > 0 && self.n_period == 0;
+            if self.n_period <= 0 {
+                self.n_period = self.ticks_period;
+            }
+            self.execute(out, at, check_timeout, reports);
+            self.next_tick = Ts(at.nanos().saturating_add(self.tick_ns));
+        }
+    }
+
+    /// End of the capture (Packetbeat's stop): every flow is reported as final.
+    pub fn flush(&mut self, out: &mut EventSink) {
+        let now = self.clock;
+        for slot in self.in_order() {
+            if let Some(mut f) = self.remove(slot) {
+                self.report(out, &mut f, now, true);
+            }
+        }
+        self.slab.clear();
+        self.free.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;
