@@ -375,3 +375,68 @@ impl Flows {
 
 #[cfg(test)]
 mod tests;
+
+/// The link layers of a frame as Packetbeat's decoder adds them to the flow id: the Ethernet
+/// addresses, then each 802.1Q/802.1ad tag. Returns whether gopacket would go on to an IP
+/// layer (an IPv4 or IPv6 EtherType after the tags).
+pub fn add_link_layers(id: &mut FlowId, link: crate::decoder::LinkType, frame: &[u8]) -> bool {
+    use crate::decoder::LinkType;
+    let (mut et, mut rest) = match link {
+        LinkType::Ethernet => {
+            let (Some(dst), Some(src), Some(et)) = (
+                frame.get(0..6).and_then(|s| <&[u8; 6]>::try_from(s).ok()),
+                frame.get(6..12).and_then(|s| <&[u8; 6]>::try_from(s).ok()),
+                frame.get(12..14),
+            ) else {
+                return false;
+            };
+            id.add_eth(src, dst);
+            (u16::from_be_bytes([et[0], et[1]]), &frame[14..])
+        }
+        LinkType::LinuxSll => match frame.get(14..16) {
+            Some(et) => (u16::from_be_bytes([et[0], et[1]]), &frame[16..]),
+            None => return false,
+        },
+        // No link addresses in Packetbeat's flow id for these.
+        _ => return true,
+    };
+    // gopacket decodes 0x8100 and 0x88a8 as Dot1Q.
+    while et == 0x8100 || et == 0x88a8 {
+        let Some(tag) = rest.get(0..4) else {
+            return false;
+        };
+        id.add_vlan(u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff);
+        et = u16::from_be_bytes([tag[2], tag[3]]);
+        rest = &rest[4..];
+    }
+    et == 0x0800 || et == 0x86dd
+}
+
+/// The IP layer of a decoded packet, and whether gopacket decodes its transport layer: IPv6
+/// extension headers other than hop-by-hop (which gopacket reads as part of the IPv6 header)
+/// end the decoding there.
+pub fn add_ip_layer(id: &mut FlowId, pkt: &crate::decoder::Decoded, ip: &[u8]) -> bool {
+    use std::net::IpAddr;
+    match (pkt.src, pkt.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            id.add_ipv4(&s.octets(), &d.octets());
+            true
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            id.add_ipv6(&s.octets(), &d.octets());
+            let next = match ip.get(6) {
+                Some(0) => ip.get(40).copied(),
+                n => n.copied(),
+            };
+            matches!(next, Some(6 | 17 | 58))
+        }
+        _ => false,
+    }
+}
+
+/// The IP bytes of a frame, for [`add_ip_layer`].
+pub fn ip_bytes(link: crate::decoder::LinkType, frame: &[u8]) -> &[u8] {
+    crate::decoder::link::strip(link, frame)
+        .map(|(ip, _)| ip)
+        .unwrap_or(&[])
+}
