@@ -166,6 +166,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     let (senders, handles) = spawn_workers(&cfg, &modules, codec, flows, n_workers, &events)?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
+    dispatcher.flows = flows.is_some();
     let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
     drop(senders);
     let total = join_workers(handles);
