@@ -264,7 +264,7 @@ impl Worker {
             self.udp.tick(&mut self.sink, t.now);
             self.icmp.tick(&mut self.sink, t.now);
             if let Some(f) = &mut self.flows {
-                f.tick(&mut self.sink, t.now);
+                f.tick(&mut self.sink, t.now, t.lateness_ns);
             }
         }
     }

@@ -144,6 +144,8 @@ pub struct Flows {
     next_tick: Ts,
     /// The capture's clock, from the ticks (the same in every worker).
     clock: Ts,
+    /// How far behind the clock packets have been stamped so far (merged captures).
+    lateness_ns: i64,
     index: FxHashMap<FlowKey, u32>,
     slab: Vec<Option<Flow>>,
     free: Vec<u32>,
@@ -163,6 +165,7 @@ impl Flows {
             n_period: ticks_period,
             next_tick: Ts::ZERO,
             clock: Ts::ZERO,
+            lateness_ns: 0,
             index: FxHashMap::default(),
             slab: Vec::new(),
             free: Vec::new(),
@@ -308,7 +311,9 @@ impl Flows {
             let Some(Some(f)) = self.slab.get(slot) else {
                 continue;
             };
-            if check_timeout && ts.since(f.last) > self.settings.timeout_ns {
+            // A capture whose timestamps run backwards delays the end by the worst lateness
+            // seen, as the TCP layer does, so a flow is not ended by other flows' later stamps.
+            if check_timeout && ts.since(f.last) > self.settings.timeout_ns + self.lateness_ns {
                 if let Some(mut f) = self.remove(slot) {
                     self.report(out, &mut f, ts, true);
                 }
@@ -321,9 +326,10 @@ impl Flows {
         }
     }
 
-    /// The capture's clock moved on to `now` (the same values in every worker): runs the ticks
-    /// due by then.
-    pub fn tick(&mut self, out: &mut EventSink, now: Ts) {
+    /// The capture's clock moved on to `now`, packets having been stamped up to `lateness_ns`
+    /// behind it (the same values in every worker): runs the ticks due by then.
+    pub fn tick(&mut self, out: &mut EventSink, now: Ts, lateness_ns: i64) {
+        self.lateness_ns = self.lateness_ns.max(lateness_ns);
         if now <= self.clock {
             return;
         }

@@ -186,11 +186,11 @@ fn timeout_kills_after_the_tick() {
     let mut f = Flows::new(settings(30, None));
     let mut out = EventSink::new();
     let id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
-    f.tick(&mut out, secs(1001));
+    f.tick(&mut out, secs(1001), 0);
     f.record(&mut out, &id, secs(1001), 60, IcmpTypeCode::None);
-    f.tick(&mut out, secs(1039));
+    f.tick(&mut out, secs(1039), 0);
     assert!(out.is_empty());
-    f.tick(&mut out, secs(1040));
+    f.tick(&mut out, secs(1040), 0);
     let evs = out.take();
     assert_eq!(evs.len(), 1);
     assert_eq!(json(&evs[0])["flow"]["final"], true);
@@ -210,10 +210,10 @@ fn period_reports_and_delta() {
         let mut f = Flows::new(s);
         let mut out = EventSink::new();
         let id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
-        f.tick(&mut out, secs(1000));
+        f.tick(&mut out, secs(1000), 0);
         for t in 1000..1025 {
             f.record(&mut out, &id, secs(t), 10, IcmpTypeCode::None);
-            f.tick(&mut out, secs(t));
+            f.tick(&mut out, secs(t), 0);
         }
         // Ticks at 1010 and 1020 (tick = gcd(30, 10) = 10 s, start aligned at 1000).
         let evs = out.take();
@@ -287,4 +287,18 @@ fn long_ids_are_cut_not_a_panic() {
     id.add_tcp(1, 2);
     id.add_connection_id(7);
     assert!(id.key().as_bytes().len() <= META + MAX_ID);
+}
+
+#[test]
+fn lateness_delays_the_timeout() {
+    let mut f = Flows::new(settings(30, None));
+    let mut out = EventSink::new();
+    let id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
+    f.tick(&mut out, secs(1001), 0);
+    f.record(&mut out, &id, secs(1001), 60, IcmpTypeCode::None);
+    // Packets have come up to 15 s late: the flow idle 39 s at 1040 is kept until 1070.
+    f.tick(&mut out, secs(1040), 15_000_000_000);
+    assert!(out.is_empty());
+    f.tick(&mut out, secs(1070), 15_000_000_000);
+    assert_eq!(out.len(), 1);
 }
