@@ -313,7 +313,22 @@ impl Worker {
             }
         }
         if !output_gone {
-            self.flush();
+            self.tcp.flush(&mut self.sink);
+            self.udp.flush(&mut self.sink);
+            self.icmp.flush(&mut self.sink);
+            // A flow table's final reports go in batches, not all in memory at once.
+            while let Some(f) = &mut self.flows {
+                let more = f.flush_some(&mut self.sink, EVENT_BATCH);
+                if !more || self.sink.len() >= EVENT_BATCH {
+                    let batch = self.take_events();
+                    if !batch.is_empty() && events.push(batch).is_err() {
+                        break;
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
             let rest = self.take_events();
             if !rest.is_empty() {
                 let _ = events.push(rest);

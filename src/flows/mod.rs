@@ -150,6 +150,8 @@ pub struct Flows {
     slab: Vec<Option<Flow>>,
     free: Vec<u32>,
     seq: u64,
+    /// Slots still to report at the end, last first (see [`Flows::flush_some`]).
+    flushing: Vec<usize>,
     pub stats: FlowStats,
 }
 
@@ -170,6 +172,7 @@ impl Flows {
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
+            flushing: Vec::new(),
             stats: FlowStats::default(),
         }
     }
@@ -368,14 +371,32 @@ impl Flows {
 
     /// End of the capture (Packetbeat's stop): every flow is reported as final.
     pub fn flush(&mut self, out: &mut EventSink) {
+        while self.flush_some(out, usize::MAX) {}
+    }
+
+    /// [`Flows::flush`] in steps of at most `max` reports, so a big table's final reports
+    /// leave in batches rather than all in memory at once. Returns whether flows remain.
+    pub fn flush_some(&mut self, out: &mut EventSink, max: usize) -> bool {
+        if self.flushing.is_empty() {
+            self.flushing = self.in_order();
+            self.flushing.reverse();
+        }
         let now = self.clock;
-        for slot in self.in_order() {
+        for _ in 0..max {
+            let Some(slot) = self.flushing.pop() else {
+                break;
+            };
             if let Some(mut f) = self.remove(slot) {
                 self.report(out, &mut f, now, true);
             }
         }
-        self.slab.clear();
-        self.free.clear();
+        if self.flushing.is_empty() {
+            self.slab.clear();
+            self.free.clear();
+            self.index.clear();
+            return false;
+        }
+        true
     }
 }
 
