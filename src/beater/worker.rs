@@ -201,7 +201,7 @@ impl Worker {
             }
             L4::Other { .. } => {}
         }
-        if let (Some(fl), Some(id)) = (flows, &fid) {
+        if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
             fl.record(sink, id, frame.ts, frame.orig_len as u64, icmp_tc);
         }
     }

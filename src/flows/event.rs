@@ -52,9 +52,8 @@ fn put_stats(ev: &mut Event, s: &DirStats, bytes_key: &'static str, packets_key:
 }
 
 /// The event of one report of `f` at packet time `ts`.
-pub fn flow_event(f: &Flow, ts: Ts, final_: bool) -> Event {
+pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
     let mut ev = Event::bare(ts, Map::new());
-    let k: &FlowKey = &f.key;
     let dir = f.dir;
 
     // Addresses in the order of the flow's first packet; the first IP layer found (outer

@@ -53,7 +53,9 @@ pub enum Dir {
 /// A flow id under construction for one packet.
 #[derive(Clone)]
 pub struct FlowId {
-    id: [u8; MAX_ID],
+    /// The header's room (written by [`FlowId::key_bytes`]), then the id bytes: the table is
+    /// searched with these bytes in place, without a copy.
+    buf: [u8; META + MAX_ID],
     len: u8,
     flags: u16,
     off: [u8; 12],
@@ -78,7 +80,7 @@ impl std::fmt::Debug for FlowId {
 impl FlowId {
     pub fn new() -> FlowId {
         FlowId {
-            id: [0; MAX_ID],
+            buf: [0; META + MAX_ID],
             len: 0,
             flags: 0,
             off: [UNSET; 12],
@@ -179,7 +181,7 @@ impl FlowId {
         let end = at + a.len() + b.len();
         // Packetbeat's layer decoders cannot stack more than the buffer holds; a longer id is
         // cut, not a panic.
-        let dst = self.id.get_mut(at..end)?;
+        let dst = self.buf[META..].get_mut(at..end)?;
         dst[..a.len()].copy_from_slice(a);
         dst[a.len()..].copy_from_slice(b);
         self.len = end as u8;
@@ -188,7 +190,7 @@ impl FlowId {
 
     fn write_at(&mut self, at: u8, a: &[u8], b: &[u8]) {
         let at = at as usize;
-        if let Some(dst) = self.id.get_mut(at..at + a.len() + b.len()) {
+        if let Some(dst) = self.buf[META..].get_mut(at..at + a.len() + b.len()) {
             dst[..a.len()].copy_from_slice(a);
             dst[a.len()..].copy_from_slice(b);
         }
@@ -240,19 +242,21 @@ impl FlowId {
         }
     }
 
-    /// The table key: the serialised header and the id bytes (what `flow.id` encodes).
+    /// The key's bytes: the serialised header and the id bytes (what `flow.id` encodes).
+    pub fn key_bytes(&mut self) -> &[u8] {
+        self.buf[0..2].copy_from_slice(&self.flags.to_le_bytes());
+        self.buf[2..14].copy_from_slice(&self.off);
+        self.buf[14] = self.cnt_eth;
+        self.buf[15] = self.cnt_vlan;
+        self.buf[16] = self.cnt_ip;
+        &self.buf[..META + self.len as usize]
+    }
+
+    /// The table key, owned (for a new flow).
     pub fn key(&self) -> FlowKey {
-        let mut k = FlowKey {
-            bytes: [0; META + MAX_ID],
-            len: (META + self.len as usize) as u8,
-        };
-        k.bytes[0..2].copy_from_slice(&self.flags.to_le_bytes());
-        k.bytes[2..14].copy_from_slice(&self.off);
-        k.bytes[14] = self.cnt_eth;
-        k.bytes[15] = self.cnt_vlan;
-        k.bytes[16] = self.cnt_ip;
-        k.bytes[META..META + self.len as usize].copy_from_slice(&self.id[..self.len as usize]);
-        k
+        let mut id = self.clone();
+        let len = id.key_bytes().len() as u8;
+        FlowKey { bytes: id.buf, len }
     }
 }
 
@@ -272,9 +276,16 @@ impl PartialEq for FlowKey {
 
 impl Eq for FlowKey {}
 
+// Hashed as its byte slice, so the table can be searched with `&[u8]` (`Borrow`).
 impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write(self.as_bytes());
+        self.as_bytes().hash(h);
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for FlowKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
     }
 }
 

@@ -105,14 +105,13 @@ pub struct DirStats {
 /// A bidirectional flow (`biFlow`).
 #[derive(Debug, Clone)]
 pub struct Flow {
-    pub key: FlowKey,
     /// The direction of the packet that created the flow: its sender is `source`.
     pub dir: Dir,
     pub created: Ts,
     pub last: Ts,
     /// `[source → destination, destination → source]`, `None` until a packet went that way.
     pub stats: [Option<DirStats>; 2],
-    /// Creation order, for reports in table order.
+    /// Creation order (the least recently seen flow goes first when the table is full).
     seq: u64,
 }
 
@@ -146,12 +145,9 @@ pub struct Flows {
     clock: Ts,
     /// How far behind the clock packets have been stamped so far (merged captures).
     lateness_ns: i64,
-    index: FxHashMap<FlowKey, u32>,
-    slab: Vec<Option<Flow>>,
-    free: Vec<u32>,
+    /// The flows, each stored with its key: one place in memory per packet's lookup.
+    index: FxHashMap<FlowKey, Flow>,
     seq: u64,
-    /// Slots still to report at the end, last first (see [`Flows::flush_some`]).
-    flushing: Vec<usize>,
     pub stats: FlowStats,
 }
 
@@ -169,10 +165,7 @@ impl Flows {
             clock: Ts::ZERO,
             lateness_ns: 0,
             index: FxHashMap::default(),
-            slab: Vec::new(),
-            free: Vec::new(),
             seq: 0,
-            flushing: Vec::new(),
             stats: FlowStats::default(),
         }
     }
@@ -190,7 +183,7 @@ impl Flows {
     pub fn record(
         &mut self,
         out: &mut EventSink,
-        id: &FlowId,
+        id: &mut FlowId,
         ts: Ts,
         wire_len: u64,
         icmp: IcmpTypeCode,
@@ -198,18 +191,23 @@ impl Flows {
         if id.flags() == 0 {
             return;
         }
-        let key = id.key();
-        let slot = match self.index.get(&key) {
-            Some(&i) => i,
+        let flow = match self.index.get_mut(id.key_bytes()) {
+            Some(f) => f,
             None => {
                 if self.index.len() >= self.settings.max_flows {
                     self.evict(out);
                 }
-                self.insert(key, id.dir, ts)
+                self.seq += 1;
+                self.stats.flows += 1;
+                let flow = Flow {
+                    dir: id.dir,
+                    created: ts,
+                    last: ts,
+                    stats: [None, None],
+                    seq: self.seq,
+                };
+                self.index.entry(id.key()).or_insert(flow)
             }
-        };
-        let Some(Some(flow)) = self.slab.get_mut(slot as usize) else {
-            return;
         };
         flow.last = flow.last.max(ts);
         let d = usize::from(flow.dir != id.dir);
@@ -223,86 +221,23 @@ impl Flows {
         }
     }
 
-    fn insert(&mut self, key: FlowKey, dir: Dir, ts: Ts) -> u32 {
-        self.seq += 1;
-        self.stats.flows += 1;
-        let flow = Flow {
-            key,
-            dir,
-            created: ts,
-            last: ts,
-            stats: [None, None],
-            seq: self.seq,
-        };
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.slab[i as usize] = Some(flow);
-                i
-            }
-            None => {
-                self.slab.push(Some(flow));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.index.insert(key, slot);
-        slot
-    }
-
-    fn remove(&mut self, slot: usize) -> Option<Flow> {
-        let f = self.slab.get_mut(slot)?.take()?;
-        self.index.remove(&f.key);
-        self.free.push(slot as u32);
-        Some(f)
-    }
-
     /// The table is full: the least recently seen eighth goes, reported as final.
     fn evict(&mut self, out: &mut EventSink) {
-        let mut live: Vec<(Ts, u64, usize)> = self
-            .slab
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| f.as_ref().map(|f| (f.last, f.seq, i)))
-            .collect();
-        let n = (live.len() / 8).max(1).min(live.len());
-        if n == 0 {
+        let mut seen: Vec<(Ts, u64)> = self.index.values().map(|f| (f.last, f.seq)).collect();
+        if seen.is_empty() {
             return;
         }
-        live.select_nth_unstable(n - 1);
-        let mut gone: Vec<(u64, usize)> = live[..n].iter().map(|&(_, s, i)| (s, i)).collect();
-        gone.sort_unstable();
-        let now = self.clock;
-        for (_, slot) in gone {
-            if let Some(mut f) = self.remove(slot) {
-                self.stats.evicted += 1;
-                self.report(out, &mut f, now, true);
+        let n = (seen.len() / 8).max(1);
+        let (_, &mut limit, _) = seen.select_nth_unstable(n - 1);
+        let (now, delta, stats) = (self.clock, self.settings.delta, &mut self.stats);
+        self.index.retain(|k, f| {
+            if (f.last, f.seq) > limit {
+                return true;
             }
-        }
-    }
-
-    fn report(&mut self, out: &mut EventSink, f: &mut Flow, now: Ts, final_: bool) {
-        self.stats.reported += 1;
-        // A flow's report is never stamped before its last packet (the capture's clock comes
-        // from the ticks, which may lag this worker's packets by one tick).
-        out.publish(event::flow_event(f, now.max(f.last), final_));
-        if self.settings.delta {
-            // `enable_delta_flow_reports`: each report counts what came since the last one.
-            for s in f.stats.iter_mut().flatten() {
-                s.packets = 0;
-                s.bytes = 0;
-            }
-        }
-    }
-
-    /// Slots of the live flows in creation order (Packetbeat's table order).
-    fn in_order(&self) -> Vec<usize> {
-        let mut v: Vec<(u64, usize)> = self
-            .slab
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| f.as_ref().map(|f| (f.seq, i)))
-            .collect();
-        v.sort_unstable();
-        v.into_iter().map(|(_, i)| i).collect()
+            stats.evicted += 1;
+            report(out, stats, delta, k, f, now, true);
+            false
+        });
     }
 
     /// `flowsProcessor.execute` at packet time `ts`.
@@ -310,23 +245,20 @@ impl Flows {
         if !check_timeout && !reports {
             return;
         }
-        for slot in self.in_order() {
-            let Some(Some(f)) = self.slab.get(slot) else {
-                continue;
-            };
-            // A capture whose timestamps run backwards delays the end by the worst lateness
-            // seen, as the TCP layer does, so a flow is not ended by other flows' later stamps.
-            if check_timeout && ts.since(f.last) > self.settings.timeout_ns + self.lateness_ns {
-                if let Some(mut f) = self.remove(slot) {
-                    self.report(out, &mut f, ts, true);
-                }
-            } else if reports {
-                if let Some(mut f) = self.slab[slot].take() {
-                    self.report(out, &mut f, ts, false);
-                    self.slab[slot] = Some(f);
-                }
+        // A capture whose timestamps run backwards delays the end by the worst lateness
+        // seen, as the TCP layer does, so a flow is not ended by other flows' later stamps.
+        let idle_ns = self.settings.timeout_ns + self.lateness_ns;
+        let (delta, stats) = (self.settings.delta, &mut self.stats);
+        self.index.retain(|k, f| {
+            if check_timeout && ts.since(f.last) > idle_ns {
+                report(out, stats, delta, k, f, ts, true);
+                return false;
             }
-        }
+            if reports {
+                report(out, stats, delta, k, f, ts, false);
+            }
+            true
+        });
     }
 
     /// The capture's clock moved on to `now`, packets having been stamped up to `lateness_ns`
@@ -377,26 +309,34 @@ impl Flows {
     /// [`Flows::flush`] in steps of at most `max` reports, so a big table's final reports
     /// leave in batches rather than all in memory at once. Returns whether flows remain.
     pub fn flush_some(&mut self, out: &mut EventSink, max: usize) -> bool {
-        if self.flushing.is_empty() {
-            self.flushing = self.in_order();
-            self.flushing.reverse();
+        let (now, delta, stats) = (self.clock, self.settings.delta, &mut self.stats);
+        for (k, mut f) in self.index.extract_if(|_, _| true).take(max) {
+            report(out, stats, delta, &k, &mut f, now, true);
         }
-        let now = self.clock;
-        for _ in 0..max {
-            let Some(slot) = self.flushing.pop() else {
-                break;
-            };
-            if let Some(mut f) = self.remove(slot) {
-                self.report(out, &mut f, now, true);
-            }
+        !self.index.is_empty()
+    }
+}
+
+/// Publishes one report of a flow; with `enable_delta_flow_reports`, its counts start again.
+fn report(
+    out: &mut EventSink,
+    stats: &mut FlowStats,
+    delta: bool,
+    key: &FlowKey,
+    f: &mut Flow,
+    now: Ts,
+    final_: bool,
+) {
+    stats.reported += 1;
+    // A flow's report is never stamped before its last packet (the capture's clock comes
+    // from the ticks, which may lag this worker's packets by one tick).
+    out.publish(event::flow_event(key, f, now.max(f.last), final_));
+    if delta {
+        // `enable_delta_flow_reports`: each report counts what came since the last one.
+        for s in f.stats.iter_mut().flatten() {
+            s.packets = 0;
+            s.bytes = 0;
         }
-        if self.flushing.is_empty() {
-            self.slab.clear();
-            self.free.clear();
-            self.index.clear();
-            return false;
-        }
-        true
     }
 }
 

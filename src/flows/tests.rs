@@ -106,7 +106,7 @@ fn stacked_vlans_are_outer_then_inner() {
     assert_eq!((k.outer_vlan(), k.vlan()), (Some(100), Some(200)));
     let mut f = Flows::new(settings(30, None));
     let mut out = EventSink::new();
-    f.record(&mut out, &id, secs(1), 60, IcmpTypeCode::V4(8 << 8));
+    f.record(&mut out, &mut id, secs(1), 60, IcmpTypeCode::V4(8 << 8));
     f.flush(&mut out);
     let ev = json(&out.take()[0]);
     assert_eq!(ev["flow"]["vlan"], serde_json::json!([100, 200]));
@@ -117,17 +117,17 @@ fn stacked_vlans_are_outer_then_inner() {
 fn counts_per_direction_and_reports_packetbeat_fields() {
     let mut f = Flows::new(settings(30, None));
     let mut out = EventSink::new();
-    let fwd = tcp_id((&A, &B), (&IP2, &IP1), (40000, 80));
-    let rev = tcp_id((&B, &A), (&IP1, &IP2), (80, 40000));
-    f.record(&mut out, &fwd, secs(100), 74, IcmpTypeCode::None);
+    let mut fwd = tcp_id((&A, &B), (&IP2, &IP1), (40000, 80));
+    let mut rev = tcp_id((&B, &A), (&IP1, &IP2), (80, 40000));
+    f.record(&mut out, &mut fwd, secs(100), 74, IcmpTypeCode::None);
     f.record(
         &mut out,
-        &rev,
+        &mut rev,
         Ts(secs(100).0 + 500_000),
         66,
         IcmpTypeCode::None,
     );
-    f.record(&mut out, &fwd, secs(101), 100, IcmpTypeCode::None);
+    f.record(&mut out, &mut fwd, secs(101), 100, IcmpTypeCode::None);
     assert_eq!(f.len(), 1);
     f.flush(&mut out);
     let evs = out.take();
@@ -168,11 +168,17 @@ fn counts_per_direction_and_reports_packetbeat_fields() {
 fn mac_only_flows_and_empty_ids() {
     let mut f = Flows::new(settings(30, None));
     let mut out = EventSink::new();
-    f.record(&mut out, &FlowId::new(), secs(1), 60, IcmpTypeCode::None);
+    f.record(
+        &mut out,
+        &mut FlowId::new(),
+        secs(1),
+        60,
+        IcmpTypeCode::None,
+    );
     assert!(f.is_empty());
     let mut id = FlowId::new();
     id.add_eth(&B, &A);
-    f.record(&mut out, &id, secs(1), 60, IcmpTypeCode::None);
+    f.record(&mut out, &mut id, secs(1), 60, IcmpTypeCode::None);
     f.flush(&mut out);
     let e = json(&out.take()[0]);
     assert_eq!(e["source"]["mac"], "66-77-88-99-AA-BB");
@@ -185,9 +191,9 @@ fn mac_only_flows_and_empty_ids() {
 fn timeout_kills_after_the_tick() {
     let mut f = Flows::new(settings(30, None));
     let mut out = EventSink::new();
-    let id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
+    let mut id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
     f.tick(&mut out, secs(1001), 0);
-    f.record(&mut out, &id, secs(1001), 60, IcmpTypeCode::None);
+    f.record(&mut out, &mut id, secs(1001), 60, IcmpTypeCode::None);
     f.tick(&mut out, secs(1039), 0);
     assert!(out.is_empty());
     f.tick(&mut out, secs(1040), 0);
@@ -197,7 +203,7 @@ fn timeout_kills_after_the_tick() {
     assert_eq!(evs[0].timestamp, secs(1040));
     assert!(f.is_empty());
     // The same tuple again is a new flow, with the same id.
-    f.record(&mut out, &id, secs(1041), 60, IcmpTypeCode::None);
+    f.record(&mut out, &mut id, secs(1041), 60, IcmpTypeCode::None);
     f.flush(&mut out);
     assert_eq!(out.len(), 1);
 }
@@ -209,10 +215,10 @@ fn period_reports_and_delta() {
         s.delta = delta;
         let mut f = Flows::new(s);
         let mut out = EventSink::new();
-        let id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
+        let mut id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
         f.tick(&mut out, secs(1000), 0);
         for t in 1000..1025 {
-            f.record(&mut out, &id, secs(t), 10, IcmpTypeCode::None);
+            f.record(&mut out, &mut id, secs(t), 10, IcmpTypeCode::None);
             f.tick(&mut out, secs(t), 0);
         }
         // Ticks at 1010 and 1020 (tick = gcd(30, 10) = 10 s, start aligned at 1000).
@@ -256,10 +262,10 @@ fn a_full_table_evicts_the_least_recently_seen() {
     let mut f = Flows::new(s);
     let mut out = EventSink::new();
     for port in 0..1000u16 {
-        let id = tcp_id((&A, &B), (&IP1, &IP2), (port, 80));
+        let mut id = tcp_id((&A, &B), (&IP1, &IP2), (port, 80));
         f.record(
             &mut out,
-            &id,
+            &mut id,
             secs(1000 + port as i64),
             60,
             IcmpTypeCode::None,
@@ -293,9 +299,9 @@ fn long_ids_are_cut_not_a_panic() {
 fn lateness_delays_the_timeout() {
     let mut f = Flows::new(settings(30, None));
     let mut out = EventSink::new();
-    let id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
+    let mut id = tcp_id((&A, &B), (&IP1, &IP2), (1, 2));
     f.tick(&mut out, secs(1001), 0);
-    f.record(&mut out, &id, secs(1001), 60, IcmpTypeCode::None);
+    f.record(&mut out, &mut id, secs(1001), 60, IcmpTypeCode::None);
     // Packets have come up to 15 s late: the flow idle 39 s at 1040 is kept until 1070.
     f.tick(&mut out, secs(1040), 15_000_000_000);
     assert!(out.is_empty());
