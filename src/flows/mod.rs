@@ -21,8 +21,10 @@
 //! its size, `packetbeat.flows.max_flows` (our option): when it is full, the least recently
 //! seen eighth of its flows is reported as final and dropped, and counted (`evicted`).
 //!
-//! On the packet path a flow costs one hash lookup on a stack-built key; no allocation (new
-//! flows excepted), no lock.
+//! On the packet path a flow costs one hash lookup with the stack-built key in place; no
+//! allocation (new flows excepted), no lock. Several workers give the same flows as one, but
+//! for the connection id inside the `flow.id` of analysed TCP connections, which is the
+//! worker's TCP layer's own count (Packetbeat's is over the whole capture).
 
 pub mod event;
 pub mod flowid;
