@@ -333,3 +333,56 @@ fn several_workers_give_the_flows_of_one() {
         }
     }
 }
+
+/// A capture of `n` UDP datagrams, each of its own flow (distinct source address and port).
+fn flood_pcap(path: &Path, n: u32) {
+    let mut out = Vec::with_capacity(24 + n as usize * 58);
+    out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for i in 0..n {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let src = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        f.extend_from_slice(&[0x45, 0, 0, 30, 0, 0, 0, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[192, 168, 0, 1]);
+        f.extend_from_slice(&(1024 + (i % 50000) as u16).to_be_bytes());
+        f.extend_from_slice(&9999u16.to_be_bytes());
+        f.extend_from_slice(&[0, 10, 0, 0, b'h', b'i']);
+        out.extend_from_slice(&(1_700_000_000 + i / 1000).to_le_bytes());
+        out.extend_from_slice(&((i % 1000) * 1000).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&f);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_flood_of_tuples_is_bounded_and_every_flow_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("flood.pcap");
+    // Small enough for the file output's rotation to keep every event.
+    let n = 10_000;
+    flood_pcap(&pcap, n);
+    let cfg = "packetbeat.flows:\n  timeout: 24h\n  period: -1s\n  max_flows: 100\n";
+    let run = run_capture(&pcap, cfg, &[]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let flows: Vec<&Value> = run.events.iter().filter(|e| e["type"] == "flow").collect();
+    // Every flow is reported once, as final: evicted or at the end.
+    assert_eq!(flows.len(), n as usize);
+    assert!(flows.iter().all(|e| e["flow"]["final"] == true));
+    assert!(flows.iter().all(|e| e["network"]["packets"] == 1));
+    let evicted: u64 = run
+        .stderr
+        .split("flows: ")
+        .nth(1)
+        .and_then(|s| s.split(" reports, ").nth(1))
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no flows summary in {}", run.stderr));
+    assert!(evicted >= (n - 100) as u64, "evicted {evicted}");
+}
