@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod common;
 pub mod config;
 pub mod decoder;
+pub mod flows;
 pub mod outputs;
 pub mod protos;
 pub mod publish;

@@ -6,7 +6,7 @@
 use super::worker::{Tick, WorkerBatch};
 use crate::common::Ts;
 use crate::decoder::defrag::{FragKey, Ipv4Defrag};
-use crate::decoder::peek::{flow_hash, peek, Peek};
+use crate::decoder::peek::{flow_hash, peek_with, Peek};
 use crate::decoder::LinkType;
 use crate::sniffer::{FrameDesc, PacketBatch};
 use std::net::IpAddr;
@@ -20,6 +20,11 @@ pub struct Dispatcher {
     /// The capture time at which the workers next check their timeouts.
     next_tick: Ts,
     defrag: Ipv4Defrag,
+    /// `packetbeat.flows` is on: flows key ICMP by the IP pair and count a reassembled
+    /// datagram as its last fragment (link addresses, VLANs, length on the wire), so ICMP
+    /// errors go by their own addresses and reassembled datagrams keep that fragment's link
+    /// header.
+    pub flows: bool,
     pub fragments: u64,
     pub reassembled: u64,
 }
@@ -32,6 +37,7 @@ impl Dispatcher {
             lateness_ns: 0,
             next_tick: Ts::ZERO,
             defrag: Ipv4Defrag::new(),
+            flows: false,
             fragments: 0,
             reassembled: 0,
         }
@@ -98,7 +104,7 @@ impl Dispatcher {
         }
         for d in &batch.frames {
             let data = batch.buf.data(d);
-            match peek(d.link, data) {
+            match peek_with(d.link, data, !self.flows) {
                 Peek::Flow(h) => {
                     let w = self.worker_of(h);
                     out[w].frames.push((*d, false));
@@ -138,15 +144,32 @@ impl Dispatcher {
                         ));
                         let wb = &mut out[w];
                         let offset = wb.owned.len();
+                        // For flows, the last fragment's link header goes in front (its
+                        // addresses and VLANs are in the flow id) and its wire length is what
+                        // Packetbeat counts; otherwise a raw-IP frame.
+                        let link_hdr = if self.flows {
+                            crate::decoder::link::strip(d.link, data)
+                                .ok()
+                                .and_then(|(ip, _)| data.get(..data.len() - ip.len()))
+                        } else {
+                            None
+                        };
+                        if let Some(h) = link_hdr {
+                            wb.owned.extend_from_slice(h);
+                        }
                         write_ipv4(&mut wb.owned, src, dst, id, proto, datagram);
                         let len = (wb.owned.len() - offset) as u32;
+                        let (link, orig_len) = match link_hdr {
+                            Some(_) => (d.link, d.orig_len),
+                            None => (LinkType::Raw, len),
+                        };
                         wb.frames.push((
                             FrameDesc {
                                 ts: d.ts,
                                 offset: offset as u32,
                                 len,
-                                orig_len: len,
-                                link: LinkType::Raw,
+                                orig_len,
+                                link,
                             },
                             true,
                         ));

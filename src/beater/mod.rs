@@ -133,10 +133,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
 
 pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     install_signal_handlers();
-    let modules = build_modules(&cfg.protocols, &cfg.source)?;
-    if cfg.flows.as_ref().is_some_and(|f| f.enabled) {
-        tracing::warn!("packetbeat.flows is not implemented by this build yet; no flow events will be published");
-    }
+    let mut modules = build_modules(&cfg.protocols, &cfg.source)?;
+    let flows = flow_settings(&cfg, &mut modules)?;
     let iface = cfg.interfaces.first().cloned().unwrap_or_default();
     if cfg.interfaces.len() > 1 && iface.file.is_some() {
         tracing::info!("reading a file: only the first interface's settings are used");
@@ -165,9 +163,10 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
-    let (senders, handles) = spawn_workers(&cfg, &modules, codec, n_workers, &events)?;
+    let (senders, handles) = spawn_workers(&cfg, &modules, codec, flows, n_workers, &events)?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
+    dispatcher.flows = flows.is_some();
     let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
     drop(senders);
     let total = join_workers(handles);
@@ -247,6 +246,41 @@ fn arm_deadline_on_signal(d: outputs::Deadline, done: Arc<AtomicBool>, grace: st
     });
 }
 
+/// `packetbeat.flows`, when enabled: its settings, checked as Packetbeat checks them, and its
+/// `fields`/`tags`/`index` for the pipeline (flow events have `type: flow`).
+fn flow_settings(
+    cfg: &Config,
+    modules: &mut crate::protos::ProtocolModules,
+) -> anyhow::Result<Option<crate::flows::Settings>> {
+    let Some(f) = cfg.flows.as_ref().filter(|f| f.enabled) else {
+        return Ok(None);
+    };
+    let settings = crate::flows::Settings::from_config(f)?;
+    let fields = match &f.fields {
+        Some(v) => Some(
+            serde_json::to_value(v)
+                .map_err(|e| anyhow::anyhow!("packetbeat.flows.fields: invalid fields: {e}"))?,
+        ),
+        None => None,
+    };
+    modules.reporters.insert(
+        "flow",
+        crate::protos::registry::ReporterMeta {
+            fields,
+            fields_under_root: f.fields_under_root,
+            tags: f.tags.clone(),
+            index: f.index.clone(),
+        },
+    );
+    if !f.processors.is_empty() {
+        tracing::warn!(
+            "processors are not implemented by this build; {} packetbeat.flows processor(s) ignored",
+            f.processors.len()
+        );
+    }
+    Ok(Some(settings))
+}
+
 type WorkerHandles = Vec<std::thread::JoinHandle<WorkerReport>>;
 
 /// The packet workers, each with its own pipeline and analyzers, and the channels feeding them.
@@ -254,6 +288,7 @@ fn spawn_workers(
     cfg: &Config,
     modules: &crate::protos::ProtocolModules,
     codec: Option<crate::publish::json::JsonCodec>,
+    flows: Option<crate::flows::Settings>,
     n: usize,
     events: &Arc<dyn EventQueue>,
 ) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
@@ -262,7 +297,8 @@ fn spawn_workers(
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
         let pipeline = Pipeline::new(cfg, modules.reporters.clone(), info.clone())?;
-        let worker = Worker::new(modules, pipeline, codec);
+        let mut worker = Worker::new(modules, pipeline, codec);
+        worker.flows = flows.map(crate::flows::Flows::new);
         let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
         let events = events.clone();
         handles.push(
@@ -334,7 +370,8 @@ fn log_summary(
     tracing::info!(
         "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
          tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state); \
-         udp: {} datagrams, {} analysed; events: {} published, {} written, {} dropped",
+         udp: {} datagrams, {} analysed; flows: {} seen, {} reports, {} evicted (table full); \
+         events: {} published, {} written, {} dropped",
         source.summary(),
         d.packets,
         d.not_ip,
@@ -350,6 +387,9 @@ fn log_summary(
         t.dropped_because_of_gaps,
         u.datagrams,
         u.analysed,
+        total.flows.flows,
+        total.flows.reported,
+        total.flows.evicted,
         p.published,
         written,
         dropped

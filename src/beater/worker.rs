@@ -4,7 +4,9 @@
 
 use super::queue::EventQueue;
 use crate::common::{IpPortTuple, Ts};
-use crate::decoder::{Decoder, DecoderStats, L4};
+use crate::decoder::{Decoder, DecoderStats, Skip, L4};
+use crate::flows::flowid::FlowId;
+use crate::flows::{FlowStats, Flows, IcmpTypeCode};
 use crate::protos::tcp::{Tcp, TcpStats};
 use crate::protos::udp::{Udp, UdpStats};
 use crate::protos::{IcmpLayer, IcmpPacket, ProtocolModules};
@@ -63,6 +65,7 @@ pub struct WorkerReport {
     pub tcp: TcpStats,
     pub udp: UdpStats,
     pub pipeline: PipelineStats,
+    pub flows: FlowStats,
 }
 
 /// `a += &b` for structs of counters, field by field. The field list is matched exhaustively,
@@ -79,7 +82,8 @@ macro_rules! sum_fields {
 }
 
 sum_fields! {
-    WorkerReport { decoder, tcp, udp, pipeline }
+    WorkerReport { decoder, tcp, udp, pipeline, flows }
+    FlowStats { flows, reported, evicted }
     DecoderStats { packets, not_ip, malformed, fragments, reassembled, ipv6_fragments }
     TcpStats {
         segments, payload_bytes, retransmissions, overlaps, gaps, dropped_because_of_gaps,
@@ -95,6 +99,8 @@ pub struct Worker {
     pub udp: Udp,
     pub icmp: IcmpLayer,
     pub sink: EventSink,
+    /// The flow table, when `packetbeat.flows` is enabled (none: no cost on the packet path).
+    pub flows: Option<Flows>,
     pipeline: Pipeline,
     /// The output's codec, when events can be encoded here (see `outputs::codec_for`).
     codec: Option<JsonCodec>,
@@ -110,6 +116,7 @@ impl Worker {
             udp: Udp::new(modules),
             icmp: IcmpLayer::new(modules),
             sink: EventSink::new(),
+            flows: None,
             pipeline,
             codec,
             encoded_hint: 1024,
@@ -124,15 +131,44 @@ impl Worker {
             udp,
             icmp,
             sink,
+            flows,
             ..
         } = self;
-        let Ok(pkt) = decoder.decode(frame.link, frame.ts, frame.data) else {
-            return;
+        // The flow id is built as Packetbeat's decoder builds it, layer by layer, on the stack;
+        // without flows there is none (and no cost).
+        let mut fid = flows.as_ref().map(|_| FlowId::new());
+        let mut to_ip = false;
+        if let Some(id) = fid.as_mut() {
+            to_ip = crate::flows::add_link_layers(id, frame.link, frame.data);
+        }
+        let pkt = match decoder.decode(frame.link, frame.ts, frame.data) {
+            Ok(pkt) => pkt,
+            Err(e) => {
+                if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
+                    Self::flow_of_undecoded(fl, sink, id, to_ip, frame, e);
+                }
+                return;
+            }
         };
+        let mut to_l4 = false;
+        if let Some(id) = fid.as_mut().filter(|_| to_ip) {
+            to_l4 = crate::flows::add_ip_layer(
+                id,
+                &pkt,
+                crate::flows::ip_bytes(frame.link, frame.data),
+            );
+        }
+        let mut icmp_tc = IcmpTypeCode::None;
         match pkt.l4 {
             L4::Tcp(hdr, payload) => {
                 let tuple = IpPortTuple::new(pkt.src, hdr.src_port, pkt.dst, hdr.dst_port);
-                tcp.process(sink, pkt.ts, tuple, &hdr, payload);
+                let conn = tcp.process(sink, pkt.ts, tuple, &hdr, payload);
+                if let Some(id) = fid.as_mut().filter(|_| to_l4) {
+                    id.add_tcp(hdr.src_port, hdr.dst_port);
+                    if conn != 0 {
+                        id.add_connection_id(conn);
+                    }
+                }
             }
             L4::Udp {
                 src_port,
@@ -141,14 +177,65 @@ impl Worker {
             } => {
                 let tuple = IpPortTuple::new(pkt.src, src_port, pkt.dst, dst_port);
                 udp.process(sink, pkt.ts, tuple, payload);
+                if let Some(id) = fid.as_mut().filter(|_| to_l4) {
+                    id.add_udp(src_port, dst_port);
+                }
             }
-            L4::Icmp4 { .. } | L4::Icmp6 { .. } => {
+            L4::Icmp4 {
+                icmp_type, code, ..
+            }
+            | L4::Icmp6 {
+                icmp_type, code, ..
+            } => {
+                if to_l4 {
+                    let tc = (icmp_type as u16) << 8 | code as u16;
+                    icmp_tc = if matches!(pkt.l4, L4::Icmp4 { .. }) {
+                        IcmpTypeCode::V4(tc)
+                    } else {
+                        IcmpTypeCode::V6(tc)
+                    };
+                }
                 if let Some(msg) = IcmpPacket::from_decoded(&pkt) {
                     icmp.process(sink, &msg);
                 }
             }
             L4::Other { .. } => {}
         }
+        if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
+            fl.record(sink, id, frame.ts, frame.orig_len as u64, icmp_tc);
+        }
+    }
+
+    /// Frames the decoder does not pass on still count in Packetbeat's flows with the layers
+    /// it read: non-IP frames by their MACs, IPv6 fragments by their addresses. An IPv4
+    /// fragment counts when its datagram is complete, so not here.
+    fn flow_of_undecoded(
+        fl: &mut Flows,
+        sink: &mut crate::publish::EventSink,
+        fid: &mut FlowId,
+        to_ip: bool,
+        frame: &Frame,
+        e: Skip,
+    ) {
+        match e {
+            Skip::Fragment => return,
+            Skip::Ipv6Fragment if to_ip => {
+                let ip = crate::flows::ip_bytes(frame.link, frame.data);
+                if let (Some(s), Some(d)) = (ip.get(8..24), ip.get(24..40)) {
+                    if let (Ok(s), Ok(d)) = (<&[u8; 16]>::try_from(s), <&[u8; 16]>::try_from(d)) {
+                        fid.add_ipv6(s, d);
+                    }
+                }
+            }
+            _ => {}
+        }
+        fl.record(
+            sink,
+            fid,
+            frame.ts,
+            frame.orig_len as u64,
+            IcmpTypeCode::None,
+        );
     }
 
     pub fn handle_batch(&mut self, b: &WorkerBatch) {
@@ -176,6 +263,9 @@ impl Worker {
             self.tcp.tick(&mut self.sink, t.now, t.lateness_ns);
             self.udp.tick(&mut self.sink, t.now);
             self.icmp.tick(&mut self.sink, t.now);
+            if let Some(f) = &mut self.flows {
+                f.tick(&mut self.sink, t.now, t.lateness_ns);
+            }
         }
     }
 
@@ -184,6 +274,9 @@ impl Worker {
         self.tcp.flush(&mut self.sink);
         self.udp.flush(&mut self.sink);
         self.icmp.flush(&mut self.sink);
+        if let Some(f) = &mut self.flows {
+            f.flush(&mut self.sink);
+        }
     }
 
     /// Finalises and encodes the events collected so far.
@@ -220,7 +313,22 @@ impl Worker {
             }
         }
         if !output_gone {
-            self.flush();
+            self.tcp.flush(&mut self.sink);
+            self.udp.flush(&mut self.sink);
+            self.icmp.flush(&mut self.sink);
+            // A flow table's final reports go in batches, not all in memory at once.
+            while let Some(f) = &mut self.flows {
+                let more = f.flush_some(&mut self.sink, EVENT_BATCH);
+                if !more || self.sink.len() >= EVENT_BATCH {
+                    let batch = self.take_events();
+                    if !batch.is_empty() && events.push(batch).is_err() {
+                        break;
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
             let rest = self.take_events();
             if !rest.is_empty() {
                 let _ = events.push(rest);
@@ -231,6 +339,7 @@ impl Worker {
             tcp: self.tcp.stats,
             udp: self.udp.stats,
             pipeline: self.pipeline.stats,
+            flows: self.flows.as_ref().map(|f| f.stats).unwrap_or_default(),
         }
     }
 }

@@ -350,6 +350,9 @@ pub struct FlowsConfig {
     pub keep_null: bool,
     /// Report `network.bytes`/`packets` as deltas per period (8.13+).
     pub enable_delta_flow_reports: bool,
+    /// Our option, not Packetbeat's: the most flows a packet worker's table holds; when it is
+    /// full, the least recently seen are reported as final and dropped (counted).
+    pub max_flows: usize,
 }
 
 impl Default for FlowsConfig {
@@ -368,6 +371,7 @@ impl Default for FlowsConfig {
             index: None,
             keep_null: false,
             enable_delta_flow_reports: false,
+            max_flows: crate::flows::DEFAULT_MAX_FLOWS,
         }
     }
 }

@@ -103,6 +103,12 @@ fn quoted_flow(inner: &[u8]) -> Option<u64> {
 
 /// Looks at a frame for dispatch.
 pub fn peek(link_type: LinkType, frame: &[u8]) -> Peek<'_> {
+    peek_with(link_type, frame, true)
+}
+
+/// [`peek`]; with `quoted` false an ICMP error goes by its own addresses, as any other ICMP
+/// message (flows key ICMP by the IP pair, so all of a pair's ICMP must meet in one worker).
+pub fn peek_with(link_type: LinkType, frame: &[u8], quoted: bool) -> Peek<'_> {
     let Ok((ip, _)) = link::strip(link_type, frame) else {
         return Peek::Other;
     };
@@ -124,7 +130,7 @@ pub fn peek(link_type: LinkType, frame: &[u8]) -> Peek<'_> {
                 };
             }
             let l4 = h.payload(ip);
-            if proto == 1 && l4.len() >= 8 && matches!(l4[0], 3 | 4 | 5 | 11 | 12) {
+            if quoted && proto == 1 && l4.len() >= 8 && matches!(l4[0], 3 | 4 | 5 | 11 | 12) {
                 if let Some(h) = quoted_flow(&l4[8..]) {
                     return Peek::Flow(h);
                 }
@@ -134,7 +140,7 @@ pub fn peek(link_type: LinkType, frame: &[u8]) -> Peek<'_> {
         }
         Some(6) => match ipv6_upper_layer(ip) {
             Ok((src, dst, next, rest, _)) => {
-                if next == 58 && rest.len() >= 8 && (1..=4).contains(&rest[0]) {
+                if quoted && next == 58 && rest.len() >= 8 && (1..=4).contains(&rest[0]) {
                     if let Some(h) = quoted_flow(&rest[8..]) {
                         return Peek::Flow(h);
                     }

@@ -73,6 +73,11 @@ fn is_reserved(key: &str) -> bool {
     )
 }
 
+/// Top-level keys the builtins write.
+fn is_builtin(key: &str) -> bool {
+    matches!(key, "agent" | "ecs" | "host")
+}
+
 fn value_has_reserved(v: Option<&Value>) -> bool {
     matches!(v, Some(Value::Object(m)) if m.keys().any(|k| is_reserved(k)))
 }
@@ -175,8 +180,13 @@ impl Pipeline {
         // Fast path: the common fields and the builtins go straight from their typed form into
         // the JSON (see `JsonCodec`), unless something else writes under the same top-level keys
         // or processors need the whole tree.
+        // An event without common fields (flows) only has to leave the builtins' keys free.
         let direct = self.processors.is_empty()
-            && !event.fields.any_top(is_reserved)
+            && !event.fields.any_top(if pb.is_some() {
+                is_reserved
+            } else {
+                is_builtin
+            })
             && !(reporter
                 .as_ref()
                 .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))

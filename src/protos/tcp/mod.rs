@@ -142,7 +142,9 @@ impl Tcp {
         self.conns.len() + self.closed.len()
     }
 
-    /// Handles one TCP segment.
+    /// Handles one TCP segment. Returns the id of the connection the segment belongs to (0
+    /// when no analyzer follows it): Packetbeat adds it to the segment's flow id, before a gap
+    /// in this segment may give the connection a new one.
     pub fn process(
         &mut self,
         out: &mut EventSink,
@@ -150,7 +152,7 @@ impl Tcp {
         tuple: IpPortTuple,
         hdr: &TcpHeader,
         payload: &[u8],
-    ) {
+    ) -> u64 {
         self.stats.segments += 1;
         if ts > self.now {
             self.now = ts;
@@ -159,7 +161,7 @@ impl Tcp {
         // Connections exist only on analysed ports (as in Packetbeat's `decideProtocol`), so
         // the port table answers first: most unanalysed traffic costs no hash lookup at all.
         let Some(analyzer) = self.port_map.for_tuple(tuple.src_port, tuple.dst_port) else {
-            return;
+            return 0;
         };
         // Both directions of a connection share one key.
         let key = tuple.canonical();
@@ -224,6 +226,7 @@ impl Tcp {
             next_id,
             out,
         };
+        let conn_id = conn.tcptuple.stream_id;
         conn.last_seen = conn.last_seen.max(ts);
         conn.last_active = self_clock;
         if hdr.fin() {
@@ -238,6 +241,7 @@ impl Tcp {
                 self.closed.insert(key, c);
             }
         }
+        conn_id
     }
 
     /// The capture's clock moved on to `now` (the latest timestamp seen so far, by any worker)

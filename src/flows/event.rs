@@ -1,0 +1,184 @@
+//! A flow report as Packetbeat writes it (`createEvent` in `flows/worker.go`).
+
+use super::flowid::FlowKey;
+use super::{DirStats, Flow};
+use crate::common::Ts;
+use crate::publish::community_id::community_id;
+use crate::publish::event::ip_string;
+use crate::publish::json::write_str;
+use crate::publish::{Event, Map};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// ECS MAC address format: upper-case hex pairs joined by dashes (`formatHardwareAddr`).
+pub fn format_mac(m: &[u8; 6]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = String::with_capacity(17);
+    for (i, b) in m.iter().enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+/// Go's `net.IP.String()` of a 16-byte address: IPv4-mapped ones print as IPv4.
+fn v6(b: [u8; 16]) -> IpAddr {
+    let a = Ipv6Addr::from(b);
+    match a.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(a),
+    }
+}
+
+/// `source.ip` / `destination.ip`: one address, or a list when tunnels stack several.
+#[derive(Default)]
+struct Ips(Vec<String>);
+
+impl Ips {
+    fn put(&self, ev: &mut Event, key: &'static str) {
+        match self.0.as_slice() {
+            [] => {}
+            [one] => ev.fields.put_str(key, one),
+            many => ev.fields.put_strs(key, many),
+        }
+    }
+}
+
+fn put_stats(ev: &mut Event, s: &DirStats, bytes_key: &'static str, packets_key: &'static str) {
+    ev.fields.put_u64(bytes_key, s.bytes);
+    ev.fields.put_u64(packets_key, s.packets);
+}
+
+/// The event of one report of `f` at packet time `ts`.
+pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
+    let mut ev = Event::bare(ts, Map::new());
+    let dir = f.dir;
+
+    // Addresses in the order of the flow's first packet; the first IP layer found (outer
+    // first, IPv4 before IPv6) is the one the community id and network.type describe.
+    let (mut src_ips, mut dst_ips) = (Ips::default(), Ips::default());
+    let mut first: Option<(IpAddr, IpAddr, &'static str)> = None;
+    let mut add = |s: IpAddr, d: IpAddr, ty: &'static str| {
+        src_ips.0.push(ip_string(&s));
+        dst_ips.0.push(ip_string(&d));
+        if first.is_none() {
+            first = Some((s, d, ty));
+        }
+    };
+    if let Some((s, d)) = k.outer_ipv4(dir) {
+        add(Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into(), "ipv4");
+    }
+    if let Some((s, d)) = k.ipv4(dir) {
+        add(Ipv4Addr::from(s).into(), Ipv4Addr::from(d).into(), "ipv4");
+    }
+    if let Some((s, d)) = k.outer_ipv6(dir) {
+        add(v6(s), v6(d), "ipv6");
+    }
+    if let Some((s, d)) = k.ipv6(dir) {
+        add(v6(s), v6(d), "ipv6");
+    }
+
+    let mut ports: Option<(u16, u16)> = None;
+    let mut transport: Option<&'static str> = None;
+    let mut proto = 0u8;
+    if let Some(p) = k.udp(dir) {
+        ports = Some(p);
+        transport = Some("udp");
+        proto = 17;
+    }
+    if let Some(p) = k.tcp(dir) {
+        ports = Some(p);
+        transport = Some("tcp");
+        proto = 6;
+    }
+    // ICMP: the type and code last seen from the source, when not zero.
+    let mut icmp = (0u8, 0u8);
+    if let Some(s) = &f.stats[0] {
+        if let Some(tc) = s.icmp4.filter(|&tc| tc > 0) {
+            transport = Some("icmp");
+            proto = 1;
+            icmp = ((tc >> 8) as u8, tc as u8);
+        }
+        if let Some(tc) = s.icmp6.filter(|&tc| tc > 0) {
+            transport = Some("ipv6-icmp");
+            proto = 58;
+            icmp = ((tc >> 8) as u8, tc as u8);
+        }
+    }
+
+    // Keys in order: destination, event, flow, network, source, type.
+    if let Some((s, d)) = k.eth(dir) {
+        let _ = s;
+        ev.fields.put_str("destination.mac", &format_mac(&d));
+    }
+    if let Some(st) = &f.stats[1] {
+        put_stats(&mut ev, st, "destination.bytes", "destination.packets");
+    }
+    dst_ips.put(&mut ev, "destination.ip");
+    if let Some((_, d)) = ports {
+        ev.fields.put_u64("destination.port", d as u64);
+    }
+
+    ev.fields.put_str("event.action", "network_flow");
+    ev.fields.put_strs("event.category", ["network"]);
+    ev.fields.put_str("event.dataset", "flow");
+    ev.fields.put_i64("event.duration", f.last.since(f.created));
+    ev.fields.put_with("event.end", |o| write_time(o, f.last));
+    ev.fields.put_str("event.kind", "event");
+    ev.fields
+        .put_with("event.start", |o| write_time(o, f.created));
+    if final_ {
+        ev.fields.put_strs("event.type", ["connection", "end"]);
+    } else {
+        ev.fields.put_strs("event.type", ["connection"]);
+    }
+
+    ev.fields.put_bool("flow.final", final_);
+    ev.fields.put_str("flow.id", &k.serialize());
+    match (k.outer_vlan(), k.vlan()) {
+        (Some(o), Some(i)) => ev.fields.put_with("flow.vlan", |b| {
+            b.extend_from_slice(format!("[{o},{i}]").as_bytes())
+        }),
+        (None, Some(v)) | (Some(v), None) => ev.fields.put_u64("flow.vlan", v as u64),
+        (None, None) => {}
+    }
+
+    let total = |g: fn(&DirStats) -> u64| f.stats.iter().flatten().map(g).sum::<u64>();
+    ev.fields.put_u64("network.bytes", total(|s| s.bytes));
+    if let (Some((s, d, _)), true) = (first, proto > 0) {
+        let (sp, dp) = match proto {
+            1 | 58 => (icmp.0 as u16, icmp.1 as u16),
+            _ => ports.unwrap_or((0, 0)),
+        };
+        ev.fields
+            .put_str("network.community_id", &community_id(s, sp, d, dp, proto));
+    }
+    ev.fields.put_u64("network.packets", total(|s| s.packets));
+    if let Some(t) = transport {
+        ev.fields.put_str("network.transport", t);
+    }
+    if let Some((_, _, ty)) = first {
+        ev.fields.put_str("network.type", ty);
+    }
+
+    if let Some(st) = &f.stats[0] {
+        put_stats(&mut ev, st, "source.bytes", "source.packets");
+    }
+    src_ips.put(&mut ev, "source.ip");
+    if let Some((s, _)) = k.eth(dir) {
+        ev.fields.put_str("source.mac", &format_mac(&s));
+    }
+    if let Some((s, _)) = ports {
+        ev.fields.put_u64("source.port", s as u64);
+    }
+
+    ev.fields.put_str("type", "flow");
+    ev
+}
+
+/// `common.Time` in JSON: RFC 3339, UTC, milliseconds.
+fn write_time(o: &mut Vec<u8>, t: Ts) {
+    write_str(o, &t.to_rfc3339_millis());
+}
