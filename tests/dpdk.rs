@@ -192,6 +192,26 @@ fn normalise(events: &[Value], drop: &[&str]) -> Vec<String> {
     out
 }
 
+/// Whether a classic pcap's first record is stamped at or past 2^31 s (January 2038).
+fn clock_past_2038(path: &Path) -> bool {
+    let Ok(b) = std::fs::read(path) else {
+        return false;
+    };
+    let Some(ts) = b.get(24..28) else {
+        return false;
+    };
+    let ts = [ts[0], ts[1], ts[2], ts[3]];
+    match b.get(..4) {
+        Some([0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]) => {
+            u32::from_le_bytes(ts) >= 1 << 31
+        }
+        Some([0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]) => {
+            u32::from_be_bytes(ts) >= 1 << 31
+        }
+        _ => false,
+    }
+}
+
 /// The capture's (first interface's) link type.
 fn link_type(path: &Path) -> Option<u32> {
     let b = std::fs::read(path).ok()?;
@@ -253,7 +273,15 @@ fn differential_every_ethernet_capture() {
                 let vdev = format!("--vdev net_pcap0,rx_pcap={}", pcap.display());
                 let (out, got) = run_dpdk(&config, &vdev, &[]);
                 let stderr = String::from_utf8_lossy(&out.stderr);
-                let (w, g) = (normalise(&want.events, &[]), normalise(&got, &[]));
+                // DPDK's pcap PMD takes its times from libpcap, which reads a record's seconds
+                // as signed 32-bit: a capture written past 2038 comes out 2^32 s earlier there
+                // (the file reader reads them unsigned, as the pcap format defines them).
+                let drop: &[&str] = if clock_past_2038(pcap) {
+                    &["@timestamp", "event.start", "event.end"]
+                } else {
+                    &[]
+                };
+                let (w, g) = (normalise(&want.events, drop), normalise(&got, drop));
                 compared.fetch_add(w.len(), Ordering::SeqCst);
                 if out.status.code() != Some(0) || w != g {
                     let missing: Vec<_> = w.iter().filter(|e| !g.contains(e)).take(2).collect();
