@@ -125,7 +125,7 @@ impl AmqpConnection {
     }
 
     /// A complete message (`handleAmqp`).
-    fn handle(&mut self, out: &mut EventSink, conn: &TcpTuple, dir: TcpDirection, m: Message) {
+    fn handle(&mut self, out: &mut EventSink, conn: &TcpTuple, dir: TcpDirection, mut m: Message) {
         let close = matches!(m.method, "connection.close" | "channel.close");
         if self.cfg.parser.hide_connection_information
             && close
@@ -142,7 +142,7 @@ impl AmqpConnection {
                 (tr.src, tr.dst) = (Some(client), Some(server));
                 tr.method = m.method;
                 tr.bytes_in = m.body_size;
-                self.set_body(&mut tr, &m);
+                self.set_body(&mut tr, &mut m);
                 tr.amqp = m.fields;
                 out.publish(transaction_event(&self.cfg, &tr));
             }
@@ -151,7 +151,7 @@ impl AmqpConnection {
                 tr.ts = m.ts;
                 (tr.src, tr.dst) = (Some(client), Some(server));
                 tr.bytes_out = m.body_size;
-                self.set_body(&mut tr, &m);
+                self.set_body(&mut tr, &mut m);
                 tr.method = if m.method == "basic.get-ok" {
                     "basic.get"
                 } else {
@@ -165,13 +165,15 @@ impl AmqpConnection {
         }
     }
 
-    fn set_body(&self, tr: &mut Transaction, m: &Message) {
+    /// The body kept for `request`/`response`: cut at `max_body_length` when the message is
+    /// longer.
+    fn set_body(&self, tr: &mut Transaction, m: &mut Message) {
         let max = self.cfg.max_body_length;
-        tr.body = if m.body_size > max as u64 {
-            m.body[..max.min(m.body.len())].to_vec()
-        } else {
-            m.body.clone()
-        };
+        let mut body = std::mem::take(&mut m.body);
+        if m.body_size > max as u64 {
+            body.truncate(max);
+        }
+        tr.body = body;
         tr.to_string = is_stringable(m);
     }
 
@@ -287,7 +289,12 @@ impl TcpConnectionParser for AmqpConnection {
             match st.step(&self.cfg.parser) {
                 Step::Wait => return,
                 Step::Complete => {
-                    let m = st.msg.clone();
+                    // The body is the message's own: handed over, not copied.
+                    let body = std::mem::take(&mut st.msg.body);
+                    let m = Message {
+                        body,
+                        ..st.msg.clone()
+                    };
                     self.handle(out, conn, dir, m);
                 }
                 Step::Reset => {

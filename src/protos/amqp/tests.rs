@@ -981,3 +981,124 @@ fn options_and_their_defaults() {
     assert_eq!(a.transaction_timeout, Duration::from_secs(10));
     assert_eq!(Amqp::DEFAULT_PORTS, &[5672]);
 }
+
+#[test]
+fn returned_messages_are_errors() {
+    let (mut ss, _) = session_with(AmqpConfig::default(), true);
+    ss.send(true, b"AMQP\x00\x00\x09\x01", 0);
+    let ret = method(
+        60,
+        50,
+        &cat(&[
+            &312u16.to_be_bytes(),
+            &sh("NO_ROUTE"),
+            &sh(""),
+            &sh("nowhere"),
+        ]),
+    );
+    ss.send(
+        false,
+        &cat(&[&ret, &header(4, &text_plain()), &body(b"lost")]),
+        1,
+    );
+    let ev = events(&mut ss);
+    assert_eq!(ev.len(), 1);
+    let e = &ev[0];
+    assert_eq!(e["method"], "basic.return");
+    assert_eq!(e["status"], "Error");
+    assert_eq!(e["amqp.reply-code"], 312);
+    assert_eq!(e["amqp.reply-text"], "NO_ROUTE");
+    assert_eq!(e["amqp.routing-key"], "nowhere");
+    assert_eq!(e["response"], "lost");
+    assert_eq!(e["destination.bytes"], 4);
+}
+
+#[test]
+fn publisher_confirms() {
+    // Packetbeat has no confirm class: confirm.select and its answer end their streams; the
+    // broker's basic.ack confirming a publish is an acknowledgement like a client's.
+    let (mut ss, m) = session();
+    ss.send(true, &method(85, 10, &[0]), 0);
+    ss.send(false, &method(85, 11, &[]), 1);
+    ss.send(
+        false,
+        &method(60, 80, &cat(&[&1u64.to_be_bytes(), &[0]])),
+        2,
+    );
+    let ev = events(&mut ss);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["method"], "basic.ack");
+    assert_eq!(ev[0]["source.port"], 5672);
+    assert_eq!(counter(&m, "parse_errors"), 0);
+}
+
+#[test]
+fn close_errors_are_shown_when_connection_information_is_hidden() {
+    let (mut ss, _) = session();
+    ss.send(true, &captured_queue_declare(), 0);
+    ss.send(false, &declare_ok("my_queue", 0, 0), 1);
+    ss.out.take();
+    ss.send(
+        false,
+        &close(10, 320, "CONNECTION_FORCED - shutdown", 0, 0),
+        1,
+    );
+    ss.send(true, &close_ok(10), 2);
+    let ev = events(&mut ss);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["method"], "connection.close");
+    assert_eq!(ev[0]["status"], "Error");
+    assert_eq!(ev[0]["amqp.reply-text"], "CONNECTION_FORCED - shutdown");
+    assert_eq!(ev[0]["event.duration"], 1_000_000);
+}
+
+#[test]
+fn a_method_without_news_in_the_same_segment_reports_the_one_before() {
+    // Packetbeat keeps one message per stream: in one segment, a queue.declare and then a
+    // tx.select (which sets no fields) make a second request with the declare's fields.
+    let (mut ss, m) = session();
+    ss.send(
+        true,
+        &cat(&[&captured_queue_declare(), &method(90, 10, &[])]),
+        0,
+    );
+    ss.send(false, &method(90, 11, &[]), 1);
+    let ev = events(&mut ss);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["method"], "tx.select");
+    assert_eq!(ev[0]["amqp.queue"], "my_queue");
+    assert_eq!(counter(&m, "unmatched_requests"), 1);
+}
+
+#[test]
+fn a_gap_drops_the_state_and_reports_a_waiting_close_error() {
+    let (mut ss, _) = session();
+    ss.send(true, b"AMQP\x00\x00\x09\x01", 0);
+    ss.send(false, &close(20, 404, "NOT_FOUND", 50, 10), 1);
+    ss.skip(false, 100);
+    ss.send(false, &declare_ok("q", 0, 0), 2);
+    ss.acknowledge(false, 3);
+    let ev = events(&mut ss);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["method"], "channel.close");
+    assert_eq!(
+        ev[0]["error.message"],
+        "Close-ok method not received by sender"
+    );
+}
+
+#[test]
+fn a_request_left_waiting_expires_quietly() {
+    let (mut ss, m) = session();
+    ss.send(true, &captured_queue_declare(), 0);
+    ss.send(true, &method(90, 10, &[]), 20_000);
+    ss.send(false, &method(90, 11, &[]), 20_001);
+    let ev = events(&mut ss);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["method"], "tx.select");
+    assert_eq!(
+        counter(&m, "unmatched_requests"),
+        0,
+        "expired, not replaced"
+    );
+}
