@@ -12,6 +12,7 @@
 //!
 //! Analyzers publish into an [`EventSink`]; they never block and never lock.
 
+pub mod amqp;
 pub mod app;
 pub mod cassandra;
 pub mod dhcpv4;

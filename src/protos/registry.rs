@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// while this build does not analyse it (such a section is accepted and skipped with a warning,
 /// so an existing `packetbeat.yml` keeps working). A config naming another type is an error.
 pub const ANALYZERS: [Entry; 15] = [
-    unimplemented("amqp"),
+    analyzer::<super::amqp::Amqp>(),
     analyzer::<super::cassandra::Cassandra>(),
     analyzer::<super::dhcpv4::Dhcpv4>(),
     analyzer::<super::dns::Dns>(),
