@@ -162,33 +162,7 @@ fn rabbitmq_session() {
         .and_then(|s| s.trim().parse().ok());
 
     let pcap = p("amqp.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-B",
-                "16384",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&pcap)
-            .arg(format!("tcp port {port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    {
-        // tcpdump says "listening on" once it captures.
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let client = Command::new("python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/amqp/client.py"))
         .arg(port.to_string())
@@ -201,8 +175,7 @@ fn rabbitmq_session() {
     );
     let truth: Value = serde_json::from_slice(&client.stdout).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
     broker.stop();
 
     let cfg = format!(

@@ -214,32 +214,7 @@ fn cassandra_server_session() {
     }
 
     let pcap = dir.path().join("cassandra.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-B",
-                "16384",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&pcap)
-            .arg(format!("tcp port {cql}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {cql}"));
     let client = dir.path().join("client.py");
     std::fs::write(&client, CLIENT).unwrap();
     let mut truth = Vec::new();
@@ -262,8 +237,7 @@ fn cassandra_server_session() {
         truth.push((ks, t));
     }
     std::thread::sleep(Duration::from_millis(1000));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     let cfg = format!(
         "packetbeat.protocols:\n  - type: cassandra\n    ports: [{cql}]\n    compressor: snappy\n"
@@ -432,9 +406,4 @@ fn cassandra_server_session() {
     assert!(lz4
         .iter()
         .all(|e| get(e, "cassandra.response.result").is_none()));
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

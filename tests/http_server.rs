@@ -8,7 +8,7 @@ mod common;
 
 use serde_json::Value;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 struct Killed(Child);
@@ -152,32 +152,7 @@ fn http_server_framing_session() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("http.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-B",
-                "16384",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&pcap)
-            .arg(format!("tcp port {port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let _server = Killed(
         Command::new("python3")
             .args(["-c", SERVER, &port.to_string()])
@@ -236,8 +211,7 @@ fn http_server_framing_session() {
         "what curl saw"
     );
     std::thread::sleep(Duration::from_millis(500));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     let cfg = format!("packetbeat.protocols:\n  - type: http\n    ports: [{port}]\n");
     let run = common::run_capture(&pcap, &cfg, &[]);
@@ -278,9 +252,4 @@ fn http_server_framing_session() {
             "no notes expected: {e}"
         );
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

@@ -27,8 +27,6 @@ fn tool(name: &str) -> bool {
 }
 
 extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
     fn geteuid() -> u32;
 }
 
@@ -59,33 +57,8 @@ fn memcached_session() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("memcache.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-B",
-                "16384",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&pcap)
-            .arg(format!("tcp port {port} or udp port {uport}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // tcpdump says "listening on" once it captures.
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump =
+        common::LoopbackCapture::start(&pcap, &format!("tcp port {port} or udp port {uport}"));
     let mut server = Command::new("memcached");
     // memcached refuses to run as root unless told which user to be.
     if unsafe { geteuid() } == 0 {
@@ -129,8 +102,7 @@ fn memcached_session() {
         .collect();
     assert_eq!(seen.len(), 3, "{stdout}");
     std::thread::sleep(Duration::from_millis(1000));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     let cfg = format!("packetbeat.protocols:\n  - type: memcache\n    ports: [{port}, {uport}]\n");
     let run = common::run_capture(&pcap, &cfg, &[]);

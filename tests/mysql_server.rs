@@ -37,8 +37,6 @@ fn python_has_connector() -> bool {
 }
 
 extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
     fn geteuid() -> u32;
 }
 
@@ -178,33 +176,7 @@ fn mariadb_session() {
     let dir = tempfile::tempdir().unwrap();
     let _server = start_mariadb(dir.path(), port);
     let pcap = dir.path().join("mysql.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-B",
-                "16384",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&pcap)
-            .arg(format!("tcp port {port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // tcpdump says "listening on" once it captures.
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mysql/client.py");
     let client = Command::new("python3")
         .args([script, "127.0.0.1", &port.to_string()])
@@ -222,8 +194,7 @@ fn mariadb_session() {
         .collect();
     assert_eq!(truth.len(), 11, "{stdout}");
     std::thread::sleep(Duration::from_millis(1000));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     let cfg = format!(
         "packetbeat.protocols:\n  - type: mysql\n    ports: [{port}]\n    send_request: true\n    send_response: true\n"

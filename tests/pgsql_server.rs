@@ -23,8 +23,6 @@ impl Drop for Killed {
 }
 
 extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
     fn geteuid() -> u32;
 }
 
@@ -171,23 +169,7 @@ fn postgresql_session() {
     );
 
     let pcap = dir.path().join("pgsql.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
-            .arg(&pcap)
-            .arg(format!("tcp port {port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // tcpdump says "listening on" once it captures.
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pgsql/client.py");
     let client = Command::new(&python)
         .args([script, "127.0.0.1", &port.to_string()])
@@ -205,8 +187,7 @@ fn postgresql_session() {
         .collect();
     assert_eq!(seen.len(), 16, "{stdout}");
     std::thread::sleep(Duration::from_millis(1000));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     let cfg = format!(
         "packetbeat.protocols:\n  - type: pgsql\n    ports: [{port}]\n    send_request: true\n    send_response: true\n"

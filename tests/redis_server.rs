@@ -57,33 +57,7 @@ fn redis_server_session() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("redis.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-B",
-                "16384",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&pcap)
-            .arg(format!("tcp port {port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // tcpdump says "listening on" once it captures.
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let _server = Killed(
         Command::new("redis-server")
             .args([
@@ -141,8 +115,7 @@ fn redis_server_session() {
     assert_eq!(cli(port, &["HSET", "h", "f", "v"], None).trim(), "1");
     assert!(cli(port, &["-3", "HGETALL", "h"], None).contains('v'));
     std::thread::sleep(Duration::from_millis(1000));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     let cfg = format!("packetbeat.protocols:\n  - type: redis\n    ports: [{port}]\n");
     let run = common::run_capture(&pcap, &cfg, &[]);
@@ -220,9 +193,4 @@ fn redis_server_session() {
     assert!(err.starts_with("ERR unknown command"), "{err}");
     let map = common::get(by_query("HGETALL h"), "redis.return_value").unwrap();
     assert_eq!(map, "[f, v]");
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

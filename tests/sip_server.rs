@@ -26,11 +26,6 @@ fn tool(name: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
 fn field<'a>(e: &'a Value, path: &str) -> &'a Value {
     common::get(e, path).unwrap_or(&Value::Null)
 }
@@ -64,32 +59,7 @@ fn run_calls(transport: &str) {
     let (sport, cport) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("sip.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args([
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-B",
-                "16384",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&pcap)
-            .arg(format!("{transport} port {sport}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("{transport} port {sport}"));
     let t = if transport == "udp" { "u1" } else { "t1" };
     let calls = CALLS.to_string();
     let common_args = [
@@ -127,8 +97,7 @@ fn run_calls(transport: &str) {
         String::from_utf8_lossy(&uac.stdout)
     );
     std::thread::sleep(Duration::from_millis(1000));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     // The UAC's own record: direction, Call-ID, CSeq, start line (tab-separated).
     let log = std::fs::read_dir(dir.path())

@@ -91,22 +91,7 @@ fn tls_server_handshakes() {
         .unwrap();
     assert!(st.success(), "openssl req");
     let pcap = dir.path().join("tls.pcap");
-    let mut dump = Killed(
-        Command::new("tcpdump")
-            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
-            .arg(&pcap)
-            .arg(format!("tcp port {port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    {
-        use std::io::{BufRead, BufReader};
-        let mut line = String::new();
-        BufReader::new(dump.0.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-    }
+    let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let _server = Killed(
         Command::new("openssl")
             .args(["s_server", "-quiet", "-www", "-accept"])
@@ -144,8 +129,7 @@ fn tls_server_handshakes() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::thread::sleep(Duration::from_millis(300));
-    unsafe { libc_kill(dump.0.id() as i32, 2) };
-    let _ = dump.0.wait();
+    dump.stop();
 
     let cfg = format!("packetbeat.protocols:\n  - type: tls\n    ports: [{port}]\n");
     let run = common::run_capture(&pcap, &cfg, &[]);
@@ -188,9 +172,4 @@ fn tls_server_handshakes() {
     assert_eq!(alerts[0]["source"], "client", "{aborted}");
     assert_eq!(alerts[0]["severity"], "fatal", "{aborted}");
     assert_eq!(alerts[0]["type"], "unknown_ca", "{aborted}");
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

@@ -198,3 +198,53 @@ packetbeat.protocols:
   - type: sip
     ports: [5060]
 "#;
+
+/// tcpdump writing the loopback packets `filter` matches to `pcap`: started and listening when
+/// `start` returns, flushed and closed by `stop` (killed if dropped before that).
+pub struct LoopbackCapture(std::process::Child);
+
+impl LoopbackCapture {
+    pub fn start(pcap: &Path, filter: &str) -> LoopbackCapture {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new("tcpdump")
+            // A 16 MiB buffer, so a burst is not dropped before it is written.
+            .args([
+                "-i",
+                "lo",
+                "--immediate-mode",
+                "-U",
+                "-B",
+                "16384",
+                "-s",
+                "0",
+                "-w",
+            ])
+            .arg(pcap)
+            .arg(filter)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tcpdump");
+        // tcpdump says "listening on" once it captures.
+        let mut line = String::new();
+        BufReader::new(child.stderr.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        LoopbackCapture(child)
+    }
+
+    /// Interrupts tcpdump (SIGINT: it writes what it holds) and waits for it to exit.
+    pub fn stop(mut self) {
+        extern "C" {
+            fn kill(pid: i32, sig: i32) -> i32;
+        }
+        unsafe { kill(self.0.id() as i32, 2) };
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for LoopbackCapture {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
