@@ -10,7 +10,7 @@
 mod common;
 
 use serde_json::Value;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,24 +61,6 @@ impl Drop for Broker {
     }
 }
 
-fn tool(name: &str) -> Option<()> {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|_| ())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn str_at<'a>(e: &'a Value, path: &str) -> &'a str {
     common::get(e, path)
         .and_then(Value::as_str)
@@ -95,8 +77,10 @@ fn u64_at(e: &Value, path: &str) -> u64 {
 fn rabbitmq_session() {
     let have_server = Path::new(SERVER).exists().then_some(());
     if common::require_or_skip(have_server, "rabbitmq-server", common::HOW_DEPS).is_none()
-        || common::require_or_skip(tool("epmd"), "epmd (erlang)", common::HOW_DEPS).is_none()
-        || common::require_or_skip(tool("tcpdump"), "tcpdump", common::HOW_DEPS).is_none()
+        || common::require_or_skip(common::on_path("epmd"), "epmd (erlang)", common::HOW_DEPS)
+            .is_none()
+        || common::require_or_skip(common::on_path("tcpdump"), "tcpdump", common::HOW_DEPS)
+            .is_none()
     {
         return;
     }
@@ -109,7 +93,11 @@ fn rabbitmq_session() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (port, dist_port, epmd_port) = (free_port(), free_port(), free_port());
+    let (port, dist_port, epmd_port) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     std::fs::write(dir.path().join("enabled_plugins"), "[].\n").unwrap();
     let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
     let _epmd = Killed(

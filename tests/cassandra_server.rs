@@ -9,7 +9,6 @@
 mod common;
 
 use serde_json::Value;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,14 +28,6 @@ fn ok(cmd: &mut Command) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The server's class path, resolved offline from the local Maven repository.
@@ -167,7 +158,11 @@ fn cassandra_server_session() {
         return;
     };
 
-    let (cql, storage, jmx) = (free_port(), free_port(), free_port());
+    let (cql, storage, jmx) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let d = dir.path().display();
     let yaml = format!(
         "cluster_name: pbtest\nnum_tokens: 1\n\

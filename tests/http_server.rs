@@ -7,7 +7,6 @@
 mod common;
 
 use serde_json::Value;
-use std::net::TcpListener;
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -17,22 +16,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const SERVER: &str = r#"
@@ -141,7 +124,7 @@ fn curl(args: &[&str]) -> Vec<String> {
 #[test]
 fn http_server_framing_session() {
     for t in ["python3", "curl", "tcpdump"] {
-        if !tool(t) {
+        if common::on_path(t).is_none() {
             if common::ci() {
                 panic!("{t} is missing: run scripts/install-deps");
             }
@@ -149,7 +132,7 @@ fn http_server_framing_session() {
             return;
         }
     }
-    let port = free_port();
+    let port = common::free_port();
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("http.pcap");
     let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));

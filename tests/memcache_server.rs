@@ -18,26 +18,14 @@ impl Drop for Killed {
     }
 }
 
-fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 extern "C" {
     fn geteuid() -> u32;
-}
-
-fn field<'a>(e: &'a Value, path: &str) -> &'a Value {
-    common::get(e, path).unwrap_or(&Value::Null)
 }
 
 #[test]
 fn memcached_session() {
     for t in ["memcached", "python3", "tcpdump"] {
-        if !tool(t) {
+        if common::on_path(t).is_none() {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{t} is missing: run scripts/install-deps");
             }
@@ -112,10 +100,10 @@ fn memcached_session() {
         .map(|e| {
             format!(
                 "{} {} {} {}",
-                field(e, "network.transport"),
-                field(e, "memcache.request.command"),
-                field(e, "memcache.request.keys"),
-                field(e, "memcache.response.command"),
+                common::field(e, "network.transport"),
+                common::field(e, "memcache.request.command"),
+                common::field(e, "memcache.request.keys"),
+                common::field(e, "memcache.response.command"),
             )
         })
         .collect();
@@ -123,10 +111,10 @@ fn memcached_session() {
     let find = |transport: &str, proto: &str, command: &str, keys: Value| -> Vec<&Value> {
         ev.iter()
             .filter(|e| {
-                field(e, "network.transport") == transport
-                    && field(e, "memcache.protocol_type") == proto
-                    && field(e, "memcache.request.command") == command
-                    && (keys.is_null() || *field(e, "memcache.request.keys") == keys)
+                common::field(e, "network.transport") == transport
+                    && common::field(e, "memcache.protocol_type") == proto
+                    && common::field(e, "memcache.request.command") == command
+                    && (keys.is_null() || *common::field(e, "memcache.request.keys") == keys)
             })
             .collect()
     };
@@ -145,33 +133,45 @@ fn memcached_session() {
 
     // Text protocol.
     let e = text("set", json!(["k1"]));
-    assert_eq!(field(e, "memcache.response.command"), "STORED");
-    assert_eq!(field(e, "status"), "OK");
+    assert_eq!(common::field(e, "memcache.response.command"), "STORED");
+    assert_eq!(common::field(e, "status"), "OK");
     let e = text("get", json!(["k1"]));
-    assert_eq!(field(e, "memcache.response.count_values"), 1);
-    assert_eq!(field(e, "memcache.response.bytes"), 5);
+    assert_eq!(common::field(e, "memcache.response.count_values"), 1);
+    assert_eq!(common::field(e, "memcache.response.bytes"), 5);
     let e = text("incr", json!(["k1"]));
-    assert_eq!(field(e, "memcache.response.command"), "CLIENT_ERROR");
-    assert_eq!(field(e, "status"), "Client Error");
+    assert_eq!(
+        common::field(e, "memcache.response.command"),
+        "CLIENT_ERROR"
+    );
+    assert_eq!(common::field(e, "status"), "Client Error");
     let e = text("set", json!(["big"]));
-    assert_eq!(field(e, "memcache.request.bytes"), 200_000);
+    assert_eq!(common::field(e, "memcache.request.bytes"), 200_000);
     let e = text("get", json!(["big"]));
-    assert_eq!(field(e, "memcache.response.bytes"), 200_000);
-    assert_eq!(field(e, "source.bytes"), 200_000 + 22 + 5);
+    assert_eq!(common::field(e, "memcache.response.bytes"), 200_000);
+    assert_eq!(common::field(e, "source.bytes"), 200_000 + 22 + 5);
     for i in 0..50 {
         let e = text("set", json!([format!("p{i}")]));
-        assert_eq!(field(e, "memcache.response.command"), "STORED", "p{i}");
+        assert_eq!(
+            common::field(e, "memcache.response.command"),
+            "STORED",
+            "p{i}"
+        );
     }
     let e = text("get", json!(["p1", "p2", "nokey", "p3"]));
     assert_eq!(
-        field(e, "memcache.response.keys"),
+        common::field(e, "memcache.response.keys"),
         &json!(["p1", "p2", "p3"])
     );
-    assert_eq!(field(e, "memcache.response.count_values"), 3);
+    assert_eq!(common::field(e, "memcache.response.count_values"), 3);
     let deletes = find("tcp", "text", "delete", json!(["p0"]));
     let outcomes: Vec<_> = deletes
         .iter()
-        .map(|e| (field(e, "memcache.response.command"), field(e, "status")))
+        .map(|e| {
+            (
+                common::field(e, "memcache.response.command"),
+                common::field(e, "status"),
+            )
+        })
         .collect();
     assert_eq!(
         outcomes,
@@ -182,81 +182,92 @@ fn memcached_session() {
     );
     // Packetbeat's name for TOUCHED.
     assert_eq!(
-        field(text("touch", json!(["p1"])), "memcache.response.command"),
+        common::field(text("touch", json!(["p1"])), "memcache.response.command"),
         "TOCHED"
     );
     assert_eq!(
-        field(text("incr", json!(["n"])), "memcache.response.value"),
+        common::field(text("incr", json!(["n"])), "memcache.response.value"),
         8
     );
     assert_eq!(
-        field(text("decr", json!(["n"])), "memcache.response.value"),
+        common::field(text("decr", json!(["n"])), "memcache.response.value"),
         6
     );
     let e = text("add", json!(["n"]));
-    assert_eq!(field(e, "memcache.response.command"), "NOT_STORED");
-    assert_eq!(field(e, "status"), "Error");
+    assert_eq!(common::field(e, "memcache.response.command"), "NOT_STORED");
+    assert_eq!(common::field(e, "status"), "Error");
     for c in ["replace", "append", "prepend", "cas"] {
         let e = text(c, json!(["n"]));
-        assert_eq!(field(e, "memcache.response.command"), "STORED", "{c}");
+        assert_eq!(
+            common::field(e, "memcache.response.command"),
+            "STORED",
+            "{c}"
+        );
     }
     let e = text("gets", json!(["n"]));
-    assert_eq!(field(e, "memcache.response.cas_unique"), &seen[0]["cas"]);
     assert_eq!(
-        field(text("version", Value::Null), "memcache.response.command"),
+        common::field(e, "memcache.response.cas_unique"),
+        &seen[0]["cas"]
+    );
+    assert_eq!(
+        common::field(text("version", Value::Null), "memcache.response.command"),
         "VERSION"
     );
     let e = text("verbosity", Value::Null);
-    assert_eq!(field(e, "memcache.request.verbosity"), 1);
-    assert_eq!(field(e, "memcache.response.command"), "OK");
+    assert_eq!(common::field(e, "memcache.request.verbosity"), 1);
+    assert_eq!(common::field(e, "memcache.response.command"), "OK");
     let e = text("stats", Value::Null);
     assert_eq!(
-        field(e, "memcache.response.stats")
+        common::field(e, "memcache.response.stats")
             .as_array()
             .unwrap()
             .len() as u64,
         seen[0]["stats"].as_u64().unwrap()
     );
     let e = text("quit", Value::Null);
-    assert!(field(e, "memcache.response").is_null());
+    assert!(common::field(e, "memcache.response").is_null());
 
     // Binary protocol.
     let e = binary("set", json!(["bk"]));
-    assert_eq!(field(e, "memcache.request.flags"), 3);
-    assert_eq!(field(e, "memcache.response.status"), "Success");
+    assert_eq!(common::field(e, "memcache.request.flags"), 3);
+    assert_eq!(common::field(e, "memcache.response.status"), "Success");
     let gets = find("tcp", "binary", "get", json!(["bk"]));
     assert_eq!(gets.len(), 2, "GetK and GetKQ: {summary:#?}");
     for e in gets {
-        assert_eq!(field(e, "memcache.response.count_values"), 1);
-        assert_eq!(field(e, "memcache.response.bytes"), 5);
+        assert_eq!(common::field(e, "memcache.response.count_values"), 1);
+        assert_eq!(common::field(e, "memcache.response.bytes"), 5);
     }
     let e = binary("incr", json!(["bk"]));
-    assert_eq!(field(e, "memcache.response.status_code"), 6);
-    assert_eq!(field(e, "status"), "Error");
+    assert_eq!(common::field(e, "memcache.response.status_code"), 6);
+    assert_eq!(common::field(e, "status"), "Error");
     let e = binary("get", json!(["bmissing"]));
-    assert_eq!(field(e, "memcache.request.quiet"), true);
-    assert!(field(e, "memcache.response").is_null());
-    assert_eq!(field(e, "status"), "OK");
+    assert_eq!(common::field(e, "memcache.request.quiet"), true);
+    assert!(common::field(e, "memcache.response").is_null());
+    assert_eq!(common::field(e, "status"), "OK");
     assert_eq!(
-        field(binary("noop", Value::Null), "memcache.response.opaque"),
+        common::field(binary("noop", Value::Null), "memcache.response.opaque"),
         6
     );
-    assert!(field(binary("version", Value::Null), "memcache.response.version").is_string());
-    assert_eq!(field(binary("quit", Value::Null), "status"), "OK");
+    assert!(common::field(binary("version", Value::Null), "memcache.response.version").is_string());
+    assert_eq!(common::field(binary("quit", Value::Null), "status"), "OK");
 
     // UDP: the reply in several datagrams is joined.
     assert_eq!(seen[2]["datagrams"], 4);
     let e = one("udp", "text", "get", json!(["ubig"]));
-    assert_eq!(field(e, "memcache.response.bytes"), 5000);
+    assert_eq!(common::field(e, "memcache.response.bytes"), 5000);
     let e = one("udp", "text", "incr", json!(["k1"]));
-    assert_eq!(field(e, "memcache.response.command"), "CLIENT_ERROR");
+    assert_eq!(
+        common::field(e, "memcache.response.command"),
+        "CLIENT_ERROR"
+    );
 
     // Nothing else: 73 text commands (k1 x3, big x2, ubig, 50 sets, the multi-get, 2 deletes,
     // touch, 9 on n, version, verbosity, stats, quit), 8 binary, 2 over UDP.
     let text_count = ev
         .iter()
         .filter(|e| {
-            field(e, "network.transport") == "tcp" && field(e, "memcache.protocol_type") == "text"
+            common::field(e, "network.transport") == "tcp"
+                && common::field(e, "memcache.protocol_type") == "text"
         })
         .count();
     assert_eq!(text_count, 73, "{summary:#?}");

@@ -21,14 +21,6 @@ impl Drop for Killed {
     }
 }
 
-fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn python_has_connector() -> bool {
     Command::new("python3")
         .args(["-c", "import mysql.connector"])
@@ -38,10 +30,6 @@ fn python_has_connector() -> bool {
 
 extern "C" {
     fn geteuid() -> u32;
-}
-
-fn field<'a>(e: &'a Value, path: &str) -> &'a Value {
-    common::get(e, path).unwrap_or(&Value::Null)
 }
 
 /// Go's `encoding/csv` line for these cells (Packetbeat's `response` text).
@@ -153,7 +141,7 @@ fn start_mariadb(dir: &Path, port: u16) -> Killed {
 #[test]
 fn mariadb_session() {
     for t in ["mariadbd", "mariadb-install-db", "python3", "tcpdump"] {
-        if !tool(t) {
+        if common::on_path(t).is_none() {
             if common::ci() {
                 panic!("{t} is missing: run scripts/install-deps");
             }
@@ -203,10 +191,19 @@ fn mariadb_session() {
     let ev = &run.events;
     let summary: Vec<String> = ev
         .iter()
-        .map(|e| format!("{} | {}", field(e, "query"), field(e, "status")))
+        .map(|e| {
+            format!(
+                "{} | {}",
+                common::field(e, "query"),
+                common::field(e, "status")
+            )
+        })
         .collect();
-    let with_query =
-        |q: &str| -> Vec<&Value> { ev.iter().filter(|e| field(e, "query") == q).collect() };
+    let with_query = |q: &str| -> Vec<&Value> {
+        ev.iter()
+            .filter(|e| common::field(e, "query") == q)
+            .collect()
+    };
     let one = |q: &str| -> &Value {
         let found = with_query(q);
         assert_eq!(found.len(), 1, "{q}: {summary:#?}\n{}", run.stderr);
@@ -220,43 +217,47 @@ fn mariadb_session() {
             // The prepare, then the execute with its parameters; the close is not reported.
             let prepares: Vec<&Value> = with_query("Request Prepare Statement")
                 .into_iter()
-                .filter(|e| field(e, "error.message") == q)
+                .filter(|e| common::field(e, "error.message") == q)
                 .collect();
             assert_eq!(prepares.len(), 1, "prepare of {q}: {summary:#?}");
             let p = prepares[0];
-            assert_eq!(field(p, "method"), method.as_str());
-            assert_eq!(field(p, "request"), q);
-            assert_eq!(field(p, "status"), "OK");
+            assert_eq!(common::field(p, "method"), method.as_str());
+            assert_eq!(common::field(p, "request"), q);
+            assert_eq!(common::field(p, "status"), "OK");
             let e = one(q);
-            assert_eq!(field(e, "params"), &t["params"], "{q}");
-            assert_eq!(field(e, "status"), "OK");
+            assert_eq!(common::field(e, "params"), &t["params"], "{q}");
+            assert_eq!(common::field(e, "status"), "OK");
             if let Some(rows) = t["rows"].as_array() {
-                assert_eq!(field(e, "mysql.num_rows"), rows.len(), "{q}");
+                assert_eq!(common::field(e, "mysql.num_rows"), rows.len(), "{q}");
                 assert_eq!(
-                    field(e, "mysql.num_fields"),
+                    common::field(e, "mysql.num_fields"),
                     t["fields"].as_array().unwrap().len()
                 );
             } else {
-                assert_eq!(field(e, "mysql.affected_rows"), &t["rowcount"], "{q}");
-                assert_eq!(field(e, "mysql.insert_id"), &t["lastrowid"], "{q}");
+                assert_eq!(
+                    common::field(e, "mysql.affected_rows"),
+                    &t["rowcount"],
+                    "{q}"
+                );
+                assert_eq!(common::field(e, "mysql.insert_id"), &t["lastrowid"], "{q}");
             }
             accounted += 2;
             continue;
         }
         let e = one(q);
         accounted += 1;
-        assert_eq!(field(e, "method"), method.as_str(), "{q}");
-        assert_eq!(field(e, "request"), q);
-        assert_eq!(field(e, "type"), "mysql");
-        assert_eq!(field(e, "client.ip"), "127.0.0.1");
-        assert_eq!(field(e, "server.port"), port);
-        assert!(field(e, "source.bytes").as_u64().unwrap() > q.len() as u64);
-        assert!(field(e, "destination.bytes").as_u64().unwrap() > 0);
+        assert_eq!(common::field(e, "method"), method.as_str(), "{q}");
+        assert_eq!(common::field(e, "request"), q);
+        assert_eq!(common::field(e, "type"), "mysql");
+        assert_eq!(common::field(e, "client.ip"), "127.0.0.1");
+        assert_eq!(common::field(e, "server.port"), port);
+        assert!(common::field(e, "source.bytes").as_u64().unwrap() > q.len() as u64);
+        assert!(common::field(e, "destination.bytes").as_u64().unwrap() > 0);
         if let Some(errno) = t.get("errno") {
-            assert_eq!(field(e, "status"), "Error", "{q}");
-            assert_eq!(field(e, "mysql.error_code"), errno);
+            assert_eq!(common::field(e, "status"), "Error", "{q}");
+            assert_eq!(common::field(e, "mysql.error_code"), errno);
             assert_eq!(
-                field(e, "mysql.error_message").as_str().unwrap(),
+                common::field(e, "mysql.error_message").as_str().unwrap(),
                 format!(
                     "{}: {}",
                     t["sqlstate"].as_str().unwrap(),
@@ -265,38 +266,42 @@ fn mariadb_session() {
             );
             continue;
         }
-        assert_eq!(field(e, "status"), "OK", "{q}");
+        assert_eq!(common::field(e, "status"), "OK", "{q}");
         match t["rows"].as_array() {
             Some(rows) => {
-                assert_eq!(field(e, "mysql.num_rows"), rows.len(), "{q}");
+                assert_eq!(common::field(e, "mysql.num_rows"), rows.len(), "{q}");
                 assert_eq!(
-                    field(e, "mysql.num_fields"),
+                    common::field(e, "mysql.num_fields"),
                     t["fields"].as_array().unwrap().len(),
                     "{q}"
                 );
                 assert_eq!(
-                    field(e, "response").as_str().unwrap(),
+                    common::field(e, "response").as_str().unwrap(),
                     expected_response(t, 10, 1024),
                     "{q}"
                 );
             }
             None => {
-                assert_eq!(field(e, "mysql.affected_rows"), &t["rowcount"], "{q}");
-                assert_eq!(field(e, "mysql.insert_id"), &t["lastrowid"], "{q}");
-                assert_eq!(field(e, "mysql.num_rows"), 0);
-                assert_eq!(field(e, "response"), "");
+                assert_eq!(
+                    common::field(e, "mysql.affected_rows"),
+                    &t["rowcount"],
+                    "{q}"
+                );
+                assert_eq!(common::field(e, "mysql.insert_id"), &t["lastrowid"], "{q}");
+                assert_eq!(common::field(e, "mysql.num_rows"), 0);
+                assert_eq!(common::field(e, "response"), "");
             }
         }
     }
     // Where the result set's columns come from.
     let e = one("SELECT id, name, qty FROM pbtest.items ORDER BY id");
-    assert_eq!(field(e, "path"), "pbtest.items");
+    assert_eq!(common::field(e, "path"), "pbtest.items");
     // Nothing else but the connector's own session settings (COM_INIT_DB, COM_PING and
     // COM_STMT_CLOSE are not reported).
     let settings = ev
         .iter()
         .filter(|e| {
-            field(e, "query")
+            common::field(e, "query")
                 .as_str()
                 .is_some_and(|q| q.starts_with("SET "))
         })

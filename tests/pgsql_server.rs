@@ -26,19 +26,9 @@ extern "C" {
     fn geteuid() -> u32;
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .ok()?;
-    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    (o.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
-}
-
 /// A server program: on the PATH, else in Debian's newest /usr/lib/postgresql/<version>/bin.
 fn pg_program(name: &str) -> Option<PathBuf> {
-    if let Some(p) = on_path(name) {
+    if let Some(p) = common::on_path(name) {
         return Some(p);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -85,10 +75,6 @@ fn command_as(program: &Path, user: Option<(u32, u32)>) -> Command {
     c
 }
 
-fn field<'a>(e: &'a Value, path: &str) -> &'a Value {
-    common::get(e, path).unwrap_or(&Value::Null)
-}
-
 #[test]
 fn postgresql_session() {
     const HOW: &str = "install postgresql, tcpdump and psycopg with `bash scripts/install-deps`";
@@ -99,7 +85,7 @@ fn postgresql_session() {
     let Some(postgres) = common::require_or_skip(pg_program("postgres"), "postgres", HOW) else {
         return;
     };
-    let Some(_) = common::require_or_skip(on_path("tcpdump"), "tcpdump", HOW) else {
+    let Some(_) = common::require_or_skip(common::on_path("tcpdump"), "tcpdump", HOW) else {
         return;
     };
     let Some(python) = common::require_or_skip(python_with_psycopg(), "python3 with psycopg", HOW)
@@ -206,7 +192,13 @@ fn postgresql_session() {
     let ev = &run.events;
     let summary: Vec<String> = ev
         .iter()
-        .map(|e| format!("{} | {}", field(e, "status"), field(e, "query")))
+        .map(|e| {
+            format!(
+                "{} | {}",
+                common::field(e, "status"),
+                common::field(e, "query")
+            )
+        })
         .collect();
     assert_eq!(ev.len(), seen.len(), "{summary:#?}");
 
@@ -214,34 +206,51 @@ fn postgresql_session() {
     for (e, s) in ev.iter().zip(&seen) {
         let query = s["query"].as_str().unwrap();
         let ctx = format!("{query}: {e:#}");
-        assert_eq!(field(e, "type"), "pgsql", "{ctx}");
-        assert_eq!(field(e, "query"), query, "{ctx}");
-        assert_eq!(field(e, "request"), query, "{ctx}");
+        assert_eq!(common::field(e, "type"), "pgsql", "{ctx}");
+        assert_eq!(common::field(e, "query"), query, "{ctx}");
+        assert_eq!(common::field(e, "request"), query, "{ctx}");
         let method = query.split(' ').next().unwrap().to_uppercase();
-        assert_eq!(field(e, "method"), method.as_str(), "{ctx}");
-        assert_eq!(field(e, "status"), &s["status"], "{ctx}");
-        assert_eq!(field(e, "destination.port"), port, "{ctx}");
-        assert_eq!(field(e, "source.ip"), "127.0.0.1", "{ctx}");
-        assert!(field(e, "source.bytes").as_u64().unwrap() > 0, "{ctx}");
-        assert!(field(e, "destination.bytes").as_u64().unwrap() > 0, "{ctx}");
-        assert!(field(e, "event.duration").as_u64().is_some(), "{ctx}");
+        assert_eq!(common::field(e, "method"), method.as_str(), "{ctx}");
+        assert_eq!(common::field(e, "status"), &s["status"], "{ctx}");
+        assert_eq!(common::field(e, "destination.port"), port, "{ctx}");
+        assert_eq!(common::field(e, "source.ip"), "127.0.0.1", "{ctx}");
+        assert!(
+            common::field(e, "source.bytes").as_u64().unwrap() > 0,
+            "{ctx}"
+        );
+        assert!(
+            common::field(e, "destination.bytes").as_u64().unwrap() > 0,
+            "{ctx}"
+        );
+        assert!(
+            common::field(e, "event.duration").as_u64().is_some(),
+            "{ctx}"
+        );
         if s["status"] == "Error" {
-            assert_eq!(field(e, "pgsql.error_code"), &s["code"], "{ctx}");
-            assert_eq!(field(e, "pgsql.error_severity"), &s["severity"], "{ctx}");
-            assert_eq!(field(e, "pgsql.error_message"), &s["message"], "{ctx}");
-            assert_eq!(field(e, "response"), "", "{ctx}");
+            assert_eq!(common::field(e, "pgsql.error_code"), &s["code"], "{ctx}");
+            assert_eq!(
+                common::field(e, "pgsql.error_severity"),
+                &s["severity"],
+                "{ctx}"
+            );
+            assert_eq!(
+                common::field(e, "pgsql.error_message"),
+                &s["message"],
+                "{ctx}"
+            );
+            assert_eq!(common::field(e, "response"), "", "{ctx}");
             continue;
         }
-        assert!(field(e, "pgsql.error_code").is_null(), "{ctx}");
+        assert!(common::field(e, "pgsql.error_code").is_null(), "{ctx}");
         let columns: Vec<&str> = s["columns"]
             .as_array()
             .unwrap()
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
-        assert_eq!(field(e, "pgsql.num_fields"), columns.len(), "{ctx}");
+        assert_eq!(common::field(e, "pgsql.num_fields"), columns.len(), "{ctx}");
         let rows = s["rows"].as_array().map_or(&[][..], |r| &r[..]);
-        assert_eq!(field(e, "pgsql.num_rows"), rows.len(), "{ctx}");
+        assert_eq!(common::field(e, "pgsql.num_rows"), rows.len(), "{ctx}");
         // The response as CSV (no value here needs quoting).
         let mut csv = String::new();
         if !columns.is_empty() {
@@ -259,9 +268,13 @@ fn postgresql_session() {
             csv += &vals.join(",");
             csv.push('\n');
         }
-        assert_eq!(field(e, "response"), csv.as_str(), "{ctx}");
+        assert_eq!(common::field(e, "response"), csv.as_str(), "{ctx}");
     }
-    let find = |q: &str| -> Vec<&Value> { ev.iter().filter(|e| field(e, "query") == q).collect() };
+    let find = |q: &str| -> Vec<&Value> {
+        ev.iter()
+            .filter(|e| common::field(e, "query") == q)
+            .collect()
+    };
     // The ';' inside a literal did not split its statement.
     assert_eq!(
         find("INSERT INTO items VALUES (2, 'ink; blue', 2.25, NULL)").len(),
@@ -272,7 +285,7 @@ fn postgresql_session() {
     // Binary results decoded as the text the server would send.
     let e = find("SELECT id, name, price, added FROM items WHERE id = $1")[0];
     assert_eq!(
-        field(e, "response"),
+        common::field(e, "response"),
         "id,name,price,added\n1,pencil,1.50,2024-01-31\n"
     );
 }

@@ -15,14 +15,6 @@ impl Drop for Killed {
     }
 }
 
-fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn cli(port: u16, args: &[&str], stdin: Option<&[u8]>) -> String {
     let mut c = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -42,7 +34,7 @@ fn cli(port: u16, args: &[&str], stdin: Option<&[u8]>) -> String {
 #[test]
 fn redis_server_session() {
     for t in ["redis-server", "redis-cli", "tcpdump"] {
-        if !tool(t) {
+        if common::on_path(t).is_none() {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{t} is missing: run scripts/install-deps");
             }

@@ -5,7 +5,6 @@
 
 mod common;
 
-use serde_json::Value;
 use std::net::{TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,18 +15,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn field<'a>(e: &'a Value, path: &str) -> &'a Value {
-    common::get(e, path).unwrap_or(&Value::Null)
 }
 
 /// A port free for both TCP and UDP.
@@ -48,7 +35,7 @@ const CALLS: usize = 3;
 
 fn run_calls(transport: &str) {
     for t in ["sipp", "tcpdump"] {
-        if !tool(t) {
+        if common::on_path(t).is_none() {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{t} is missing: run scripts/install-deps (Debian package sip-tester)");
             }
@@ -143,18 +130,21 @@ fn run_calls(transport: &str) {
         .events
         .iter()
         .map(|e| {
-            assert_eq!(field(e, "network.transport"), transport);
-            assert_eq!(field(e, "type"), "sip");
-            let what = if field(e, "sip.type") == "request" {
-                field(e, "sip.method").as_str().unwrap_or("").to_string()
+            assert_eq!(common::field(e, "network.transport"), transport);
+            assert_eq!(common::field(e, "type"), "sip");
+            let what = if common::field(e, "sip.type") == "request" {
+                common::field(e, "sip.method")
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
             } else {
-                field(e, "sip.code").to_string()
+                common::field(e, "sip.code").to_string()
             };
             format!(
                 "{}\t{} {}\t{what}",
-                field(e, "sip.call_id").as_str().unwrap_or(""),
-                field(e, "sip.cseq.code"),
-                field(e, "sip.cseq.method").as_str().unwrap_or("")
+                common::field(e, "sip.call_id").as_str().unwrap_or(""),
+                common::field(e, "sip.cseq.code"),
+                common::field(e, "sip.cseq.method").as_str().unwrap_or("")
             )
         })
         .map(|s| {
@@ -166,7 +156,7 @@ fn run_calls(transport: &str) {
     assert_eq!(got, truth, "{}", run.stderr);
     // Each event is the message as sent: its start line begins event.original.
     for e in &run.events {
-        let original = field(e, "event.original").as_str().unwrap_or("");
+        let original = common::field(e, "event.original").as_str().unwrap_or("");
         assert!(
             original.starts_with("SIP/2.0 ") || original.contains(" SIP/2.0\r\n"),
             "{original}"

@@ -156,6 +156,31 @@ pub fn flatten(v: &Value) -> Map<String, Value> {
     out
 }
 
+/// The program `name` as the shell finds it on the PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .ok()?;
+    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (o.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// A TCP port free on loopback when asked.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The value at a dotted path of an event, `null` when absent.
+pub fn field<'a>(e: &'a Value, path: &str) -> &'a Value {
+    get(e, path).unwrap_or(&Value::Null)
+}
+
 pub fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = v;
     for p in path.split('.') {
