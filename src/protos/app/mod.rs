@@ -31,6 +31,7 @@
 //! them; TLS publishes once per connection; DNS over TCP decodes one message per segment as
 //! Packetbeat does) implement [`TcpConnectionParser`] themselves, with the same shared pieces.
 
+pub mod csv;
 pub mod event;
 pub mod message;
 pub mod stream;

@@ -19,9 +19,10 @@
 use super::event::transaction_event;
 use super::params::{parse_execute, Statement};
 use super::parser::{Message, CMD_STMT_CLOSE, CMD_STMT_EXECUTE, CMD_STMT_PREPARE};
-use super::rows::{dump_csv, parse_response};
+use super::rows::parse_response;
 use super::Mysql;
 use crate::common::{IpPortTuple, Ts};
+use crate::protos::app::csv;
 use crate::protos::app::AppCounters;
 use crate::publish::EventSink;
 use rustc_hash::FxHashMap;
@@ -309,7 +310,7 @@ impl Pairing {
         t.end = ts;
         if cfg.send_response && !raw.is_empty() {
             let (fields, rows) = parse_response(raw, cfg.max_rows, cfg.max_row_length);
-            t.response_raw = dump_csv(&fields, &rows);
+            t.response_raw = csv::dump(&fields, &rows);
         }
         t.notes.extend(msg.notes.iter().map(|n| n.to_string()));
         out.publish(transaction_event(cfg, &t));

@@ -1,10 +1,10 @@
 //! The PostgreSQL transaction event (`publishTransaction` and `receivedPgsqlResponse` in
 //! Packetbeat's `pgsql.go`): the only place its fields are written.
 
-use super::csv;
 use super::Pgsql;
 use crate::common::{IpPortTuple, Transport, Ts};
 use crate::protos::app;
+use crate::protos::app::csv;
 use crate::publish::json::ObjectWriter;
 use crate::publish::Event;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The PostgreSQL analyzer (Packetbeat's `protos/pgsql`).
 //!
 //! - [`parser`]: the wire messages of each side; [`values`]: column values as text;
-//!   [`query`]: a Query's statements and a statement's method; [`csv`]: the `response` text;
+//!   [`query`]: a Query's statements and a statement's method;
 //! - [`event`]: the published event;
 //! - this file: the connection, and pairing.
 //!
@@ -45,7 +45,6 @@
 //!   DataRow counts as a row, a huge Bind still runs its statement.
 
 pub mod config;
-pub mod csv;
 pub mod event;
 pub mod parser;
 pub mod query;

@@ -1,5 +1,6 @@
-//! The `response` text: libbeat's `DumpInCSVFormat` (the column names, when there are any,
-//! then each stored row) written as Go's `encoding/csv` writes records.
+//! The `response` text of the SQL analyzers (MySQL, PostgreSQL): libbeat's `DumpInCSVFormat`
+//! (the column names, when there are any, then each stored row) written as Go's
+//! `encoding/csv` writes records.
 
 /// The column names and rows as Packetbeat's `response` field has them. Line breaks are
 /// escaped first (`\n` in names; `\n` and `\r` in values), as `DumpInCSVFormat` does.
@@ -77,7 +78,29 @@ fn first_char(f: &[u8]) -> Option<char> {
 
 #[cfg(test)]
 mod tests {
-    use super::dump;
+    use super::{dump, needs_quotes};
+
+    #[test]
+    fn escapes_line_breaks_and_quotes_as_go_does() {
+        let rows = vec![
+            vec![
+                b"a,b".to_vec(),
+                b"".to_vec(),
+                b" x".to_vec(),
+                b"q\"".to_vec(),
+            ],
+            vec![b"line\nbreak".to_vec(), b"cr\r".to_vec(), b"\\.".to_vec()],
+            vec![],
+        ];
+        let names = vec![b"n\r".to_vec(), b"m\nn".to_vec()];
+        assert_eq!(
+            String::from_utf8(dump(&names, &rows)).unwrap(),
+            "\"n\r\",m\\nn\n\"a,b\",,\" x\",\"q\"\"\"\nline\\nbreak,cr\\r,\"\\.\"\n\n"
+        );
+        // A non-breaking space is a space to Go; invalid UTF-8 is not.
+        assert!(needs_quotes("\u{a0}x".as_bytes()));
+        assert!(!needs_quotes(b"\xffx"));
+    }
 
     fn v(s: &[&str]) -> Vec<Vec<u8>> {
         s.iter().map(|x| x.as_bytes().to_vec()).collect()
