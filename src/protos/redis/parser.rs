@@ -7,6 +7,11 @@
 //! an array reply. RESP3 types are read too: null `_` as `nil`, booleans, doubles and big
 //! numbers as their line, blob errors as errors, verbatim strings without their format
 //! prefix, maps, sets and pushes as arrays of their elements; attributes are skipped.
+//!
+//! A line that does not start with a RESP type byte is an inline command, as Redis reads it
+//! (`processInlineBuffer`): arguments split as `sdssplitargs` splits them (quotes, escapes), an
+//! empty line skipped. Clients send them (`redis-cli --pipe` ends its batch with an empty line
+//! and an inline-free `ECHO`, telnet users type `PING`); Packetbeat drops such a stream.
 
 use crate::protos::app::Parsed;
 
@@ -15,8 +20,141 @@ pub const ERR_BAD_LENGTH: &str = "bad RESP length";
 pub const ERR_BAD_TERMINATOR: &str = "bulk string not terminated by CRLF";
 pub const ERR_TOO_DEEP: &str = "RESP value nested too deeply";
 
+pub const ERR_INLINE_TOO_BIG: &str = "inline command line longer than 64 KiB";
+pub const ERR_INLINE_QUOTES: &str = "unbalanced quotes in inline command";
+
 /// Deepest nesting accepted (real replies stay far below it).
 const MAX_DEPTH: usize = 64;
+
+/// Redis's limit on an inline command line (`PROTO_INLINE_MAX_SIZE`).
+const MAX_INLINE: usize = 64 * 1024;
+
+fn is_resp_type(b: u8) -> bool {
+    matches!(
+        b,
+        b'+' | b'-'
+            | b':'
+            | b'$'
+            | b'*'
+            | b'_'
+            | b'#'
+            | b','
+            | b'('
+            | b'!'
+            | b'='
+            | b'%'
+            | b'~'
+            | b'>'
+            | b'|'
+    )
+}
+
+/// An inline command at the start of `data`: its arguments (none for an empty line) and the
+/// bytes used, `Need` while the line is not complete.
+fn inline(data: &[u8]) -> Step<Vec<Vec<u8>>> {
+    let Some(nl) = data.iter().position(|&c| c == b'\n') else {
+        return if data.len() > MAX_INLINE {
+            Step::Bad(ERR_INLINE_TOO_BIG)
+        } else {
+            Step::Need(data.len() + 1)
+        };
+    };
+    if nl > MAX_INLINE {
+        return Step::Bad(ERR_INLINE_TOO_BIG);
+    }
+    let line = &data[..nl];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match split_args(line) {
+        Some(args) => Step::Done(args, nl + 1),
+        None => Step::Bad(ERR_INLINE_QUOTES),
+    }
+}
+
+/// Redis's `sdssplitargs`: words separated by white space; `"…"` with `\n \r \t \b \a \xHH`
+/// escapes and `'…'` with `\'`, each closed quote followed by white space or the end. `None`
+/// for unbalanced quotes.
+fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    loop {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == line.len() {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        match line[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match *line.get(i)? {
+                        b'\\'
+                            if i + 3 < line.len()
+                                && line[i + 1] == b'x'
+                                && hex(line[i + 2]).is_some()
+                                && hex(line[i + 3]).is_some() =>
+                        {
+                            cur.push(hex(line[i + 2])? * 16 + hex(line[i + 3])?);
+                            i += 4;
+                        }
+                        b'\\' if i + 1 < line.len() => {
+                            cur.push(match line[i + 1] {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 8,
+                                b'a' => 7,
+                                c => c,
+                            });
+                            i += 2;
+                        }
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        c => {
+                            cur.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match *line.get(i)? {
+                        b'\\' if line.get(i + 1) == Some(&b'\'') => {
+                            cur.push(b'\'');
+                            i += 2;
+                        }
+                        b'\'' => {
+                            i += 1;
+                            break;
+                        }
+                        c => {
+                            cur.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while i < line.len() && !line[i].is_ascii_whitespace() {
+                    cur.push(line[i]);
+                    i += 1;
+                }
+                args.push(cur);
+                continue;
+            }
+        }
+        if i < line.len() && !line[i].is_ascii_whitespace() {
+            return None;
+        }
+        args.push(cur);
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
@@ -175,6 +313,33 @@ pub fn parse(state: &mut StreamState, data: &[u8]) -> Parsed<Message> {
     if data.len() < state.need {
         return Parsed::Incomplete;
     }
+    if data.first().is_some_and(|&b| !is_resp_type(b)) {
+        return match inline(data) {
+            Step::Done(args, consumed) => {
+                state.need = 0;
+                if args.is_empty() {
+                    Parsed::Skip(consumed)
+                } else {
+                    Parsed::Message {
+                        msg: Message {
+                            is_error: false,
+                            is_push: false,
+                            body: Body::Array(args),
+                        },
+                        consumed,
+                    }
+                }
+            }
+            Step::Need(n) => {
+                state.need = n;
+                Parsed::Incomplete
+            }
+            Step::Bad(e) => {
+                state.need = 0;
+                Parsed::Error(e)
+            }
+        };
+    }
     match value(data, 0, true) {
         Step::Done((is_error, body), consumed) => {
             state.need = 0;
@@ -253,9 +418,43 @@ mod tests {
     }
 
     #[test]
+    fn inline_commands_are_split_as_redis_splits_them() {
+        let args = |wire: &[u8]| match one(wire) {
+            Parsed::Message {
+                msg:
+                    Message {
+                        body: Body::Array(a),
+                        is_error: false,
+                        ..
+                    },
+                consumed,
+            } => {
+                assert_eq!(consumed, wire.len());
+                a
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(args(b"PING\r\n"), [b"PING".to_vec()]);
+        assert_eq!(args(b"  set  k   v\n"), [&b"set"[..], b"k", b"v"]);
+        assert_eq!(
+            args(b"SET \"a b\\x41\\n\" 'it\\'s'\r\n"),
+            [&b"SET"[..], b"a bA\n", b"it's"]
+        );
+        assert_eq!(one(b"\r\n"), Parsed::Skip(2));
+        assert_eq!(one(b" \t \n*1\r\n"), Parsed::Skip(4));
+        assert_eq!(one(b"PING"), Parsed::Incomplete);
+    }
+
+    #[test]
     fn bad_input_is_an_error() {
-        assert_eq!(one(b"PING\r\n"), Parsed::Error(ERR_BAD_TYPE));
-        assert_eq!(one(b"\r\n"), Parsed::Error(ERR_BAD_TYPE));
+        assert_eq!(one(b"*1\r\nPING\r\n"), Parsed::Error(ERR_BAD_TYPE));
+        assert_eq!(one(b"\"unclosed\r\n"), Parsed::Error(ERR_INLINE_QUOTES));
+        assert_eq!(one(b"'a'b\r\n"), Parsed::Error(ERR_INLINE_QUOTES));
+        assert_eq!(
+            one(&b"x".repeat(MAX_INLINE + 1)),
+            Parsed::Error(ERR_INLINE_TOO_BIG)
+        );
+        assert_eq!(one(&b"x".repeat(MAX_INLINE)), Parsed::Incomplete);
         assert_eq!(one(b"$x\r\n"), Parsed::Error(ERR_BAD_LENGTH));
         assert_eq!(one(b"$-5\r\n"), Parsed::Error(ERR_BAD_LENGTH));
         assert_eq!(one(b"$1\r\nabc\r\n"), Parsed::Error(ERR_BAD_TERMINATOR));

@@ -138,3 +138,27 @@ fn the_queue_is_bounded() {
     assert_eq!(evs[0]["resource"], "b");
     assert_eq!(evs[1]["resource"], "c");
 }
+
+#[test]
+fn inline_commands_and_blank_lines_are_commands_as_redis_reads_them() {
+    let mut c = session(RedisConfig::default());
+    // redis-cli --pipe: a batch of SETs, a blank line, then its ECHO of 20 random bytes whose
+    // reply carries CR LF inside the bulk string.
+    let mut burst = cmd(&["SET", "key001", "value001"]);
+    burst.extend_from_slice(b"\r\n*2\r\n$4\r\nECHO\r\n$5\r\na\r\nbc\r\n");
+    c.send(true, &burst, 0);
+    c.send(false, b"+OK\r\n$5\r\na\r\nbc\r\n", 1);
+    // A telnet user.
+    c.send(true, b"PING\r\nset \"greeting\" 'hello world'\r\n", 2);
+    c.send(false, b"+PONG\r\n+OK\r\n", 3);
+    let evs = c.events();
+    assert_eq!(evs.len(), 4, "{evs:?}");
+    assert_eq!(evs[0]["query"], "SET key001 value001");
+    assert_eq!(evs[1]["method"], "ECHO");
+    assert_eq!(evs[1]["redis"]["return_value"], "a\r\nbc");
+    assert_eq!(evs[2]["query"], "PING");
+    assert_eq!(evs[2]["redis"]["return_value"], "PONG");
+    assert_eq!(evs[3]["method"], "SET");
+    assert_eq!(evs[3]["query"], "set greeting hello world");
+    assert_eq!(evs[3]["resource"], "greeting");
+}
