@@ -74,6 +74,11 @@ pub struct HttpConnection {
     awaiting: VecDeque<RequestKind>,
     /// The connection switched to another protocol (`101`, or a tunnel opened by `CONNECT`).
     switched: bool,
+    /// A final response that came while its request's body was still arriving (a server may
+    /// answer before reading the whole request: RFC 9110 §15, e.g. nginx's `return 201`, a
+    /// `413`): it waits for that request to complete and pairs with it. Packetbeat publishes
+    /// both halves unmatched.
+    early_response: Option<(TcpDirection, Message)>,
 }
 
 impl HttpConnection {
@@ -92,6 +97,7 @@ impl HttpConnection {
             pairing: Pairing::default(),
             awaiting: VecDeque::new(),
             switched: false,
+            early_response: None,
         }
     }
 
@@ -120,6 +126,12 @@ impl HttpConnection {
                 self.awaiting.pop_front();
             }
             self.awaiting.push_back(kind);
+            self.pairing
+                .handle(&self.settings, &self.counters, out, conn, dir, m);
+            if let Some((rdir, resp)) = self.early_response.take() {
+                self.handle(out, conn, rdir, resp);
+            }
+            return;
         } else if m.status_code >= 200 || m.status_code == 101 {
             // A final response: a request still waiting for `100 Continue` is complete as
             // it is, and goes first.
@@ -130,6 +142,15 @@ impl HttpConnection {
             {
                 self.pairing
                     .handle(&self.settings, &self.counters, out, conn, dir.other(), req);
+            }
+            let answers_request_in_progress = self.pairing.requests.is_empty()
+                && self.early_response.is_none()
+                && self.streams[other]
+                    .as_ref()
+                    .is_some_and(Stream::request_in_body);
+            if answers_request_in_progress {
+                self.early_response = Some((dir, m));
+                return;
             }
             let kind = self.awaiting.pop_front();
             let tunnel = kind == Some(RequestKind::Connect) && (200..300).contains(&m.status_code);
@@ -209,6 +230,11 @@ impl TcpConnectionParser for HttpConnection {
                     tracing::debug!("http: parse error, dropping stream");
                     self.counters.parse_error();
                     self.streams[d] = None;
+                    if let Some((rdir, resp)) = self.early_response.take() {
+                        // The request it waited for will not complete.
+                        self.pairing
+                            .handle(&self.settings, &self.counters, out, conn, rdir, resp);
+                    }
                     return;
                 }
                 Outcome::Incomplete => break,
@@ -256,6 +282,7 @@ impl TcpConnectionParser for HttpConnection {
                 self.streams = [None, None];
                 self.pairing.clear();
                 self.awaiting.clear();
+                self.early_response = None;
                 true
             }
             Some(true) => {
@@ -286,6 +313,11 @@ impl TcpConnectionParser for HttpConnection {
                 st.prepare_for_new_message();
                 self.handle(out, conn, dir, m);
             }
+        }
+        if let Some((rdir, resp)) = self.early_response.take() {
+            // Its request never got as far as its headers' end again (the stream was dropped).
+            self.pairing
+                .handle(&self.settings, &self.counters, out, conn, rdir, resp);
         }
         let (settings, counters) = (&self.settings, &self.counters);
         self.pairing.correlate(settings, counters, out);

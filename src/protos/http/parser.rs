@@ -231,7 +231,17 @@ impl Stream {
         false
     }
 
-    /// `PrepareForNewMessage`: the buffered bytes stay.
+    /// Whether a request's headers are complete and its body is still arriving.
+    pub fn request_in_body(&self) -> bool {
+        self.message
+            .as_ref()
+            .is_some_and(|m| m.is_request && m.headers_received())
+            && matches!(
+                self.cur.state,
+                State::Body | State::BodyChunkedStart | State::BodyChunked
+            )
+    }
+
     /// The request in progress, if it is one whose client was waiting for `100 Continue` and
     /// has sent none or part of its body: a final response came first, so the client will
     /// not send the rest. The request is complete with the body bytes seen.

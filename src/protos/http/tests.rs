@@ -999,3 +999,70 @@ fn a_final_status_before_the_continue_completes_the_request_without_its_body() {
     assert_eq!(ev[1]["url.path"], json!("/next"));
     assert_eq!(ev[1]["http.response.status_code"], json!(200));
 }
+
+#[test]
+fn a_response_sent_before_the_request_body_ended_pairs_with_that_request() {
+    let mut c = Conn::new(settings_with(|_, _| {}));
+    c.seg(Original, Ts(1), b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.seg(
+        Reverse,
+        Ts(2),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    // nginx answers `return 201` as soon as it has the headers; the body follows.
+    c.seg(
+        Original,
+        Ts(3),
+        b"POST /api/echo HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n",
+    );
+    c.seg(
+        Reverse,
+        Ts(4),
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+    );
+    c.seg(Original, Ts(5), b"abcdef");
+    // The connection goes on with a HEAD whose response has no body.
+    c.seg(Original, Ts(6), b"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.seg(
+        Reverse,
+        Ts(7),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n",
+    );
+    c.seg(Original, Ts(8), b"GET /z HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.seg(
+        Reverse,
+        Ts(9),
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    );
+    c.expire();
+    let ev = c.events();
+    assert_eq!(ev.len(), 4, "{ev:?}");
+    assert_eq!(ev[1]["http.request.method"], json!("POST"));
+    assert_eq!(ev[1]["http.response.status_code"], json!(201));
+    assert_eq!(ev[1]["http.request.body.bytes"], json!(6));
+    assert!(!ev[1].contains_key("error.message"), "{:?}", ev[1]);
+    assert_eq!(ev[2]["http.request.method"], json!("HEAD"));
+    assert_eq!(ev[3]["url.path"], json!("/z"));
+    assert_eq!(ev[3]["http.response.status_code"], json!(404));
+}
+
+#[test]
+fn an_early_response_whose_request_never_ends_is_paired_at_expiry() {
+    let mut c = Conn::new(settings_with(|_, _| {}));
+    c.seg(
+        Original,
+        Ts(1),
+        b"PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\npartial",
+    );
+    c.seg(
+        Reverse,
+        Ts(2),
+        b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    c.fin(Original, Ts(3));
+    c.expire();
+    let ev = c.events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["http.request.method"], json!("PUT"));
+    assert_eq!(ev[0]["http.response.status_code"], json!(413));
+}
