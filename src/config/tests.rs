@@ -286,6 +286,30 @@ fn overrides_apply_last_and_are_typed() {
 }
 
 #[test]
+fn an_override_on_a_list_element_changes_that_element_only() {
+    let text = include_str!("../../packetbeat.yml");
+    let plain = load_from_str(text, "packetbeat.yml", &[]).unwrap();
+    let cfg = load_from_str(
+        text,
+        "packetbeat.yml",
+        &["packetbeat.protocols.4.ports=[5353]".into()],
+    )
+    .unwrap();
+    assert_eq!(cfg.protocols.len(), plain.protocols.len());
+    for (i, (p, q)) in cfg.protocols.iter().zip(&plain.protocols).enumerate() {
+        assert_eq!(p.kind, q.kind, "protocol {i}");
+        if i != 4 {
+            assert_eq!(p.options, q.options, "protocol {i}");
+        }
+    }
+    assert_eq!(cfg.protocols[4].kind, "dns");
+    assert_eq!(
+        cfg.protocols[4].options.get("ports").unwrap(),
+        &serde_yaml::from_str::<Value>("[5353]").unwrap()
+    );
+}
+
+#[test]
 fn override_can_switch_outputs() {
     let cfg = load_from_str(
         "output.elasticsearch.hosts: [localhost:9200]\n",

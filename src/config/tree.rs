@@ -1,7 +1,35 @@
 //! The raw configuration tree with go-ucfg semantics: dotted keys mean nesting, and trees are
 //! merged the way libbeat merges its defaults, the config files and the `-E` overrides.
 
+use serde_yaml::value::{Tag, TaggedValue};
 use serde_yaml::{Mapping, Value};
+
+/// The tag of a list element that a path only passed over: `-E packetbeat.protocols.4.ports=[5353]`
+/// builds `[_, _, _, _, {ports: [5353]}]`, and merging that onto the config must leave elements
+/// 0 to 3 as they are (go-ucfg creates no value for them), so the padding is marked rather than
+/// null. Where nothing is under it after merging, the mark becomes null.
+const UNSET_TAG: &str = "packetbeat-rs-unset";
+
+fn unset() -> Value {
+    Value::Tagged(Box::new(TaggedValue {
+        tag: Tag::new(UNSET_TAG),
+        value: Value::Null,
+    }))
+}
+
+fn is_unset(v: &Value) -> bool {
+    matches!(v, Value::Tagged(t) if t.tag == UNSET_TAG)
+}
+
+/// Replaces every padding mark left in `v` by null.
+fn resolve_unset(v: &mut Value) {
+    match v {
+        _ if is_unset(v) => *v = Value::Null,
+        Value::Mapping(m) => m.values_mut().for_each(resolve_unset),
+        Value::Sequence(s) => s.iter_mut().for_each(resolve_unset),
+        _ => {}
+    }
+}
 
 /// The string form of a mapping key (YAML allows numbers and booleans as keys; go-ucfg reads
 /// every key as a string).
@@ -41,28 +69,37 @@ pub fn normalize(v: Value) -> Value {
 
 /// Merges `overlay` into `base` as go-ucfg does by default: mappings merge key by key, sequences
 /// merge element by element (extra elements of either side are kept), anything else is replaced.
+/// A list element a path only passed over ([`set_path`]) leaves the base's element unchanged.
 pub fn merge(base: &mut Value, overlay: Value) {
     match (base, overlay) {
+        (b, o) if is_unset(&o) => {
+            resolve_unset(b);
+        }
         (Value::Mapping(b), Value::Mapping(o)) => {
-            for (k, v) in o {
+            for (k, mut v) in o {
                 match b.get_mut(&k) {
                     Some(existing) => merge(existing, v),
                     None => {
+                        resolve_unset(&mut v);
                         b.insert(k, v);
                     }
                 }
             }
         }
         (Value::Sequence(b), Value::Sequence(o)) => {
-            for (i, v) in o.into_iter().enumerate() {
+            for (i, mut v) in o.into_iter().enumerate() {
                 if i < b.len() {
                     merge(&mut b[i], v);
                 } else {
+                    resolve_unset(&mut v);
                     b.push(v);
                 }
             }
         }
-        (b, o) => *b = o,
+        (b, mut o) => {
+            resolve_unset(&mut o);
+            *b = o;
+        }
     }
 }
 
@@ -71,6 +108,9 @@ pub fn merge(base: &mut Value, overlay: Value) {
 /// paths do; otherwise it is a mapping key. With `replace`, the value replaces what was there
 /// instead of being merged into it.
 pub fn set_path(root: &mut Value, parts: &[&str], value: Value, replace: bool) {
+    if is_unset(root) {
+        *root = Value::Null;
+    }
     let Some((first, rest)) = parts.split_first() else {
         if replace {
             *root = value;
@@ -88,7 +128,7 @@ pub fn set_path(root: &mut Value, parts: &[&str], value: Value, replace: bool) {
             unreachable!()
         };
         while seq.len() <= i {
-            seq.push(Value::Null);
+            seq.push(unset());
         }
         return set_path(&mut seq[i], rest, value, replace);
     }
@@ -172,5 +212,27 @@ mod tests {
         let mut v = y("p: [{type: http}, {type: dns}]");
         set_path(&mut v, &["p", "1", "enabled"], Value::Bool(false), false);
         assert_eq!(v, y("p: [{type: http}, {type: dns, enabled: false}]"));
+    }
+
+    #[test]
+    fn an_indexed_override_changes_that_element_only() {
+        let mut base = y("p: [{type: icmp}, {type: dns, ports: [53]}, {type: http}]");
+        let mut over = Value::Mapping(Mapping::new());
+        set_path(&mut over, &["p", "1", "ports"], y("[5353]"), true);
+        set_path(&mut over, &["p", "4", "type"], y("tls"), true);
+        merge(&mut base, over);
+        assert_eq!(
+            base,
+            y("p: [{type: icmp}, {type: dns, ports: [5353]}, {type: http}, null, {type: tls}]")
+        );
+    }
+
+    #[test]
+    fn indexed_paths_nest_through_passed_over_elements() {
+        let mut over = Value::Mapping(Mapping::new());
+        set_path(&mut over, &["a", "1", "0", "x"], y("1"), true);
+        let mut base = Value::Mapping(Mapping::new());
+        merge(&mut base, over);
+        assert_eq!(base, y("a: [null, [{x: 1}]]"));
     }
 }
