@@ -1,5 +1,5 @@
 //! End to end: event metadata from the config (`fields`, `tags`, `index`), and the run flags
-//! `--dump`, `-l` and replay pace.
+//! `--dump`, `-l`, `-N` and replay pace.
 
 mod common;
 use common::*;
@@ -42,6 +42,21 @@ packetbeat.protocols:
     assert_eq!(
         get(e, "@metadata.raw_index"),
         Some(&Value::from("http-custom"))
+    );
+}
+
+#[test]
+fn no_publish_analyses_and_writes_nothing() {
+    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
+        return;
+    };
+    let run = run_capture(&pcap, HTTP, &["-N"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.events.is_empty(), "-N wrote events: {:?}", run.events);
+    assert!(
+        run.stderr.contains("1 published"),
+        "the transaction is still analysed and published to the pipeline: {}",
+        run.stderr
     );
 }
 

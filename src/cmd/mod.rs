@@ -4,6 +4,7 @@
 //! Errors print one line, `Exiting: <message>`, and exit with status 1.
 
 pub mod args;
+pub mod keystore;
 pub mod logging;
 
 use crate::config::{self, Config, InterfaceConfig, LoadOptions};
@@ -91,7 +92,7 @@ pub struct RunArgs {
     /// Read packets one at a time, pressing Enter for each (accepted, no effect)
     #[arg(short = 'O')]
     pub one_at_a_time: bool,
-    /// Disable actual publishing for testing (accepted, no effect)
+    /// Disable actual publishing for testing
     #[arg(short = 'N')]
     pub no_publish: bool,
     /// Start pprof http server (accepted, no effect)
@@ -177,8 +178,11 @@ pub enum Command {
     },
     /// Setup index template, dashboards and ML jobs (not implemented by packetbeat-rs)
     Setup(Unsupported),
-    /// Manage secrets keystore (not implemented by packetbeat-rs)
-    Keystore(Unsupported),
+    /// Manage secrets keystore
+    Keystore {
+        #[command(subcommand)]
+        what: keystore::KeystoreCommand,
+    },
     /// Output shell completion code (not implemented by packetbeat-rs)
     Completion(Unsupported),
 }
@@ -429,7 +433,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
             what: ExportCommand::IlmPolicy(_),
         }) => unsupported("export ilm-policy"),
         Some(Command::Setup(_)) => unsupported("setup"),
-        Some(Command::Keystore(_)) => unsupported("keystore"),
+        Some(Command::Keystore { what }) => Ok(keystore::run(&g, what)),
         Some(Command::Completion(_)) => unsupported("completion"),
         Some(Command::Run(run)) => run_beat(&g, run.merged(cli.run)),
         None => run_beat(&g, cli.run),
@@ -454,12 +458,13 @@ fn run_beat(g: &GlobalArgs, run: RunArgs) -> Result<i32, String> {
     let mut cfg = config::load(&load_options(g)).map_err(|e| e.0)?;
     init_logging(g, Some(&cfg));
     apply_run_args(&mut cfg, &run);
-    if run.no_publish
-        || run.httpprof.is_some()
-        || run.cpuprofile.is_some()
-        || run.memprofile.is_some()
-    {
-        tracing::warn!(target: "packetbeat::beater", "-N, --httpprof, --cpuprofile and --memprofile are accepted but have no effect in packetbeat-rs");
+    if run.no_publish {
+        // libbeat's -N: events are processed as usual and nothing reaches the configured output.
+        tracing::info!(target: "packetbeat::beater", "-N: publishing to the configured output is disabled; events are discarded");
+        cfg.output = config::OutputConfig::Discard;
+    }
+    if run.httpprof.is_some() || run.cpuprofile.is_some() || run.memprofile.is_some() {
+        tracing::warn!(target: "packetbeat::beater", "--httpprof, --cpuprofile and --memprofile are accepted but have no effect in packetbeat-rs");
     }
     if let Some(env) = &g.environment {
         tracing::debug!(target: "packetbeat::beater", "environment: {env}");
