@@ -11,6 +11,7 @@ pub mod common;
 pub mod config;
 pub mod decoder;
 pub mod flows;
+pub mod keystore;
 pub mod outputs;
 pub mod protos;
 pub mod publish;

@@ -27,6 +27,12 @@ pub fn expand_tree(root: &Value, env: EnvLookup) -> Result<Value, ExpandError> {
     ctx.walk(root, "", 0)
 }
 
+/// The value at dotted `key` with its variables resolved, or `None` when the key is absent.
+pub fn expand_at(root: &Value, key: &str, env: EnvLookup) -> Result<Option<Value>, ExpandError> {
+    let ctx = Ctx { root, env };
+    lookup(root, key).map(|v| ctx.walk(v, key, 0)).transpose()
+}
+
 struct Ctx<'a> {
     root: &'a Value,
     env: EnvLookup<'a>,

@@ -305,7 +305,7 @@ pub fn io_msg(e: &std::io::Error) -> String {
 /// Loads the configuration: files, overrides, variables, then the typed [`Config`].
 pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
     let (raw, source) = load_raw(opts)?;
-    resolve_and_build(&raw, &source)
+    resolve_and_build(&raw, &source, opts.strict_perms)
 }
 
 /// Loads a configuration from YAML text (tests and embedding): `source` names it in messages,
@@ -323,13 +323,39 @@ pub fn load_from_str(
         ..LoadOptions::default()
     };
     tree::merge(&mut root, opts.all_overrides()?);
-    resolve_and_build(&root, source)
+    resolve_and_build(&root, source, false)
 }
 
-fn resolve_and_build(raw: &Value, source: &str) -> Result<Config, ConfigError> {
+/// Where the keystore of this configuration is: `keystore.path`, by default
+/// `${path.data}/packetbeat.keystore` (libbeat's `LoadKeystore`).
+pub fn keystore_path(raw: &Value, source: &str) -> Result<PathBuf, ConfigError> {
     let env = |k: &str| std::env::var(k).ok();
+    let at = |key: &str| {
+        expand::expand_at(raw, key, &env).map_err(|e| ConfigError::at(e.msg, &e.key, source))
+    };
+    if let Some(Value::String(p)) = at("keystore.path")? {
+        if !p.is_empty() {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    let data = match at("path.data")? {
+        Some(Value::String(d)) => PathBuf::from(d),
+        _ => default_home().join("data"),
+    };
+    Ok(data.join("packetbeat.keystore"))
+}
+
+/// Resolves `${…}` against the config, then the keystore, then the environment (libbeat's
+/// resolver order), and builds the typed configuration.
+fn resolve_and_build(raw: &Value, source: &str, strict_perms: bool) -> Result<Config, ConfigError> {
+    let store = crate::keystore::FileKeystore::open(&keystore_path(raw, source)?, strict_perms)
+        .map_err(|e| ConfigError(format!("could not initialize the keystore: {e}")))?;
+    let lookup = |k: &str| match store.get(k) {
+        Some(secret) => Some(String::from_utf8_lossy(secret).into_owned()),
+        None => std::env::var(k).ok(),
+    };
     let expanded =
-        expand::expand_tree(raw, &env).map_err(|e| ConfigError::at(e.msg, &e.key, source))?;
+        expand::expand_tree(raw, &lookup).map_err(|e| ConfigError::at(e.msg, &e.key, source))?;
     build(&expanded, source)
 }
 
