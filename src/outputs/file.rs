@@ -1,53 +1,44 @@
 //! `output.file`, named and rotated as Packetbeat 8 does (libbeat's file output on the
-//! elastic-agent-libs rotator with a date suffix): events go to `<filename>-YYYYMMDD.ndjson`;
-//! a run that finds that file already there (`rotate_on_startup`, default true) and every
-//! rotation after `rotate_every_kb` continue with `<filename>-YYYYMMDD-1.ndjson`, `-2`, …; only
-//! the newest `number_of_files` files are kept; files are created with `permissions` (0600).
+//! elastic-agent-libs rotator with a date suffix, [`Rotator`]): events go to
+//! `<filename>-YYYYMMDD.ndjson`; a run that finds that file already there (`rotate_on_startup`,
+//! default true) and every rotation after `rotate_every_kb` continue with
+//! `<filename>-YYYYMMDD-1.ndjson`, `-2`, …; only the newest `number_of_files` files are kept;
+//! files are created with `permissions` (0600).
 
 use super::{Output, OutputType};
+use crate::common::rotator::{Rotator, RotatorConfig};
 use crate::config::{Config, FileOutputConfig, OutputConfig, Paths};
 use crate::publish::json::JsonCodec;
 use crate::publish::Event;
-use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Lines (and their newlines) per `writev`, within the kernel's `IOV_MAX` of 1024.
 const MAX_IOV: usize = 1024;
 
 pub struct FileOutput {
-    dir: PathBuf,
-    prefix: String,
-    max_size: u64,
-    keep: usize,
-    permissions: u32,
-    codec: JsonCodec,
-    date: String,
-    index: u32,
     /// Written with one `writev` per batch (or per file, across a rotation): the lines go
     /// from the events' buffers straight to the kernel.
-    file: Option<File>,
-    size: u64,
+    files: Rotator,
+    codec: JsonCodec,
     buf: Vec<u8>,
 }
 
-/// Reads `permissions` as libbeat does: an octal number (`0600`, or `600` written as a string).
-fn parse_permissions(v: &Option<serde_yaml::Value>) -> anyhow::Result<u32> {
+/// Reads `permissions` as libbeat does: an octal number (`0600`, or `600` written as a
+/// string). `key` names the option in the message.
+pub fn parse_permissions(v: &Option<serde_yaml::Value>, key: &str) -> anyhow::Result<u32> {
     let Some(v) = v else { return Ok(0o600) };
     let text = match v {
         serde_yaml::Value::Number(n) => n.to_string(),
         serde_yaml::Value::String(s) => s.clone(),
-        other => anyhow::bail!("output.file.permissions: expected an octal number, got {other:?}"),
+        other => anyhow::bail!("{key}: expected an octal number, got {other:?}"),
     };
     // The digits are octal whether YAML read `0600` as a number or a string.
     let t = text.trim_start_matches("0o");
     let perm = u32::from_str_radix(t, 8)
         .ok()
         .filter(|p| *p <= 0o777)
-        .ok_or_else(|| {
-            anyhow::anyhow!("output.file.permissions: '{text}' is not valid octal permission bits")
-        })?;
+        .ok_or_else(|| anyhow::anyhow!("{key}: '{text}' is not valid octal permission bits"))?;
     Ok(perm)
 }
 
@@ -76,15 +67,11 @@ impl OutputType for FileOutput {
     }
 }
 
-fn today() -> String {
-    chrono::Local::now().format("%Y%m%d").to_string()
-}
-
 impl FileOutput {
     pub fn new(cfg: &FileOutputConfig, paths: &Paths) -> anyhow::Result<FileOutput> {
         let dir = cfg.path.clone().unwrap_or_else(|| paths.home.join("data"));
-        let mut out = FileOutput {
-            dir,
+        let files = Rotator::open(RotatorConfig {
+            dir: dir.clone(),
             prefix: if cfg.filename.is_empty() {
                 "packetbeat".into()
             } else {
@@ -92,132 +79,15 @@ impl FileOutput {
             },
             max_size: cfg.rotate_every_kb.max(1) * 1024,
             keep: cfg.number_of_files.max(2) as usize,
-            permissions: parse_permissions(&cfg.permissions)?,
+            permissions: parse_permissions(&cfg.permissions, "output.file.permissions")?,
+            rotate_on_startup: cfg.rotate_on_startup,
+        })
+        .map_err(|e| anyhow::anyhow!("output.file: in '{}': {e}", dir.display()))?;
+        Ok(FileOutput {
+            files,
             codec: codec(cfg),
-            date: today(),
-            index: 0,
-            file: None,
-            size: 0,
             buf: Vec::with_capacity(64 * 1024),
-        };
-        std::fs::create_dir_all(&out.dir).map_err(|e| {
-            anyhow::anyhow!(
-                "output.file: cannot create directory '{}': {e}",
-                out.dir.display()
-            )
-        })?;
-        let existing = out.existing_indexes();
-        if let Some(&last) = existing.last() {
-            if cfg.rotate_on_startup {
-                out.index = last + 1;
-                out.open(false)?;
-            } else {
-                out.index = last;
-                out.open(true)?;
-            }
-        } else {
-            out.open(false)?;
-        }
-        Ok(out)
-    }
-
-    fn name_for(&self, date: &str, index: u32) -> String {
-        if index == 0 {
-            format!("{}-{}.ndjson", self.prefix, date)
-        } else {
-            format!("{}-{}-{}.ndjson", self.prefix, date, index)
-        }
-    }
-
-    /// Indexes of today's files already in the directory, ascending.
-    fn existing_indexes(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .list_files()
-            .into_iter()
-            .filter(|(d, _, _)| *d == self.date)
-            .map(|(_, i, _)| i)
-            .collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// Every `<prefix>-YYYYMMDD[-N].ndjson` in the directory: (date, index, path).
-    fn list_files(&self) -> Vec<(String, u32, PathBuf)> {
-        let Ok(rd) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let head = format!("{}-", self.prefix);
-        let mut out = Vec::new();
-        for entry in rd.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let Some(rest) = name
-                .strip_prefix(&head)
-                .and_then(|r| r.strip_suffix(".ndjson"))
-            else {
-                continue;
-            };
-            let (date, index) = match rest.split_once('-') {
-                Some((d, i)) => match i.parse::<u32>() {
-                    Ok(i) => (d, i),
-                    Err(_) => continue,
-                },
-                None => (rest, 0),
-            };
-            if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
-                out.push((date.to_string(), index, entry.path()));
-            }
-        }
-        out
-    }
-
-    fn open(&mut self, append: bool) -> anyhow::Result<()> {
-        let path = self.dir.join(self.name_for(&self.date, self.index));
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(append)
-            .truncate(!append)
-            .mode(self.permissions)
-            .open(&path)
-            .map_err(|e| anyhow::anyhow!("output.file: cannot open '{}': {e}", path.display()))?;
-        self.size = if append {
-            file.metadata().map(|m| m.len()).unwrap_or(0)
-        } else {
-            0
-        };
-        self.file = Some(file);
-        self.purge();
-        Ok(())
-    }
-
-    fn rotate(&mut self) -> anyhow::Result<()> {
-        self.file = None;
-        let date = today();
-        if date != self.date {
-            self.date = date;
-            self.index = 0;
-        } else {
-            self.index += 1;
-        }
-        self.open(false)
-    }
-
-    /// Keeps the newest `number_of_files` files.
-    fn purge(&self) {
-        let mut files = self.list_files();
-        if files.len() <= self.keep {
-            return;
-        }
-        files.sort();
-        let excess = files.len() - self.keep;
-        for (_, _, path) in files.into_iter().take(excess) {
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(
-                    "output.file: cannot remove old file {}: {e}",
-                    path.display()
-                );
-            }
-        }
+        })
     }
 
     /// Writes the collected lines to the current file.
@@ -226,8 +96,8 @@ impl FileOutput {
             return Ok(());
         }
         let f = self
-            .file
-            .as_mut()
+            .files
+            .file()
             .ok_or_else(|| anyhow::anyhow!("output.file: file is closed"))?;
         let mut slices: &mut [IoSlice] = pending;
         while !slices.is_empty() {
@@ -243,7 +113,7 @@ impl FileOutput {
     }
 
     pub fn current_path(&self) -> PathBuf {
-        self.dir.join(self.name_for(&self.date, self.index))
+        self.files.current_path()
     }
 }
 
@@ -272,15 +142,17 @@ impl Output for FileOutput {
                 None => &scratch[ranges.next().expect("one range per event encoded here")],
             };
             let len = line.len() as u64 + 1;
-            if self.size > 0 && self.size + len > self.max_size {
-                result = self.write_pending(&mut pending).and_then(|_| self.rotate());
+            if self.files.would_overflow(len) {
+                result = self
+                    .write_pending(&mut pending)
+                    .and_then(|_| Ok(self.files.rotate()?));
                 if result.is_err() {
                     break;
                 }
             }
             pending.push(IoSlice::new(line));
             pending.push(IoSlice::new(b"\n"));
-            self.size += len;
+            self.files.add(len);
             if pending.len() >= MAX_IOV {
                 result = self.write_pending(&mut pending);
                 if result.is_err() {
@@ -300,7 +172,7 @@ impl Output for FileOutput {
         // Everything is with the kernel already; not synced to disk: libbeat's rotator closes
         // the file without an fsync too, and waiting for the writeback of a large output would
         // only delay exit.
-        self.file = None;
+        self.files.close();
         Ok(())
     }
 }
@@ -329,7 +201,7 @@ mod tests {
     fn names_and_rotates_like_packetbeat() {
         let tmp = tempfile::tempdir().unwrap();
         let paths = Paths::default();
-        let d = today();
+        let d = chrono::Local::now().format("%Y%m%d").to_string();
         let mut o = FileOutput::new(&cfg(tmp.path()), &paths).unwrap();
         o.publish(&[event(1)]).unwrap();
         o.close().unwrap();
@@ -360,7 +232,7 @@ mod tests {
             o.publish(&[event(i)]).unwrap();
         }
         o.close().unwrap();
-        let files = o.list_files();
+        let files = o.files.list_files();
         assert_eq!(files.len(), 3, "{files:?}");
         // The newest file holds the last event.
         let newest = o.current_path();
@@ -375,13 +247,13 @@ mod tests {
     #[test]
     fn permissions_are_octal() {
         assert_eq!(
-            parse_permissions(&Some(serde_yaml::Value::from("0644"))).unwrap(),
+            parse_permissions(&Some(serde_yaml::Value::from("0644")), "p").unwrap(),
             0o644
         );
         assert_eq!(
-            parse_permissions(&Some(serde_yaml::Value::from(600))).unwrap(),
+            parse_permissions(&Some(serde_yaml::Value::from(600)), "p").unwrap(),
             0o600
         );
-        assert!(parse_permissions(&Some(serde_yaml::Value::from("0999"))).is_err());
+        assert!(parse_permissions(&Some(serde_yaml::Value::from("0999")), "p").is_err());
     }
 }
