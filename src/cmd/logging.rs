@@ -1,10 +1,20 @@
-//! Logging set-up: `-e`, `-v`, `-d SELECTORS`, `logging.level`, `logging.selectors`,
-//! `logging.to_stderr`. Lines are ECS JSON like libbeat 8 writes them
+//! Logging set-up as libbeat's (elastic-agent-libs `logp`): `-e`, `-v`, `-d SELECTORS`,
+//! `--environment`, `logging.level`, `logging.selectors`, `logging.to_stderr`,
+//! `logging.to_files` and `logging.files.*`. Lines are ECS JSON like libbeat 8 writes them
 //! (`{"log.level":"info","@timestamp":...,"log.logger":"http","message":...}`).
 //!
-//! Without `-e`/`-v` (or `logging.to_stderr: true`) only warnings and errors are shown, since
-//! this build writes no log files. A selector maps to a module (`http` → `packetbeat::protos::http`,
-//! `tcp` → `packetbeat::protos::tcp`, `publisher` → `packetbeat::publish`, ...); `*` means all.
+//! Where they go, in libbeat's order: stderr with `-e` or `logging.to_stderr` (and by default
+//! under `--environment systemd|container`); otherwise files under `logging.files.path`
+//! (`path.logs`), `packetbeat-YYYYMMDD.ndjson`, rotated as [`Rotator`] rotates (every
+//! `rotateeverybytes`, 10 MiB; `keepfiles` 7; `permissions` 0600; `rotateonstartup`), unless
+//! `logging.to_files: false`, which leaves nowhere and logs nothing; warnings and errors then
+//! still reach stderr, since a process that cannot say why it failed helps nobody.
+//! A selector maps to a module (`http` → `packetbeat::protos::http`, `tcp` →
+//! `packetbeat::protos::tcp`, `publisher` → `packetbeat::publish`, ...); `*` means all.
+
+use crate::common::rotator::{Rotator, RotatorConfig};
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use std::fmt;
 use tracing::field::{Field, Visit};
@@ -27,6 +37,79 @@ pub struct LogSettings {
     pub level: String,
     /// `logging.selectors`.
     pub selectors: Vec<String>,
+    /// Log files, when they are where the log goes.
+    pub files: Option<FileLogSettings>,
+}
+
+/// `logging.files.*`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileLogSettings {
+    pub path: PathBuf,
+    pub name: String,
+    pub rotate_every_bytes: u64,
+    pub keep_files: usize,
+    pub permissions: u32,
+    pub rotate_on_startup: bool,
+}
+
+/// Reads `logging.to_files` and `logging.files.*` from the config tree; `None` when the log
+/// does not go to files (stderr chosen, or `to_files: false`). `stderr` says whether `-e`,
+/// `logging.to_stderr` or the environment already send it to stderr.
+pub fn file_settings(
+    raw: &serde_yaml::Value,
+    logs_dir: &std::path::Path,
+    stderr: bool,
+) -> Result<Option<FileLogSettings>, String> {
+    use crate::config::lookup;
+    let get = |k: &str| lookup(raw, &format!("logging.{k}")).filter(|v| !v.is_null());
+    let to_files = match get("to_files") {
+        None => true,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| format!("logging.to_files: expected a boolean, got {v:?}"))?,
+    };
+    if stderr || !to_files {
+        return Ok(None);
+    }
+    let uint = |k: &str, default: u64| -> Result<u64, String> {
+        match get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("logging.{k}: expected a positive integer, got {v:?}")),
+        }
+    };
+    let rotate_every_bytes = uint("files.rotateeverybytes", 10 * 1024 * 1024)?;
+    if rotate_every_bytes == 0 {
+        return Err("logging.files.rotateeverybytes: requires value >= 1".into());
+    }
+    let keep_files = uint("files.keepfiles", 7)?;
+    if keep_files > 1024 {
+        return Err("logging.files.keepfiles: requires value <= 1024".into());
+    }
+    let permissions = crate::outputs::file::parse_permissions(
+        &get("files.permissions").cloned(),
+        "logging.files.permissions",
+    )
+    .map_err(|e| e.to_string())?;
+    let rotate_on_startup = match get("files.rotateonstartup") {
+        None => true,
+        Some(v) => v.as_bool().ok_or_else(|| {
+            format!("logging.files.rotateonstartup: expected a boolean, got {v:?}")
+        })?,
+    };
+    let text = |k: &str| get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+    Ok(Some(FileLogSettings {
+        path: text("files.path")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| logs_dir.to_path_buf()),
+        name: text("files.name").unwrap_or("packetbeat").to_string(),
+        rotate_every_bytes,
+        // libbeat keeps `keepfiles` backups besides the file being written.
+        keep_files: keep_files as usize + 1,
+        permissions,
+        rotate_on_startup,
+    }))
 }
 
 /// The module path a libbeat/Packetbeat logger name (selector) stands for.
@@ -60,7 +143,7 @@ fn level_directive(level: &str) -> &'static str {
 
 /// The `EnvFilter` directives for these settings.
 pub fn filter_directives(s: &LogSettings) -> String {
-    let shown = s.to_stderr || s.verbose;
+    let shown = s.to_stderr || s.verbose || s.files.is_some();
     let configured = level_directive(if s.level.is_empty() { "info" } else { &s.level });
     let mut base = if shown {
         configured
@@ -107,15 +190,37 @@ pub fn filter_directives(s: &LogSettings) -> String {
     parts.join(",")
 }
 
-/// Installs the global subscriber (once; later calls are ignored).
-pub fn init(s: &LogSettings) {
+/// Installs the global subscriber (once; later calls are ignored). A log directory that
+/// cannot be written is an error, as in libbeat.
+pub fn init(s: &LogSettings) -> Result<(), String> {
     let filter =
         EnvFilter::try_new(filter_directives(s)).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .event_format(EcsJson)
-        .try_init();
+        .event_format(EcsJson);
+    match &s.files {
+        Some(f) => {
+            let files = Rotator::open(RotatorConfig {
+                dir: f.path.clone(),
+                prefix: f.name.clone(),
+                max_size: f.rotate_every_bytes,
+                keep: f.keep_files,
+                permissions: f.permissions,
+                rotate_on_startup: f.rotate_on_startup,
+            })
+            .map_err(|e| {
+                format!(
+                    "failed to create the log directory or file in '{}': {e}",
+                    f.path.display()
+                )
+            })?;
+            let _ = builder.with_writer(Mutex::new(files)).try_init();
+        }
+        None => {
+            let _ = builder.with_writer(std::io::stderr).try_init();
+        }
+    }
+    Ok(())
 }
 
 /// libbeat-style ECS JSON lines.
@@ -222,7 +327,53 @@ mod tests {
             debug_selectors: d.iter().map(|x| x.to_string()).collect(),
             level: level.into(),
             selectors: sel.iter().map(|x| x.to_string()).collect(),
+            files: None,
         })
+    }
+
+    fn y(s: &str) -> serde_yaml::Value {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn files_by_default_with_libbeats_defaults() {
+        let logs = std::path::Path::new("/var/log/pb");
+        let f = file_settings(&y("{}"), logs, false).unwrap().unwrap();
+        assert_eq!(
+            f,
+            FileLogSettings {
+                path: logs.into(),
+                name: "packetbeat".into(),
+                rotate_every_bytes: 10 * 1024 * 1024,
+                keep_files: 8,
+                permissions: 0o600,
+                rotate_on_startup: true,
+            }
+        );
+        assert_eq!(file_settings(&y("{}"), logs, true).unwrap(), None);
+        assert_eq!(
+            file_settings(&y("logging: {to_files: false}"), logs, false).unwrap(),
+            None
+        );
+        let f = file_settings(
+            &y("logging: {files: {path: /tmp/l, name: pb, keepfiles: 2, rotateeverybytes: 100, permissions: '0640', rotateonstartup: false}}"),
+            logs,
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(f.path, PathBuf::from("/tmp/l"));
+        assert_eq!(
+            (f.name.as_str(), f.keep_files, f.rotate_every_bytes),
+            ("pb", 3, 100)
+        );
+        assert_eq!((f.permissions, f.rotate_on_startup), (0o640, false));
+        assert!(
+            file_settings(&y("logging: {files: {keepfiles: 2000}}"), logs, false)
+                .unwrap_err()
+                .contains("<= 1024")
+        );
+        assert!(file_settings(&y("logging: {to_files: maybe}"), logs, false).is_err());
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct GlobalArgs {
     /// Log at INFO level
     #[arg(short = 'v', global = true)]
     pub verbose: bool,
-    /// Set the environment in which the beat is running (accepted, no effect)
+    /// Set the environment in which the beat is running
     #[arg(long = "environment", value_name = "ENV", global = true)]
     pub environment: Option<String>,
     /// Home path
@@ -319,18 +319,39 @@ fn load_options(g: &GlobalArgs) -> LoadOptions {
     }
 }
 
-fn init_logging(g: &GlobalArgs, cfg: Option<&Config>) {
-    let to_stderr_cfg = cfg
-        .and_then(|c| config::lookup(&c.raw, "logging.to_stderr"))
+/// libbeat's environments (`logp.ParseEnvironment`); under systemd and in containers the
+/// log goes to stderr unless the config says where.
+const ENVIRONMENTS: [&str; 5] = [
+    "default",
+    "systemd",
+    "container",
+    "macos_service",
+    "windows_service",
+];
+
+fn init_logging(g: &GlobalArgs, cfg: Option<&Config>) -> Result<(), String> {
+    let setting = |k: &str| {
+        cfg.and_then(|c| config::lookup(&c.raw, k))
+            .filter(|v| !v.is_null())
+    };
+    let to_stderr_cfg = setting("logging.to_stderr")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
+    let env_stderr = matches!(g.environment.as_deref(), Some("systemd" | "container"))
+        && setting("logging.to_files").is_none();
+    let to_stderr = g.log_stderr || to_stderr_cfg || env_stderr;
+    let files = match cfg {
+        Some(c) => logging::file_settings(&c.raw, &c.paths.logs, to_stderr)?,
+        None => None,
+    };
     logging::init(&logging::LogSettings {
-        to_stderr: g.log_stderr || to_stderr_cfg,
+        to_stderr,
         verbose: g.verbose,
         debug_selectors: g.debug.clone(),
         level: cfg.map(|c| c.logging_level.clone()).unwrap_or_default(),
         selectors: cfg.map(|c| c.logging_selectors.clone()).unwrap_or_default(),
-    });
+        files,
+    })
 }
 
 /// Applies `-I`, `-t`, `-l`, `--dump`, `-O` and the DPDK flags to every interface (creating a
@@ -377,6 +398,16 @@ fn unsupported(what: &str) -> Result<i32, String> {
 
 fn execute(cli: Cli) -> Result<i32, String> {
     let g = cli.global;
+    if let Some(env) = g
+        .environment
+        .as_deref()
+        .filter(|e| !ENVIRONMENTS.contains(e))
+    {
+        return Err(format!(
+            "invalid argument \"{env}\" for \"--environment\" flag: invalid environment \"{env}\" (one of {})",
+            ENVIRONMENTS.join(", ")
+        ));
+    }
     match cli.command {
         Some(Command::Version) => {
             println!("{}", version_line());
@@ -399,7 +430,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
             what: TestCommand::Config,
         }) => {
             let cfg = config::load(&load_options(&g)).map_err(|e| e.0)?;
-            init_logging(&g, Some(&cfg));
+            init_logging(&g, Some(&cfg))?;
             crate::protos::build_modules(&cfg.protocols, &cfg.source).map_err(|e| e.0)?;
             println!("Config OK");
             Ok(0)
@@ -408,7 +439,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
             what: TestCommand::Output(_),
         }) => {
             let cfg = config::load(&load_options(&g)).map_err(|e| e.0)?;
-            init_logging(&g, Some(&cfg));
+            init_logging(&g, Some(&cfg))?;
             test_output(&cfg)
         }
         Some(Command::Export {
@@ -456,7 +487,7 @@ fn test_output(cfg: &Config) -> Result<i32, String> {
 
 fn run_beat(g: &GlobalArgs, run: RunArgs) -> Result<i32, String> {
     let mut cfg = config::load(&load_options(g)).map_err(|e| e.0)?;
-    init_logging(g, Some(&cfg));
+    init_logging(g, Some(&cfg))?;
     apply_run_args(&mut cfg, &run);
     if run.no_publish {
         // libbeat's -N: events are processed as usual and nothing reaches the configured output.
