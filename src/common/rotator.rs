@@ -113,7 +113,9 @@ impl Rotator {
             .truncate(!append)
             .mode(self.cfg.permissions)
             .open(&path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open '{}': {e}", path.display())))?;
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot open '{}': {e}", path.display()))
+            })?;
         self.size = if append {
             file.metadata().map(|m| m.len()).unwrap_or(0)
         } else {
