@@ -157,6 +157,21 @@ impl WorkQueue {
         }
     }
 
+    /// `n` events are given up (counted as not delivered): the batch no longer waits for them.
+    pub fn drop_events(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.metrics
+            .not_delivered
+            .fetch_add(n as u64, Ordering::Relaxed);
+        let mut st = self.state.lock().unwrap();
+        st.outstanding = st.outstanding.saturating_sub(n);
+        if st.outstanding == 0 {
+            self.done.notify_all();
+        }
+    }
+
     /// Sleeps for `d` unless the output is abandoned meanwhile; false when the worker should end.
     pub fn sleep(&self, d: Duration) -> bool {
         let until = Instant::now() + d;

@@ -1,0 +1,274 @@
+//! `output.redis` against Debian's redis-server on loopback: the events in the list (or on the
+//! channel) are the events `output.file` writes for the same capture; passwords and `db`; an
+//! outage at start; a key Redis refuses.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    port: u16,
+    password: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tools() -> bool {
+    ["redis-server", "redis-cli"].iter().all(|t| {
+        require_or_skip(
+            on_path(t),
+            t,
+            "bash scripts/install-deps (redis-server, redis-tools)",
+        )
+        .is_some()
+    })
+}
+
+fn start_server(port: u16, password: Option<&str>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new("redis-server");
+    c.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .arg("--dir")
+    .arg(dir.path())
+    .stdout(Stdio::null());
+    if let Some(p) = password {
+        c.args(["--requirepass", p]);
+    }
+    let s = Server {
+        child: c.spawn().unwrap(),
+        port,
+        password: password.map(str::to_string),
+        _dir: dir,
+    };
+    for _ in 0..200 {
+        if s.cli(&["PING"]).trim() == "PONG" {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("redis-server did not start on port {port}");
+}
+
+impl Server {
+    fn cli_cmd(&self) -> Command {
+        let mut c = Command::new("redis-cli");
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some(p) = &self.password {
+            c.args(["--no-auth-warning", "-a", p]);
+        }
+        c
+    }
+    fn cli(&self, args: &[&str]) -> String {
+        let o = self.cli_cmd().args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn list(&self, db: &str, key: &str) -> Vec<Value> {
+        self.cli(&["-n", db, "LRANGE", key, "0", "-1"])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+}
+
+/// Runs a capture with `output` (a YAML output section) from `home`; returns exit code and stderr.
+fn run(home: &Path, pcap: &Path, output: &str) -> (i32, String) {
+    let cfg = home.join("packetbeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "packetbeat.protocols:\n- type: mongodb\n  ports: [27017, 9991]\n{output}\npath.data: {}\n",
+            home.join("data").display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+        .args(["-e", "-t", "-I"])
+        .arg(pcap)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--strict.perms=false")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The events `output.file` writes for the capture, without the per-run field.
+fn file_events(home: &Path, pcap: &Path) -> Vec<Value> {
+    let out = home.join("file-out");
+    let (rc, err) = run(
+        home,
+        pcap,
+        &format!("output.file: {{path: {}}}", out.display()),
+    );
+    assert_eq!(rc, 0, "{err}");
+    let mut v = Vec::new();
+    for f in std::fs::read_dir(&out).unwrap().flatten() {
+        for l in std::fs::read_to_string(f.path()).unwrap().lines() {
+            v.push(serde_json::from_str(l).unwrap());
+        }
+    }
+    strip(v)
+}
+
+fn strip(mut events: Vec<Value>) -> Vec<Value> {
+    for e in &mut events {
+        e["agent"].as_object_mut().unwrap().remove("ephemeral_id");
+    }
+    events
+}
+
+#[test]
+fn list_channel_password_and_db() {
+    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    if !tools() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let expected = file_events(h, &pcap);
+    assert!(expected.len() >= 20, "{}", expected.len());
+
+    let server = start_server(free_port(), None);
+    let (rc, err) = run(
+        h,
+        &pcap,
+        &format!(
+            "output.redis: {{hosts: ['127.0.0.1:{}'], bulk_max_size: 7}}",
+            server.port
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(strip(server.list("0", "packetbeat")), expected, "{err}");
+
+    // A channel: a subscriber sees every event, in order.
+    let mut sub = server
+        .cli_cmd()
+        .args(["SUBSCRIBE", "pb-events"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if server
+            .cli(&["PUBSUB", "NUMSUB", "pb-events"])
+            .lines()
+            .nth(1)
+            == Some("1")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let (rc, err) = run(
+        h,
+        &pcap,
+        &format!(
+            "output.redis: {{hosts: ['127.0.0.1:{}'], key: pb-events, datatype: channel}}",
+            server.port
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = sub.kill();
+    let text = String::from_utf8_lossy(&sub.wait_with_output().unwrap().stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut published = Vec::new();
+    for w in lines.windows(3) {
+        if w[0] == "message" && w[1] == "pb-events" {
+            published.push(serde_json::from_str(w[2]).unwrap());
+        }
+    }
+    assert_eq!(strip(published), expected);
+
+    // A password in the URL, a database, and `index` naming the list and @metadata.beat.
+    let locked = start_server(free_port(), Some("s3cret"));
+    let (rc, err) = run(
+        h,
+        &pcap,
+        &format!(
+            "output.redis: {{hosts: ['redis://:s3cret@127.0.0.1:{}'], db: 3, index: PB-Net}}",
+            locked.port
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    let got = strip(locked.list("3", "PB-Net"));
+    assert_eq!(got.len(), expected.len());
+    assert_eq!(got[0]["@metadata"]["beat"], "pb-net");
+    assert!(locked.list("0", "PB-Net").is_empty());
+}
+
+#[test]
+fn an_outage_at_start_loses_nothing_and_a_refused_key_is_dropped_after_retries() {
+    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    if !tools() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    let expected = file_events(&h, &pcap);
+    let port = free_port();
+    // Nothing listens yet: the output retries with backoff until the server is up.
+    let runner = {
+        let (h, pcap) = (h.clone(), pcap.clone());
+        std::thread::spawn(move || {
+            run(
+                &h,
+                &pcap,
+                &format!("output.redis: {{hosts: ['127.0.0.1:{port}'], backoff: {{init: 100ms, max: 200ms}}}}"),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let server = start_server(port, None);
+    let (rc, err) = runner.join().unwrap();
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("Failed to connect to redis(127.0.0.1:"),
+        "{err}"
+    );
+    assert_eq!(strip(server.list("0", "packetbeat")), expected, "{err}");
+
+    // A key holding a string: RPUSH is refused (WRONGTYPE); after max_retries the events are
+    // dropped, said and counted, and the run ends.
+    assert_eq!(server.cli(&["SET", "taken", "x"]).trim(), "OK");
+    let (rc, err) = run(
+        &h,
+        &pcap,
+        &format!(
+            "output.redis: {{hosts: ['127.0.0.1:{port}'], key: taken, max_retries: 1, backoff: {{init: 10ms, max: 20ms}}}}"
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.contains("WRONGTYPE"), "{err}");
+    assert!(err.contains("dropping them"), "{err}");
+    assert!(
+        err.contains(&format!("not delivered {}", expected.len())),
+        "{err}"
+    );
+}
