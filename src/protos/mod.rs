@@ -29,6 +29,7 @@ pub mod registry;
 pub mod sip;
 pub mod tcp;
 pub mod template;
+pub mod thrift;
 #[cfg(test)]
 pub mod testing;
 pub mod tls;
