@@ -29,9 +29,9 @@ pub mod registry;
 pub mod sip;
 pub mod tcp;
 pub mod template;
-pub mod thrift;
 #[cfg(test)]
 pub mod testing;
+pub mod thrift;
 pub mod tls;
 pub mod udp;
 

@@ -129,9 +129,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
             }
         } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let end = text[i + 2..]
-                .find("*/")
-                .ok_or("unterminated comment")?;
+            let end = text[i + 2..].find("*/").ok_or("unterminated comment")?;
             i += end + 4;
         } else if c == b'"' || c == b'\'' {
             let end = text[i + 1..]
@@ -141,7 +139,9 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
             i += end + 2;
         } else if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'+') {
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-' | b'+')) {
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-' | b'+'))
+            {
                 i += 1;
             }
             out.push(Tok::Word(text[start..i].to_string()));
@@ -367,10 +367,20 @@ service Calculator extends shared.SharedService {
         assert_eq!(calc.service, "Calculator");
         assert_eq!(
             calc.params,
-            vec![None, Some("logid".into()), None, None, None, Some("w".into())]
+            vec![
+                None,
+                Some("logid".into()),
+                None,
+                None,
+                None,
+                Some("w".into())
+            ]
         );
         assert_eq!(calc.exceptions, vec![None, Some("ouch".into())]);
-        assert_eq!(idl.find("zip").unwrap().params, Vec::<Option<String>>::new());
+        assert_eq!(
+            idl.find("zip").unwrap().params,
+            Vec::<Option<String>>::new()
+        );
         assert_eq!(
             idl.find("echo_map").unwrap().params,
             vec![None, Some("m".into())]
@@ -385,7 +395,10 @@ service Calculator extends shared.SharedService {
         assert!(Idl::parse("service S { void f(").is_err());
         assert!(Idl::parse("/* never closed").is_err());
         let err = Idl::load(&["/nonexistent/x.thrift".into()]).unwrap_err();
-        assert!(err.starts_with("Error parsing Thrift IDL file /nonexistent/x.thrift: "), "{err}");
+        assert!(
+            err.starts_with("Error parsing Thrift IDL file /nonexistent/x.thrift: "),
+            "{err}"
+        );
     }
 
     #[test]

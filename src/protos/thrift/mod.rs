@@ -32,9 +32,7 @@ pub mod transaction;
 mod tests;
 
 use crate::common::{IpPortTuple, TcpTuple, Ts};
-use crate::protos::app::{
-    Analyzer, Parsed, Protocol, SectionError, StreamBuffer, Transports,
-};
+use crate::protos::app::{Analyzer, Parsed, Protocol, SectionError, StreamBuffer, Transports};
 use crate::protos::{CommonOptions, TcpConnectionParser, TcpDirection, TcpPacket};
 use crate::publish::EventSink;
 use config::ThriftConfig;

@@ -451,7 +451,8 @@ impl Reader<'_> {
                 let mut at = 5;
                 for i in 0..n {
                     let mut v = String::new();
-                    at += self.binary_value(et, d.get(at..).unwrap_or_default(), depth + 1, &mut v)?;
+                    at +=
+                        self.binary_value(et, d.get(at..).unwrap_or_default(), depth + 1, &mut v)?;
                     self.collect(&mut items, i, &v);
                 }
                 // An empty list or set renders as nothing at all, as in Packetbeat.
@@ -475,9 +476,11 @@ impl Reader<'_> {
                 let mut at = 6;
                 for i in 0..n {
                     let mut kv = String::new();
-                    at += self.binary_value(kt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
+                    at +=
+                        self.binary_value(kt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
                     kv.push_str(": ");
-                    at += self.binary_value(vt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
+                    at +=
+                        self.binary_value(vt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
                     self.collect(&mut items, i, &kv);
                 }
                 out.push('{');
@@ -598,7 +601,8 @@ impl Reader<'_> {
                 let mut items = String::new();
                 for i in 0..n {
                     let mut v = String::new();
-                    at += self.compact_value(et, d.get(at..).unwrap_or_default(), depth + 1, &mut v)?;
+                    at +=
+                        self.compact_value(et, d.get(at..).unwrap_or_default(), depth + 1, &mut v)?;
                     self.collect(&mut items, i, &v);
                 }
                 if !items.is_empty() {
@@ -618,9 +622,19 @@ impl Reader<'_> {
                     let vt = compact_type(b & 0x0f).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
                     for i in 0..n {
                         let mut kv = String::new();
-                        at += self.compact_value(kt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
+                        at += self.compact_value(
+                            kt,
+                            d.get(at..).unwrap_or_default(),
+                            depth + 1,
+                            &mut kv,
+                        )?;
                         kv.push_str(": ");
-                        at += self.compact_value(vt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
+                        at += self.compact_value(
+                            vt,
+                            d.get(at..).unwrap_or_default(),
+                            depth + 1,
+                            &mut kv,
+                        )?;
                         self.collect(&mut items, i, &kv);
                     }
                 }
@@ -695,7 +709,17 @@ impl Reader<'_> {
 fn known(t: u8) -> bool {
     matches!(
         t,
-        T_BOOL | T_BYTE | T_DOUBLE | T_I16 | T_I32 | T_I64 | T_STRING | T_STRUCT | T_MAP | T_SET | T_LIST
+        T_BOOL
+            | T_BYTE
+            | T_DOUBLE
+            | T_I16
+            | T_I32
+            | T_I64
+            | T_STRING
+            | T_STRUCT
+            | T_MAP
+            | T_SET
+            | T_LIST
     )
 }
 
