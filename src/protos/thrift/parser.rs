@@ -182,7 +182,6 @@ fn parse_inner(opts: &Options, partial: &mut Partial, data: &[u8]) -> R<Parsed<M
         }
         partial.started = Some((header, frame, offset));
     }
-    let r = Reader { opts };
     loop {
         let offset = partial.started.as_ref().map_or(0, |s| s.2);
         let rest = data.get(offset..).unwrap_or_default();
@@ -190,9 +189,14 @@ fn parse_inner(opts: &Options, partial: &mut Partial, data: &[u8]) -> R<Parsed<M
             return Err(Stop::Incomplete);
         }
         let field = if opts.compact {
-            r.compact_field(rest, &mut partial.last_id, 0)?
+            let r = Reader {
+                opts,
+                wire: Compact,
+            };
+            r.field(rest, &mut partial.last_id, 0)?
         } else {
-            r.binary_field(rest, 0)?
+            let r = Reader { opts, wire: Binary };
+            r.field(rest, &mut partial.last_id, 0)?
         };
         match field {
             None => {
@@ -230,18 +234,17 @@ fn be64(d: &[u8], at: usize) -> R<u64> {
         .ok_or(Stop::Incomplete)
 }
 
-/// Packetbeat's `readString`: the bytes, cut at `string_max_size` with `...` added, and the
-/// bytes used.
-fn binary_string(opts: &Options, d: &[u8]) -> R<(Vec<u8>, usize)> {
+/// A binary-protocol string: its bytes and the bytes used.
+fn binary_bytes(d: &[u8]) -> R<(&[u8], usize)> {
     let n = be32(d, 0)?;
     if (n as i32) < 0 {
         return Err(Stop::Bad(ERR_BAD_STRING));
     }
-    let n = n as usize;
-    let body = d.get(4..4 + n).ok_or(Stop::Incomplete)?;
-    Ok((cut(opts, body), 4 + n))
+    let body = d.get(4..4 + n as usize).ok_or(Stop::Incomplete)?;
+    Ok((body, 4 + body.len()))
 }
 
+/// Packetbeat's `readString` cut: at most `string_max_size` bytes, then `...`.
 fn cut(opts: &Options, body: &[u8]) -> Vec<u8> {
     if body.len() > opts.string_max_size {
         let mut v = body[..opts.string_max_size].to_vec();
@@ -261,20 +264,20 @@ fn binary_header(opts: &Options, d: &[u8]) -> R<(Header, usize)> {
     if (word as i32) < 0 {
         // Strict: version and type, name, seqid. The version is not checked, as Packetbeat
         // only logs a version other than 1.
-        let (name, used) = binary_string(opts, &d[4..])?;
+        let (name, used) = binary_bytes(&d[4..])?;
         let at = 4 + used;
         let seq_id = be32(d, at)?;
         Ok((
             Header {
                 kind: (word & 0xff) as u8,
-                method: String::from_utf8_lossy(&name).into_owned(),
+                method: String::from_utf8_lossy(&cut(opts, name)).into_owned(),
                 seq_id,
             },
             at + 4,
         ))
     } else {
         // Old style: name, type byte, seqid.
-        let (name, used) = binary_string(opts, d)?;
+        let (name, used) = binary_bytes(d)?;
         if d.len() < used + 5 {
             return Err(Stop::Incomplete);
         }
@@ -283,7 +286,7 @@ fn binary_header(opts: &Options, d: &[u8]) -> R<(Header, usize)> {
         Ok((
             Header {
                 kind,
-                method: String::from_utf8_lossy(&name).into_owned(),
+                method: String::from_utf8_lossy(&cut(opts, name)).into_owned(),
                 seq_id,
             },
             used + 5,
@@ -317,10 +320,11 @@ fn compact_len(d: &[u8]) -> R<(usize, usize)> {
     Ok((n as usize, used))
 }
 
-fn compact_string(opts: &Options, d: &[u8]) -> R<(Vec<u8>, usize)> {
+/// A compact-protocol string: its bytes and the bytes used.
+fn compact_bytes(d: &[u8]) -> R<(&[u8], usize)> {
     let (n, used) = compact_len(d)?;
     let body = d.get(used..used + n).ok_or(Stop::Incomplete)?;
-    Ok((cut(opts, body), used + n))
+    Ok((body, used + n))
 }
 
 /// The compact protocol's message header: `0x82`, version 1 and type, seqid, name.
@@ -334,11 +338,11 @@ fn compact_header(opts: &Options, d: &[u8]) -> R<(Header, usize)> {
     let kind = (d[1] >> 5) & 0x07;
     let (seq, used) = varint(&d[2..], 5)?;
     let at = 2 + used;
-    let (name, used) = compact_string(opts, &d[at..])?;
+    let (name, used) = compact_bytes(&d[at..])?;
     Ok((
         Header {
             kind,
-            method: String::from_utf8_lossy(&name).into_owned(),
+            method: String::from_utf8_lossy(&cut(opts, name)).into_owned(),
             seq_id: seq as u32,
         },
         at + used,
@@ -379,14 +383,34 @@ fn compact_type(t: u8) -> Option<u8> {
     })
 }
 
-/// The value readers, which share the rendering options.
-struct Reader<'a> {
-    opts: &'a Options,
+/// What differs between the binary and the compact protocol: how field headers, collection
+/// headers and scalars are encoded. Types are the binary protocol's ids on both.
+trait Wire {
+    /// A field header: `None` at STOP. `last_id` is the struct's previous field id (the compact
+    /// protocol sends deltas).
+    fn field(&self, d: &[u8], last_id: i16) -> R<Option<FieldHead>>;
+    /// A list or set header: element type, count, bytes used.
+    fn collection(&self, d: &[u8]) -> R<(u8, usize, usize)>;
+    /// A map header: key type, value type, count, bytes used.
+    fn map(&self, d: &[u8]) -> R<(u8, u8, usize, usize)>;
+    /// A scalar of type `t` (bool as a collection element), rendered; the bytes it used, and
+    /// its bytes when it is a string.
+    fn scalar<'d>(&self, t: u8, d: &'d [u8], out: &mut String) -> R<(usize, Option<&'d [u8]>)>;
 }
 
-impl Reader<'_> {
-    /// A top-level or struct field: `None` at STOP, else the field and the bytes it used.
-    fn binary_field(&self, d: &[u8], depth: usize) -> R<Option<(Field, usize)>> {
+struct FieldHead {
+    t: u8,
+    id: u16,
+    used: usize,
+    /// A compact bool field's value, carried in its type.
+    inline: Option<bool>,
+}
+
+struct Binary;
+struct Compact;
+
+impl Wire for Binary {
+    fn field(&self, d: &[u8], _: i16) -> R<Option<FieldHead>> {
         let t = *d.first().ok_or(Stop::Incomplete)?;
         if t == T_STOP {
             return Ok(None);
@@ -395,217 +419,205 @@ impl Reader<'_> {
         if !known(t) {
             return Err(Stop::Bad(ERR_BAD_TYPE));
         }
-        let mut value = String::new();
-        let used = self.binary_value(t, &d[3..], depth, &mut value)?;
-        Ok(Some((Field { id, value }, 3 + used)))
+        Ok(Some(FieldHead {
+            t,
+            id,
+            used: 3,
+            inline: None,
+        }))
     }
 
-    /// One value of type `t`, rendered into `out`; the bytes it used.
-    fn binary_value(&self, t: u8, d: &[u8], depth: usize, out: &mut String) -> R<usize> {
-        if depth > MAX_DEPTH {
-            return Err(Stop::Bad(ERR_TOO_DEEP));
+    fn collection(&self, d: &[u8]) -> R<(u8, usize, usize)> {
+        if d.len() < 5 {
+            return Err(Stop::Incomplete);
         }
-        match t {
+        if !known(d[0]) {
+            return Err(Stop::Bad(ERR_BAD_TYPE));
+        }
+        Ok((d[0], be32(d, 1)? as usize, 5))
+    }
+
+    fn map(&self, d: &[u8]) -> R<(u8, u8, usize, usize)> {
+        if d.len() < 6 {
+            return Err(Stop::Incomplete);
+        }
+        if !known(d[0]) || !known(d[1]) {
+            return Err(Stop::Bad(ERR_BAD_TYPE));
+        }
+        Ok((d[0], d[1], be32(d, 2)? as usize, 6))
+    }
+
+    fn scalar<'d>(&self, t: u8, d: &'d [u8], out: &mut String) -> R<(usize, Option<&'d [u8]>)> {
+        let used = match t {
             T_BOOL => {
                 let b = *d.first().ok_or(Stop::Incomplete)?;
                 out.push_str(if b == 0 { "false" } else { "true" });
-                Ok(1)
+                1
             }
             T_BYTE => {
-                let b = *d.first().ok_or(Stop::Incomplete)?;
-                let _ = write!(out, "{b}");
-                Ok(1)
+                let _ = write!(out, "{}", *d.first().ok_or(Stop::Incomplete)?);
+                1
             }
             T_DOUBLE => {
                 push_double(out, f64::from_bits(be64(d, 0)?));
-                Ok(8)
+                8
             }
             T_I16 => {
                 let _ = write!(out, "{}", be16(d, 0)?);
-                Ok(2)
+                2
             }
             T_I32 => {
                 let _ = write!(out, "{}", be32(d, 0)?);
-                Ok(4)
+                4
             }
             T_I64 => {
                 let _ = write!(out, "{}", be64(d, 0)? as i64);
-                Ok(8)
+                8
             }
             T_STRING => {
-                let (s, used) = binary_string(self.opts, d)?;
-                self.quote(&s, out);
-                Ok(used)
+                let (body, used) = binary_bytes(d)?;
+                return Ok((used, Some(body)));
             }
-            T_LIST | T_SET => {
-                if d.len() < 5 {
-                    return Err(Stop::Incomplete);
-                }
-                let et = d[0];
-                if !known(et) {
-                    return Err(Stop::Bad(ERR_BAD_TYPE));
-                }
-                let n = be32(d, 1)? as usize;
-                let (open, close) = if t == T_LIST { ('[', ']') } else { ('{', '}') };
-                let mut items = String::new();
-                let mut at = 5;
-                for i in 0..n {
-                    let mut v = String::new();
-                    at +=
-                        self.binary_value(et, d.get(at..).unwrap_or_default(), depth + 1, &mut v)?;
-                    self.collect(&mut items, i, &v);
-                }
-                // An empty list or set renders as nothing at all, as in Packetbeat.
-                if !items.is_empty() {
-                    out.push(open);
-                    out.push_str(&items);
-                    out.push(close);
-                }
-                Ok(at)
-            }
-            T_MAP => {
-                if d.len() < 6 {
-                    return Err(Stop::Incomplete);
-                }
-                let (kt, vt) = (d[0], d[1]);
-                if !known(kt) || !known(vt) {
-                    return Err(Stop::Bad(ERR_BAD_TYPE));
-                }
-                let n = be32(d, 2)? as usize;
-                let mut items = String::new();
-                let mut at = 6;
-                for i in 0..n {
-                    let mut kv = String::new();
-                    at +=
-                        self.binary_value(kt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
-                    kv.push_str(": ");
-                    at +=
-                        self.binary_value(vt, d.get(at..).unwrap_or_default(), depth + 1, &mut kv)?;
-                    self.collect(&mut items, i, &kv);
-                }
-                out.push('{');
-                out.push_str(&items);
-                out.push('}');
-                Ok(at)
-            }
-            T_STRUCT => {
-                let mut fields = Vec::new();
-                let mut at = 0;
-                for i in 0.. {
-                    if i >= self.opts.drop_after_n_struct_fields {
-                        return Err(Stop::Bad(ERR_TOO_MANY_FIELDS));
-                    }
-                    match self.binary_field(d.get(at..).unwrap_or_default(), depth + 1)? {
-                        None => break,
-                        Some((f, used)) => {
-                            fields.push(f);
-                            at += used;
-                        }
-                    }
-                }
-                self.format_struct(&fields, &[], out);
-                Ok(at + 1)
-            }
-            _ => Err(Stop::Bad(ERR_BAD_TYPE)),
-        }
+            _ => return Err(Stop::Bad(ERR_BAD_TYPE)),
+        };
+        Ok((used, None))
     }
+}
 
-    /// A compact-protocol field: `None` at STOP. `last_id` is the struct's previous field id.
-    fn compact_field(
-        &self,
-        d: &[u8],
-        last_id: &mut i16,
-        depth: usize,
-    ) -> R<Option<(Field, usize)>> {
+impl Wire for Compact {
+    fn field(&self, d: &[u8], last_id: i16) -> R<Option<FieldHead>> {
         let b = *d.first().ok_or(Stop::Incomplete)?;
         if b == 0 {
             return Ok(None);
         }
-        let ct = b & 0x0f;
-        let delta = b >> 4;
-        let (id, mut at) = if delta == 0 {
-            let (v, used) = varint(&d[1..], 3)?;
-            (zigzag(v) as i16, 1 + used)
-        } else {
-            (last_id.wrapping_add(i16::from(delta)), 1)
+        let (id, used) = match b >> 4 {
+            0 => {
+                let (v, n) = varint(&d[1..], 3)?;
+                (zigzag(v) as i16, 1 + n)
+            }
+            delta => (last_id.wrapping_add(i16::from(delta)), 1),
         };
-        let mut value = String::new();
-        if ct == 1 || ct == 2 {
-            // A bool field carries its value in its type.
-            value.push_str(if ct == 1 { "true" } else { "false" });
-        } else {
-            let t = compact_type(ct).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
-            at += self.compact_value(t, &d[at..], depth, &mut value)?;
-        }
-        *last_id = id;
-        Ok(Some((
-            Field {
-                id: id as u16,
-                value,
-            },
-            at,
-        )))
+        let ct = b & 0x0f;
+        let t = compact_type(ct).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
+        Ok(Some(FieldHead {
+            t,
+            // Printed as the binary protocol's unsigned id.
+            id: id as u16,
+            used,
+            inline: (t == T_BOOL).then_some(ct == 1),
+        }))
     }
 
-    fn compact_value(&self, t: u8, d: &[u8], depth: usize, out: &mut String) -> R<usize> {
-        if depth > MAX_DEPTH {
-            return Err(Stop::Bad(ERR_TOO_DEEP));
+    fn collection(&self, d: &[u8]) -> R<(u8, usize, usize)> {
+        let b = *d.first().ok_or(Stop::Incomplete)?;
+        let et = compact_type(b & 0x0f).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
+        if b >> 4 == 0x0f {
+            let (n, used) = compact_len(&d[1..])?;
+            Ok((et, n, 1 + used))
+        } else {
+            Ok((et, usize::from(b >> 4), 1))
         }
-        match t {
+    }
+
+    fn map(&self, d: &[u8]) -> R<(u8, u8, usize, usize)> {
+        let (n, used) = compact_len(d)?;
+        if n == 0 {
+            // An empty map has no types byte.
+            return Ok((T_BOOL, T_BOOL, 0, used));
+        }
+        let b = *d.get(used).ok_or(Stop::Incomplete)?;
+        let kt = compact_type(b >> 4).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
+        let vt = compact_type(b & 0x0f).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
+        Ok((kt, vt, n, used + 1))
+    }
+
+    fn scalar<'d>(&self, t: u8, d: &'d [u8], out: &mut String) -> R<(usize, Option<&'d [u8]>)> {
+        let int = |max: usize| varint(d, max).map(|(v, n)| (zigzag(v), n));
+        let used = match t {
             T_BOOL => {
                 // In a collection: 1 is true.
                 let b = *d.first().ok_or(Stop::Incomplete)?;
                 out.push_str(if b == 1 { "true" } else { "false" });
-                Ok(1)
+                1
             }
             T_BYTE => {
-                let b = *d.first().ok_or(Stop::Incomplete)?;
-                let _ = write!(out, "{b}");
-                Ok(1)
+                let _ = write!(out, "{}", *d.first().ok_or(Stop::Incomplete)?);
+                1
             }
             T_DOUBLE => {
                 let b = d.get(..8).ok_or(Stop::Incomplete)?;
                 push_double(out, f64::from_le_bytes(b.try_into().expect("8 bytes")));
-                Ok(8)
+                8
             }
+            // As the binary protocol's are printed: i16 and i32 unsigned.
             T_I16 => {
-                let (v, used) = varint(d, 3)?;
-                let _ = write!(out, "{}", zigzag(v) as i16 as u16);
-                Ok(used)
+                let (v, n) = int(3)?;
+                let _ = write!(out, "{}", v as i16 as u16);
+                n
             }
             T_I32 => {
-                let (v, used) = varint(d, 5)?;
-                let _ = write!(out, "{}", zigzag(v) as i32 as u32);
-                Ok(used)
+                let (v, n) = int(5)?;
+                let _ = write!(out, "{}", v as i32 as u32);
+                n
             }
             T_I64 => {
-                let (v, used) = varint(d, 10)?;
-                let _ = write!(out, "{}", zigzag(v));
-                Ok(used)
+                let (v, n) = int(10)?;
+                let _ = write!(out, "{v}");
+                n
             }
             T_STRING => {
-                let (s, used) = compact_string(self.opts, d)?;
-                self.quote(&s, out);
-                Ok(used)
+                let (body, used) = compact_bytes(d)?;
+                return Ok((used, Some(body)));
             }
+            _ => return Err(Stop::Bad(ERR_BAD_TYPE)),
+        };
+        Ok((used, None))
+    }
+}
+
+/// The value renderer, one for both protocols.
+struct Reader<'a, W> {
+    opts: &'a Options,
+    wire: W,
+}
+
+impl<W: Wire> Reader<'_, W> {
+    /// A top-level or struct field: `None` at STOP, else the field and the bytes it used.
+    fn field(&self, d: &[u8], last_id: &mut i16, depth: usize) -> R<Option<(Field, usize)>> {
+        let Some(h) = self.wire.field(d, *last_id)? else {
+            return Ok(None);
+        };
+        let mut value = String::new();
+        let used = match h.inline {
+            Some(b) => {
+                value.push_str(if b { "true" } else { "false" });
+                0
+            }
+            None => self.value(h.t, &d[h.used..], depth, &mut value)?,
+        };
+        // Committed only once the whole field is read: an incomplete one is read again.
+        *last_id = h.id as i16;
+        Ok(Some((Field { id: h.id, value }, h.used + used)))
+    }
+
+    /// One value of type `t`, rendered into `out`; the bytes it used.
+    fn value(&self, t: u8, d: &[u8], depth: usize, out: &mut String) -> R<usize> {
+        if depth > MAX_DEPTH {
+            return Err(Stop::Bad(ERR_TOO_DEEP));
+        }
+        let rest = |at: usize| d.get(at..).unwrap_or_default();
+        match t {
             T_LIST | T_SET => {
-                let b = *d.first().ok_or(Stop::Incomplete)?;
-                let et = compact_type(b & 0x0f).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
-                let (n, mut at) = if b >> 4 == 0x0f {
-                    let (n, used) = compact_len(&d[1..])?;
-                    (n, 1 + used)
-                } else {
-                    (usize::from(b >> 4), 1)
-                };
-                let (open, close) = if t == T_LIST { ('[', ']') } else { ('{', '}') };
+                let (et, n, mut at) = self.wire.collection(d)?;
                 let mut items = String::new();
                 for i in 0..n {
                     let mut v = String::new();
-                    at +=
-                        self.compact_value(et, d.get(at..).unwrap_or_default(), depth + 1, &mut v)?;
+                    at += self.value(et, rest(at), depth + 1, &mut v)?;
                     self.collect(&mut items, i, &v);
                 }
+                // An empty list or set renders as nothing at all, as in Packetbeat.
                 if !items.is_empty() {
+                    let (open, close) = if t == T_LIST { ('[', ']') } else { ('{', '}') };
                     out.push(open);
                     out.push_str(&items);
                     out.push(close);
@@ -613,30 +625,14 @@ impl Reader<'_> {
                 Ok(at)
             }
             T_MAP => {
-                let (n, mut at) = compact_len(d)?;
+                let (kt, vt, n, mut at) = self.wire.map(d)?;
                 let mut items = String::new();
-                if n > 0 {
-                    let b = *d.get(at).ok_or(Stop::Incomplete)?;
-                    at += 1;
-                    let kt = compact_type(b >> 4).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
-                    let vt = compact_type(b & 0x0f).ok_or(Stop::Bad(ERR_BAD_TYPE))?;
-                    for i in 0..n {
-                        let mut kv = String::new();
-                        at += self.compact_value(
-                            kt,
-                            d.get(at..).unwrap_or_default(),
-                            depth + 1,
-                            &mut kv,
-                        )?;
-                        kv.push_str(": ");
-                        at += self.compact_value(
-                            vt,
-                            d.get(at..).unwrap_or_default(),
-                            depth + 1,
-                            &mut kv,
-                        )?;
-                        self.collect(&mut items, i, &kv);
-                    }
+                for i in 0..n {
+                    let mut kv = String::new();
+                    at += self.value(kt, rest(at), depth + 1, &mut kv)?;
+                    kv.push_str(": ");
+                    at += self.value(vt, rest(at), depth + 1, &mut kv)?;
+                    self.collect(&mut items, i, &kv);
                 }
                 out.push('{');
                 out.push_str(&items);
@@ -651,8 +647,7 @@ impl Reader<'_> {
                     if i >= self.opts.drop_after_n_struct_fields {
                         return Err(Stop::Bad(ERR_TOO_MANY_FIELDS));
                     }
-                    let rest = d.get(at..).unwrap_or_default();
-                    match self.compact_field(rest, &mut last_id, depth + 1)? {
+                    match self.field(rest(at), &mut last_id, depth + 1)? {
                         None => break,
                         Some((f, used)) => {
                             fields.push(f);
@@ -660,27 +655,29 @@ impl Reader<'_> {
                         }
                     }
                 }
-                self.format_struct(&fields, &[], out);
+                format_struct(&fields, &[], self.opts.collection_max_size, out);
                 Ok(at + 1)
             }
-            _ => Err(Stop::Bad(ERR_BAD_TYPE)),
+            _ => {
+                let (used, string) = self.wire.scalar(t, d, out)?;
+                if let Some(s) = string {
+                    self.quote(&cut(self.opts, s), out);
+                }
+                Ok(used)
+            }
         }
     }
 
     /// Adds the `i`-th item of a collection: the first `collection_max_size`, then `...` once.
     fn collect(&self, items: &mut String, i: usize, v: &str) {
         let max = self.opts.collection_max_size;
-        if i < max {
-            if i > 0 {
-                items.push_str(", ");
-            }
-            items.push_str(v);
-        } else if i == max {
-            if i > 0 {
-                items.push_str(", ");
-            }
-            items.push_str("...");
+        if i > max {
+            return;
         }
+        if i > 0 {
+            items.push_str(", ");
+        }
+        items.push_str(if i < max { v } else { "..." });
     }
 
     /// Packetbeat's `readAndQuoteString`.
@@ -699,10 +696,6 @@ impl Reader<'_> {
                 }
             }
         }
-    }
-
-    fn format_struct(&self, fields: &[Field], names: &[Option<String>], out: &mut String) {
-        format_struct(fields, names, self.opts.collection_max_size, out);
     }
 }
 
