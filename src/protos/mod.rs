@@ -31,6 +31,7 @@ pub mod tcp;
 pub mod template;
 #[cfg(test)]
 pub mod testing;
+pub mod thrift;
 pub mod tls;
 pub mod udp;
 

@@ -7,9 +7,9 @@ use serde::{Deserialize, Deserializer};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// One line per protocol Packetbeat 8 knows, in name order: its factory, or `unimplemented`
-/// while this build does not analyse it (such a section is accepted and skipped with a warning,
-/// so an existing `packetbeat.yml` keeps working). A config naming another type is an error.
+/// One line per protocol Packetbeat 8 knows, in name order, with its factory (an entry without
+/// one, `build: None`, would be accepted and skipped with a warning, so an existing
+/// `packetbeat.yml` keeps working). A config naming another type is an error.
 pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::amqp::Amqp>(),
     analyzer::<super::cassandra::Cassandra>(),
@@ -24,7 +24,7 @@ pub const ANALYZERS: [Entry; 15] = [
     analyzer::<super::pgsql::Pgsql>(),
     analyzer::<super::redis::Redis>(),
     analyzer::<super::sip::Sip>(),
-    unimplemented("thrift"),
+    analyzer::<super::thrift::Thrift>(),
     analyzer::<super::tls::config::TlsSettings>(),
 ];
 
@@ -49,10 +49,6 @@ const fn analyzer<P: Protocol>() -> Entry {
         name: P::NAME,
         build: Some(app::build::<P>),
     }
-}
-
-const fn unimplemented(name: &'static str) -> Entry {
-    Entry { name, build: None }
 }
 
 const fn names<const N: usize>(entries: &[Entry; N]) -> [&'static str; N] {

@@ -25,11 +25,12 @@
 //! 5. `mod.rs`: the module doc (what Packetbeat does and so this analyzer does), `impl
 //!    Protocol` (name, config, `configure`, `TRANSPORTS`) and, for message protocols,
 //!    `impl MessageProtocol` (parse, then what a message does to the connection's pairing).
-//! 6. One line in `protos/registry.rs`'s `ANALYZERS` table, replacing its `unimplemented` line.
+//! 6. One line in `protos/registry.rs`'s `ANALYZERS` table.
 //!
 //! Analyzers whose shape the message adapter does not fit (HTTP skips bodies without buffering
 //! them; TLS publishes once per connection; DNS over TCP decodes one message per segment as
-//! Packetbeat does) implement [`TcpConnectionParser`] themselves, with the same shared pieces.
+//! Packetbeat does; Thrift's `capture_reply: false` silences a direction until a call goes the
+//! other way) implement [`TcpConnectionParser`] themselves, with the same shared pieces.
 
 pub mod csv;
 pub mod event;
