@@ -14,6 +14,7 @@ pub mod flows;
 pub mod outputs;
 pub mod protos;
 pub mod publish;
+pub mod setup;
 pub mod sniffer;
 
 /// The Packetbeat version this build is compatible with; used for `agent.version`,

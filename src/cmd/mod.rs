@@ -1,9 +1,10 @@
 //! The command line, spelled as Packetbeat spells it: `packetbeat [run]`, `version`, `devices`,
-//! `test config`, `export config`, with libbeat's global flags (`-c`, `-E`, `-e`, `-d`, `-v`,
+//! `test config`, `export config|template|ilm-policy|index-pattern`, with libbeat's global flags (`-c`, `-E`, `-e`, `-d`, `-v`,
 //! `--path.*`, `--strict.perms`) and Packetbeat's run flags (`-I`, `-t`, `-l`, `--dump`, `-O`).
 //! Errors print one line, `Exiting: <message>`, and exit with status 1.
 
 pub mod args;
+pub mod export;
 pub mod logging;
 
 use crate::config::{self, Config, InterfaceConfig, LoadOptions};
@@ -195,16 +196,49 @@ pub enum TestCommand {
 pub enum ExportCommand {
     /// Export current config to stdout
     Config,
-    /// Export index template to stdout (not implemented by packetbeat-rs)
-    Template(Unsupported),
-    /// Export kibana index pattern to stdout (not implemented by packetbeat-rs)
+    /// Export index template to stdout
+    Template(TemplateArgs),
+    /// Export kibana index pattern to stdout
     #[command(name = "index-pattern")]
-    IndexPattern(Unsupported),
+    IndexPattern(EsVersionArgs),
     /// Export defined dashboard to stdout (not implemented by packetbeat-rs)
     Dashboard(Unsupported),
-    /// Export ILM policy (not implemented by packetbeat-rs)
+    /// Export ILM policy
     #[command(name = "ilm-policy")]
-    IlmPolicy(Unsupported),
+    IlmPolicy(IlmPolicyArgs),
+}
+
+/// `export template` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TemplateArgs {
+    /// Elasticsearch version
+    #[arg(long = "es.version", value_name = "VERSION")]
+    pub es_version: Option<String>,
+    /// Generate template with ILM disabled
+    #[arg(long = "noilm")]
+    pub noilm: bool,
+    /// Specify directory for printing template files. By default templates are printed to stdout.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `export ilm-policy` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IlmPolicyArgs {
+    /// Elasticsearch version
+    #[arg(long = "es.version", value_name = "VERSION")]
+    pub es_version: Option<String>,
+    /// Specify directory for printing policy files. By default policies are printed to stdout.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `export index-pattern` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EsVersionArgs {
+    /// Elasticsearch version
+    #[arg(long = "es.version", value_name = "VERSION")]
+    pub es_version: Option<String>,
 }
 
 /// The program: parses `std::env::args`, runs the command, returns the exit code.
@@ -417,17 +451,17 @@ fn execute(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
         Some(Command::Export {
-            what: ExportCommand::Template(_),
-        }) => unsupported("export template"),
+            what: ExportCommand::Template(a),
+        }) => Ok(export::template(&load_options(&g), &a)),
         Some(Command::Export {
-            what: ExportCommand::IndexPattern(_),
-        }) => unsupported("export index-pattern"),
+            what: ExportCommand::IndexPattern(a),
+        }) => Ok(export::index_pattern(&load_options(&g), &a)),
         Some(Command::Export {
             what: ExportCommand::Dashboard(_),
         }) => unsupported("export dashboard"),
         Some(Command::Export {
-            what: ExportCommand::IlmPolicy(_),
-        }) => unsupported("export ilm-policy"),
+            what: ExportCommand::IlmPolicy(a),
+        }) => Ok(export::ilm_policy(&load_options(&g), &a)),
         Some(Command::Setup(_)) => unsupported("setup"),
         Some(Command::Keystore(_)) => unsupported("keystore"),
         Some(Command::Completion(_)) => unsupported("completion"),
