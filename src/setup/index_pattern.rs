@@ -245,7 +245,8 @@ pub fn index_pattern(cfg: &SetupConfig, version: &Version) -> Result<Value, Stri
     Ok(json!({
         "type": "index-pattern",
         "id": title,
-        "version": cfg.info.version,
+        // libbeat passes Packetbeat's settings.Version here, which Packetbeat leaves empty.
+        "version": "",
         "attributes": attrs,
     }))
 }
