@@ -9,9 +9,15 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 
-fn fail(msg: String) -> i32 {
-    eprintln!("{msg}");
-    1
+/// The exit status of a command; its error goes to stderr.
+fn report(r: Result<(), String>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(msg) => {
+            eprintln!("{msg}");
+            1
+        }
+    }
 }
 
 /// Loads and validates the configuration as libbeat's `NewInitializedBeat` does for `export`.
@@ -68,10 +74,7 @@ impl Sink {
 
 /// `export template [--es.version V] [--noilm] [--dir D]`.
 pub fn template(opts: &LoadOptions, args: &TemplateArgs) -> i32 {
-    match template_inner(opts, args) {
-        Ok(()) => 0,
-        Err(e) => fail(e),
-    }
+    report(template_inner(opts, args))
 }
 
 fn template_inner(opts: &LoadOptions, args: &TemplateArgs) -> Result<(), String> {
@@ -99,10 +102,7 @@ fn template_inner(opts: &LoadOptions, args: &TemplateArgs) -> Result<(), String>
 /// `export ilm-policy [--es.version V] [--dir D]`: prints nothing when
 /// `setup.ilm.check_exists` is false (libbeat then leaves the policy alone).
 pub fn ilm_policy(opts: &LoadOptions, args: &IlmPolicyArgs) -> i32 {
-    match ilm_inner(opts, args) {
-        Ok(()) => 0,
-        Err(e) => fail(e),
-    }
+    report(ilm_inner(opts, args))
 }
 
 fn ilm_inner(opts: &LoadOptions, args: &IlmPolicyArgs) -> Result<(), String> {
@@ -124,16 +124,14 @@ fn ilm_inner(opts: &LoadOptions, args: &IlmPolicyArgs) -> Result<(), String> {
 
 /// `export index-pattern [--es.version V]`.
 pub fn index_pattern(opts: &LoadOptions, args: &EsVersionArgs) -> i32 {
-    let run = || -> Result<(), String> {
-        let cfg = load(opts)?;
-        let version = es_version(&args.es_version, "Error creating version")?;
-        let p = setup::index_pattern::index_pattern(&cfg, &version)
-            .map_err(|e| format!("Error generating Index Pattern: {e}."))?;
-        println!("{}", to_go_json_pretty(&p));
-        Ok(())
-    };
-    match run() {
-        Ok(()) => 0,
-        Err(e) => fail(e),
-    }
+    report(index_pattern_inner(opts, args))
+}
+
+fn index_pattern_inner(opts: &LoadOptions, args: &EsVersionArgs) -> Result<(), String> {
+    let cfg = load(opts)?;
+    let version = es_version(&args.es_version, "Error creating version")?;
+    let p = setup::index_pattern::index_pattern(&cfg, &version)
+        .map_err(|e| format!("Error generating Index Pattern: {e}."))?;
+    println!("{}", to_go_json_pretty(&p));
+    Ok(())
 }

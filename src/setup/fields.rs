@@ -189,7 +189,7 @@ fn key_of(k: &serde_yaml::Value) -> String {
 }
 
 /// A scalar as go-ucfg converts it to a string.
-fn as_string(v: &serde_yaml::Value, key: &str) -> Result<String, String> {
+pub(crate) fn as_string(v: &serde_yaml::Value, key: &str) -> Result<String, String> {
     match v {
         serde_yaml::Value::String(s) => Ok(s.clone()),
         serde_yaml::Value::Number(n) => Ok(n.to_string()),
@@ -201,7 +201,7 @@ fn as_string(v: &serde_yaml::Value, key: &str) -> Result<String, String> {
     }
 }
 
-fn as_bool(v: &serde_yaml::Value, key: &str) -> Result<bool, String> {
+pub(crate) fn as_bool(v: &serde_yaml::Value, key: &str) -> Result<bool, String> {
     match v {
         serde_yaml::Value::Bool(b) => Ok(*b),
         serde_yaml::Value::String(s) => match s.as_str() {

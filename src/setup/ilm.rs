@@ -3,7 +3,7 @@
 //! name (a format string, default `packetbeat`), its body (`policy_file`, or the default hot
 //! phase rolling over at 50gb per primary shard or 30 days), `check_exists` and `overwrite`.
 
-use super::{format_static, section_enabled, SetupConfig, Version};
+use super::{format_static, get_bool, get_str, section_enabled, SetupConfig, Version};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +45,6 @@ pub fn default_dsl_policy() -> Value {
     json!({"data_retention": "7d"})
 }
 
-fn opt_str(v: &serde_yaml::Value, k: &str, at: &str) -> Result<Option<String>, String> {
-    match v.get(k) {
-        None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(serde_yaml::Value::String(s)) => Ok(Some(s.clone())),
-        Some(serde_yaml::Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(serde_yaml::Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(format!("type mismatch accessing '{at}.{k}'")),
-    }
-}
-
-fn opt_bool(v: &serde_yaml::Value, k: &str, at: &str) -> Result<Option<bool>, String> {
-    match v.get(k) {
-        None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(serde_yaml::Value::Bool(b)) => Ok(Some(*b)),
-        Some(serde_yaml::Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-        Some(_) => Err(format!("type mismatch accessing '{at}.{k}'")),
-    }
-}
-
 /// Resolves the lifecycle settings (libbeat's `NewFileClientHandler` and `createPolicy`).
 /// `policy_file` is read as given (relative to the working directory, as libbeat reads it).
 pub fn lifecycle(cfg: &SetupConfig) -> Result<Lifecycle, String> {
@@ -96,24 +77,24 @@ pub fn lifecycle(cfg: &SetupConfig) -> Result<Lifecycle, String> {
         None
     };
     if let Some((s, at)) = section {
-        if let Some(b) = opt_bool(s, "enabled", at)? {
+        if let Some(b) = get_bool(s, "enabled", at)? {
             l.enabled = b;
         }
         if l.mode == Mode::Ilm {
-            if let Some(n) = opt_str(s, "policy_name", at)? {
+            if let Some(n) = get_str(s, "policy_name", at)? {
                 l.name = n;
             }
         } else {
             // A data stream lifecycle is named after the data stream.
-            l.name = opt_str(s, "data_stream_pattern", at)?.unwrap_or(l.name);
+            l.name = get_str(s, "data_stream_pattern", at)?.unwrap_or(l.name);
         }
-        if let Some(f) = opt_str(s, "policy_file", at)? {
+        if let Some(f) = get_str(s, "policy_file", at)? {
             policy_file = f;
         }
-        if let Some(b) = opt_bool(s, "check_exists", at)? {
+        if let Some(b) = get_bool(s, "check_exists", at)? {
             l.check_exists = b;
         }
-        if let Some(b) = opt_bool(s, "overwrite", at)? {
+        if let Some(b) = get_bool(s, "overwrite", at)? {
             l.overwrite = b;
         }
     }

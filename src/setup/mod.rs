@@ -167,24 +167,23 @@ fn to_json(v: &serde_yaml::Value) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn get_str(v: &serde_yaml::Value, key: &str, at: &str) -> Result<Option<String>, String> {
+/// A scalar at `key` of a config section, as go-ucfg reads a string (`at` names the section).
+pub(crate) fn get_str(
+    v: &serde_yaml::Value,
+    key: &str,
+    at: &str,
+) -> Result<Option<String>, String> {
     match v.get(key) {
         None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(serde_yaml::Value::String(s)) => Ok(Some(s.clone())),
-        Some(serde_yaml::Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(serde_yaml::Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(format!(
-            "required 'string', but found 'object' in field '{at}.{key}'"
-        )),
+        Some(x) => fields::as_string(x, &format!("{at}.{key}")).map(Some),
     }
 }
 
-fn get_bool(v: &serde_yaml::Value, key: &str, at: &str) -> Result<Option<bool>, String> {
+/// A boolean at `key` of a config section.
+pub(crate) fn get_bool(v: &serde_yaml::Value, key: &str, at: &str) -> Result<Option<bool>, String> {
     match v.get(key) {
         None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(serde_yaml::Value::Bool(b)) => Ok(Some(*b)),
-        Some(serde_yaml::Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-        Some(_) => Err(format!("type mismatch accessing '{at}.{key}'")),
+        Some(x) => fields::as_bool(x, &format!("{at}.{key}")).map(Some),
     }
 }
 

@@ -28,6 +28,25 @@ struct State {
     path: String,
 }
 
+impl State {
+    /// The state for the children (or multi-fields) of `f`.
+    fn inside(f: &Field) -> State {
+        State {
+            default_field: f.default_field.unwrap_or(false),
+            path: full_path(f),
+        }
+    }
+}
+
+/// `path.name` of a field being processed.
+fn full_path(f: &Field) -> String {
+    if f.path.is_empty() {
+        f.name.clone()
+    } else {
+        format!("{}.{}", f.path, f.name)
+    }
+}
+
 /// libbeat's `template.Processor`: walks the fields, fills `properties`, collects analyzers,
 /// dynamic templates and the default fields.
 struct Processor {
@@ -136,13 +155,8 @@ impl Processor {
     }
 
     fn add_default_field(&mut self, f: &Field) {
-        let full = if f.path.is_empty() {
-            f.name.clone()
-        } else {
-            format!("{}.{}", f.path, f.name)
-        };
         if f.index.unwrap_or(true) {
-            self.default_fields.push(full);
+            self.default_fields.push(full_path(f));
         }
     }
 
@@ -202,14 +216,7 @@ impl Processor {
         if f.multi_fields.is_empty() {
             return None;
         }
-        let st = State {
-            default_field: f.default_field.unwrap_or(false),
-            path: if f.path.is_empty() {
-                f.name.clone()
-            } else {
-                format!("{}.{}", f.path, f.name)
-            },
-        };
+        let st = State::inside(f);
         let mut out = Map::new();
         // libbeat ignores errors of multi-field processing.
         let _ = self.process(&f.multi_fields, Some(&st), &mut out, analyzers);
@@ -287,14 +294,7 @@ impl Processor {
             Some(_) => return Err(format!("{key} is expected to be a MapStr")),
             None => Map::new(),
         };
-        let st = State {
-            default_field: f.default_field.unwrap_or(false),
-            path: if f.path.is_empty() {
-                f.name.clone()
-            } else {
-                format!("{}.{}", f.path, f.name)
-            },
-        };
+        let st = State::inside(f);
         self.process(&f.fields, Some(&st), &mut properties, analyzers)?;
         if !properties.is_empty() {
             m.insert("properties".into(), Value::Object(properties));
@@ -344,11 +344,7 @@ impl Processor {
                 }
                 _ => continue,
             };
-            let mut path = f.path.clone();
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(&f.name);
+            let mut path = full_path(f);
             let mut path_match = path.clone();
             if !path.contains('*') {
                 path_match.push_str(".*");
