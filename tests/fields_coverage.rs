@@ -362,6 +362,35 @@ fn every_emitted_field_is_defined_with_a_fitting_type() {
         events > 500,
         "only {events} events: the captures did not run"
     );
+    // Every field a dashboard aggregates or filters on is defined with an aggregatable type and
+    // appears in these events (else its panel is empty on the shared captures).
+    let mut dash_problems = Vec::new();
+    for (id, text) in packetbeat::setup::kibana::DASHBOARDS {
+        for obj in packetbeat::setup::kibana::objects(text).unwrap() {
+            for f in packetbeat::setup::kibana::fields_used(&obj) {
+                let def = defs.get(&f);
+                let aggregatable = def.is_some_and(|d| {
+                    !matches!(
+                        d.type_.as_str(),
+                        "text" | "match_only_text" | "group" | "object" | "alias" | "flattened"
+                    )
+                });
+                if !aggregatable {
+                    dash_problems
+                        .push(format!("{id}: {f} is not an aggregatable field of fields/"));
+                } else if !checker.fields_seen.contains(&f) {
+                    dash_problems.push(format!("{id}: {f} appears in no event of the captures"));
+                }
+            }
+        }
+    }
+    dash_problems.sort();
+    dash_problems.dedup();
+    assert!(
+        dash_problems.is_empty(),
+        "dashboard fields:\n{}",
+        dash_problems.join("\n")
+    );
     let report: Vec<String> = checker
         .problems
         .iter()

@@ -1,5 +1,5 @@
 //! The command line, spelled as Packetbeat spells it: `packetbeat [run]`, `version`, `devices`,
-//! `test config`, `export config|template|ilm-policy|index-pattern`, with libbeat's global flags (`-c`, `-E`, `-e`, `-d`, `-v`,
+//! `test config`, `export config|template|ilm-policy|index-pattern|dashboard`, with libbeat's global flags (`-c`, `-E`, `-e`, `-d`, `-v`,
 //! `--path.*`, `--strict.perms`) and Packetbeat's run flags (`-I`, `-t`, `-l`, `--dump`, `-O`).
 //! Errors print one line, `Exiting: <message>`, and exit with status 1.
 
@@ -201,8 +201,8 @@ pub enum ExportCommand {
     /// Export kibana index pattern to stdout
     #[command(name = "index-pattern")]
     IndexPattern(EsVersionArgs),
-    /// Export defined dashboard to stdout (not implemented by packetbeat-rs)
-    Dashboard(Unsupported),
+    /// Export defined dashboard to stdout
+    Dashboard(DashboardArgs),
     /// Export ILM policy
     #[command(name = "ilm-policy")]
     IlmPolicy(IlmPolicyArgs),
@@ -231,6 +231,17 @@ pub struct IlmPolicyArgs {
     /// Specify directory for printing policy files. By default policies are printed to stdout.
     #[arg(long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `export dashboard` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DashboardArgs {
+    /// Dashboard id
+    #[arg(long = "id", value_name = "ID")]
+    pub id: Option<String>,
+    /// Target folder to save exported assets (default: print to stdout)
+    #[arg(long = "folder", value_name = "DIR")]
+    pub folder: Option<PathBuf>,
 }
 
 /// `export index-pattern` flags.
@@ -457,8 +468,8 @@ fn execute(cli: Cli) -> Result<i32, String> {
             what: ExportCommand::IndexPattern(a),
         }) => Ok(export::index_pattern(&load_options(&g), &a)),
         Some(Command::Export {
-            what: ExportCommand::Dashboard(_),
-        }) => unsupported("export dashboard"),
+            what: ExportCommand::Dashboard(a),
+        }) => Ok(export::dashboard(&a)),
         Some(Command::Export {
             what: ExportCommand::IlmPolicy(a),
         }) => Ok(export::ilm_policy(&load_options(&g), &a)),

@@ -9,6 +9,7 @@
 pub mod fields;
 pub mod ilm;
 pub mod index_pattern;
+pub mod kibana;
 pub mod template;
 
 use serde_json::{Map, Value};
