@@ -175,3 +175,24 @@ fn dashboard_inner(args: &DashboardArgs) -> Result<(), String> {
         }
     }
 }
+
+/// `setup --dashboards`: the index pattern and every built-in dashboard imported into Kibana.
+pub fn setup_dashboards(opts: &LoadOptions) -> i32 {
+    report(setup_dashboards_inner(opts))
+}
+
+fn setup_dashboards_inner(opts: &LoadOptions) -> Result<(), String> {
+    let cfg = config::load(opts).map_err(|e| e.0)?;
+    let sc = SetupConfig::from_tree(&cfg.raw, &cfg.paths.config)?;
+    let kibana = crate::setup::kibana::KibanaConfig::from_tree(&cfg.raw)?;
+    let version = Version::parse(crate::BEAT_VERSION).expect("own version");
+    let pattern = setup::index_pattern::index_pattern(&sc, &version)?;
+    println!("Loading dashboards (Kibana must be running and reachable)");
+    crate::setup::kibana::import_dashboards(
+        &kibana,
+        &pattern,
+        &mut |msg| tracing::info!(target: "packetbeat::kibana", "{msg}"),
+    )?;
+    println!("Loaded dashboards");
+    Ok(())
+}

@@ -176,8 +176,8 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
-    /// Setup index template, dashboards and ML jobs (not implemented by packetbeat-rs)
-    Setup(Unsupported),
+    /// Setup index template, dashboards and ML jobs (packetbeat-rs: --dashboards only)
+    Setup(SetupArgs),
     /// Manage secrets keystore (not implemented by packetbeat-rs)
     Keystore(Unsupported),
     /// Output shell completion code (not implemented by packetbeat-rs)
@@ -231,6 +231,20 @@ pub struct IlmPolicyArgs {
     /// Specify directory for printing policy files. By default policies are printed to stdout.
     #[arg(long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `setup` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SetupArgs {
+    /// Setup dashboards
+    #[arg(long = "dashboards")]
+    pub dashboards: bool,
+    /// Setup all components related to Elasticsearch index management, including template, ilm policy and rollover alias (not implemented by packetbeat-rs)
+    #[arg(long = "index-management")]
+    pub index_management: bool,
+    /// Setup Ingest pipelines (not implemented by packetbeat-rs)
+    #[arg(long = "pipelines")]
+    pub pipelines: bool,
 }
 
 /// `export dashboard` flags.
@@ -473,7 +487,12 @@ fn execute(cli: Cli) -> Result<i32, String> {
         Some(Command::Export {
             what: ExportCommand::IlmPolicy(a),
         }) => Ok(export::ilm_policy(&load_options(&g), &a)),
-        Some(Command::Setup(_)) => unsupported("setup"),
+        Some(Command::Setup(a)) => {
+            if !a.dashboards || a.index_management || a.pipelines {
+                return Err("packetbeat-rs implements only 'setup --dashboards' (index management and pipelines are not in this build)".into());
+            }
+            Ok(export::setup_dashboards(&load_options(&g)))
+        }
         Some(Command::Keystore(_)) => unsupported("keystore"),
         Some(Command::Completion(_)) => unsupported("completion"),
         Some(Command::Run(run)) => run_beat(&g, run.merged(cli.run)),

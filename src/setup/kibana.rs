@@ -178,3 +178,186 @@ mod tests {
         );
     }
 }
+
+/// `setup.kibana.*`: where Kibana is and how to authenticate.
+#[derive(Debug, Clone)]
+pub struct KibanaConfig {
+    /// `protocol://host:port/path[/s/<space.id>]`, without a trailing slash.
+    pub base_url: String,
+    pub username: String,
+    pub password: String,
+    pub api_key: String,
+}
+
+impl KibanaConfig {
+    /// Reads `setup.kibana` as libbeat does: `host` (default `localhost:5601`, the port defaults
+    /// to 5601, a scheme in it wins over `protocol`), `protocol` (default `http`), `path`,
+    /// `space.id`, `username`/`password` or `api_key` (`id:key`). HTTPS is refused: this build's
+    /// Kibana client speaks plain HTTP only.
+    pub fn from_tree(root: &serde_yaml::Value) -> Result<KibanaConfig, String> {
+        let empty = serde_yaml::Value::Mapping(Default::default());
+        let k = crate::config::types::lookup(root, "setup.kibana").unwrap_or(&empty);
+        let at = "setup.kibana";
+        let get = |key: &str| super::get_str(k, key, at).map(Option::unwrap_or_default);
+        let mut host = get("host")?;
+        if host.is_empty() {
+            host = "localhost:5601".into();
+        }
+        let mut protocol = get("protocol")?;
+        if let Some((scheme, rest)) = host.split_once("://") {
+            protocol = scheme.to_string();
+            host = rest.to_string();
+        }
+        if protocol.is_empty() {
+            protocol = "http".into();
+        }
+        let ssl_on = k
+            .get("ssl")
+            .is_some_and(|s| super::section_enabled(Some(s)));
+        if protocol != "http" || ssl_on {
+            return Err(format!(
+                "setup.kibana: {protocol}{} is not supported by this build (plain HTTP only)",
+                if ssl_on { " with ssl" } else { "" }
+            ));
+        }
+        let (hostport, host_path) = match host.split_once('/') {
+            Some((h, p)) => (h.to_string(), format!("/{p}")),
+            None => (host.clone(), String::new()),
+        };
+        let hostport = if hostport
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            || hostport.ends_with(']')
+        {
+            hostport
+        } else {
+            format!("{hostport}:5601")
+        };
+        let mut path = get("path")?;
+        if path.is_empty() {
+            path = host_path;
+        }
+        let mut base = format!("{protocol}://{hostport}{}", path.trim_end_matches('/'));
+        let space = k
+            .get("space")
+            .map(|s| super::get_str(s, "id", "setup.kibana.space"))
+            .transpose()?
+            .flatten()
+            .unwrap_or_default();
+        if !space.is_empty() {
+            base.push_str(&format!("/s/{space}"));
+        }
+        Ok(KibanaConfig {
+            base_url: base,
+            username: get("username")?,
+            password: get("password")?,
+            api_key: get("api_key")?,
+        })
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let mut r = ureq::request(method, &format!("{}{path}", self.base_url))
+            .set("Accept", "application/json")
+            .set("kbn-xsrf", "1");
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        if !self.username.is_empty() || !self.password.is_empty() {
+            r = r.set(
+                "Authorization",
+                &format!(
+                    "Basic {}",
+                    b64(&format!("{}:{}", self.username, self.password))
+                ),
+            );
+        }
+        if !self.api_key.is_empty() {
+            r = r.set("Authorization", &format!("ApiKey {}", b64(&self.api_key)));
+        }
+        r
+    }
+}
+
+fn http_error(what: &str, e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, resp) => {
+            let body = resp.into_string().unwrap_or_default();
+            format!(
+                "{what}: status={code}. Response: {}",
+                body.chars().take(250).collect::<String>()
+            )
+        }
+        ureq::Error::Transport(t) => format!("{what}: {t}"),
+    }
+}
+
+/// Kibana's version (`GET /api/status`, `version.number`).
+fn kibana_version(k: &KibanaConfig) -> Result<super::Version, String> {
+    let what = format!("HTTP GET request to {}/api/status fails", k.base_url);
+    let resp = k
+        .request("GET", "/api/status")
+        .set("Content-Type", "application/json")
+        .call()
+        .map_err(|e| http_error(&what, e))?;
+    let text = resp.into_string().map_err(|e| {
+        format!(
+            "fail to read the response from GET {}/api/status: {e}",
+            k.base_url
+        )
+    })?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "fail to unmarshal the response from GET {}/api/status: {e}",
+            k.base_url
+        )
+    })?;
+    let number = v["version"]["number"].as_str().unwrap_or("");
+    super::Version::parse(number).map_err(|e| format!("fail to get the Kibana version: {e}"))
+}
+
+/// A multipart/form-data body with one part, `file`, as Go's `mime/multipart` writes it.
+fn multipart(boundary: &str, filename: &str, contents: &str) -> Vec<u8> {
+    format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/ndjson\r\n\r\n{contents}\r\n--{boundary}--\r\n"
+    )
+    .into_bytes()
+}
+
+fn import(k: &KibanaConfig, filename: &str, contents: &str) -> Result<(), String> {
+    let boundary = uuid::Uuid::new_v4().simple().to_string();
+    let body = multipart(&boundary, filename, contents);
+    k.request("POST", "/api/saved_objects/_import?overwrite=true")
+        .set(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send_bytes(&body)
+        .map_err(|e| http_error("returned an error to import file", e))?;
+    Ok(())
+}
+
+/// `setup --dashboards`: imports the index pattern `index_pattern` and every built-in dashboard
+/// into Kibana through the saved-objects import API (`overwrite=true`), one request each, as
+/// libbeat does; `say` receives libbeat's progress lines.
+pub fn import_dashboards(
+    k: &KibanaConfig,
+    index_pattern: &Value,
+    say: &mut dyn FnMut(&str),
+) -> Result<(), String> {
+    let version = kibana_version(k).map_err(|e| format!("Error creating Kibana client: {e}"))?;
+    let min = super::Version::parse("7.14.0").expect("constant");
+    if version.less_than(&min) {
+        return Err(format!("Kibana version must be at least {}", min.as_str()));
+    }
+    say(&format!(
+        "Initialize the Kibana {} loader",
+        version.as_str()
+    ));
+    import(k, "index-template.ndjson", &index_pattern.to_string())
+        .map_err(|e| format!("failed to import Kibana index pattern: {e}"))?;
+    for (id, text) in DASHBOARDS {
+        say(&format!("Importing dashboard {id}"));
+        import(k, &format!("{id}.ndjson"), text)
+            .map_err(|e| format!("error loading dashboard {id}: {e}"))?;
+    }
+    Ok(())
+}
