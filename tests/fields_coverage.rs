@@ -292,6 +292,9 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// (capture, its events, exit status, stderr)
+type CaptureRun = (String, Vec<Value>, i32, String);
+
 #[test]
 fn every_emitted_field_is_defined_with_a_fitting_type() {
     let Some(captures) = captures_or_skip() else {
@@ -303,7 +306,7 @@ fn every_emitted_field_is_defined_with_a_fitting_type() {
         .flat_map(|c| [(c.clone(), ALL), (c.clone(), HEADERS)])
         .collect();
     let next = Mutex::new(0usize);
-    let results: Mutex<Vec<(String, Vec<Value>, i32, String)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<CaptureRun>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
