@@ -73,16 +73,28 @@ impl Sink {
     }
 }
 
+/// What `export template` and `export ilm-policy` start from, in libbeat's order: the
+/// configuration, the Elasticsearch version (`--es.version`, default ours), where to write, the
+/// lifecycle settings.
+fn index_management(
+    opts: &LoadOptions,
+    es_flag: &Option<String>,
+    dir: &Option<PathBuf>,
+) -> Result<(SetupConfig, Version, Sink, ilm::Lifecycle), String> {
+    let cfg = load(opts)?;
+    let version = es_version(es_flag, "Error creating stdout writer")?;
+    let sink = Sink::new(dir)?;
+    let lc = ilm::lifecycle(&cfg).map_err(|e| format!("error creating file handler: {e}"))?;
+    Ok((cfg, version, sink, lc))
+}
+
 /// `export template [--es.version V] [--noilm] [--dir D]`.
 pub fn template(opts: &LoadOptions, args: &TemplateArgs) -> i32 {
     report(template_inner(opts, args))
 }
 
 fn template_inner(opts: &LoadOptions, args: &TemplateArgs) -> Result<(), String> {
-    let cfg = load(opts)?;
-    let version = es_version(&args.es_version, "Error creating stdout writer")?;
-    let sink = Sink::new(&args.dir)?;
-    let lc = ilm::lifecycle(&cfg).map_err(|e| format!("error creating file handler: {e}"))?;
+    let (cfg, version, sink, lc) = index_management(opts, &args.es_version, &args.dir)?;
     let exporting = |e: String| format!("Error exporting template: {e}.");
     let with_ilm = if args.noilm {
         false
@@ -107,10 +119,7 @@ pub fn ilm_policy(opts: &LoadOptions, args: &IlmPolicyArgs) -> i32 {
 }
 
 fn ilm_inner(opts: &LoadOptions, args: &IlmPolicyArgs) -> Result<(), String> {
-    let cfg = load(opts)?;
-    let version = es_version(&args.es_version, "Error creating stdout writer")?;
-    let sink = Sink::new(&args.dir)?;
-    let lc = ilm::lifecycle(&cfg).map_err(|e| format!("error creating file handler: {e}"))?;
+    let (_, version, sink, lc) = index_management(opts, &args.es_version, &args.dir)?;
     let exporting = |e: String| format!("Error exporting ilm-policy: {e}.");
     ilm::check_enabled(&lc, &version).map_err(exporting)?;
     if !lc.check_exists {
