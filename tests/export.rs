@@ -189,13 +189,16 @@ fn export_equals_reference() {
     };
     let mut failures = compare("golden", cases, base, &committed, &ref_version);
 
-    // A fresh run of the reference, when it is built.
-    let pins = manifest().join(".cache/reference-packetbeat");
-    let fresh = std::fs::read_dir(&pins).ok().and_then(|rd| {
-        rd.flatten()
-            .map(|e| e.path().join("packetbeat"))
-            .find(|p| p.is_file())
-    });
+    // A fresh run of the reference the outputs were captured with, when it is built.
+    let version_text = std::fs::read_to_string(default_golden.join("VERSION")).unwrap_or_default();
+    let pin = version_text.split_whitespace().nth(1).unwrap_or("none");
+    let fresh = Some(
+        manifest()
+            .join(".cache/reference-packetbeat")
+            .join(pin)
+            .join("packetbeat"),
+    )
+    .filter(|p| p.is_file());
     match fresh {
         Some(bin) => {
             let run = |case: &Value| {
