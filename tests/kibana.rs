@@ -98,8 +98,16 @@ impl Recorded {
 /// A loopback HTTP server standing in for Kibana: answers `/api/status` with `version` and
 /// every other request with `{"success":true}`, and records each request.
 fn fake_kibana(version: &'static str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>) {
+    fake_kibana_on(0, version)
+}
+
+/// [`fake_kibana`] on a given port (0: any).
+fn fake_kibana_on(
+    port: u16,
+    version: &'static str,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let rec = log.clone();
@@ -298,4 +306,52 @@ fn setup_dashboards_api_key_and_old_kibana() {
         setup_dashboards("output.console.enabled: true\nsetup.kibana.host: https://127.0.0.1:1\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plain HTTP only"));
+}
+
+/// `setup.dashboards.index` points the index pattern and every data view reference elsewhere;
+/// `setup.dashboards.retry` waits for a Kibana that is not up yet.
+#[test]
+fn setup_dashboards_index_and_retry() {
+    let port = common::free_port();
+    // Kibana comes up 600 ms after packetbeat starts asking.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        tx.send(fake_kibana_on(port, "8.17.2")).unwrap();
+    });
+    let out = setup_dashboards(&format!(
+        "output.console.enabled: true\nsetup.kibana.host: 127.0.0.1:{port}\nsetup.dashboards:\n  index: 'netlogs-*'\n  retry: {{enabled: true, interval: 200ms, maximum: 20}}\n"
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, log) = rx.recv().unwrap();
+    let reqs = log.lock().unwrap().clone();
+    let (_, pattern) = single_part(reqs[1].header("content-type").unwrap(), &reqs[1].body);
+    let pattern: Value = serde_json::from_str(&pattern).unwrap();
+    assert_eq!(pattern["id"], "netlogs-*");
+    assert_eq!(pattern["attributes"]["title"], "netlogs-*");
+    for r in &reqs[2..] {
+        let (_, contents) = single_part(r.header("content-type").unwrap(), &r.body);
+        for line in contents.lines() {
+            let o: Value = serde_json::from_str(line).unwrap();
+            for rf in o["references"].as_array().unwrap() {
+                if rf["type"] == "index-pattern" {
+                    assert_eq!(rf["id"], "netlogs-*");
+                }
+            }
+        }
+    }
+
+    // Nobody listening, two retries: it gives up with libbeat's error.
+    let port = common::free_port();
+    let t = std::time::Instant::now();
+    let out = setup_dashboards(&format!(
+        "output.console.enabled: true\nsetup.kibana.host: 127.0.0.1:{port}\nsetup.dashboards.retry: {{enabled: true, interval: 100ms, maximum: 2}}\n"
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Error creating Kibana client"));
+    assert!(t.elapsed() >= std::time::Duration::from_millis(200));
 }

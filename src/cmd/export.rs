@@ -194,11 +194,13 @@ fn setup_dashboards_inner(opts: &LoadOptions) -> Result<(), String> {
     let cfg = config::load(opts).map_err(|e| e.0)?;
     let sc = SetupConfig::from_tree(&cfg.raw, &cfg.paths.config)?;
     let kibana = crate::setup::kibana::KibanaConfig::from_tree(&cfg.raw)?;
+    let dashboards = crate::setup::kibana::DashboardsConfig::from_tree(&cfg.raw)?;
     let version = Version::parse(crate::BEAT_VERSION).expect("own version");
     let pattern = setup::index_pattern::index_pattern(&sc, &version)?;
     println!("Loading dashboards (Kibana must be running and reachable)");
     crate::setup::kibana::import_dashboards(
         &kibana,
+        &dashboards,
         &pattern,
         &mut |msg| tracing::info!(target: "packetbeat::kibana", "{msg}"),
     )?;

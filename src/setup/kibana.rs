@@ -335,15 +335,90 @@ fn import(k: &KibanaConfig, filename: &str, contents: &str) -> Result<(), String
     Ok(())
 }
 
+/// `setup.dashboards.*`: the data view the dashboards use (`index`, default `packetbeat-*`) and
+/// how often to retry reaching Kibana (`retry.enabled`, `retry.interval`, `retry.maximum`, 0 =
+/// forever).
+#[derive(Debug, Clone)]
+pub struct DashboardsConfig {
+    pub index: String,
+    pub retry_enabled: bool,
+    pub retry_interval: std::time::Duration,
+    pub retry_maximum: u64,
+}
+
+impl DashboardsConfig {
+    pub fn from_tree(root: &serde_yaml::Value) -> Result<DashboardsConfig, String> {
+        let mut c = DashboardsConfig {
+            index: String::new(),
+            retry_enabled: false,
+            retry_interval: std::time::Duration::from_secs(1),
+            retry_maximum: 0,
+        };
+        let Some(d) = crate::config::types::lookup(root, "setup.dashboards") else {
+            return Ok(c);
+        };
+        c.index = super::get_str(d, "index", "setup.dashboards")?.unwrap_or_default();
+        if let Some(r) = d.get("retry") {
+            let at = "setup.dashboards.retry";
+            c.retry_enabled = super::get_bool(r, "enabled", at)?.unwrap_or(false);
+            if let Some(i) = super::get_str(r, "interval", at)? {
+                let (neg, dur) = crate::config::types::parse_duration(&i)
+                    .map_err(|e| format!("{at}.interval: {e}"))?;
+                if neg {
+                    return Err(format!("{at}.interval: negative duration '{i}'"));
+                }
+                c.retry_interval = dur;
+            }
+            if let Some(m) = super::get_str(r, "maximum", at)? {
+                c.retry_maximum = m
+                    .parse()
+                    .map_err(|_| format!("{at}.maximum: not a count: '{m}'"))?;
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The saved objects with their data view references pointing to `index` (libbeat's
+/// `ReplaceIndexInDashboardObject`).
+fn with_index(ndjson: &str, index: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(ndjson.len());
+    for mut o in objects(ndjson)? {
+        for r in o["references"].as_array_mut().into_iter().flatten() {
+            if r["type"] == "index-pattern" {
+                r["id"] = Value::String(index.to_string());
+            }
+        }
+        out.push_str(&o.to_string());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// `setup --dashboards`: imports the index pattern `index_pattern` and every built-in dashboard
 /// into Kibana through the saved-objects import API (`overwrite=true`), one request each, as
 /// libbeat does; `say` receives libbeat's progress lines.
 pub fn import_dashboards(
     k: &KibanaConfig,
+    d: &DashboardsConfig,
     index_pattern: &Value,
     say: &mut dyn FnMut(&str),
 ) -> Result<(), String> {
-    let version = kibana_version(k).map_err(|e| format!("Error creating Kibana client: {e}"))?;
+    let mut attempt = 0u64;
+    let version = loop {
+        match kibana_version(k) {
+            Ok(v) => break v,
+            Err(e) if d.retry_enabled && (d.retry_maximum == 0 || attempt < d.retry_maximum) => {
+                attempt += 1;
+                say(&format!(
+                    "Kibana not ready ({e}); retrying in {:?}",
+                    d.retry_interval
+                ));
+                std::thread::sleep(d.retry_interval);
+            }
+            Err(e) => return Err(format!("Error creating Kibana client: {e}")),
+        }
+    };
     let min = super::Version::parse("7.14.0").expect("constant");
     if version.less_than(&min) {
         return Err(format!("Kibana version must be at least {}", min.as_str()));
@@ -352,11 +427,22 @@ pub fn import_dashboards(
         "Initialize the Kibana {} loader",
         version.as_str()
     ));
-    import(k, "index-template.ndjson", &index_pattern.to_string())
+    let mut pattern = index_pattern.clone();
+    if !d.index.is_empty() {
+        // libbeat's ReplaceIndexInIndexPattern.
+        pattern["id"] = Value::String(d.index.clone());
+        pattern["attributes"]["title"] = Value::String(d.index.clone());
+    }
+    import(k, "index-template.ndjson", &pattern.to_string())
         .map_err(|e| format!("failed to import Kibana index pattern: {e}"))?;
     for (id, text) in DASHBOARDS {
         say(&format!("Importing dashboard {id}"));
-        import(k, &format!("{id}.ndjson"), text)
+        let body = if d.index.is_empty() {
+            (*text).to_string()
+        } else {
+            with_index(text, &d.index)?
+        };
+        import(k, &format!("{id}.ndjson"), &body)
             .map_err(|e| format!("error loading dashboard {id}: {e}"))?;
     }
     Ok(())
