@@ -15,6 +15,7 @@ pub mod keystore;
 pub mod outputs;
 pub mod protos;
 pub mod publish;
+pub mod setup;
 pub mod sniffer;
 
 /// The Packetbeat version this build is compatible with; used for `agent.version`,

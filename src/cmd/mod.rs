@@ -1,9 +1,11 @@
 //! The command line, spelled as Packetbeat spells it: `packetbeat [run]`, `version`, `devices`,
-//! `test config`, `export config`, with libbeat's global flags (`-c`, `-E`, `-e`, `-d`, `-v`,
-//! `--path.*`, `--strict.perms`) and Packetbeat's run flags (`-I`, `-t`, `-l`, `--dump`, `-O`).
+//! `test config`, `export config|template|ilm-policy|index-pattern|dashboard`, `setup`,
+//! `keystore`, with libbeat's global flags (`-c`, `-E`, `-e`, `-d`, `-v`, `--path.*`,
+//! `--strict.perms`) and Packetbeat's run flags (`-I`, `-t`, `-l`, `--dump`, `-O`, `-N`).
 //! Errors print one line, `Exiting: <message>`, and exit with status 1.
 
 pub mod args;
+pub mod export;
 pub mod keystore;
 pub mod logging;
 
@@ -176,8 +178,8 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
-    /// Setup index template, dashboards and ML jobs (not implemented by packetbeat-rs)
-    Setup(Unsupported),
+    /// Setup index template, dashboards and ML jobs (packetbeat-rs: --dashboards only)
+    Setup(SetupArgs),
     /// Manage secrets keystore
     Keystore {
         #[command(subcommand)]
@@ -199,16 +201,74 @@ pub enum TestCommand {
 pub enum ExportCommand {
     /// Export current config to stdout
     Config,
-    /// Export index template to stdout (not implemented by packetbeat-rs)
-    Template(Unsupported),
-    /// Export kibana index pattern to stdout (not implemented by packetbeat-rs)
+    /// Export index template to stdout
+    Template(TemplateArgs),
+    /// Export kibana index pattern to stdout
     #[command(name = "index-pattern")]
-    IndexPattern(Unsupported),
-    /// Export defined dashboard to stdout (not implemented by packetbeat-rs)
-    Dashboard(Unsupported),
-    /// Export ILM policy (not implemented by packetbeat-rs)
+    IndexPattern(EsVersionArgs),
+    /// Export defined dashboard to stdout
+    Dashboard(DashboardArgs),
+    /// Export ILM policy
     #[command(name = "ilm-policy")]
-    IlmPolicy(Unsupported),
+    IlmPolicy(IlmPolicyArgs),
+}
+
+/// `export template` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TemplateArgs {
+    /// Elasticsearch version
+    #[arg(long = "es.version", value_name = "VERSION")]
+    pub es_version: Option<String>,
+    /// Generate template with ILM disabled
+    #[arg(long = "noilm")]
+    pub noilm: bool,
+    /// Specify directory for printing template files. By default templates are printed to stdout.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `export ilm-policy` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IlmPolicyArgs {
+    /// Elasticsearch version
+    #[arg(long = "es.version", value_name = "VERSION")]
+    pub es_version: Option<String>,
+    /// Specify directory for printing policy files. By default policies are printed to stdout.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `setup` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SetupArgs {
+    /// Setup dashboards
+    #[arg(long = "dashboards")]
+    pub dashboards: bool,
+    /// Setup all components related to Elasticsearch index management, including template, ilm policy and rollover alias (not implemented by packetbeat-rs)
+    #[arg(long = "index-management")]
+    pub index_management: bool,
+    /// Setup Ingest pipelines (not implemented by packetbeat-rs)
+    #[arg(long = "pipelines")]
+    pub pipelines: bool,
+}
+
+/// `export dashboard` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DashboardArgs {
+    /// Dashboard id
+    #[arg(long = "id", value_name = "ID")]
+    pub id: Option<String>,
+    /// Target folder to save exported assets (default: print to stdout)
+    #[arg(long = "folder", value_name = "DIR")]
+    pub folder: Option<PathBuf>,
+}
+
+/// `export index-pattern` flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EsVersionArgs {
+    /// Elasticsearch version
+    #[arg(long = "es.version", value_name = "VERSION")]
+    pub es_version: Option<String>,
 }
 
 /// The program: parses `std::env::args`, runs the command, returns the exit code.
@@ -452,18 +512,23 @@ fn execute(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
         Some(Command::Export {
-            what: ExportCommand::Template(_),
-        }) => unsupported("export template"),
+            what: ExportCommand::Template(a),
+        }) => Ok(export::template(&load_options(&g), &a)),
         Some(Command::Export {
-            what: ExportCommand::IndexPattern(_),
-        }) => unsupported("export index-pattern"),
+            what: ExportCommand::IndexPattern(a),
+        }) => Ok(export::index_pattern(&load_options(&g), &a)),
         Some(Command::Export {
-            what: ExportCommand::Dashboard(_),
-        }) => unsupported("export dashboard"),
+            what: ExportCommand::Dashboard(a),
+        }) => Ok(export::dashboard(&a)),
         Some(Command::Export {
-            what: ExportCommand::IlmPolicy(_),
-        }) => unsupported("export ilm-policy"),
-        Some(Command::Setup(_)) => unsupported("setup"),
+            what: ExportCommand::IlmPolicy(a),
+        }) => Ok(export::ilm_policy(&load_options(&g), &a)),
+        Some(Command::Setup(a)) => {
+            if !a.dashboards || a.index_management || a.pipelines {
+                return Err("packetbeat-rs implements only 'setup --dashboards' (index management and pipelines are not in this build)".into());
+            }
+            Ok(export::setup_dashboards(&load_options(&g)))
+        }
         Some(Command::Keystore { what }) => Ok(keystore::run(&g, what)),
         Some(Command::Completion(_)) => unsupported("completion"),
         Some(Command::Run(run)) => run_beat(&g, run.merged(cli.run)),
