@@ -1,7 +1,7 @@
 //! `export template|ilm-policy|index-pattern` against the reference Packetbeat's, for every case
 //! of tests/golden/export/cases.json: same exit status, and standard output equal as JSON values
 //! after the reference's version string is replaced by ours (the index pattern's `fields` and
-//! `fieldFormatMap` are JSON text, compared as text).
+//! `fieldFormatMap` are JSON text, compared as text), and then byte for byte (Go's layout).
 //!
 //! The reference outputs are the committed tests/golden/export/<case>.stdout (written by
 //! `scripts/export-golden --regen`), or the directory in EXPORT_GOLDEN. When the reference binary
@@ -157,6 +157,16 @@ fn compare(
             let mut d = Vec::new();
             diff("", &r, &o, &mut d);
             failures.push(format!("{label} {name}:\n    {}", d.join("\n    ")));
+        } else if out != ref_out {
+            // Equal values, other text: Go's layout (key order, indentation, escaping) differs.
+            let at = out
+                .bytes()
+                .zip(ref_out.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(out.len().min(ref_out.len()));
+            failures.push(format!(
+                "{label} {name}: same JSON value, different text from byte {at}"
+            ));
         }
     }
     failures

@@ -186,8 +186,9 @@ fn dashboard_inner(args: &DashboardArgs) -> Result<(), String> {
 }
 
 /// `setup --dashboards`: the index pattern and every built-in dashboard imported into Kibana.
+/// Errors print as libbeat's setup prints them: `Exiting: error importing Kibana dashboards: …`.
 pub fn setup_dashboards(opts: &LoadOptions) -> i32 {
-    report(setup_dashboards_inner(opts))
+    report(setup_dashboards_inner(opts).map_err(|e| format!("Exiting: {e}")))
 }
 
 fn setup_dashboards_inner(opts: &LoadOptions) -> Result<(), String> {
@@ -203,7 +204,8 @@ fn setup_dashboards_inner(opts: &LoadOptions) -> Result<(), String> {
         &dashboards,
         &pattern,
         &mut |msg| tracing::info!(target: "packetbeat::kibana", "{msg}"),
-    )?;
+    )
+    .map_err(|e| format!("error importing Kibana dashboards: {e}"))?;
     println!("Loaded dashboards");
     Ok(())
 }
