@@ -94,6 +94,10 @@ packetbeat.protocols:
     include_raw_certificates: true
     include_detailed_fields: true
     fingerprints: [md5, sha1, sha256]
+  - type: thrift
+    ports: [9090]
+    send_request: true
+    send_response: true
   - type: sip
     ports: [5060]
     parse_authorization: true
@@ -116,6 +120,11 @@ packetbeat.protocols:
   - type: cassandra
     ports: [9042]
     compressor: snappy
+  - type: thrift
+    ports: [9090]
+    transport_type: framed
+    capture_reply: false
+    obfuscate_strings: true
 "#;
 
 /// The definitions by full dotted path (groups included, as "group").
