@@ -66,7 +66,12 @@ impl Drop for CloseOnDrop<'_> {
     }
 }
 
-fn open_source(iface: &InterfaceConfig) -> anyhow::Result<Box<dyn PacketSource>> {
+fn open_source(
+    cfg: &Config,
+    iface: &InterfaceConfig,
+    modules: &crate::protos::ProtocolModules,
+    flows_on: bool,
+) -> anyhow::Result<Box<dyn PacketSource>> {
     if let Some(file) = &iface.file {
         if iface.bpf_filter.is_some() {
             tracing::warn!("Packet filters are not applied to pcap files");
@@ -77,12 +82,59 @@ fn open_source(iface: &InterfaceConfig) -> anyhow::Result<Box<dyn PacketSource>>
             iface.loop_count,
         )?));
     }
+    if iface.kind == "dpdk" {
+        return open_dpdk(iface);
+    }
+    let mut sources = Vec::with_capacity(cfg.interfaces.len());
+    for i in &cfg.interfaces {
+        sources.push(open_live(i, modules, &cfg.protocols, flows_on)?);
+    }
+    if sources.len() == 1 {
+        return Ok(sources.remove(0));
+    }
+    Ok(Box::new(crate::sniffer::multi::MultiSource::new(sources)?))
+}
+
+/// Opens one live interface: its device name resolved as Packetbeat resolves it, its filter
+/// (`bpf_filter` or the one generated from the protocols' ports) checked, then the sniffer of
+/// its `type`.
+pub fn open_live(
+    iface: &InterfaceConfig,
+    modules: &crate::protos::ProtocolModules,
+    sections: &[crate::config::types::ProtocolSection],
+    flows_on: bool,
+) -> anyhow::Result<Box<dyn PacketSource>> {
+    use crate::sniffer::{bpf, devices};
+    let device = devices::resolve_device_name(iface.device.as_deref().unwrap_or(""))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let filter = bpf::effective_filter(iface, modules, sections, flows_on);
+    if let Some(f) = &filter {
+        bpf::check(f).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     match iface.kind.as_str() {
-        "dpdk" => open_dpdk(iface),
-        kind => anyhow::bail!(
-            "live capture (packetbeat.interfaces.type: {}) is not available in this build yet; read a capture file with -I FILE",
-            if kind.is_empty() { "pcap" } else { kind }
+        "" | "pcap" | "autodetect" => Ok(Box::new(crate::sniffer::pcap::PcapSource::open(
+            &crate::sniffer::pcap::PcapOptions {
+                device,
+                snaplen: iface.snaplen,
+                buffer_size_mb: iface.buffer_size_mb,
+                filter,
+            },
+        )?)),
+        #[cfg(target_os = "linux")]
+        "af_packet" => Ok(Box::new(crate::sniffer::afpacket::AfPacketSource::open(
+            &crate::sniffer::afpacket::AfPacketOptions {
+                device,
+                snaplen: iface.snaplen,
+                buffer_size_mb: iface.buffer_size_mb,
+                filter,
+                fanout_group: iface.fanout_group,
+                auto_promisc_mode: iface.auto_promisc_mode,
+            },
+        )?)),
+        "dpdk" => anyhow::bail!(
+            "packetbeat.interfaces: a dpdk interface can not be combined with other interfaces"
         ),
+        other => anyhow::bail!("sniffer type {other} is not available on this system"),
     }
 }
 
@@ -139,7 +191,8 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if cfg.interfaces.len() > 1 && iface.file.is_some() {
         tracing::info!("reading a file: only the first interface's settings are used");
     }
-    let mut source = open_source(&iface)?;
+    let mut source = open_source(&cfg, &iface, &modules, flows.is_some())?;
+    let live = source.is_live();
     warn_unused_dpdk(&iface);
     let mut dumper = match &iface.dumpfile {
         Some(path) => Some(Dumper::create(path, source.link_type())?),
@@ -163,11 +216,13 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
-    let (senders, handles) = spawn_workers(&cfg, &modules, codec, flows, n_workers, &events)?;
+    let (senders, handles) =
+        spawn_workers(&cfg, &modules, codec, flows, n_workers, live, &events)?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
     let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
+    source.finish();
     drop(senders);
     let total = join_workers(handles);
     // Every worker has ended: the output takes what is queued, then closes.
@@ -290,6 +345,7 @@ fn spawn_workers(
     codec: Option<crate::publish::json::JsonCodec>,
     flows: Option<crate::flows::Settings>,
     n: usize,
+    live: bool,
     events: &Arc<dyn EventQueue>,
 ) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
     let info = beat_info(cfg);
@@ -299,6 +355,7 @@ fn spawn_workers(
         let pipeline = Pipeline::new(cfg, modules.reporters.clone(), info.clone())?;
         let mut worker = Worker::new(modules, pipeline, codec);
         worker.flows = flows.map(crate::flows::Flows::new);
+        worker.live = live;
         let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
         let events = events.clone();
         handles.push(
@@ -371,7 +428,8 @@ fn log_summary(
         "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
          tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state); \
          udp: {} datagrams, {} analysed; flows: {} seen, {} reports, {} evicted (table full); \
-         events: {} published, {} written, {} dropped",
+         events: {} published, {} written, {} dropped; \
+         drops: {} packets by the kernel, {} malformed packets, {} events at the full output queue",
         source.summary(),
         d.packets,
         d.not_ip,
@@ -392,9 +450,12 @@ fn log_summary(
         total.flows.evicted,
         p.published,
         written,
-        dropped
+        dropped,
+        source.kernel_drops(),
+        d.malformed,
+        total.queue_dropped,
     );
-    dropped
+    dropped + total.queue_dropped
 }
 
 /// One log line per protocol whose counters are not all zero (parse errors, streams dropped,

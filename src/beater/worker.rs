@@ -2,7 +2,7 @@
 //! analyzers, and finalises and encodes the events they publish. Workers share nothing; their
 //! events leave in batches, already serialised, so the output only writes.
 
-use super::queue::EventQueue;
+use super::queue::{EventQueue, TryPushError};
 use crate::common::{IpPortTuple, Ts};
 use crate::decoder::{Decoder, DecoderStats, Skip, L4};
 use crate::flows::flowid::FlowId;
@@ -66,6 +66,8 @@ pub struct WorkerReport {
     pub udp: UdpStats,
     pub pipeline: PipelineStats,
     pub flows: FlowStats,
+    /// Events dropped because the output queue was full (live capture only).
+    pub queue_dropped: u64,
 }
 
 /// `a += &b` for structs of counters, field by field. The field list is matched exhaustively,
@@ -82,7 +84,7 @@ macro_rules! sum_fields {
 }
 
 sum_fields! {
-    WorkerReport { decoder, tcp, udp, pipeline, flows }
+    WorkerReport { decoder, tcp, udp, pipeline, flows, queue_dropped }
     FlowStats { flows, reported, evicted }
     DecoderStats { packets, not_ip, malformed, fragments, reassembled, ipv6_fragments }
     TcpStats {
@@ -106,6 +108,10 @@ pub struct Worker {
     codec: Option<JsonCodec>,
     /// Capacity for the next encoded event.
     encoded_hint: usize,
+    /// Live capture: events leave at every timeout check (not only in full batches), and when
+    /// the output queue is full they are dropped and counted instead of waited for.
+    pub live: bool,
+    queue_dropped: u64,
 }
 
 impl Worker {
@@ -120,6 +126,8 @@ impl Worker {
             pipeline,
             codec,
             encoded_hint: 1024,
+            live: false,
+            queue_dropped: 0,
         }
     }
 
@@ -307,7 +315,28 @@ impl Worker {
         let mut output_gone = false;
         for batch in rx {
             self.handle_batch(&batch);
-            if self.sink.len() >= EVENT_BATCH && events.push(self.take_events()).is_err() {
+            let due = self.sink.len() >= EVENT_BATCH
+                || (self.live && !self.sink.is_empty() && !batch.ticks.is_empty());
+            if !due {
+                continue;
+            }
+            let out = self.take_events();
+            if out.is_empty() {
+                continue;
+            }
+            let gone = if self.live {
+                match events.try_push(out) {
+                    Ok(()) => false,
+                    Err(TryPushError::Full(b)) => {
+                        self.queue_dropped += b.len() as u64;
+                        false
+                    }
+                    Err(TryPushError::Closed(_)) => true,
+                }
+            } else {
+                events.push(out).is_err()
+            };
+            if gone {
                 output_gone = true;
                 break;
             }
@@ -340,6 +369,7 @@ impl Worker {
             udp: self.udp.stats,
             pipeline: self.pipeline.stats,
             flows: self.flows.as_ref().map(|f| f.stats).unwrap_or_default(),
+            queue_dropped: self.queue_dropped,
         }
     }
 }
