@@ -1,0 +1,551 @@
+//! Live capture on real traffic: two network namespaces joined by a veth pair, real servers from
+//! Debian in one (nginx, redis-server, dnsmasq) and real clients in the other (curl, redis-cli,
+//! dig). Our packetbeat sniffs inside a namespace (`ip netns exec`) with each sniffer type and
+//! with one and two workers, is stopped with SIGINT, and must have reported every request once,
+//! with its fields and `network.direction`. One test sniffs `lo`, one `any`. The addresses
+//! (198.18.0.0/24, the benchmarking range) exist only inside the test's namespaces, which a
+//! guard removes even when the test fails. Needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN).
+
+mod common;
+
+use common::{field, on_path, require_or_skip, HOW_DEPS};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const SERVER_IP: &str = "198.18.0.1";
+const CLIENT_IP: &str = "198.18.0.2";
+const REQUESTS: usize = 4;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Two namespaces and their veth pair, and the servers started in them: servers are killed and
+/// the namespaces deleted on drop, also when the test panics.
+struct Net {
+    srv: String,
+    cli: String,
+    srv_if: String,
+    cli_if: String,
+    children: Vec<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in [&self.srv, &self.cli] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn must(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every tool the tests run, or `None` (skip; under CI=true a failure naming what is missing).
+fn tools() -> Option<()> {
+    for t in ["ip", "nginx", "redis-server", "redis-cli", "dnsmasq", "curl", "dig"] {
+        require_or_skip(on_path(t), t, HOW_DEPS)?;
+    }
+    Some(())
+}
+
+impl Net {
+    /// The namespaces, or `None` when they cannot be made (not root: skip, or fail under CI).
+    fn new() -> Option<Net> {
+        tools()?;
+        let id = format!("{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let (srv, cli) = (format!("pbsrv{id}"), format!("pbcli{id}"));
+        let made = ip(&["netns", "add", &srv]);
+        let net = Net {
+            srv: srv.clone(),
+            cli: cli.clone(),
+            srv_if: format!("pbs{id}"),
+            cli_if: format!("pbc{id}"),
+            children: Vec::new(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let made = made && ip(&["netns", "add", &cli]);
+        require_or_skip(
+            made.then_some(()),
+            "network namespaces",
+            "`ip netns add` failed: the live capture tests need root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2",
+        )?;
+        must(&[
+            "link", "add", &net.srv_if, "netns", &srv, "type", "veth", "peer", "name",
+            &net.cli_if, "netns", &cli,
+        ]);
+        for (ns, dev, addr) in [
+            (&srv, &net.srv_if, SERVER_IP),
+            (&cli, &net.cli_if, CLIENT_IP),
+        ] {
+            must(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+            must(&["-n", ns, "link", "set", dev, "up"]);
+            must(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        Some(net)
+    }
+
+    fn exec(&self, ns: &str, prog: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, prog]);
+        c
+    }
+
+    fn spawn(&mut self, ns: &str, prog: &str, args: &[&str]) {
+        let log = std::fs::File::create(self.dir.path().join(format!("{prog}.log"))).unwrap();
+        let child = self
+            .exec(ns, prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {prog}: {e}"));
+        self.children.push(child);
+    }
+
+    /// nginx (also on 127.0.0.1 for the loopback test), redis-server and dnsmasq in the server
+    /// namespace, each answering before this returns.
+    fn start_servers(&mut self) {
+        let d = self.dir.path().to_path_buf();
+        let conf = d.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off; master_process off; pid {pid}; error_log stderr;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
+                   fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+                   server {{ listen {SERVER_IP}:80; listen 127.0.0.1:80;\n\
+                     location /missing {{ return 404; }}\n\
+                     location / {{ default_type text/plain; return 200 \"hello\\n\"; }} }} }}\n",
+                pid = d.join("nginx.pid").display(),
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let srv = self.srv.clone();
+        self.spawn(&srv, "nginx", &["-p", d.to_str().unwrap(), "-c", conf.to_str().unwrap()]);
+        self.spawn(
+            &srv,
+            "redis-server",
+            &[
+                "--bind", SERVER_IP, "--port", "6379", "--save", "", "--appendonly", "no",
+                "--protected-mode", "no", "--dir", d.to_str().unwrap(),
+            ],
+        );
+        self.spawn(
+            &srv,
+            "dnsmasq",
+            &[
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                &format!("--listen-address={SERVER_IP}"),
+                "--address=/example.test/198.18.0.99",
+                "--user=root",
+                &format!("--pid-file={}", d.join("dnsmasq.pid").display()),
+            ],
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let cli = self.cli.clone();
+        let ready = |prog: &str, args: &[&str]| -> bool {
+            self.exec(&cli, prog)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let url = format!("http://{SERVER_IP}/");
+        let at = format!("@{SERVER_IP}");
+        while !(ready("curl", &["-sf", "-o", "/dev/null", &url])
+            && ready("redis-cli", &["-h", SERVER_IP, "PING"])
+            && ready("dig", &[&at, "ready.example.test", "+short", "+tries=1", "+time=1"]))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "servers did not come up: {}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        for p in ["nginx", "redis-server", "dnsmasq"] {
+            let t = std::fs::read_to_string(self.dir.path().join(format!("{p}.log")))
+                .unwrap_or_default();
+            s.push_str(&format!("\n--- {p}:\n{t}"));
+        }
+        s
+    }
+
+    /// The requests every test checks: HTTP (200 and 404), Redis SET and GET, DNS A queries.
+    fn run_clients(&self, ns: &str, server: &str) {
+        let run = |prog: &str, args: &[&str]| {
+            let out = self.exec(ns, prog).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{prog} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        for i in 0..REQUESTS {
+            run("curl", &["-s", "-o", "/dev/null", &format!("http://{server}/req{i}")]);
+            run("curl", &["-s", "-o", "/dev/null", &format!("http://{server}/missing{i}")]);
+            if server == SERVER_IP {
+                run("redis-cli", &["-h", server, "SET", &format!("key{i}"), &format!("v{i}")]);
+                assert_eq!(
+                    run("redis-cli", &["-h", server, "GET", &format!("key{i}")]).trim(),
+                    format!("v{i}")
+                );
+                let answer = run(
+                    "dig",
+                    &[&format!("@{server}"), &format!("host{i}.example.test"), "A", "+short"],
+                );
+                assert_eq!(answer.trim(), "198.18.0.99");
+            }
+        }
+    }
+}
+
+/// A running packetbeat; SIGINT and its events on [`Sniffer::stop`].
+struct Sniffer {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Sniffer {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start_sniffer(net: &Net, ns: &str, name: &str, iface: &str) -> Sniffer {
+    let dir = net.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("packetbeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "packetbeat.interfaces:\n{iface}\n\
+             packetbeat.protocols:\n\
+             - type: http\n  ports: [80]\n\
+             - type: redis\n  ports: [6379]\n\
+             - type: dns\n  ports: [53]\n\
+             output.file:\n  path: {out}\n  filename: packetbeat\n\
+             path.data: {data}\npath.logs: {data}\n",
+            out = dir.join("out").display(),
+            data = dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("stderr")).unwrap();
+    let child = net
+        .exec(ns, env!("CARGO_BIN_EXE_packetbeat"))
+        .args(["-e", "--strict.perms=false", "-c"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let s = Sniffer {
+        child: Some(child),
+        dir,
+    };
+    // Ready once the workers are up (the capture is open before they start).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = s.stderr();
+        if text.contains("packet worker(s)") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && !text.contains("Exiting"),
+            "packetbeat did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
+}
+
+impl Sniffer {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// SIGINT after the kernel has handed over the last packets; exit status 0 required.
+    fn stop(mut self) -> (Vec<Value>, String) {
+        std::thread::sleep(Duration::from_millis(600));
+        let mut child = self.child.take().unwrap();
+        // SAFETY: kill(2) on our child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("packetbeat did not stop on SIGINT: {}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let stderr = self.stderr();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        (read_events(&self.dir.join("out")), stderr)
+    }
+}
+
+fn read_events(dir: &Path) -> Vec<Value> {
+    let mut events = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return events;
+    };
+    let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for f in files {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            events.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    events
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| field(e, "type") == t).collect()
+}
+
+/// Every request of [`Net::run_clients`] once, with its fields and `direction`.
+fn check_events(events: &[Value], server: &str, direction: &str, with_redis_dns: bool, log: &str) {
+    let ctx = || format!("{} events: {events:#?}\n--- log:\n{log}", events.len());
+    let http = of_type(events, "http");
+    assert_eq!(http.len(), 2 * REQUESTS, "HTTP transactions: {}", ctx());
+    for i in 0..REQUESTS {
+        for (path, status) in [(format!("/req{i}"), 200), (format!("/missing{i}"), 404)] {
+            let found: Vec<_> = http
+                .iter()
+                .filter(|e| field(e, "url.path") == path.as_str())
+                .collect();
+            assert_eq!(found.len(), 1, "{path} once: {}", ctx());
+            let e = found[0];
+            assert_eq!(field(e, "http.response.status_code"), status, "{}", ctx());
+            assert_eq!(field(e, "http.request.method"), "GET");
+            assert_eq!(field(e, "server.ip"), server);
+            assert_eq!(field(e, "server.port"), 80);
+            assert_eq!(field(e, "status"), if status == 200 { "OK" } else { "Error" });
+            assert_eq!(field(e, "network.direction"), direction, "{}", ctx());
+            assert_eq!(field(e, "network.transport"), "tcp");
+        }
+    }
+    if !with_redis_dns {
+        return;
+    }
+    let redis = of_type(events, "redis");
+    assert_eq!(redis.len(), 2 * REQUESTS, "Redis transactions: {}", ctx());
+    for i in 0..REQUESTS {
+        for method in ["SET", "GET"] {
+            let key = format!("key{i}");
+            let found: Vec<_> = redis
+                .iter()
+                .filter(|e| field(e, "method") == method && field(e, "resource") == key.as_str())
+                .collect();
+            assert_eq!(found.len(), 1, "{method} {key} once: {}", ctx());
+            assert_eq!(field(found[0], "network.direction"), direction);
+            assert_eq!(field(found[0], "client.ip"), CLIENT_IP);
+        }
+    }
+    let dns = of_type(events, "dns");
+    assert_eq!(dns.len(), REQUESTS, "DNS transactions: {}", ctx());
+    for i in 0..REQUESTS {
+        let name = format!("host{i}.example.test");
+        let found: Vec<_> = dns
+            .iter()
+            .filter(|e| field(e, "dns.question.name") == name.as_str())
+            .collect();
+        assert_eq!(found.len(), 1, "{name} once: {}", ctx());
+        let e = found[0];
+        assert_eq!(field(e, "dns.response_code"), "NOERROR");
+        assert_eq!(field(e, "dns.resolved_ip"), &serde_json::json!(["198.18.0.99"]));
+        assert_eq!(field(e, "network.direction"), direction);
+        assert_eq!(field(e, "network.transport"), "udp");
+    }
+}
+
+/// Sniffs the server's end of the veth (requests arrive: `ingress`) or the client's (`egress`).
+fn veth_case(kind: &str, workers: usize, on_client: bool) {
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    let (ns, dev, direction) = if on_client {
+        (net.cli.clone(), net.cli_if.clone(), "egress")
+    } else {
+        (net.srv.clone(), net.srv_if.clone(), "ingress")
+    };
+    let promisc = kind == "af_packet";
+    let iface = format!(
+        "  type: {kind}\n  device: {dev}\n  workers: {workers}\n  auto_promisc_mode: {promisc}"
+    );
+    let sniffer = start_sniffer(&net, &ns, &format!("{kind}-{workers}"), &iface);
+    if promisc {
+        let link = Command::new("ip")
+            .args(["-n", &ns, "link", "show", "dev", &dev])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&link.stdout).contains("PROMISC"),
+            "auto_promisc_mode: {}",
+            String::from_utf8_lossy(&link.stdout)
+        );
+    }
+    let cli = net.cli.clone();
+    net.run_clients(&cli, SERVER_IP);
+    let (events, log) = sniffer.stop();
+    check_events(&events, SERVER_IP, direction, true, &log);
+    assert!(
+        log.contains(&format!("{workers} packet worker(s)")),
+        "{log}"
+    );
+    assert!(log.contains("0 dropped by the kernel"), "{log}");
+    if promisc {
+        let link = Command::new("ip")
+            .args(["-n", &ns, "link", "show", "dev", &dev])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&link.stdout).contains("PROMISC"),
+            "promiscuous mode not restored: {}",
+            String::from_utf8_lossy(&link.stdout)
+        );
+    }
+}
+
+#[test]
+fn pcap_one_worker() {
+    veth_case("pcap", 1, false);
+}
+
+#[test]
+fn pcap_two_workers() {
+    veth_case("pcap", 2, false);
+}
+
+#[test]
+fn af_packet_one_worker() {
+    veth_case("af_packet", 1, false);
+}
+
+#[test]
+fn af_packet_two_workers_on_the_client_side() {
+    veth_case("af_packet", 2, true);
+}
+
+/// `lo` inside the server namespace: curl to nginx on 127.0.0.1, with both sniffers; every
+/// request once (the loopback device shows each frame going out and coming in).
+#[test]
+fn loopback_with_both_sniffers() {
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    for kind in ["pcap", "af_packet"] {
+        let iface = format!("  type: {kind}\n  device: lo\n  workers: 2");
+        let sniffer = start_sniffer(&net, &net.srv.clone(), &format!("lo-{kind}"), &iface);
+        let srv = net.srv.clone();
+        net.run_clients(&srv, "127.0.0.1");
+        let (events, log) = sniffer.stop();
+        check_events(&events, "127.0.0.1", "ingress", false, &log);
+    }
+}
+
+/// `any` (the default device) and the list form: the veth through `any` with libpcap.
+#[test]
+fn any_device_and_list_form() {
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    let srv = net.srv.clone();
+    let iface = "  - type: pcap\n    device: any\n    workers: 2".to_string();
+    let sniffer = start_sniffer(&net, &srv, "any", &iface);
+    let cli = net.cli.clone();
+    net.run_clients(&cli, SERVER_IP);
+    let (events, log) = sniffer.stop();
+    check_events(&events, SERVER_IP, "ingress", true, &log);
+    assert!(log.contains("pcap device any"), "{log}");
+}
+
+/// Two interfaces at once (list form): the veth with af_packet and `lo` with libpcap.
+#[test]
+fn two_interfaces_at_once() {
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    let srv = net.srv.clone();
+    let iface = format!(
+        "  - type: af_packet\n    device: {}\n    workers: 2\n  - type: pcap\n    device: lo",
+        net.srv_if
+    );
+    let sniffer = start_sniffer(&net, &srv, "two", &iface);
+    let cli = net.cli.clone();
+    net.run_clients(&cli, SERVER_IP);
+    net.run_clients(&srv, "127.0.0.1");
+    let (events, log) = sniffer.stop();
+    let (veth, lo): (Vec<Value>, Vec<Value>) = events
+        .into_iter()
+        .partition(|e| field(e, "server.ip") == SERVER_IP);
+    check_events(&veth, SERVER_IP, "ingress", true, &log);
+    check_events(&lo, "127.0.0.1", "ingress", false, &log);
+    assert!(log.contains("af_packet device") && log.contains("pcap device lo"), "{log}");
+}
+
+/// An invalid `bpf_filter` is an error at start and in `test config` (exit 1), as in Packetbeat.
+#[test]
+fn invalid_filter_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("packetbeat.yml");
+    std::fs::write(
+        &cfg,
+        "packetbeat.interfaces:\n  device: lo\n  bpf_filter: \"tcp port eighty\"\n\
+         packetbeat.protocols:\n- type: http\n  ports: [80]\noutput.discard: {}\n",
+    )
+    .unwrap();
+    for args in [&["test", "config"][..], &["run"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+            .args(args)
+            .args(["--strict.perms=false", "-c"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("invalid bpf_filter 'tcp port eighty'"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
