@@ -270,11 +270,18 @@ fn start_sniffer(net: &Net, ns: &str, name: &str, iface: &str) -> Sniffer {
         ),
     )
     .unwrap();
+    spawn_sniffer(net, ns, dir, &cfg, &[])
+}
+
+/// packetbeat with `-c cfg` and `args` in namespace `ns`, writing its log to `dir/stderr`;
+/// returns once it is capturing.
+fn spawn_sniffer(net: &Net, ns: &str, dir: PathBuf, cfg: &Path, args: &[&str]) -> Sniffer {
     let log = std::fs::File::create(dir.join("stderr")).unwrap();
     let child = net
         .exec(ns, env!("CARGO_BIN_EXE_packetbeat"))
         .args(["-e", "--strict.perms=false", "-c"])
-        .arg(&cfg)
+        .arg(cfg)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -305,11 +312,15 @@ impl Sniffer {
     }
 
     /// SIGINT after the kernel has handed over the last packets; exit status 0 required.
-    fn stop(mut self) -> (Vec<Value>, String) {
+    fn stop(self) -> (Vec<Value>, String) {
+        self.stop_with(libc::SIGINT)
+    }
+
+    fn stop_with(mut self, signal: i32) -> (Vec<Value>, String) {
         std::thread::sleep(Duration::from_millis(600));
         let mut child = self.child.take().unwrap();
         // SAFETY: kill(2) on our child's pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(child.id() as i32, signal) };
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(st) = child.try_wait().unwrap() {
@@ -547,5 +558,102 @@ fn invalid_filter_is_an_error() {
             stderr.contains("invalid bpf_filter 'tcp port eighty'"),
             "{args:?}: {stderr}"
         );
+    }
+}
+
+/// The stock packetbeat.yml, unchanged apart from `-E` overrides for the output and the device,
+/// reports live traffic (flows on, so no BPF filter); stopped by SIGTERM.
+#[test]
+fn stock_config_with_sigterm() {
+    let Some(stock) = common::shared_or_skip("reference/packetbeat/packetbeat.yml") else {
+        return;
+    };
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    let dir = net.dir.path().join("stock");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = format!("output.file.path={}", dir.join("out").display());
+    let data = dir.join("data");
+    let device = format!("packetbeat.interfaces.device={}", net.srv_if);
+    let srv = net.srv.clone();
+    let sniffer = spawn_sniffer(
+        &net,
+        &srv,
+        dir,
+        &stock,
+        &[
+            "-E", "output.elasticsearch.enabled=false", "-E", &out, "-E", &device,
+            "--path.data", data.to_str().unwrap(), "--path.logs", data.to_str().unwrap(),
+        ],
+    );
+    let cli = net.cli.clone();
+    net.run_clients(&cli, SERVER_IP);
+    let (events, log) = sniffer.stop_with(libc::SIGTERM);
+    let (flows, rest): (Vec<Value>, Vec<Value>) =
+        events.into_iter().partition(|e| field(e, "type") == "flow");
+    check_events(&rest, SERVER_IP, "ingress", true, &log);
+    assert!(
+        flows.iter().any(|f| field(f, "destination.port") == 6379),
+        "a flow for the Redis connections: {flows:#?}"
+    );
+}
+
+/// A replay into the veth at top speed: every frame sent is either received or counted as
+/// dropped by the kernel (`received + dropped = sent`), for both sniffers.
+#[test]
+fn replay_drop_accounting() {
+    let Some(pcap) = common::shared_or_skip("pcaps/http_post.pcap") else {
+        return;
+    };
+    if require_or_skip(on_path("tcpreplay"), "tcpreplay", HOW_DEPS).is_none() {
+        return;
+    }
+    let Some(net) = Net::new() else { return };
+    // No IPv6 on the veth: the kernel's own neighbour discovery would add frames.
+    for ns in [&net.srv, &net.cli] {
+        let _ = net
+            .exec(ns, "sysctl")
+            .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            .status();
+    }
+    for kind in ["pcap", "af_packet"] {
+        // Flows on: no generated filter, every frame counts.
+        let iface = format!(
+            "  type: {kind}\n  device: {}\n  buffer_size_mb: 4\npacketbeat.flows: {{}}",
+            net.srv_if
+        );
+        let sniffer = start_sniffer(&net, &net.srv.clone(), &format!("replay-{kind}"), &iface);
+        let loops = "3000";
+        let out = net
+            .exec(&net.cli, "tcpreplay")
+            .args(["-q", "--topspeed", "-l", loops, &format!("--intf1={}", net.cli_if)])
+            .arg(&pcap)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "tcpreplay: {text} {}", String::from_utf8_lossy(&out.stderr));
+        // "Actual: 400 packets (...) sent in ..."
+        let sent: u64 = text
+            .split("Actual: ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("tcpreplay output: {text}"));
+        let (_, log) = sniffer.stop();
+        let num = |after: &str| -> u64 {
+            let i = log.find(after).unwrap_or_else(|| panic!("{after:?} in {log}"));
+            log[..i]
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|s| !s.is_empty())
+                .last()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let received = num(" frames received");
+        let dropped = num(" dropped by the kernel");
+        assert!(received > 0, "{log}");
+        eprintln!("{kind}: sent {sent}, received {received}, dropped {dropped}");
+        assert_eq!(received + dropped, sent, "{kind}: {log}");
     }
 }

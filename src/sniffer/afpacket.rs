@@ -8,7 +8,7 @@
 //! kernel interface is small (a handful of `setsockopt`s and one `mmap`, all in `libc`), so it is
 //! written here.
 //!
-//! **Ring.** `buffer_size_mb` MiB of blocks of [`BLOCK_SIZE`] (1 MiB, or the smallest multiple of
+//! **Ring.** `buffer_size_mb` MiB of blocks of [`BLOCK_SIZE`] (256 KiB, or the smallest multiple of
 //! the page size that holds a `snaplen` frame if that is larger). Packetbeat's
 //! `afpacketComputeSize` makes 128-frame blocks (8 MiB each at the default `snaplen`, so 3
 //! blocks for 30 MiB); smaller blocks mean a block held by a slow worker stops less of the ring.
@@ -40,12 +40,12 @@ use super::{BatchBuf, ExternalFrames, FrameDesc, PacketBatch, PacketSource, Snif
 use crate::common::Ts;
 use crate::decoder::LinkType;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Bytes per ring block (at least; see the module doc).
-pub const BLOCK_SIZE: usize = 1 << 20;
+pub const BLOCK_SIZE: usize = 256 << 10;
 /// The kernel hands over a block after this long even when it is not full.
 pub const BLOCK_TIMEOUT_MS: u32 = 64;
 /// Room reserved in front of each frame to put a VLAN tag back.
@@ -69,6 +69,9 @@ struct Ring {
     size: usize,
     block_size: usize,
     blocks: usize,
+    /// Blocks handed out and not given back yet. Their status stays `TP_STATUS_USER` until then,
+    /// so this is what keeps the reader from reading one twice when it comes round the ring.
+    held: Vec<AtomicBool>,
 }
 
 // SAFETY: the mapping is plain shared memory; each block is accessed by one owner at a time
@@ -122,6 +125,7 @@ impl ExternalFrames for Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
+        self.ring.held[self.index].store(false, Ordering::Release);
         self.ring
             .status(self.index)
             .store(libc::TP_STATUS_KERNEL, Ordering::Release);
@@ -309,6 +313,7 @@ impl AfPacketSource {
             size,
             block_size,
             blocks,
+            held: (0..blocks).map(|_| AtomicBool::new(false)).collect(),
         });
         // SAFETY: sockaddr_ll is plain old data.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -510,8 +515,15 @@ impl PacketSource for AfPacketSource {
     fn next_batch(&mut self) -> Result<Option<PacketBatch>, SnifferError> {
         loop {
             let i = self.next;
+            if self.ring.held[i].load(Ordering::Acquire) {
+                // Round the ring onto a block the workers still hold: the kernel cannot fill
+                // it either (it counts drops meanwhile). Wait for it to come back.
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                continue;
+            }
             if self.ring.status(i).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0 {
                 self.next = (i + 1) % self.ring.blocks;
+                self.ring.held[i].store(true, Ordering::Relaxed);
                 self.last_batch_at = Instant::now();
                 let b = self.read_block(i);
                 if b.frames.is_empty() {
@@ -547,8 +559,8 @@ impl PacketSource for AfPacketSource {
 
     fn summary(&self) -> String {
         format!(
-            "af_packet device {}: {} frames received in {} blocks, PACKET_STATISTICS: {} packets, {} dropped by the kernel, {} ring freezes",
-            self.device, self.frames, self.blocks, self.packets, self.drops, self.freezes
+            "af_packet device {}: {} frames received in {} blocks, PACKET_STATISTICS: {} packets, {} dropped by the kernel, {} ring freezes, {} outgoing loopback copies skipped",
+            self.device, self.frames, self.blocks, self.packets, self.drops, self.freezes, self.loopback_echoes
         )
     }
 }
