@@ -138,7 +138,7 @@ impl Net {
                  events {{ worker_connections 64; }}\n\
                  http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
                    fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
-                   server {{ listen {SERVER_IP}:80; listen 127.0.0.1:80;\n\
+                   server {{ listen 80;\n\
                      location /missing {{ return 404; }}\n\
                      location / {{ default_type text/plain; return 200 \"hello\\n\"; }} }} }}\n",
                 pid = d.join("nginx.pid").display(),
@@ -656,4 +656,54 @@ fn replay_drop_accounting() {
         eprintln!("{kind}: sent {sent}, received {received}, dropped {dropped}");
         assert_eq!(received + dropped, sent, "{kind}: {log}");
     }
+}
+
+/// `device: default_route` with `poll_default_route`: when the default route moves to another
+/// device, the sniffer follows it (sniffing on the client's side, where the route is).
+#[test]
+fn poll_default_route_follows_the_route() {
+    let Some(mut net) = Net::new() else { return };
+    let (srv2, cli2) = (format!("{}b", net.srv_if), format!("{}b", net.cli_if));
+    must(&[
+        "link", "add", &srv2, "netns", &net.srv, "type", "veth", "peer", "name", &cli2,
+        "netns", &net.cli,
+    ]);
+    for (ns, dev, addr) in [(&net.srv, &srv2, "198.18.1.1"), (&net.cli, &cli2, "198.18.1.2")] {
+        must(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+        must(&["-n", ns, "link", "set", dev, "up"]);
+    }
+    must(&["-n", &net.cli, "route", "add", "default", "via", SERVER_IP, "dev", &net.cli_if]);
+    net.start_servers();
+    let cli = net.cli.clone();
+    let iface = "  type: pcap\n  device: default_route\n  poll_default_route: 1s\n  workers: 1";
+    let sniffer = start_sniffer(&net, &cli, "route", iface);
+    assert!(
+        sniffer.stderr().contains(&format!("Capturing on device {}", net.cli_if)),
+        "{}",
+        sniffer.stderr()
+    );
+    let curl = |url: &str| {
+        let ok = net
+            .exec(&cli, "curl")
+            .args(["-sf", "-o", "/dev/null", url])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "curl {url}");
+    };
+    curl(&format!("http://{SERVER_IP}/before"));
+    must(&["-n", &cli, "route", "replace", "default", "via", "198.18.1.1", "dev", &cli2]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sniffer.stderr().contains(&format!("to {cli2}: restarting the sniffer")) {
+        assert!(Instant::now() < deadline, "no restart: {}", sniffer.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    curl("http://198.18.1.1/after");
+    let (events, log) = sniffer.stop();
+    let paths: Vec<&Value> = of_type(&events, "http")
+        .into_iter()
+        .map(|e| field(e, "url.path"))
+        .collect();
+    assert_eq!(paths, ["/before", "/after"], "{log}");
+    assert!(log.contains("1 restart(s)"), "{log}");
 }

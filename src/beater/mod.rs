@@ -97,29 +97,52 @@ fn open_source(
 
 /// Opens one live interface: its device name resolved as Packetbeat resolves it, its filter
 /// (`bpf_filter` or the one generated from the protocols' ports) checked, then the sniffer of
-/// its `type`.
+/// its `type`; on a `default_route*` device with `poll_default_route`, one that follows the
+/// route.
 pub fn open_live(
     iface: &InterfaceConfig,
     modules: &crate::protos::ProtocolModules,
     sections: &[crate::config::types::ProtocolSection],
     flows_on: bool,
 ) -> anyhow::Result<Box<dyn PacketSource>> {
-    use crate::sniffer::{bpf, devices};
-    let device = devices::resolve_device_name(iface.device.as_deref().unwrap_or(""))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    use crate::sniffer::{bpf, devices, route};
+    let name = iface.device.as_deref().unwrap_or("");
+    let device = devices::resolve_device_name(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let filter = bpf::effective_filter(iface, modules, sections, flows_on);
     if let Some(f) = &filter {
         bpf::check(f).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    if !matches!(iface.kind.as_str(), "" | "pcap" | "autodetect" | "af_packet") {
+        anyhow::bail!(
+            "packetbeat.interfaces: a {} interface can not be combined with other interfaces",
+            iface.kind
+        );
+    }
+    let poll = iface
+        .poll_default_route
+        .map(|d| d.0)
+        .filter(|d| !d.is_zero() && name.starts_with("default_route"));
+    let iface = iface.clone();
+    let open = move |device: &str| open_sniffer(&iface, device, filter.clone());
+    Ok(match poll {
+        Some(interval) => Box::new(route::RouteFollower::new(
+            name,
+            device,
+            interval,
+            Box::new(open),
+        )?),
+        None => open(&device)?,
+    })
+}
+
+/// The sniffer of `iface.type` on `device`.
+fn open_sniffer(
+    iface: &InterfaceConfig,
+    device: &str,
+    filter: Option<String>,
+) -> Result<Box<dyn PacketSource>, crate::sniffer::SnifferError> {
+    let device = device.to_string();
     match iface.kind.as_str() {
-        "" | "pcap" | "autodetect" => Ok(Box::new(crate::sniffer::pcap::PcapSource::open(
-            &crate::sniffer::pcap::PcapOptions {
-                device,
-                snaplen: iface.snaplen,
-                buffer_size_mb: iface.buffer_size_mb,
-                filter,
-            },
-        )?)),
         #[cfg(target_os = "linux")]
         "af_packet" => Ok(Box::new(crate::sniffer::afpacket::AfPacketSource::open(
             &crate::sniffer::afpacket::AfPacketOptions {
@@ -129,12 +152,21 @@ pub fn open_live(
                 filter,
                 fanout_group: iface.fanout_group,
                 auto_promisc_mode: iface.auto_promisc_mode,
+                metrics_interval: iface.metrics_interval.0,
             },
         )?)),
-        "dpdk" => anyhow::bail!(
-            "packetbeat.interfaces: a dpdk interface can not be combined with other interfaces"
-        ),
-        other => anyhow::bail!("sniffer type {other} is not available on this system"),
+        #[cfg(not(target_os = "linux"))]
+        "af_packet" => Err(crate::sniffer::SnifferError::Open(
+            "af_packet capture is only available on Linux".into(),
+        )),
+        _ => Ok(Box::new(crate::sniffer::pcap::PcapSource::open(
+            &crate::sniffer::pcap::PcapOptions {
+                device,
+                snaplen: iface.snaplen,
+                buffer_size_mb: iface.buffer_size_mb,
+                filter,
+            },
+        )?)),
     }
 }
 

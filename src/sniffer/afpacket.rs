@@ -60,6 +60,9 @@ pub struct AfPacketOptions {
     pub filter: Option<String>,
     pub fanout_group: Option<u16>,
     pub auto_promisc_mode: bool,
+    /// How often the kernel's counters are read (`metrics_interval`); they are 32-bit and reset
+    /// by each read.
+    pub metrics_interval: std::time::Duration,
 }
 
 /// The mapped ring; unmapped (and the socket closed) when the source and every batch are gone.
@@ -202,6 +205,8 @@ pub struct AfPacketSource {
     /// The loopback device's index, and its outgoing copies skipped.
     lo_index: i32,
     loopback_echoes: u64,
+    metrics_interval: std::time::Duration,
+    stats_at: Instant,
     _promisc: Option<Promisc>,
 }
 
@@ -386,6 +391,8 @@ impl AfPacketSource {
             // SAFETY: a valid C string.
             lo_index: unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32,
             loopback_echoes: 0,
+            metrics_interval: o.metrics_interval.max(std::time::Duration::from_secs(1)),
+            stats_at: Instant::now(),
             _promisc: promisc,
         })
     }
@@ -513,6 +520,10 @@ impl PacketSource for AfPacketSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<PacketBatch>, SnifferError> {
+        if self.stats_at.elapsed() >= self.metrics_interval {
+            self.stats_at = Instant::now();
+            self.read_stats();
+        }
         loop {
             let i = self.next;
             if self.ring.held[i].load(Ordering::Acquire) {

@@ -23,6 +23,7 @@ pub mod dump;
 pub mod file;
 pub mod multi;
 pub mod pcap;
+pub mod route;
 
 use crate::common::Ts;
 use crate::decoder::LinkType;
