@@ -707,3 +707,19 @@ fn poll_default_route_follows_the_route() {
     assert_eq!(paths, ["/before", "/after"], "{log}");
     assert!(log.contains("1 restart(s)"), "{log}");
 }
+
+/// `packetbeat.ignore_outgoing` on the client's side: its requests go out (`egress`), so none is
+/// published, and the exit summary counts them as dropped.
+#[test]
+fn ignore_outgoing_on_live_traffic() {
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    let cli = net.cli.clone();
+    let iface = format!("  device: {}\npacketbeat.ignore_outgoing: true", net.cli_if);
+    let sniffer = start_sniffer(&net, &cli, "outgoing", &iface);
+    net.run_clients(&cli, SERVER_IP);
+    let (events, log) = sniffer.stop();
+    assert!(events.is_empty(), "{events:#?}");
+    // 8 HTTP + 8 Redis + 4 DNS transactions, all egress.
+    assert!(log.contains("0 written, 20 dropped"), "{log}");
+}

@@ -6,7 +6,9 @@
 //! state, analyzers, pipeline and JSON encoder; nothing shared, no locks) → one output thread.
 //! Between them are bounded queues (channels in front of the workers, an [`queue::EventQueue`]
 //! in front of the output): when the output is slower than the capture, a file capture waits for
-//! it (nothing is dropped), as Packetbeat does with `-I`.
+//! it (nothing is dropped), as Packetbeat does with `-I`; a live capture never waits on the
+//! output: a worker that finds the queue full drops the batch and counts it (Packetbeat's
+//! `DropIfFull`), and the kernel ring, not the output, is what fills when analysis falls behind.
 //!
 //! Workers: `packetbeat.interfaces.workers` (our extension). By default a file is analysed by one
 //! worker, which keeps Packetbeat's event order; with more workers the set of events is the same,
