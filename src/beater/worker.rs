@@ -398,4 +398,38 @@ mod tests {
             (6, 2, 4, 8)
         );
     }
+
+    /// A live worker never waits on the output: with the queue full, its events are dropped
+    /// and counted (Packetbeat's DropIfFull); the batch at the end still waits for room.
+    #[test]
+    fn live_worker_drops_and_counts_when_the_output_queue_is_full() {
+        use crate::beater::queue::MemQueue;
+        let event = || {
+            let mut m = crate::publish::event::Map::new();
+            m.insert("type".into(), "http".into());
+            Event::bare(Ts(1_000_000_000), m)
+        };
+        let modules = ProtocolModules::default();
+        let mut w = Worker::new(&modules, Pipeline::for_tests(&[]), None);
+        w.live = true;
+        let q = MemQueue::new(1);
+        q.push(vec![event()]).unwrap();
+        w.sink.publish(event());
+        w.sink.publish(event());
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let tick = Tick {
+            after: 0,
+            now: Ts(2_000_000_000),
+            lateness_ns: 0,
+        };
+        tx.send(WorkerBatch {
+            ticks: vec![tick],
+            ..Default::default()
+        })
+        .unwrap();
+        drop(tx);
+        let report = w.run(rx, &q);
+        assert_eq!(report.queue_dropped, 2);
+        assert_eq!(q.len(), 1);
+    }
 }
