@@ -197,6 +197,88 @@ fn open_dpdk(_iface: &InterfaceConfig) -> anyhow::Result<Box<dyn PacketSource>> 
     )
 }
 
+/// Beyond Packetbeat: with `type: af_packet`, one live interface and several workers, one
+/// af_packet socket per worker, all in one fan-out group (`fanout_group` when configured, so other
+/// processes still share the interface, else one of this process's own), so the kernel spreads
+/// flows over the sockets (`PACKET_FANOUT_HASH`, symmetric, with defragmentation) and capture
+/// scales with the workers: each socket is read on its own thread straight into its worker.
+/// Empty when that does not apply (then one capture thread dispatches to every worker).
+fn open_fanout(
+    cfg: &Config,
+    iface: &InterfaceConfig,
+    modules: &crate::protos::ProtocolModules,
+    flows_on: bool,
+    n_workers: usize,
+) -> anyhow::Result<Vec<Box<dyn PacketSource>>> {
+    let applies = iface.kind == "af_packet"
+        && iface.file.is_none()
+        && iface.dumpfile.is_none()
+        && cfg.interfaces.len() == 1
+        && n_workers > 1
+        && !iface
+            .device
+            .as_deref()
+            .is_some_and(|d| d.starts_with("default_route"));
+    if !applies {
+        return Ok(Vec::new());
+    }
+    let mut one = iface.clone();
+    one.fanout_group = Some(
+        iface
+            .fanout_group
+            .unwrap_or((std::process::id() & 0xffff) as u16),
+    );
+    // Promiscuous mode is set (and restored) by the first socket only.
+    let mut out = Vec::with_capacity(n_workers);
+    for i in 0..n_workers {
+        out.push(open_live(&one, modules, &cfg.protocols, flows_on)?);
+        one.auto_promisc_mode = false;
+        let _ = i;
+    }
+    tracing::info!(
+        "af_packet: {n_workers} sockets in fanout group {}, one per packet worker",
+        one.fanout_group.unwrap_or_default()
+    );
+    Ok(out)
+}
+
+/// Reads each fan-out socket on its own thread into its own worker until a signal or the end;
+/// returns the frames read and the sources, finished.
+fn capture_fanout(
+    sources: Vec<Box<dyn PacketSource>>,
+    senders: &[SyncSender<WorkerBatch>],
+) -> anyhow::Result<(u64, Vec<Box<dyn PacketSource>>)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .into_iter()
+            .zip(senders.chunks(1))
+            .enumerate()
+            .map(|(i, (mut src, tx))| {
+                std::thread::Builder::new()
+                    .name(format!("sniffer-{i}"))
+                    .spawn_scoped(scope, move || {
+                        let mut dispatcher = dispatch::Dispatcher::new(1);
+                        let frames = capture(&mut *src, None, &mut dispatcher, tx);
+                        src.finish();
+                        // Another capture thread may still be reading: end it too.
+                        STOP.store(true, Ordering::SeqCst);
+                        frames.map(|f| (f, src))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut frames = 0;
+        let mut done = Vec::new();
+        for h in handles {
+            let (f, src) = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a capture thread panicked"))??;
+            frames += f;
+            done.push(src);
+        }
+        Ok((frames, done))
+    })
+}
+
 /// Number of packet workers: configured, or one for a file (Packetbeat's event order), or one per
 /// core for live capture.
 fn worker_count(iface: &InterfaceConfig) -> usize {
@@ -225,7 +307,25 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if cfg.interfaces.len() > 1 && iface.file.is_some() {
         tracing::info!("reading a file: only the first interface's settings are used");
     }
-    let mut source = open_source(&cfg, &iface, &modules, flows.is_some())?;
+    if iface.file.is_some() {
+        // Packetbeat's message: process attribution is for live traffic only.
+        tracing::info!("Process watcher disabled when file input is used");
+    } else if crate::config::types::lookup(&cfg.raw, "packetbeat.procs.enabled")
+        .and_then(|v| v.as_bool())
+        == Some(true)
+    {
+        tracing::warn!(
+            "packetbeat.procs is not implemented by this build: events carry no process fields"
+        );
+    }
+    let n_workers = worker_count(&iface);
+    // af_packet with several workers: one socket per worker in one fan-out group, each read on
+    // its own thread straight into its worker (see `open_fanout`).
+    let mut fanout = open_fanout(&cfg, &iface, &modules, flows.is_some(), n_workers)?;
+    let mut source = match fanout.is_empty() {
+        true => open_source(&cfg, &iface, &modules, flows.is_some())?,
+        false => fanout.remove(0),
+    };
     let live = source.is_live();
     warn_unused_dpdk(&iface);
     let mut dumper = match &iface.dumpfile {
@@ -235,7 +335,6 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let codec = outputs::codec_for(&cfg);
     let output = outputs::build(&cfg)?;
-    let n_workers = worker_count(&iface);
     tracing::info!(
         "packetbeat {} started; {} packet worker(s); output: {}",
         crate::BEAT_VERSION,
@@ -255,8 +354,16 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
-    let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
-    source.finish();
+    let frames = if fanout.is_empty() {
+        let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
+        source.finish();
+        frames
+    } else {
+        fanout.insert(0, source);
+        let (frames, sources) = capture_fanout(fanout, &senders)?;
+        source = Box::new(crate::sniffer::multi::Finished(sources));
+        frames
+    };
     drop(senders);
     let total = join_workers(handles);
     // Every worker has ended: the output takes what is queued, then closes.

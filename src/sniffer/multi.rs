@@ -116,3 +116,32 @@ impl Drop for MultiSource {
         }
     }
 }
+
+/// Sources whose capture is over, read on their own threads: one summary for all of them.
+pub struct Finished(pub Vec<Box<dyn PacketSource>>);
+
+impl PacketSource for Finished {
+    fn link_type(&self) -> LinkType {
+        self.0
+            .first()
+            .map(|s| s.link_type())
+            .unwrap_or(LinkType::Ethernet)
+    }
+
+    fn next_batch(&mut self) -> Result<Option<PacketBatch>, SnifferError> {
+        Ok(None)
+    }
+
+    fn kernel_drops(&self) -> u64 {
+        self.0.iter().map(|s| s.kernel_drops()).sum()
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self.0.iter().map(|s| s.summary()).collect();
+        parts.join("; ")
+    }
+}
