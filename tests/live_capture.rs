@@ -413,6 +413,16 @@ fn check_events(events: &[Value], server: &str, direction: &str, with_redis_dns:
     }
 }
 
+/// Whether `ip link` shows `dev` in promiscuous mode, and what it printed.
+fn promiscuous(ns: &str, dev: &str) -> (bool, String) {
+    let out = Command::new("ip")
+        .args(["-n", ns, "link", "show", "dev", dev])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (text.contains("PROMISC"), text)
+}
+
 /// Sniffs the server's end of the veth (requests arrive: `ingress`) or the client's (`egress`).
 fn veth_case(kind: &str, workers: usize, on_client: bool) {
     let Some(mut net) = Net::new() else { return };
@@ -428,15 +438,8 @@ fn veth_case(kind: &str, workers: usize, on_client: bool) {
     );
     let sniffer = start_sniffer(&net, &ns, &format!("{kind}-{workers}"), &iface);
     if promisc {
-        let link = Command::new("ip")
-            .args(["-n", &ns, "link", "show", "dev", &dev])
-            .output()
-            .unwrap();
-        assert!(
-            String::from_utf8_lossy(&link.stdout).contains("PROMISC"),
-            "auto_promisc_mode: {}",
-            String::from_utf8_lossy(&link.stdout)
-        );
+        let (on, link) = promiscuous(&ns, &dev);
+        assert!(on, "auto_promisc_mode: {link}");
     }
     let cli = net.cli.clone();
     net.run_clients(&cli, SERVER_IP);
@@ -454,15 +457,8 @@ fn veth_case(kind: &str, workers: usize, on_client: bool) {
         "{log}"
     );
     if promisc {
-        let link = Command::new("ip")
-            .args(["-n", &ns, "link", "show", "dev", &dev])
-            .output()
-            .unwrap();
-        assert!(
-            !String::from_utf8_lossy(&link.stdout).contains("PROMISC"),
-            "promiscuous mode not restored: {}",
-            String::from_utf8_lossy(&link.stdout)
-        );
+        let (on, link) = promiscuous(&ns, &dev);
+        assert!(!on, "promiscuous mode not restored: {link}");
     }
 }
 
