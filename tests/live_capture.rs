@@ -260,7 +260,7 @@ fn start_sniffer(net: &Net, ns: &str, name: &str, iface: &str) -> Sniffer {
         format!(
             "packetbeat.interfaces:\n{iface}\n\
              packetbeat.protocols:\n\
-             - type: http\n  ports: [80]\n\
+             - type: http\n  ports: [80, 8080]\n\
              - type: redis\n  ports: [6379]\n\
              - type: dns\n  ports: [53]\n\
              output.file:\n  path: {out}\n  filename: packetbeat\n\
@@ -731,4 +731,60 @@ fn ignore_outgoing_on_live_traffic() {
     assert!(events.is_empty(), "{events:#?}");
     // 8 HTTP + 8 Redis + 4 DNS transactions, all egress.
     assert!(log.contains("0 written, 20 dropped"), "{log}");
+}
+
+/// 802.1Q frames replayed into the veth (`http_over_vlan.pcap`): the receiving kernel takes the
+/// tag out of the frame into its metadata, and both sniffers must put it back, so flow events
+/// carry the `flow.vlan` a file replay of the capture gives; with `with_vlans` the generated
+/// filter keeps the tagged request.
+#[test]
+fn vlan_tags_are_kept() {
+    let Some(pcap) = common::shared_or_skip("pcaps/http_over_vlan.pcap") else {
+        return;
+    };
+    if require_or_skip(on_path("tcpreplay"), "tcpreplay", HOW_DEPS).is_none() {
+        return;
+    }
+    let Some(net) = Net::new() else { return };
+    let want = common::run_capture(&pcap, "packetbeat.protocols:\n- type: http\n  ports: [8080]\npacketbeat.flows: {}", &[]);
+    let want_vlan = of_type(&want.events, "flow")
+        .first()
+        .map(|f| field(f, "flow.vlan").clone())
+        .unwrap_or_else(|| panic!("no flow from the file: {}", want.stderr));
+    assert!(!want_vlan.is_null());
+    let srv = net.srv.clone();
+    for kind in ["pcap", "af_packet"] {
+        for flows in [false, true] {
+            let iface = format!(
+                "  type: {kind}\n  device: {}\n  with_vlans: true\n  workers: 1{}",
+                net.srv_if,
+                if flows { "\npacketbeat.flows: {}" } else { "" }
+            );
+            let sniffer = start_sniffer(&net, &srv, &format!("vlan-{kind}-{flows}"), &iface);
+            let out = net
+                .exec(&net.cli, "tcpreplay")
+                .args(["-q", &format!("--intf1={}", net.cli_if)])
+                .arg(&pcap)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let (events, log) = sniffer.stop();
+            let http = of_type(&events, "http");
+            assert_eq!(http.len(), 1, "{kind}: {events:#?}\n{log}");
+            if flows {
+                // The HTTP connection's flow (the veth also carries the kernel's IPv6 chatter).
+                let vlans: Vec<&Value> = of_type(&events, "flow")
+                    .into_iter()
+                    .filter(|f| field(f, "destination.port") == 8080)
+                    .map(|f| field(f, "flow.vlan"))
+                    .collect();
+                assert!(
+                    !vlans.is_empty() && vlans.iter().all(|v| **v == want_vlan),
+                    "{kind}: flow.vlan {vlans:?}, want {want_vlan}"
+                );
+            } else {
+                assert!(log.contains("or (vlan and ("), "{log}");
+            }
+        }
+    }
 }
