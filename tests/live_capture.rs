@@ -498,19 +498,20 @@ fn loopback_with_both_sniffers() {
     }
 }
 
-/// `any` (the default device) and the list form: the veth through `any` with libpcap.
+/// `any` (the default device) in the list form, with both sniffers: the veth's traffic once.
 #[test]
 fn any_device_and_list_form() {
     let Some(mut net) = Net::new() else { return };
     net.start_servers();
-    let srv = net.srv.clone();
-    let iface = "  - type: pcap\n    device: any\n    workers: 2".to_string();
-    let sniffer = start_sniffer(&net, &srv, "any", &iface);
-    let cli = net.cli.clone();
-    net.run_clients(&cli, SERVER_IP);
-    let (events, log) = sniffer.stop();
-    check_events(&events, SERVER_IP, "ingress", true, &log);
-    assert!(log.contains("pcap device any"), "{log}");
+    let (srv, cli) = (net.srv.clone(), net.cli.clone());
+    for kind in ["pcap", "af_packet"] {
+        let iface = format!("  - type: {kind}\n    device: any\n    workers: 2");
+        let sniffer = start_sniffer(&net, &srv, &format!("any-{kind}"), &iface);
+        net.run_clients(&cli, SERVER_IP);
+        let (events, log) = sniffer.stop();
+        check_events(&events, SERVER_IP, "ingress", true, &log);
+        assert!(log.contains(&format!("{kind} device any")), "{log}");
+    }
 }
 
 /// Two interfaces at once (list form): the veth with af_packet and `lo` with libpcap.
