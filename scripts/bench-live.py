@@ -122,11 +122,16 @@ def main():
                 name = f"{'reference Packetbeat' if ref else 'packetbeat-rs'} {kind}" + (
                     "" if ref else f" {workers} worker(s)")
                 best = None
+                # The reference writes fewer transactions than a file replay of ours (it does not
+                # flush open ones the same way), so its own count at the lowest rate is its bar.
+                bar = None if ref else want
                 for rate in rates:
                     events, drops, pps, mbps = run_one(b, kind, workers, rate, a.corpus, tmp, ref)
-                    ok = events >= want and (drops in (None, 0))
+                    if bar is None:
+                        bar = events
+                    ok = events >= bar and (drops in (None, 0))
                     print(f"  {name:42} {rate:>9} Mbit/s asked: {mbps:8.1f} Mbit/s {pps:10.0f} pps sent, "
-                          f"{events}/{want} events, kernel drops {drops if drops is not None else '-'}"
+                          f"{events}/{bar} events, kernel drops {drops if drops is not None else '-'}"
                           f" {'ok' if ok else 'LOSS'}", flush=True)
                     if not ok:
                         break
