@@ -230,10 +230,9 @@ fn open_fanout(
     );
     // Promiscuous mode is set (and restored) by the first socket only.
     let mut out = Vec::with_capacity(n_workers);
-    for i in 0..n_workers {
+    for _ in 0..n_workers {
         out.push(open_live(&one, modules, &cfg.protocols, flows_on)?);
         one.auto_promisc_mode = false;
-        let _ = i;
     }
     tracing::info!(
         "af_packet: {n_workers} sockets in fanout group {}, one per packet worker",

@@ -263,7 +263,7 @@ impl AfPacketSource {
             return Err(os_err("PACKET_RESERVE", dev));
         }
         if let Some(f) = o.filter.as_deref().filter(|f| !f.is_empty()) {
-            let prog = super::bpf::compile(f, 1, o.snaplen)
+            let prog = super::bpf::compile(f, 1)
                 .map_err(SnifferError::Open)?;
             let insns = prog.get_instructions();
             let fprog = libc::sock_fprog {
@@ -432,11 +432,11 @@ impl AfPacketSource {
             let mut orig = h.tp_len;
             // SAFETY: the kernel writes a sockaddr_ll after the aligned frame header.
             let sll = unsafe {
-                &*(base.add(off + (std::mem::size_of::<libc::tpacket3_hdr>() + 15) / 16 * 16)
+                &*(base.add(off + std::mem::size_of::<libc::tpacket3_hdr>().div_ceil(16) * 16)
                     as *const libc::sockaddr_ll)
             };
             // Loopback frames are seen twice, going out and coming in; libpcap keeps one.
-            let echo = sll.sll_pkttype == libc::PACKET_OUTGOING as u8
+            let echo = sll.sll_pkttype == libc::PACKET_OUTGOING
                 && sll.sll_ifindex == self.lo_index;
             if echo {
                 self.loopback_echoes += 1;
