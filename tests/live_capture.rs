@@ -311,13 +311,14 @@ impl Sniffer {
         std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
     }
 
-    /// SIGINT after the kernel has handed over the last packets; exit status 0 required.
+    /// SIGINT (the capture first analyses what the kernel already holds); exit status 0
+    /// required.
     fn stop(self) -> (Vec<Value>, String) {
         self.stop_with(libc::SIGINT)
     }
 
     fn stop_with(mut self, signal: i32) -> (Vec<Value>, String) {
-        std::thread::sleep(Duration::from_millis(600));
+        std::thread::sleep(Duration::from_millis(200));
         let mut child = self.child.take().unwrap();
         // SAFETY: kill(2) on our child's pid.
         unsafe { libc::kill(child.id() as i32, signal) };

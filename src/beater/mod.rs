@@ -33,6 +33,8 @@ use worker::{Worker, WorkerBatch, WorkerReport};
 
 /// Capture batches that may wait in front of each worker.
 const WORKER_QUEUE: usize = 16;
+/// The longest a live capture goes on reading what the kernel holds after a stop signal.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 /// Event batches that may wait in front of the output.
 const OUTPUT_QUEUE: usize = 64;
 
@@ -517,7 +519,16 @@ fn capture(
     senders: &[SyncSender<WorkerBatch>],
 ) -> anyhow::Result<u64> {
     let mut frames = 0u64;
-    'capture: while !STOP.load(Ordering::Relaxed) {
+    // On a signal, a live source is drained first: what the kernel already holds is still
+    // analysed, up to the first idle (empty) batch or DRAIN_MAX.
+    let mut draining: Option<std::time::Instant> = None;
+    'capture: loop {
+        if draining.is_none() && STOP.load(Ordering::Relaxed) {
+            if !source.is_live() {
+                break;
+            }
+            draining = Some(std::time::Instant::now());
+        }
         let batch = match source.next_batch() {
             Ok(Some(b)) => b,
             Ok(None) => break,
@@ -526,6 +537,11 @@ fn capture(
                 break;
             }
         };
+        if let Some(t) = draining {
+            if batch.frames.is_empty() || t.elapsed() >= DRAIN_MAX {
+                break;
+            }
+        }
         frames += batch.frames.len() as u64;
         if let Some(d) = dumper.as_deref_mut() {
             for f in &batch.frames {
