@@ -103,7 +103,7 @@ fn open_source(
 /// (`bpf_filter` or the one generated from the protocols' ports) checked, then the sniffer of
 /// its `type`; on a `default_route*` device with `poll_default_route`, one that follows the
 /// route.
-pub fn open_live(
+fn open_live(
     iface: &InterfaceConfig,
     modules: &crate::protos::ProtocolModules,
     sections: &[crate::config::types::ProtocolSection],
