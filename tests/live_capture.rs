@@ -790,3 +790,34 @@ fn vlan_tags_are_kept() {
         }
     }
 }
+
+/// A request still unanswered when SIGINT arrives ends as at the end of a file: an HTTP
+/// request to a server that accepts and never answers is published as an unmatched request.
+#[test]
+fn sigint_reports_open_transactions() {
+    let Some(mut net) = Net::new() else { return };
+    let (srv, cli) = (net.srv.clone(), net.cli.clone());
+    let listener = format!(
+        "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('{SERVER_IP}',8080))\ns.listen()\nc=s.accept()\ntime.sleep(60)\n"
+    );
+    net.spawn(&srv, "python3", &["-c", &listener]);
+    let iface = format!("  device: {}", net.srv_if);
+    let sniffer = start_sniffer(&net, &srv, "open", &iface);
+    let mut waiting = net
+        .exec(&cli, "curl")
+        .args(["-s", "--retry", "5", "--retry-connrefused", "--max-time", "30"])
+        .arg(format!("http://{SERVER_IP}:8080/never-answered"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let (events, log) = sniffer.stop();
+    let _ = waiting.kill();
+    let _ = waiting.wait();
+    let http = of_type(&events, "http");
+    assert_eq!(http.len(), 1, "{events:#?}\n{log}");
+    assert_eq!(field(http[0], "url.path"), "/never-answered");
+    assert_eq!(field(http[0], "network.direction"), "ingress");
+    assert!(field(http[0], "http.response.status_code").is_null(), "{:#}", http[0]);
+}
