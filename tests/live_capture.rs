@@ -821,3 +821,24 @@ fn sigint_reports_open_transactions() {
     assert_eq!(field(http[0], "network.direction"), "ingress");
     assert!(field(http[0], "http.response.status_code").is_null(), "{:#}", http[0]);
 }
+
+/// `fanout_group`: two processes on one interface share its traffic by flow; together they
+/// report every request once.
+#[test]
+fn fanout_group_shares_an_interface_between_processes() {
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    let (srv, cli) = (net.srv.clone(), net.cli.clone());
+    let iface = format!(
+        "  type: af_packet\n  device: {}\n  fanout_group: 7\n  workers: 1",
+        net.srv_if
+    );
+    let a = start_sniffer(&net, &srv, "fanout-a", &iface);
+    let b = start_sniffer(&net, &srv, "fanout-b", &iface);
+    net.run_clients(&cli, SERVER_IP);
+    let (mut events, log_a) = a.stop();
+    let (events_b, log_b) = b.stop();
+    assert!(!events.is_empty() && !events_b.is_empty(), "{log_a}\n{log_b}");
+    events.extend(events_b);
+    check_events(&events, SERVER_IP, "ingress", true, &format!("{log_a}\n{log_b}"));
+}
