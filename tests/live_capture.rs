@@ -65,7 +65,15 @@ fn must(args: &[&str]) {
 
 /// Every tool the tests run, or `None` (skip; under CI=true a failure naming what is missing).
 fn tools() -> Option<()> {
-    for t in ["ip", "nginx", "redis-server", "redis-cli", "dnsmasq", "curl", "dig"] {
+    for t in [
+        "ip",
+        "nginx",
+        "redis-server",
+        "redis-cli",
+        "dnsmasq",
+        "curl",
+        "dig",
+    ] {
         require_or_skip(on_path(t), t, HOW_DEPS)?;
     }
     Some(())
@@ -75,7 +83,11 @@ impl Net {
     /// The namespaces, or `None` when they cannot be made (not root: skip, or fail under CI).
     fn new() -> Option<Net> {
         tools()?;
-        let id = format!("{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let (srv, cli) = (format!("pbsrv{id}"), format!("pbcli{id}"));
         let made = ip(&["netns", "add", &srv]);
         let net = Net {
@@ -93,8 +105,18 @@ impl Net {
             "`ip netns add` failed: the live capture tests need root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2",
         )?;
         must(&[
-            "link", "add", &net.srv_if, "netns", &srv, "type", "veth", "peer", "name",
-            &net.cli_if, "netns", &cli,
+            "link",
+            "add",
+            &net.srv_if,
+            "netns",
+            &srv,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &net.cli_if,
+            "netns",
+            &cli,
         ]);
         for (ns, dev, addr) in [
             (&srv, &net.srv_if, SERVER_IP),
@@ -147,13 +169,27 @@ impl Net {
         )
         .unwrap();
         let srv = self.srv.clone();
-        self.spawn(&srv, "nginx", &["-p", d.to_str().unwrap(), "-c", conf.to_str().unwrap()]);
+        self.spawn(
+            &srv,
+            "nginx",
+            &["-p", d.to_str().unwrap(), "-c", conf.to_str().unwrap()],
+        );
         self.spawn(
             &srv,
             "redis-server",
             &[
-                "--bind", SERVER_IP, "--port", "6379", "--save", "", "--appendonly", "no",
-                "--protected-mode", "no", "--dir", d.to_str().unwrap(),
+                "--bind",
+                SERVER_IP,
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--dir",
+                d.to_str().unwrap(),
             ],
         );
         self.spawn(
@@ -185,7 +221,10 @@ impl Net {
         let at = format!("@{SERVER_IP}");
         while !(ready("curl", &["-sf", "-o", "/dev/null", &url])
             && ready("redis-cli", &["-h", SERVER_IP, "PING"])
-            && ready("dig", &[&at, "ready.example.test", "+short", "+tries=1", "+time=1"]))
+            && ready(
+                "dig",
+                &[&at, "ready.example.test", "+short", "+tries=1", "+time=1"],
+            ))
         {
             assert!(
                 Instant::now() < deadline,
@@ -218,17 +257,36 @@ impl Net {
             String::from_utf8_lossy(&out.stdout).to_string()
         };
         for i in 0..REQUESTS {
-            run("curl", &["-s", "-o", "/dev/null", &format!("http://{server}/req{i}")]);
-            run("curl", &["-s", "-o", "/dev/null", &format!("http://{server}/missing{i}")]);
+            run(
+                "curl",
+                &["-s", "-o", "/dev/null", &format!("http://{server}/req{i}")],
+            );
+            run(
+                "curl",
+                &[
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    &format!("http://{server}/missing{i}"),
+                ],
+            );
             if server == SERVER_IP {
-                run("redis-cli", &["-h", server, "SET", &format!("key{i}"), &format!("v{i}")]);
+                run(
+                    "redis-cli",
+                    &["-h", server, "SET", &format!("key{i}"), &format!("v{i}")],
+                );
                 assert_eq!(
                     run("redis-cli", &["-h", server, "GET", &format!("key{i}")]).trim(),
                     format!("v{i}")
                 );
                 let answer = run(
                     "dig",
-                    &[&format!("@{server}"), &format!("host{i}.example.test"), "A", "+short"],
+                    &[
+                        &format!("@{server}"),
+                        &format!("host{i}.example.test"),
+                        "A",
+                        "+short",
+                    ],
                 );
                 assert_eq!(answer.trim(), "198.18.0.99");
             }
@@ -375,7 +433,10 @@ fn check_events(events: &[Value], server: &str, direction: &str, with_redis_dns:
             assert_eq!(field(e, "http.request.method"), "GET");
             assert_eq!(field(e, "server.ip"), server);
             assert_eq!(field(e, "server.port"), 80);
-            assert_eq!(field(e, "status"), if status == 200 { "OK" } else { "Error" });
+            assert_eq!(
+                field(e, "status"),
+                if status == 200 { "OK" } else { "Error" }
+            );
             assert_eq!(field(e, "network.direction"), direction, "{}", ctx());
             assert_eq!(field(e, "network.transport"), "tcp");
         }
@@ -408,7 +469,10 @@ fn check_events(events: &[Value], server: &str, direction: &str, with_redis_dns:
         assert_eq!(found.len(), 1, "{name} once: {}", ctx());
         let e = found[0];
         assert_eq!(field(e, "dns.response_code"), "NOERROR");
-        assert_eq!(field(e, "dns.resolved_ip"), &serde_json::json!(["198.18.0.99"]));
+        assert_eq!(
+            field(e, "dns.resolved_ip"),
+            &serde_json::json!(["198.18.0.99"])
+        );
         assert_eq!(field(e, "network.direction"), direction);
         assert_eq!(field(e, "network.transport"), "udp");
     }
@@ -535,7 +599,10 @@ fn two_interfaces_at_once() {
         .partition(|e| field(e, "server.ip") == SERVER_IP);
     check_events(&veth, SERVER_IP, "ingress", true, &log);
     check_events(&lo, "127.0.0.1", "ingress", false, &log);
-    assert!(log.contains("af_packet device") && log.contains("pcap device lo"), "{log}");
+    assert!(
+        log.contains("af_packet device") && log.contains("pcap device lo"),
+        "{log}"
+    );
 }
 
 /// An invalid `bpf_filter` is an error at start and in `test config` (exit 1), as in Packetbeat.
@@ -586,8 +653,16 @@ fn stock_config_with_sigterm() {
         dir,
         &stock,
         &[
-            "-E", "output.elasticsearch.enabled=false", "-E", &out, "-E", &device,
-            "--path.data", data.to_str().unwrap(), "--path.logs", data.to_str().unwrap(),
+            "-E",
+            "output.elasticsearch.enabled=false",
+            "-E",
+            &out,
+            "-E",
+            &device,
+            "--path.data",
+            data.to_str().unwrap(),
+            "--path.logs",
+            data.to_str().unwrap(),
         ],
     );
     let cli = net.cli.clone();
@@ -630,12 +705,22 @@ fn replay_drop_accounting() {
         let loops = "3000";
         let out = net
             .exec(&net.cli, "tcpreplay")
-            .args(["-q", "--topspeed", "-l", loops, &format!("--intf1={}", net.cli_if)])
+            .args([
+                "-q",
+                "--topspeed",
+                "-l",
+                loops,
+                &format!("--intf1={}", net.cli_if),
+            ])
             .arg(&pcap)
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "tcpreplay: {text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tcpreplay: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // "Actual: 400 packets (...) sent in ..."
         let sent: u64 = text
             .split("Actual: ")
@@ -676,20 +761,35 @@ fn poll_default_route_follows_the_route() {
     let Some(mut net) = Net::new() else { return };
     let (srv2, cli2) = (format!("{}b", net.srv_if), format!("{}b", net.cli_if));
     must(&[
-        "link", "add", &srv2, "netns", &net.srv, "type", "veth", "peer", "name", &cli2,
-        "netns", &net.cli,
+        "link", "add", &srv2, "netns", &net.srv, "type", "veth", "peer", "name", &cli2, "netns",
+        &net.cli,
     ]);
-    for (ns, dev, addr) in [(&net.srv, &srv2, "198.18.1.1"), (&net.cli, &cli2, "198.18.1.2")] {
+    for (ns, dev, addr) in [
+        (&net.srv, &srv2, "198.18.1.1"),
+        (&net.cli, &cli2, "198.18.1.2"),
+    ] {
         must(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
         must(&["-n", ns, "link", "set", dev, "up"]);
     }
-    must(&["-n", &net.cli, "route", "add", "default", "via", SERVER_IP, "dev", &net.cli_if]);
+    must(&[
+        "-n",
+        &net.cli,
+        "route",
+        "add",
+        "default",
+        "via",
+        SERVER_IP,
+        "dev",
+        &net.cli_if,
+    ]);
     net.start_servers();
     let cli = net.cli.clone();
     let iface = "  type: pcap\n  device: default_route\n  poll_default_route: 1s\n  workers: 1";
     let sniffer = start_sniffer(&net, &cli, "route", iface);
     assert!(
-        sniffer.stderr().contains(&format!("Capturing on device {}", net.cli_if)),
+        sniffer
+            .stderr()
+            .contains(&format!("Capturing on device {}", net.cli_if)),
         "{}",
         sniffer.stderr()
     );
@@ -703,10 +803,27 @@ fn poll_default_route_follows_the_route() {
         assert!(ok, "curl {url}");
     };
     curl(&format!("http://{SERVER_IP}/before"));
-    must(&["-n", &cli, "route", "replace", "default", "via", "198.18.1.1", "dev", &cli2]);
+    must(&[
+        "-n",
+        &cli,
+        "route",
+        "replace",
+        "default",
+        "via",
+        "198.18.1.1",
+        "dev",
+        &cli2,
+    ]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !sniffer.stderr().contains(&format!("to {cli2}: restarting the sniffer")) {
-        assert!(Instant::now() < deadline, "no restart: {}", sniffer.stderr());
+    while !sniffer
+        .stderr()
+        .contains(&format!("to {cli2}: restarting the sniffer"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no restart: {}",
+            sniffer.stderr()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     curl("http://198.18.1.1/after");
@@ -748,7 +865,11 @@ fn vlan_tags_are_kept() {
         return;
     }
     let Some(net) = Net::new() else { return };
-    let want = common::run_capture(&pcap, "packetbeat.protocols:\n- type: http\n  ports: [8080]\npacketbeat.flows: {}", &[]);
+    let want = common::run_capture(
+        &pcap,
+        "packetbeat.protocols:\n- type: http\n  ports: [8080]\npacketbeat.flows: {}",
+        &[],
+    );
     let want_vlan = of_type(&want.events, "flow")
         .first()
         .map(|f| field(f, "flow.vlan").clone())
@@ -769,7 +890,11 @@ fn vlan_tags_are_kept() {
                 .arg(&pcap)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let (events, log) = sniffer.stop();
             let http = of_type(&events, "http");
             assert_eq!(http.len(), 1, "{kind}: {events:#?}\n{log}");
@@ -806,7 +931,14 @@ fn sigint_reports_open_transactions() {
     let sniffer = start_sniffer(&net, &srv, "open", &iface);
     let mut waiting = net
         .exec(&cli, "curl")
-        .args(["-s", "--retry", "5", "--retry-connrefused", "--max-time", "30"])
+        .args([
+            "-s",
+            "--retry",
+            "5",
+            "--retry-connrefused",
+            "--max-time",
+            "30",
+        ])
         .arg(format!("http://{SERVER_IP}:8080/never-answered"))
         .stdout(Stdio::null())
         .spawn()
@@ -819,7 +951,11 @@ fn sigint_reports_open_transactions() {
     assert_eq!(http.len(), 1, "{events:#?}\n{log}");
     assert_eq!(field(http[0], "url.path"), "/never-answered");
     assert_eq!(field(http[0], "network.direction"), "ingress");
-    assert!(field(http[0], "http.response.status_code").is_null(), "{:#}", http[0]);
+    assert!(
+        field(http[0], "http.response.status_code").is_null(),
+        "{:#}",
+        http[0]
+    );
 }
 
 /// `fanout_group`: two processes on one interface share its traffic by flow; together they
@@ -838,7 +974,16 @@ fn fanout_group_shares_an_interface_between_processes() {
     net.run_clients(&cli, SERVER_IP);
     let (mut events, log_a) = a.stop();
     let (events_b, log_b) = b.stop();
-    assert!(!events.is_empty() && !events_b.is_empty(), "{log_a}\n{log_b}");
+    assert!(
+        !events.is_empty() && !events_b.is_empty(),
+        "{log_a}\n{log_b}"
+    );
     events.extend(events_b);
-    check_events(&events, SERVER_IP, "ingress", true, &format!("{log_a}\n{log_b}"));
+    check_events(
+        &events,
+        SERVER_IP,
+        "ingress",
+        true,
+        &format!("{log_a}\n{log_b}"),
+    );
 }

@@ -116,7 +116,10 @@ fn open_live(
     if let Some(f) = &filter {
         bpf::check(f).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    if !matches!(iface.kind.as_str(), "" | "pcap" | "autodetect" | "af_packet") {
+    if !matches!(
+        iface.kind.as_str(),
+        "" | "pcap" | "autodetect" | "af_packet"
+    ) {
         anyhow::bail!(
             "packetbeat.interfaces: a {} interface can not be combined with other interfaces",
             iface.kind
@@ -350,8 +353,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
-    let (senders, handles) =
-        spawn_workers(&cfg, &modules, codec, flows, n_workers, live, &events)?;
+    let (senders, handles) = spawn_workers(&cfg, &modules, codec, flows, n_workers, live, &events)?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();

@@ -144,7 +144,11 @@ struct Promisc {
 fn ifreq(name: &str) -> libc::ifreq {
     // SAFETY: ifreq is plain old data; all zeroes is valid.
     let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in r.ifr_name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
+    for (d, s) in r
+        .ifr_name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
         *d = s as libc::c_char;
     }
     r
@@ -263,8 +267,7 @@ impl AfPacketSource {
             return Err(os_err("PACKET_RESERVE", dev));
         }
         if let Some(f) = o.filter.as_deref().filter(|f| !f.is_empty()) {
-            let prog = super::bpf::compile(f, 1)
-                .map_err(SnifferError::Open)?;
+            let prog = super::bpf::compile(f, 1).map_err(SnifferError::Open)?;
             let insns = prog.get_instructions();
             let fprog = libc::sock_fprog {
                 len: insns.len() as u16,
@@ -337,8 +340,8 @@ impl AfPacketSource {
             return Err(os_err("bind", dev));
         }
         if let Some(group) = o.fanout_group {
-            let arg: u32 = group as u32
-                | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
+            let arg: u32 =
+                group as u32 | ((libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG) << 16);
             if setopt(s, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg) < 0 {
                 return Err(os_err(&format!("joining fanout group {group}"), dev));
             }
@@ -351,7 +354,11 @@ impl AfPacketSource {
             })?;
             if flags & libc::IFF_PROMISC as libc::c_short == 0 {
                 set_if_flags(ctl, dev, flags | libc::IFF_PROMISC as libc::c_short).map_err(
-                    |e| SnifferError::Open(format!("af_packet on device {dev}: promiscuous mode: {e}")),
+                    |e| {
+                        SnifferError::Open(format!(
+                            "af_packet on device {dev}: promiscuous mode: {e}"
+                        ))
+                    },
                 )?;
                 tracing::info!("Promiscuous mode of {dev} turned on (auto_promisc_mode)");
                 Some(Promisc {
@@ -436,8 +443,7 @@ impl AfPacketSource {
                     as *const libc::sockaddr_ll)
             };
             // Loopback frames are seen twice, going out and coming in; libpcap keeps one.
-            let echo = sll.sll_pkttype == libc::PACKET_OUTGOING
-                && sll.sll_ifindex == self.lo_index;
+            let echo = sll.sll_pkttype == libc::PACKET_OUTGOING && sll.sll_ifindex == self.lo_index;
             if echo {
                 self.loopback_echoes += 1;
             } else if start + len <= bs {

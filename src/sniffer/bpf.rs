@@ -113,11 +113,8 @@ pub fn effective_filter(
 /// Compiles `expr` for `linktype` (a DLT number) as libpcap would for a live capture (with
 /// libpcap's default snaplen); the error is libpcap's message.
 pub fn compile(expr: &str, linktype: i32) -> Result<pcap::BpfProgram, String> {
-    let dead = pcap::Capture::dead_with_precision(
-        pcap::Linktype(linktype),
-        pcap::Precision::Micro,
-    )
-    .map_err(|e| format!("pcap_open_dead: {e}"))?;
+    let dead = pcap::Capture::dead_with_precision(pcap::Linktype(linktype), pcap::Precision::Micro)
+        .map_err(|e| format!("pcap_open_dead: {e}"))?;
     dead.compile(expr, true)
         .map_err(|e| format!("invalid bpf_filter '{expr}': {e}"))
 }
@@ -213,7 +210,10 @@ mod tests {
             "tcp port 80 or (vlan and (tcp port 80))"
         );
         // ICMP alone: Packetbeat's string starts with the ICMP terms.
-        assert_eq!(filter("[{type: icmp}]", true), "icmp or icmp6 or (vlan and (icmp or icmp6))");
+        assert_eq!(
+            filter("[{type: icmp}]", true),
+            "icmp or icmp6 or (vlan and (icmp or icmp6))"
+        );
     }
 
     #[test]
@@ -228,14 +228,20 @@ mod tests {
         );
         assert_eq!(effective_filter(&iface, &m, &s, true), None);
         iface.bpf_filter = Some("udp".into());
-        assert_eq!(effective_filter(&iface, &m, &s, true).as_deref(), Some("udp"));
+        assert_eq!(
+            effective_filter(&iface, &m, &s, true).as_deref(),
+            Some("udp")
+        );
     }
 
     #[test]
     fn compile_checks() {
         assert!(check("tcp port 80 or (vlan and (tcp port 80))").is_ok());
         let e = check("tcp port eighty").unwrap_err();
-        assert!(e.starts_with("invalid bpf_filter 'tcp port eighty': "), "{e}");
+        assert!(
+            e.starts_with("invalid bpf_filter 'tcp port eighty': "),
+            "{e}"
+        );
         // SLL (the `any` device) compiles the same expressions.
         assert!(compile("udp port 53", 113).is_ok());
     }

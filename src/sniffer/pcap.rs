@@ -81,9 +81,7 @@ impl PcapSource {
             cap.filter(f, true)
                 .map_err(|e| SnifferError::Open(format!("invalid bpf_filter '{f}': {e}")))?;
         }
-        let cap = cap
-            .setnonblock()
-            .map_err(|e| err("pcap_setnonblock", e))?;
+        let cap = cap.setnonblock().map_err(|e| err("pcap_setnonblock", e))?;
         tracing::info!(
             "Capturing on device {} with libpcap (link type {dlt}, snaplen {}, buffer {} MiB){}",
             o.device,
@@ -107,11 +105,7 @@ impl PcapSource {
 
     /// A buffer no batch uses any more, or a new one.
     fn buffer(&mut self) -> Vec<u8> {
-        if let Some(i) = self
-            .pool
-            .iter()
-            .position(|b| Arc::strong_count(b) == 1)
-        {
+        if let Some(i) = self.pool.iter().position(|b| Arc::strong_count(b) == 1) {
             let b = self.pool.swap_remove(i);
             if let Ok(mut v) = Arc::try_unwrap(b) {
                 v.clear();

@@ -26,7 +26,12 @@ pub struct RouteFollower {
 }
 
 impl RouteFollower {
-    pub fn new(name: &str, device: String, interval: Duration, mut open: Opener) -> Result<Self, SnifferError> {
+    pub fn new(
+        name: &str,
+        device: String,
+        interval: Duration,
+        mut open: Opener,
+    ) -> Result<Self, SnifferError> {
         let inner = open(&device)?;
         Ok(RouteFollower {
             name: name.to_string(),
