@@ -1,7 +1,8 @@
 //! `poll_default_route`: a sniffer on `default_route`, `default_route_ipv4` or
 //! `default_route_ipv6` looks up the default route's device again every interval and, when it
 //! has moved, closes the capture and opens it again on the new device, as Packetbeat restarts its
-//! sniffer. The analysis state (connections, transactions) carries on; counters of the closed
+//! sniffer. As in Packetbeat, ten idle reads in a row (here: ten empty batches, 1 s without a
+//! packet) also trigger a look-up, so a silent device is left quickly when the route moved. The analysis state (connections, transactions) carries on; counters of the closed
 //! captures are kept for the summary.
 
 use super::{PacketBatch, PacketSource, SnifferError};
@@ -23,7 +24,12 @@ pub struct RouteFollower {
     /// Summaries and kernel drops of the captures closed so far.
     closed: Vec<String>,
     closed_drops: u64,
+    /// Empty batches in a row.
+    idle: u32,
 }
+
+/// Idle batches in a row after which the route is looked up again.
+const IDLE_REFRESH: u32 = 10;
 
 impl RouteFollower {
     pub fn new(
@@ -43,6 +49,7 @@ impl RouteFollower {
             restarts: 0,
             closed: Vec::new(),
             closed_drops: 0,
+            idle: 0,
         })
     }
 
@@ -80,10 +87,16 @@ impl PacketSource for RouteFollower {
     }
 
     fn next_batch(&mut self) -> Result<Option<PacketBatch>, SnifferError> {
-        if self.checked.elapsed() >= self.interval {
+        if self.checked.elapsed() >= self.interval || self.idle >= IDLE_REFRESH {
+            self.idle = 0;
             self.check_route()?;
         }
-        self.inner.next_batch()
+        let batch = self.inner.next_batch()?;
+        match &batch {
+            Some(b) if b.frames.is_empty() => self.idle += 1,
+            _ => self.idle = 0,
+        }
+        Ok(batch)
     }
 
     fn finish(&mut self) {
