@@ -6,7 +6,9 @@
 //! state, analyzers, pipeline and JSON encoder; nothing shared, no locks) → one output thread.
 //! Between them are bounded queues (channels in front of the workers, an [`queue::EventQueue`]
 //! in front of the output): when the output is slower than the capture, a file capture waits for
-//! it (nothing is dropped), as Packetbeat does with `-I`.
+//! it (nothing is dropped), as Packetbeat does with `-I`; a live capture never waits on the
+//! output: a worker that finds the queue full drops the batch and counts it (Packetbeat's
+//! `DropIfFull`), and the kernel ring, not the output, is what fills when analysis falls behind.
 //!
 //! Workers: `packetbeat.interfaces.workers` (our extension). By default a file is analysed by one
 //! worker, which keeps Packetbeat's event order; with more workers the set of events is the same,
@@ -31,6 +33,8 @@ use worker::{Worker, WorkerBatch, WorkerReport};
 
 /// Capture batches that may wait in front of each worker.
 const WORKER_QUEUE: usize = 16;
+/// The longest a live capture goes on reading what the kernel holds after a stop signal.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 /// Event batches that may wait in front of the output.
 const OUTPUT_QUEUE: usize = 64;
 
@@ -66,7 +70,12 @@ impl Drop for CloseOnDrop<'_> {
     }
 }
 
-fn open_source(iface: &InterfaceConfig) -> anyhow::Result<Box<dyn PacketSource>> {
+fn open_source(
+    cfg: &Config,
+    iface: &InterfaceConfig,
+    modules: &crate::protos::ProtocolModules,
+    flows_on: bool,
+) -> anyhow::Result<Box<dyn PacketSource>> {
     if let Some(file) = &iface.file {
         if iface.bpf_filter.is_some() {
             tracing::warn!("Packet filters are not applied to pcap files");
@@ -77,12 +86,94 @@ fn open_source(iface: &InterfaceConfig) -> anyhow::Result<Box<dyn PacketSource>>
             iface.loop_count,
         )?));
     }
+    if iface.kind == "dpdk" {
+        return open_dpdk(iface);
+    }
+    let mut sources = Vec::with_capacity(cfg.interfaces.len());
+    for i in &cfg.interfaces {
+        sources.push(open_live(i, modules, &cfg.protocols, flows_on)?);
+    }
+    if sources.len() == 1 {
+        return Ok(sources.remove(0));
+    }
+    Ok(Box::new(crate::sniffer::multi::MultiSource::new(sources)?))
+}
+
+/// Opens one live interface: its device name resolved as Packetbeat resolves it, its filter
+/// (`bpf_filter` or the one generated from the protocols' ports) checked, then the sniffer of
+/// its `type`; on a `default_route*` device with `poll_default_route`, one that follows the
+/// route.
+fn open_live(
+    iface: &InterfaceConfig,
+    modules: &crate::protos::ProtocolModules,
+    sections: &[crate::config::types::ProtocolSection],
+    flows_on: bool,
+) -> anyhow::Result<Box<dyn PacketSource>> {
+    use crate::sniffer::{bpf, devices, route};
+    let name = iface.device.as_deref().unwrap_or("");
+    let device = devices::resolve_device_name(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let filter = bpf::effective_filter(iface, modules, sections, flows_on);
+    if let Some(f) = &filter {
+        bpf::check(f).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if !matches!(
+        iface.kind.as_str(),
+        "" | "pcap" | "autodetect" | "af_packet"
+    ) {
+        anyhow::bail!(
+            "packetbeat.interfaces: a {} interface can not be combined with other interfaces",
+            iface.kind
+        );
+    }
+    let poll = iface
+        .poll_default_route
+        .map(|d| d.0)
+        .filter(|d| !d.is_zero() && name.starts_with("default_route"));
+    let iface = iface.clone();
+    let open = move |device: &str| open_sniffer(&iface, device, filter.clone());
+    Ok(match poll {
+        Some(interval) => Box::new(route::RouteFollower::new(
+            name,
+            device,
+            interval,
+            Box::new(open),
+        )?),
+        None => open(&device)?,
+    })
+}
+
+/// The sniffer of `iface.type` on `device`.
+fn open_sniffer(
+    iface: &InterfaceConfig,
+    device: &str,
+    filter: Option<String>,
+) -> Result<Box<dyn PacketSource>, crate::sniffer::SnifferError> {
+    let device = device.to_string();
     match iface.kind.as_str() {
-        "dpdk" => open_dpdk(iface),
-        kind => anyhow::bail!(
-            "live capture (packetbeat.interfaces.type: {}) is not available in this build yet; read a capture file with -I FILE",
-            if kind.is_empty() { "pcap" } else { kind }
-        ),
+        #[cfg(target_os = "linux")]
+        "af_packet" => Ok(Box::new(crate::sniffer::afpacket::AfPacketSource::open(
+            &crate::sniffer::afpacket::AfPacketOptions {
+                device,
+                snaplen: iface.snaplen,
+                buffer_size_mb: iface.buffer_size_mb,
+                filter,
+                fanout_group: iface.fanout_group,
+                auto_promisc_mode: iface.auto_promisc_mode,
+                metrics_interval: iface.metrics_interval.0,
+            },
+        )?)),
+        #[cfg(not(target_os = "linux"))]
+        "af_packet" => Err(crate::sniffer::SnifferError::Open(
+            "af_packet capture is only available on Linux".into(),
+        )),
+        _ => Ok(Box::new(crate::sniffer::pcap::PcapSource::open(
+            &crate::sniffer::pcap::PcapOptions {
+                device,
+                snaplen: iface.snaplen,
+                buffer_size_mb: iface.buffer_size_mb,
+                filter,
+            },
+        )?)),
     }
 }
 
@@ -109,6 +200,87 @@ fn open_dpdk(_iface: &InterfaceConfig) -> anyhow::Result<Box<dyn PacketSource>> 
     anyhow::bail!(
         "packetbeat.interfaces.type is dpdk, but this build has no DPDK support (built without the 'dpdk' feature)"
     )
+}
+
+/// Beyond Packetbeat: with `type: af_packet`, one live interface and several workers, one
+/// af_packet socket per worker, all in one fan-out group (`fanout_group` when configured, so other
+/// processes still share the interface, else one of this process's own), so the kernel spreads
+/// flows over the sockets (`PACKET_FANOUT_HASH`, symmetric, with defragmentation) and capture
+/// scales with the workers: each socket is read on its own thread straight into its worker.
+/// Empty when that does not apply (then one capture thread dispatches to every worker).
+fn open_fanout(
+    cfg: &Config,
+    iface: &InterfaceConfig,
+    modules: &crate::protos::ProtocolModules,
+    flows_on: bool,
+    n_workers: usize,
+) -> anyhow::Result<Vec<Box<dyn PacketSource>>> {
+    let applies = iface.kind == "af_packet"
+        && iface.file.is_none()
+        && iface.dumpfile.is_none()
+        && cfg.interfaces.len() == 1
+        && n_workers > 1
+        && !iface
+            .device
+            .as_deref()
+            .is_some_and(|d| d.starts_with("default_route"));
+    if !applies {
+        return Ok(Vec::new());
+    }
+    let mut one = iface.clone();
+    one.fanout_group = Some(
+        iface
+            .fanout_group
+            .unwrap_or((std::process::id() & 0xffff) as u16),
+    );
+    // Promiscuous mode is set (and restored) by the first socket only.
+    let mut out = Vec::with_capacity(n_workers);
+    for _ in 0..n_workers {
+        out.push(open_live(&one, modules, &cfg.protocols, flows_on)?);
+        one.auto_promisc_mode = false;
+    }
+    tracing::info!(
+        "af_packet: {n_workers} sockets in fanout group {}, one per packet worker",
+        one.fanout_group.unwrap_or_default()
+    );
+    Ok(out)
+}
+
+/// Reads each fan-out socket on its own thread into its own worker until a signal or the end;
+/// returns the frames read and the sources, finished.
+fn capture_fanout(
+    sources: Vec<Box<dyn PacketSource>>,
+    senders: &[SyncSender<WorkerBatch>],
+) -> anyhow::Result<(u64, Vec<Box<dyn PacketSource>>)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .into_iter()
+            .zip(senders.chunks(1))
+            .enumerate()
+            .map(|(i, (mut src, tx))| {
+                std::thread::Builder::new()
+                    .name(format!("sniffer-{i}"))
+                    .spawn_scoped(scope, move || {
+                        let mut dispatcher = dispatch::Dispatcher::new(1);
+                        let frames = capture(&mut *src, None, &mut dispatcher, tx);
+                        src.finish();
+                        // Another capture thread may still be reading: end it too.
+                        STOP.store(true, Ordering::SeqCst);
+                        frames.map(|f| (f, src))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut frames = 0;
+        let mut done = Vec::new();
+        for h in handles {
+            let (f, src) = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a capture thread panicked"))??;
+            frames += f;
+            done.push(src);
+        }
+        Ok((frames, done))
+    })
 }
 
 /// Number of packet workers: configured, or one for a file (Packetbeat's event order), or one per
@@ -139,7 +311,26 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if cfg.interfaces.len() > 1 && iface.file.is_some() {
         tracing::info!("reading a file: only the first interface's settings are used");
     }
-    let mut source = open_source(&iface)?;
+    if iface.file.is_some() {
+        // Packetbeat's message: process attribution is for live traffic only.
+        tracing::info!("Process watcher disabled when file input is used");
+    } else if crate::config::types::lookup(&cfg.raw, "packetbeat.procs.enabled")
+        .and_then(|v| v.as_bool())
+        == Some(true)
+    {
+        tracing::warn!(
+            "packetbeat.procs is not implemented by this build: events carry no process fields"
+        );
+    }
+    let n_workers = worker_count(&iface);
+    // af_packet with several workers: one socket per worker in one fan-out group, each read on
+    // its own thread straight into its worker (see `open_fanout`).
+    let mut fanout = open_fanout(&cfg, &iface, &modules, flows.is_some(), n_workers)?;
+    let mut source = match fanout.is_empty() {
+        true => open_source(&cfg, &iface, &modules, flows.is_some())?,
+        false => fanout.remove(0),
+    };
+    let live = source.is_live();
     warn_unused_dpdk(&iface);
     let mut dumper = match &iface.dumpfile {
         Some(path) => Some(Dumper::create(path, source.link_type())?),
@@ -148,7 +339,6 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let codec = outputs::codec_for(&cfg);
     let output = outputs::build(&cfg)?;
-    let n_workers = worker_count(&iface);
     tracing::info!(
         "packetbeat {} started; {} packet worker(s); output: {}",
         crate::BEAT_VERSION,
@@ -163,11 +353,20 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
-    let (senders, handles) = spawn_workers(&cfg, &modules, codec, flows, n_workers, &events)?;
+    let (senders, handles) = spawn_workers(&cfg, &modules, codec, flows, n_workers, live, &events)?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
-    let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
+    let frames = if fanout.is_empty() {
+        let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
+        source.finish();
+        frames
+    } else {
+        fanout.insert(0, source);
+        let (frames, sources) = capture_fanout(fanout, &senders)?;
+        source = Box::new(crate::sniffer::multi::Finished(sources));
+        frames
+    };
     drop(senders);
     let total = join_workers(handles);
     // Every worker has ended: the output takes what is queued, then closes.
@@ -290,6 +489,7 @@ fn spawn_workers(
     codec: Option<crate::publish::json::JsonCodec>,
     flows: Option<crate::flows::Settings>,
     n: usize,
+    live: bool,
     events: &Arc<dyn EventQueue>,
 ) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
     let info = beat_info(cfg);
@@ -299,6 +499,7 @@ fn spawn_workers(
         let pipeline = Pipeline::new(cfg, modules.reporters.clone(), info.clone())?;
         let mut worker = Worker::new(modules, pipeline, codec);
         worker.flows = flows.map(crate::flows::Flows::new);
+        worker.live = live;
         let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
         let events = events.clone();
         handles.push(
@@ -320,7 +521,16 @@ fn capture(
     senders: &[SyncSender<WorkerBatch>],
 ) -> anyhow::Result<u64> {
     let mut frames = 0u64;
-    'capture: while !STOP.load(Ordering::Relaxed) {
+    // On a signal, a live source is drained first: what the kernel already holds is still
+    // analysed, up to the first idle (empty) batch or DRAIN_MAX.
+    let mut draining: Option<std::time::Instant> = None;
+    'capture: loop {
+        if draining.is_none() && STOP.load(Ordering::Relaxed) {
+            if !source.is_live() {
+                break;
+            }
+            draining = Some(std::time::Instant::now());
+        }
         let batch = match source.next_batch() {
             Ok(Some(b)) => b,
             Ok(None) => break,
@@ -329,6 +539,11 @@ fn capture(
                 break;
             }
         };
+        if let Some(t) = draining {
+            if batch.frames.is_empty() || t.elapsed() >= DRAIN_MAX {
+                break;
+            }
+        }
         frames += batch.frames.len() as u64;
         if let Some(d) = dumper.as_deref_mut() {
             for f in &batch.frames {
@@ -371,7 +586,8 @@ fn log_summary(
         "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
          tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state); \
          udp: {} datagrams, {} analysed; flows: {} seen, {} reports, {} evicted (table full); \
-         events: {} published, {} written, {} dropped",
+         events: {} published, {} written, {} dropped; \
+         drops: {} packets by the kernel, {} malformed packets, {} events at the full output queue",
         source.summary(),
         d.packets,
         d.not_ip,
@@ -392,9 +608,12 @@ fn log_summary(
         total.flows.evicted,
         p.published,
         written,
-        dropped
+        dropped,
+        source.kernel_drops(),
+        d.malformed,
+        total.queue_dropped,
     );
-    dropped
+    dropped + total.queue_dropped
 }
 
 /// One log line per protocol whose counters are not all zero (parse errors, streams dropped,

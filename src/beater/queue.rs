@@ -14,6 +14,10 @@ pub trait EventQueue: Send + Sync {
     /// Adds a batch. While the queue is full the caller waits, so a file capture is held back
     /// and nothing is dropped. A closed queue gives the batch back.
     fn push(&self, batch: Vec<Event>) -> Result<(), Vec<Event>>;
+    /// Adds a batch only if there is room (live capture: Packetbeat's `DropIfFull`, so a slow
+    /// output never holds the capture back). A full queue gives the batch back as
+    /// `Err(TryPushError::Full)`, a closed one as `Err(TryPushError::Closed)`.
+    fn try_push(&self, batch: Vec<Event>) -> Result<(), TryPushError>;
     /// The oldest batch, with the batches queued behind it appended while it has fewer than
     /// `max` events (0: one batch as it came). Waits while the queue is empty; `None` once it is
     /// closed and empty.
@@ -26,6 +30,13 @@ pub trait EventQueue: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Why [`EventQueue::try_push`] gave a batch back.
+#[derive(Debug)]
+pub enum TryPushError {
+    Full(Vec<Event>),
+    Closed(Vec<Event>),
 }
 
 /// A bounded in-memory queue of batches.
@@ -70,6 +81,22 @@ impl EventQueue for MemQueue {
         }
         if st.closed {
             return Err(batch);
+        }
+        st.events += batch.len();
+        st.batches.push_back(batch);
+        if st.consumers_waiting > 0 {
+            self.not_empty.notify_one();
+        }
+        Ok(())
+    }
+
+    fn try_push(&self, batch: Vec<Event>) -> Result<(), TryPushError> {
+        let mut st = self.state.lock().unwrap();
+        if st.closed {
+            return Err(TryPushError::Closed(batch));
+        }
+        if st.batches.len() >= self.capacity {
+            return Err(TryPushError::Full(batch));
         }
         st.events += batch.len();
         st.batches.push_back(batch);
@@ -143,6 +170,20 @@ mod tests {
         assert!(q.push(batch(1)).is_err());
         assert_eq!(q.pop(0).unwrap().len(), 1);
         assert!(q.pop(0).is_none());
+    }
+
+    #[test]
+    fn try_push_gives_back_when_full_or_closed() {
+        let q = MemQueue::new(1);
+        q.try_push(batch(2)).unwrap();
+        match q.try_push(batch(3)) {
+            Err(TryPushError::Full(b)) => assert_eq!(b.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.pop(0).unwrap().len(), 2);
+        q.try_push(batch(1)).unwrap();
+        q.close();
+        assert!(matches!(q.try_push(batch(1)), Err(TryPushError::Closed(_))));
     }
 
     #[test]

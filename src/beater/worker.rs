@@ -2,7 +2,7 @@
 //! analyzers, and finalises and encodes the events they publish. Workers share nothing; their
 //! events leave in batches, already serialised, so the output only writes.
 
-use super::queue::EventQueue;
+use super::queue::{EventQueue, TryPushError};
 use crate::common::{IpPortTuple, Ts};
 use crate::decoder::{Decoder, DecoderStats, Skip, L4};
 use crate::flows::flowid::FlowId;
@@ -66,6 +66,8 @@ pub struct WorkerReport {
     pub udp: UdpStats,
     pub pipeline: PipelineStats,
     pub flows: FlowStats,
+    /// Events dropped because the output queue was full (live capture only).
+    pub queue_dropped: u64,
 }
 
 /// `a += &b` for structs of counters, field by field. The field list is matched exhaustively,
@@ -82,7 +84,7 @@ macro_rules! sum_fields {
 }
 
 sum_fields! {
-    WorkerReport { decoder, tcp, udp, pipeline, flows }
+    WorkerReport { decoder, tcp, udp, pipeline, flows, queue_dropped }
     FlowStats { flows, reported, evicted }
     DecoderStats { packets, not_ip, malformed, fragments, reassembled, ipv6_fragments }
     TcpStats {
@@ -106,6 +108,10 @@ pub struct Worker {
     codec: Option<JsonCodec>,
     /// Capacity for the next encoded event.
     encoded_hint: usize,
+    /// Live capture: events leave at every timeout check (not only in full batches), and when
+    /// the output queue is full they are dropped and counted instead of waited for.
+    pub live: bool,
+    queue_dropped: u64,
 }
 
 impl Worker {
@@ -120,6 +126,8 @@ impl Worker {
             pipeline,
             codec,
             encoded_hint: 1024,
+            live: false,
+            queue_dropped: 0,
         }
     }
 
@@ -307,7 +315,28 @@ impl Worker {
         let mut output_gone = false;
         for batch in rx {
             self.handle_batch(&batch);
-            if self.sink.len() >= EVENT_BATCH && events.push(self.take_events()).is_err() {
+            let due = self.sink.len() >= EVENT_BATCH
+                || (self.live && !self.sink.is_empty() && !batch.ticks.is_empty());
+            if !due {
+                continue;
+            }
+            let out = self.take_events();
+            if out.is_empty() {
+                continue;
+            }
+            let gone = if self.live {
+                match events.try_push(out) {
+                    Ok(()) => false,
+                    Err(TryPushError::Full(b)) => {
+                        self.queue_dropped += b.len() as u64;
+                        false
+                    }
+                    Err(TryPushError::Closed(_)) => true,
+                }
+            } else {
+                events.push(out).is_err()
+            };
+            if gone {
                 output_gone = true;
                 break;
             }
@@ -340,6 +369,7 @@ impl Worker {
             udp: self.udp.stats,
             pipeline: self.pipeline.stats,
             flows: self.flows.as_ref().map(|f| f.stats).unwrap_or_default(),
+            queue_dropped: self.queue_dropped,
         }
     }
 }
@@ -367,5 +397,39 @@ mod tests {
             ),
             (6, 2, 4, 8)
         );
+    }
+
+    /// A live worker never waits on the output: with the queue full, its events are dropped
+    /// and counted (Packetbeat's DropIfFull); the batch at the end still waits for room.
+    #[test]
+    fn live_worker_drops_and_counts_when_the_output_queue_is_full() {
+        use crate::beater::queue::MemQueue;
+        let event = || {
+            let mut m = crate::publish::event::Map::new();
+            m.insert("type".into(), "http".into());
+            Event::bare(Ts(1_000_000_000), m)
+        };
+        let modules = ProtocolModules::default();
+        let mut w = Worker::new(&modules, Pipeline::for_tests(&[]), None);
+        w.live = true;
+        let q = MemQueue::new(1);
+        q.push(vec![event()]).unwrap();
+        w.sink.publish(event());
+        w.sink.publish(event());
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let tick = Tick {
+            after: 0,
+            now: Ts(2_000_000_000),
+            lateness_ns: 0,
+        };
+        tx.send(WorkerBatch {
+            ticks: vec![tick],
+            ..Default::default()
+        })
+        .unwrap();
+        drop(tx);
+        let report = w.run(rx, &q);
+        assert_eq!(report.queue_dropped, 2);
+        assert_eq!(q.len(), 1);
     }
 }

@@ -491,7 +491,21 @@ fn execute(cli: Cli) -> Result<i32, String> {
         }) => {
             let cfg = config::load(&load_options(&g)).map_err(|e| e.0)?;
             init_logging(&g, Some(&cfg))?;
-            crate::protos::build_modules(&cfg.protocols, &cfg.source).map_err(|e| e.0)?;
+            let modules =
+                crate::protos::build_modules(&cfg.protocols, &cfg.source).map_err(|e| e.0)?;
+            // Live interfaces' filters must compile, as Packetbeat's dry-run sniffer setup checks.
+            let flows_on = cfg.flows.as_ref().is_some_and(|f| f.enabled);
+            for iface in cfg.interfaces.iter().filter(|i| i.file.is_none()) {
+                let filter = crate::sniffer::bpf::effective_filter(
+                    iface,
+                    &modules,
+                    &cfg.protocols,
+                    flows_on,
+                );
+                if let Some(f) = filter {
+                    crate::sniffer::bpf::check(&f)?;
+                }
+            }
             println!("Config OK");
             Ok(0)
         }

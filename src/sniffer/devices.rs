@@ -1,5 +1,7 @@
-//! Capture devices: the list `packetbeat devices` prints and `device: N` indexes, built from
-//! `getifaddrs` (through `nix::ifaddrs`; no libpcap) in roughly `pcap_findalldevs` order, plus
+//! Capture devices: the list `packetbeat devices` prints and `device: N` indexes, from libpcap's
+//! `pcap_findalldevs` as Packetbeat gets it (so the pseudo-devices libpcap offers, such as
+//! `nflog` or `dbus-system`, are listed and numbered as there), or, when libpcap cannot list
+//! them, from `getifaddrs` (through `nix::ifaddrs`) in `pcap_findalldevs` order; plus
 //! Packetbeat's device name resolution (`""` → `any` on Linux, numeric indexes,
 //! `default_route*`).
 
@@ -20,6 +22,24 @@ pub struct Device {
 
 /// Every capture device, in the order Packetbeat numbers them.
 pub fn devices() -> Vec<Device> {
+    match pcap::Device::list() {
+        Ok(list) if !list.is_empty() => list
+            .into_iter()
+            .map(|d| Device {
+                addresses: d.addresses.iter().map(|a| a.addr).collect(),
+                up: d.flags.is_up(),
+                running: d.flags.is_running(),
+                loopback: d.flags.is_loopback(),
+                description: d.desc,
+                name: d.name,
+            })
+            .collect(),
+        _ => devices_without_libpcap(),
+    }
+}
+
+/// The device list from `getifaddrs`, ordered as libpcap orders it.
+fn devices_without_libpcap() -> Vec<Device> {
     let mut list = system_devices();
     if cfg!(target_os = "linux") {
         list.push(Device {
@@ -243,6 +263,17 @@ mod tests {
             running: up,
             loopback,
         }
+    }
+
+    #[test]
+    fn libpcap_and_getifaddrs_lists_agree_on_real_devices() {
+        let names = |l: Vec<Device>| -> Vec<String> {
+            l.into_iter()
+                .filter(|d| d.name == "lo" || d.name == "any")
+                .map(|d| d.name)
+                .collect()
+        };
+        assert_eq!(names(devices()), names(devices_without_libpcap()));
     }
 
     #[test]

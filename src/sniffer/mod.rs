@@ -3,20 +3,27 @@
 //! The boundary between capture and analysis is the [`PacketBatch`]: one buffer (a chunk of a
 //! capture file, or a burst of DPDK mbufs) and the frames in it, so frames are handed to the
 //! workers without being copied one by one, and memory stays bounded by the number of batches in
-//! flight. Sources in this build: pcap and pcapng files (`-I`) and DPDK ports (`type: dpdk`, with
-//! the `dpdk` cargo feature). Live capture types `pcap` and `af_packet` are accepted in the config
-//! and refused at start with a clear error (live capture is not in this build).
+//! flight. Sources in this build: pcap and pcapng files (`-I`), live interfaces through libpcap
+//! (`type: pcap`, [`pcap`]) and a TPACKET_V3 ring (`type: af_packet`, [`afpacket`]: frames are
+//! handed out in place), DPDK ports (`type: dpdk`, with the `dpdk` cargo feature), and several
+//! live interfaces at once ([`multi`]). [`bpf`] builds and checks live capture filters.
 //!
 //! Backing storage ([`BatchBuf`]): `Owned` is one byte buffer and a frame's `offset` is a byte
 //! offset in it; `External` is storage the source owns (DPDK: the mbufs of a burst, freed when the
 //! last clone of the batch is dropped, i.e. after every worker is done with it), and a frame's
 //! `offset` is then the frame's index in that storage. [`PacketBatch::frame`] works for both.
 
+#[cfg(target_os = "linux")]
+pub mod afpacket;
+pub mod bpf;
 pub mod devices;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod dump;
 pub mod file;
+pub mod multi;
+pub mod pcap;
+pub mod route;
 
 use crate::common::Ts;
 use crate::decoder::LinkType;
@@ -136,6 +143,17 @@ pub trait PacketSource: Send {
     /// Counters to log at the end (e.g. skipped unsupported link types, truncated file).
     fn summary(&self) -> String {
         String::new()
+    }
+    /// The capture is over: read the final counters (kernel statistics) before `summary`.
+    fn finish(&mut self) {}
+    /// Packets the kernel or the interface dropped before this source saw them (live capture).
+    fn kernel_drops(&self) -> u64 {
+        0
+    }
+    /// A live source: when the output is slow, events are dropped rather than the capture held
+    /// back (Packetbeat's `DropIfFull`).
+    fn is_live(&self) -> bool {
+        false
     }
 }
 
