@@ -397,6 +397,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
             let cfg = config::load(&load_options(&g)).map_err(|e| e.0)?;
             init_logging(&g, Some(&cfg));
             crate::protos::build_modules(&cfg.protocols, &cfg.source).map_err(|e| e.0)?;
+            crate::publish::processors::check(&cfg)?;
             println!("Config OK");
             Ok(0)
         }
