@@ -359,7 +359,7 @@ fn build_one(item: &Yaml, at: &str) -> Result<Box<dyn Processor>, String> {
     let name = opts::key_text(name);
     let Some((_, ctor)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
         return Err(format!(
-            "the processor action {name} does not exist. Valid actions: {}",
+            "the processor action {name} does not exist. Valid actions: {} (at '{at}')",
             known().collect::<Vec<_>>().join(", ")
         ));
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub struct Opts<'a> {
     name: &'a str,
-    path: &'a str,
+    path: String,
     map: Option<&'a Mapping>,
 }
 
@@ -86,7 +86,11 @@ impl<'a> Opts<'a> {
                 ))
             }
         };
-        Ok(Opts { name, path, map })
+        Ok(Opts {
+            name,
+            path: path.to_string(),
+            map,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -94,7 +98,7 @@ impl<'a> Opts<'a> {
     }
 
     pub fn path(&self) -> &str {
-        self.path
+        &self.path
     }
 
     /// The option `key`; dotted keys are looked up as written and as nested maps.
@@ -248,9 +252,10 @@ impl<'a> Opts<'a> {
             None | Some(Yaml::Null) => Err(self.missing(key)),
             Some(Yaml::Sequence(s)) => Ok(s
                 .iter()
-                .map(|v| Opts {
+                .enumerate()
+                .map(|(i, v)| Opts {
                     name: self.name,
-                    path: self.path,
+                    path: format!("{}.{key}.{i}", self.path),
                     map: v.as_mapping(),
                 })
                 .collect()),
