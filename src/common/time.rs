@@ -12,6 +12,11 @@ use std::time::Duration;
 /// setting for the process as in libbeat.
 static PRECISION_DIGITS: AtomicU8 = AtomicU8::new(3);
 
+/// The fraction digits `timestamp.precision` asks for (3, 6 or 9).
+pub fn precision_digits() -> u8 {
+    PRECISION_DIGITS.load(Ordering::Relaxed)
+}
+
 /// Sets `timestamp.precision` (`millisecond`, `microsecond`, `nanosecond`); returns false for
 /// another value, which leaves milliseconds.
 pub fn set_timestamp_precision(name: &str) -> bool {
