@@ -7,7 +7,7 @@
 //! (`detect_mime_type`, as libbeat's `mime.DetectBytes` falls back from h2non/filetype to
 //! `http.DetectContentType`), the dissect tokenizer, and Elasticsearch's time-based ids.
 
-use super::fields::{append_tags, deep_update, expand_dots};
+use super::fields::{append_tags, deep_update, expand_dots, with_backup};
 use super::{Opts, Outcome, ProcEvent, Processor};
 use crate::common::Ts;
 use base64::Engine;
@@ -17,29 +17,6 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 const KEY_NOT_FOUND: &str = "key not found";
-
-fn restore_on_error(
-    e: &mut ProcEvent,
-    fail_on_error: bool,
-    prefix: &str,
-    f: impl FnOnce(&mut ProcEvent) -> Result<(), String>,
-) -> Outcome {
-    let backup = fail_on_error.then(|| e.clone());
-    match f(e) {
-        Ok(()) => Ok(true),
-        Err(err) => {
-            let msg = format!("{prefix}{err}");
-            match backup {
-                Some(b) => {
-                    *e = b;
-                    let _ = e.put("error.message", Value::from(msg.clone()));
-                    Err(msg)
-                }
-                None => Ok(true),
-            }
-        }
-    }
-}
 
 /// `field: {from, to}` of the single-field decoders.
 fn from_to(o: &Opts) -> Result<(String, String), String> {
@@ -71,7 +48,7 @@ impl Processor for DecodeField {
             Decoder::Base64 => "failed to decode base64 fields in processor: ",
             Decoder::Gzip => "failed to decompress field in decompress_gzip_field processor: ",
         };
-        restore_on_error(e, self.fail_on_error, prefix, |e| {
+        with_backup(e, self.fail_on_error, prefix, |e| {
             let Some(v) = e.get(&self.from) else {
                 if self.ignore_missing {
                     return Ok(());

@@ -8,8 +8,9 @@ use crate::publish::event::{Map, MapExt};
 use regex::Regex;
 use serde_json::Value;
 
-/// `fail_on_error`: on an error, the event is put back as it was and `error.message` set.
-fn with_backup(
+/// `fail_on_error`: on an error, the event is put back as it was and `error.message` set;
+/// without it the error is ignored and the event keeps what was done.
+pub(super) fn with_backup(
     e: &mut ProcEvent,
     fail_on_error: bool,
     prefix: &str,

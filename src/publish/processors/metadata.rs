@@ -259,6 +259,22 @@ pub fn net_info() -> (Vec<String>, Vec<String>) {
     (ips, macs)
 }
 
+/// `ip` and `mac` (with `netinfo.enabled`) and the configured `geo`.
+fn add_net_and_geo(m: &mut Map, netinfo: bool, geo: Option<&Map>) {
+    if netinfo {
+        let (ips, macs) = net_info();
+        if !ips.is_empty() {
+            m.put("ip", Value::from(ips));
+        }
+        if !macs.is_empty() {
+            m.put("mac", Value::from(macs));
+        }
+    }
+    if let Some(g) = geo {
+        m.insert("geo".into(), Value::Object(g.clone()));
+    }
+}
+
 /// A value computed on first use and again after `ttl` (`cache.ttl`; zero or negative: every
 /// time).
 struct Cached {
@@ -352,18 +368,7 @@ pub fn add_host_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let name = o.str_opt("name")?;
     let load = move || {
         let mut m = host_info();
-        if netinfo {
-            let (ips, macs) = net_info();
-            if !ips.is_empty() {
-                m.put("ip", Value::from(ips));
-            }
-            if !macs.is_empty() {
-                m.put("mac", Value::from(macs));
-            }
-        }
-        if let Some(g) = &geo {
-            m.insert("geo".into(), Value::Object(g.clone()));
-        }
+        add_net_and_geo(&mut m, netinfo, geo.as_ref());
         if let Some(n) = &name {
             m.put("name", Value::from(n.as_str()));
         }
@@ -410,18 +415,7 @@ pub fn add_observer_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
         m.put("hostname", Value::from(gethostname::gethostname().to_string_lossy().to_lowercase()));
         m.put("type", Value::from("packetbeat"));
         m.put("vendor", Value::from("elastic"));
-        if netinfo {
-            let (ips, macs) = net_info();
-            if !ips.is_empty() {
-                m.put("ip", Value::from(ips));
-            }
-            if !macs.is_empty() {
-                m.put("mac", Value::from(macs));
-            }
-        }
-        if let Some(g) = &geo {
-            m.insert("geo".into(), Value::Object(g.clone()));
-        }
+        add_net_and_geo(&mut m, netinfo, geo.as_ref());
         m
     };
     Ok(Box::new(AddObserverMetadata {
