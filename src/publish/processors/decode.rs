@@ -116,6 +116,7 @@ struct DecodeJson {
     overwrite_keys: bool,
     add_error_key: bool,
     document_id: Option<String>,
+    expand_keys: bool,
 }
 
 /// Decodes nested JSON strings below the top level, `depth` levels deep.
@@ -161,6 +162,11 @@ impl Processor for DecodeJson {
                 continue;
             }
             let mut decoded = decode_nested(decoded, self.max_depth - 1, self.process_array);
+            if self.expand_keys {
+                if let Value::Object(m) = decoded {
+                    decoded = Value::Object(expand_dots(m));
+                }
+            }
             if let (Some(id_key), Value::Object(m)) = (&self.document_id, &mut decoded) {
                 if let Some(Value::String(id)) = m.remove(id_key) {
                     let _ = e.put("@metadata._id", Value::from(id));
@@ -168,10 +174,7 @@ impl Processor for DecodeJson {
             }
             match self.target.as_deref() {
                 Some("") => match decoded {
-                    Value::Object(m) => {
-                        let m = expand_dots(m);
-                        e.deep_update(&m, self.overwrite_keys);
-                    }
+                    Value::Object(m) => e.deep_update(&m, self.overwrite_keys),
                     _ => errs.push("failed to add target to root, event is not a dictionary".into()),
                 },
                 Some(t) => {
@@ -215,6 +218,7 @@ pub fn decode_json_fields(o: &Opts) -> Result<Box<dyn Processor>, String> {
         overwrite_keys: o.bool_or("overwrite_keys", false)?,
         add_error_key: o.bool_or("add_error_key", false)?,
         document_id: o.str_opt("document_id")?.filter(|s| !s.is_empty()),
+        expand_keys: o.bool_or("expand_keys", false)?,
     }))
 }
 
@@ -1483,6 +1487,14 @@ mod tests {
         assert_eq!(
             run("decode_json_fields: {fields: [msg], target: doc, max_depth: 2}", r#"{"msg":"{\"a\":\"{\\\"b\\\":2}\"}"}"#),
             Some(json!({"msg":"{\"a\":\"{\\\"b\\\":2}\"}","doc":{"a":{"b":2}}}))
+        );
+        assert_eq!(
+            run("decode_json_fields: {fields: [msg], target: d, expand_keys: true}", r#"{"msg":"{\"a.b\":1}"}"#).unwrap()["d"],
+            json!({"a":{"b":1}})
+        );
+        assert_eq!(
+            run("decode_json_fields: {fields: [msg], target: d}", r#"{"msg":"{\"a.b\":1}"}"#).unwrap()["d"],
+            json!({"a.b":1})
         );
         assert_eq!(
             run("decode_json_fields: {fields: [msg]}", r#"{"msg":"{\"a\":1}"}"#),
