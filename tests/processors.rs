@@ -237,3 +237,24 @@ fn bad_processor_config_fails_test_config() {
         assert!(stderr.contains(want), "{yaml}: want {want:?} in {stderr}");
     }
 }
+
+#[test]
+fn flows_processors_apply_to_flow_events_only() {
+    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else { return };
+    let cfg = format!(
+        "{HTTP}packetbeat.flows:\n  timeout: 30s\n  period: -1s\n  processors:\n  \
+         - add_tags: {{tags: [flowtag]}}\n  - drop_event.when.not.equals.network.transport: tcp\n"
+    );
+    let run = run_capture(&pcap, &cfg, &[]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let flows: Vec<&Value> = run.events.iter().filter(|e| e["type"] == "flow").collect();
+    let http: Vec<&Value> = run.events.iter().filter(|e| e["type"] == "http").collect();
+    assert!(!flows.is_empty() && !http.is_empty());
+    for f in &flows {
+        assert_eq!(f["tags"], serde_json::json!(["flowtag"]), "{f}");
+        assert_eq!(f["network"]["transport"], "tcp");
+    }
+    for h in &http {
+        assert!(h.get("tags").is_none(), "{h}");
+    }
+}
