@@ -192,11 +192,15 @@ def main():
             print(f"  all cores ({cores}) vs 1 worker (file): {one / allc:.2f}x faster")
             print(f"  ours / read floor: 1 worker {one / floor_wall:.2f}x, all cores {allc / floor_wall:.2f}x")
         if a.processors:
+            cpus = {label: r[0][1] for label, r in rows}
             none = walls.get("1 worker -> file, no processors")
+            none_cpu = cpus.get("1 worker -> file, no processors")
             for label in PROCESSOR_CHAINS:
                 w = walls.get(f"1 worker -> file, {label}")
+                c = cpus.get(f"1 worker -> file, {label}")
                 if w and none:
-                    print(f"  {label}: {w / floor_wall:.2f}x read floor, {w / none:.2f}x no processors")
+                    print(f"  {label}: {w / floor_wall:.2f}x read floor, {w / none:.2f}x no processors"
+                          f" (CPU s: {c / none_cpu:.2f}x)")
         refw = walls.get("reference Packetbeat -> file")
         if refw and allc:
             print(f"  ours vs reference Packetbeat (packets/s): 1 worker {refw / one:.1f}x, all cores {refw / allc:.1f}x")
