@@ -350,10 +350,8 @@ impl Processor for AddHostMetadata {
                 }
             }
         }
-        let data = self.data.get();
-        let mut host = Map::new();
-        host.insert("host".into(), Value::Object((*data).clone()));
-        deep_update(&mut e.fields, &host, true);
+        // The cache holds `{"host": {...}}`: merged as it is, each value cloned once.
+        deep_update(&mut e.fields, &self.data.get(), true);
         Ok(true)
     }
     fn describe(&self) -> String {
@@ -372,7 +370,9 @@ pub fn add_host_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
         if let Some(n) = &name {
             m.put("name", Value::from(n.as_str()));
         }
-        m
+        let mut wrapped = Map::new();
+        wrapped.insert("host".into(), Value::Object(m));
+        wrapped
     };
     Ok(Box::new(AddHostMetadata {
         data: Cached {
@@ -396,10 +396,7 @@ impl Processor for AddObserverMetadata {
         if !self.overwrite && e.fields.contains_key("observer") {
             return Ok(true);
         }
-        let data = self.data.get();
-        let mut m = Map::new();
-        m.insert("observer".into(), Value::Object((*data).clone()));
-        deep_update(&mut e.fields, &m, true);
+        deep_update(&mut e.fields, &self.data.get(), true);
         Ok(true)
     }
     fn describe(&self) -> String {
@@ -416,7 +413,9 @@ pub fn add_observer_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
         m.put("type", Value::from("packetbeat"));
         m.put("vendor", Value::from("elastic"));
         add_net_and_geo(&mut m, netinfo, geo.as_ref());
-        m
+        let mut wrapped = Map::new();
+        wrapped.insert("observer".into(), Value::Object(m));
+        wrapped
     };
     Ok(Box::new(AddObserverMetadata {
         data: Cached {
