@@ -32,7 +32,11 @@ fn metadata_server() -> String {
                 let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
                 continue;
             };
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     addr
@@ -62,10 +66,15 @@ fn stock_chain(metadata_host: &str, socket: &std::path::Path) -> String {
     let yml = shared_or_skip("reference/packetbeat/packetbeat.yml").expect("checked by caller");
     let text = std::fs::read_to_string(yml).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let mut procs = doc["processors"].as_sequence().expect("stock processors").clone();
+    let mut procs = doc["processors"]
+        .as_sequence()
+        .expect("stock processors")
+        .clone();
     let mut found = (false, false);
     for p in &mut procs {
-        let Some(m) = p.as_mapping_mut() else { continue };
+        let Some(m) = p.as_mapping_mut() else {
+            continue;
+        };
         if m.contains_key("add_cloud_metadata") {
             let mut c = serde_yaml::Mapping::new();
             c.insert("host".into(), metadata_host.into());
@@ -76,12 +85,19 @@ fn stock_chain(metadata_host: &str, socket: &std::path::Path) -> String {
         if m.contains_key("add_docker_metadata") {
             let mut c = serde_yaml::Mapping::new();
             c.insert("host".into(), format!("unix://{}", socket.display()).into());
-            c.insert("match_fields".into(), serde_yaml::to_value(["fields.container_id"]).unwrap());
+            c.insert(
+                "match_fields".into(),
+                serde_yaml::to_value(["fields.container_id"]).unwrap(),
+            );
             m.insert("add_docker_metadata".into(), c.into());
             found.1 = true;
         }
     }
-    assert_eq!(found, (true, true), "the stock chain has both metadata processors");
+    assert_eq!(
+        found,
+        (true, true),
+        "the stock chain has both metadata processors"
+    );
     let mut root = serde_yaml::Mapping::new();
     root.insert("processors".into(), serde_yaml::Value::Sequence(procs));
     serde_yaml::to_string(&root).unwrap()
@@ -93,8 +109,12 @@ fn status_code(e: &Value) -> Option<u64> {
 
 #[test]
 fn stock_chain_enriches_every_event() {
-    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else { return };
-    let Some(_) = shared_or_skip("reference/packetbeat/packetbeat.yml") else { return };
+    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else {
+        return;
+    };
+    let Some(_) = shared_or_skip("reference/packetbeat/packetbeat.yml") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let id = "f".repeat(64);
     let sock = docker_socket(dir.path(), &id);
@@ -123,14 +143,20 @@ fn stock_chain_enriches_every_event() {
         assert_eq!(e["container"]["image"]["name"], "python:3.12");
         assert_eq!(e["container"]["labels"]["app_tier"], "web");
         if e["http"]["response"]["body"]["content"].is_string() {
-            assert_eq!(e["http"]["response"]["mime_type"], "text/html; charset=utf-8", "{e}");
+            assert_eq!(
+                e["http"]["response"]["mime_type"], "text/html; charset=utf-8",
+                "{e}"
+            );
             with_mime += 1;
         }
     }
     assert!(with_mime > 0, "some responses carry an HTML body");
 
     // The same chain on events tagged `forwarded` drops `host` instead.
-    let cfg = format!("{HTTP}  tags: [forwarded]\n{}", stock_chain(&metadata_server(), &sock));
+    let cfg = format!(
+        "{HTTP}  tags: [forwarded]\n{}",
+        stock_chain(&metadata_server(), &sock)
+    );
     let run = run_capture(&pcap, &cfg, &[]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert!(!run.events.is_empty());
@@ -147,11 +173,20 @@ fn gethostname_lower() -> String {
 
 #[test]
 fn drop_event_builtins_and_precision() {
-    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else { return };
+    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else {
+        return;
+    };
     let base = run_capture(&pcap, HTTP, &[]);
     assert_eq!(base.status, 0, "{}", base.stderr);
-    let ok = base.events.iter().filter(|e| status_code(e) == Some(200)).count();
-    assert!(ok > 0 && ok < base.events.len(), "the capture has 200s and others");
+    let ok = base
+        .events
+        .iter()
+        .filter(|e| status_code(e) == Some(200))
+        .count();
+    assert!(
+        ok > 0 && ok < base.events.len(),
+        "the capture has 200s and others"
+    );
 
     let cfg = format!(
         "{HTTP}timestamp.precision: nanosecond\nprocessors:\n\
@@ -240,7 +275,9 @@ fn bad_processor_config_fails_test_config() {
 
 #[test]
 fn flows_processors_apply_to_flow_events_only() {
-    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else { return };
+    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else {
+        return;
+    };
     let cfg = format!(
         "{HTTP}packetbeat.flows:\n  timeout: 30s\n  period: -1s\n  processors:\n  \
          - add_tags: {{tags: [flowtag]}}\n  - drop_event.when.not.equals.network.transport: tcp\n"

@@ -1,7 +1,7 @@
 //! Finalises events the way Packetbeat's publisher and libbeat's processing pipeline do:
 //! drops invalid events, merges the common fields (`pb.Fields`), applies `ignore_outgoing`,
-//! the protocol's own `fields`/`tags`/`index`, the global `fields`/`tags`, the processors, and
-//! the builtin `agent.*`, `ecs.version` and `host.name`.
+//! the protocol's own `fields`/`tags`/`index`, the global `fields`/`tags`, and the builtin
+//! `agent.*`, `ecs.version` and `host.name`.
 //!
 //! With processors configured (globally or for the event's protocol), an event goes through
 //! libbeat's order on a tree: the protocol's `fields`/`tags`, its processors, the builtins,
@@ -135,11 +135,6 @@ impl Pipeline {
         }
     }
 
-    /// Sets the global processors (tests and benchmarks).
-    pub fn set_processors(&mut self, p: Option<std::sync::Arc<List>>) {
-        self.processors = p;
-    }
-
     /// Finalises one event; `None` when it is dropped (and counted).
     pub fn process(&mut self, mut event: Event) -> Option<Event> {
         // Packetbeat's validateEvent.
@@ -215,17 +210,16 @@ impl Pipeline {
             return Some(event);
         }
         // Fast path: the common fields and the builtins go straight from their typed form into
-        // the JSON (see `JsonCodec`), unless something else writes under the same top-level keys
-        // or processors need the whole tree.
+        // the JSON (see `JsonCodec`), unless something else writes under the same top-level
+        // keys.
         // An event without common fields (flows) only has to leave the builtins' keys free.
         let direct = !event.fields.any_top(if pb.is_some() {
-                is_reserved
-            } else {
-                is_builtin
-            })
-            && !(reporter
-                .as_ref()
-                .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))
+            is_reserved
+        } else {
+            is_builtin
+        }) && !(reporter
+            .as_ref()
+            .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))
             && !(self.global_fields_under_root && value_has_reserved(self.global_fields.as_ref()));
         // `fields_under_root` merges maps deeply, and tags append to tags an analyzer set:
         // both are done on the tree.
@@ -450,7 +444,10 @@ mod tests {
         let j = json(&e);
         assert_eq!(j["saw_own_tag"], true);
         assert_eq!(j["saw_index"], true);
-        assert!(j.get("saw_agent").is_none(), "protocol processors run before the builtins");
+        assert!(
+            j.get("saw_agent").is_none(),
+            "protocol processors run before the builtins"
+        );
         assert_eq!(j["saw_global"], true);
         assert!(j["agent"].get("ephemeral_id").is_none());
         assert_eq!(j["agent"]["type"], "packetbeat");

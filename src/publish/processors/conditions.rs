@@ -164,9 +164,8 @@ impl Condition {
                 } else {
                     let mut out = Vec::new();
                     for (f, s) in strs {
-                        let re = Regex::new(&s).map_err(|e| {
-                            format!("error parsing regexp: {}", regex_error(&e))
-                        })?;
+                        let re = Regex::new(&s)
+                            .map_err(|e| format!("error parsing regexp: {}", regex_error(&e)))?;
                         out.push((f, re));
                     }
                     Ok(Condition::Regexp(out))
@@ -410,9 +409,7 @@ impl fmt::Display for Condition {
             Condition::Regexp(l) => write!(
                 f,
                 "regexp: {:?}",
-                l.iter()
-                    .map(|(k, r)| (k, r.as_str()))
-                    .collect::<Vec<_>>()
+                l.iter().map(|(k, r)| (k, r.as_str())).collect::<Vec<_>>()
             ),
             Condition::Range(l) => write!(f, "range: {l:?}"),
             Condition::HasFields(l) => write!(f, "has_fields: {l:?}"),
@@ -436,12 +433,18 @@ impl fmt::Display for Condition {
             Condition::Or(l) => write!(
                 f,
                 "{}",
-                l.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" or ")
+                l.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ),
             Condition::And(l) => write!(
                 f,
                 "{}",
-                l.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" and ")
+                l.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
             Condition::Not(c) => write!(f, "not {c}"),
         }
@@ -524,7 +527,10 @@ mod tests {
         assert!(cond("range: {proc.cpu.total_p.gt: 0.05}").check(&secd()));
         assert!(cond("range: {proc.cpu.total_p.lte: 0.08}").check(&secd()));
         assert!(!cond("range: {proc.name.gt: 1}").check(&secd()));
-        assert_eq!(cond_err("range: {http.code.eq: 200}"), "unexpected field eq");
+        assert_eq!(
+            cond_err("range: {http.code.eq: 200}"),
+            "unexpected field eq"
+        );
     }
 
     #[test]
@@ -536,8 +542,10 @@ mod tests {
 
     #[test]
     fn network() {
-        let e = ev(r#"{"ip": "192.168.1.1", "v6": "fd00::1", "lo": "127.0.0.1", "pub": "8.8.8.8",
-                       "list": ["10.1.1.1", "8.8.4.4"], "mc": "239.1.1.1", "ll": "169.254.1.1", "bad": "x"}"#);
+        let e = ev(
+            r#"{"ip": "192.168.1.1", "v6": "fd00::1", "lo": "127.0.0.1", "pub": "8.8.8.8",
+                       "list": ["10.1.1.1", "8.8.4.4"], "mc": "239.1.1.1", "ll": "169.254.1.1", "bad": "x"}"#,
+        );
         assert!(cond("network: {ip: private}").check(&e));
         assert!(cond("network: {ip: 192.168.1.0/24}").check(&e));
         assert!(!cond("network: {ip: 192.168.2.0/24}").check(&e));
@@ -570,7 +578,10 @@ mod tests {
         assert!(!cond("and: [{equals: {http.code: 200}}, {equals: {status: Err}}]").check(&e));
         assert!(cond("not: {equals: {status: Err}}").check(&e));
         assert!(!cond("not: {equals: {status: OK}}").check(&e));
-        assert!(cond("not: {or: [{equals: {http.code: 404}}, {range: {http.code.gte: 500}}]}").check(&e));
+        assert!(
+            cond("not: {or: [{equals: {http.code: 404}}, {range: {http.code.gte: 500}}]}")
+                .check(&e)
+        );
         assert_eq!(cond_err("foo: {a: 1}"), "missing or invalid condition");
         assert_eq!(cond_err("or: []"), "missing or invalid condition");
     }

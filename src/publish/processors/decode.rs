@@ -53,10 +53,16 @@ impl Processor for DecodeField {
                 if self.ignore_missing {
                     return Ok(());
                 }
-                return Err(format!("could not fetch value for key: {}, Error: {KEY_NOT_FOUND}", self.from));
+                return Err(format!(
+                    "could not fetch value for key: {}, Error: {KEY_NOT_FOUND}",
+                    self.from
+                ));
             };
             let Value::String(s) = v else {
-                return Err(format!("invalid type for `from`, expecting a string received {}", super::type_name(v)));
+                return Err(format!(
+                    "invalid type for `from`, expecting a string received {}",
+                    super::type_name(v)
+                ));
             };
             let out = match self.kind {
                 Decoder::Base64 => {
@@ -73,7 +79,11 @@ impl Processor for DecodeField {
                     String::from_utf8_lossy(&out).into_owned()
                 }
             };
-            let target = if self.to.is_empty() { &self.from } else { &self.to };
+            let target = if self.to.is_empty() {
+                &self.from
+            } else {
+                &self.to
+            };
             e.put(target, Value::from(out))
         })
     }
@@ -158,7 +168,10 @@ impl Processor for DecodeJson {
                     continue;
                 }
             };
-            if matches!(decoded, Value::Array(_)) && !self.process_array && self.target.as_deref() == Some("") {
+            if matches!(decoded, Value::Array(_))
+                && !self.process_array
+                && self.target.as_deref() == Some("")
+            {
                 continue;
             }
             let mut decoded = decode_nested(decoded, self.max_depth - 1, self.process_array);
@@ -175,10 +188,14 @@ impl Processor for DecodeJson {
             match self.target.as_deref() {
                 Some("") => match decoded {
                     Value::Object(m) => e.deep_update(&m, self.overwrite_keys),
-                    _ => errs.push("failed to add target to root, event is not a dictionary".into()),
+                    _ => {
+                        errs.push("failed to add target to root, event is not a dictionary".into())
+                    }
                 },
                 Some(t) => {
-                    if let (Some(Value::Object(existing)), Value::Object(new)) = (e.get(t).cloned(), &decoded) {
+                    if let (Some(Value::Object(existing)), Value::Object(new)) =
+                        (e.get(t).cloned(), &decoded)
+                    {
                         let mut merged = existing;
                         deep_update(&mut merged, new, true);
                         let _ = e.put(t, Value::Object(merged));
@@ -207,8 +224,14 @@ impl Processor for DecodeJson {
 
 pub fn decode_json_fields(o: &Opts) -> Result<Box<dyn Processor>, String> {
     o.allowed(&[
-        "fields", "max_depth", "overwrite_keys", "add_error_key", "process_array", "target",
-        "document_id", "expand_keys",
+        "fields",
+        "max_depth",
+        "overwrite_keys",
+        "add_error_key",
+        "process_array",
+        "target",
+        "document_id",
+        "expand_keys",
     ])?;
     Ok(Box::new(DecodeJson {
         fields: o.strs("fields")?,
@@ -283,7 +306,11 @@ fn looks_like_xml(data: &[u8]) -> bool {
             }
         } else {
             seen_element = true;
-            let name = tag.split_whitespace().next().unwrap_or("").trim_end_matches('/');
+            let name = tag
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('/');
             if name.is_empty() {
                 return false;
             }
@@ -303,8 +330,23 @@ fn http_sniff(data: &[u8]) -> &'static str {
     let first_non_ws = data.iter().position(|b| !ws(*b)).unwrap_or(data.len());
     let trimmed = &data[first_non_ws..];
     const HTML: &[&str] = &[
-        "<!DOCTYPE HTML", "<HTML", "<HEAD", "<SCRIPT", "<IFRAME", "<H1", "<DIV", "<FONT",
-        "<TABLE", "<A", "<STYLE", "<TITLE", "<B", "<BODY", "<BR", "<P", "<!--",
+        "<!DOCTYPE HTML",
+        "<HTML",
+        "<HEAD",
+        "<SCRIPT",
+        "<IFRAME",
+        "<H1",
+        "<DIV",
+        "<FONT",
+        "<TABLE",
+        "<A",
+        "<STYLE",
+        "<TITLE",
+        "<B",
+        "<BODY",
+        "<BR",
+        "<P",
+        "<!--",
     ];
     for sig in HTML {
         let n = sig.len();
@@ -336,8 +378,14 @@ fn http_sniff(data: &[u8]) -> &'static str {
         (b"MThd\x00\x00\x00\x06", "audio/midi"),
         (b"ID3", "audio/mpeg"),
         (b"\x1A\x45\xDF\xA3", "video/webm"),
-        (b"\x52\x61\x72\x20\x1A\x07\x00", "application/x-rar-compressed"),
-        (b"\x52\x61\x72\x21\x1A\x07\x00", "application/x-rar-compressed"),
+        (
+            b"\x52\x61\x72\x20\x1A\x07\x00",
+            "application/x-rar-compressed",
+        ),
+        (
+            b"\x52\x61\x72\x21\x1A\x07\x00",
+            "application/x-rar-compressed",
+        ),
         (b"\x50\x4B\x03\x04", "application/zip"),
         (b"\x1F\x8B\x08", "application/x-gzip"),
         (b"\x00\x61\x73\x6D", "application/wasm"),
@@ -350,9 +398,9 @@ fn http_sniff(data: &[u8]) -> &'static str {
         }
     }
     // Text: no byte that is binary in the WHATWG sense.
-    let binary = data
-        .iter()
-        .any(|&b| b <= 0x08 || b == 0x0B || (0x0E..=0x1A).contains(&b) || (0x1C..=0x1F).contains(&b));
+    let binary = data.iter().any(|&b| {
+        b <= 0x08 || b == 0x0B || (0x0E..=0x1A).contains(&b) || (0x1C..=0x1F).contains(&b)
+    });
     if !binary {
         return "text/plain; charset=utf-8";
     }
@@ -367,15 +415,10 @@ impl Processor for DetectMime {
         let Some(v) = e.get(&self.field) else {
             return Ok(true);
         };
+        // libbeat reads the field as a string and skips any other type silently.
         let mime = match v {
             Value::String(s) => detect_mime(s.as_bytes()),
-            _ => {
-                return Err(format!(
-                    "field {} is not a string: {}",
-                    self.field,
-                    super::type_name(v)
-                ))
-            }
+            _ => return Ok(true),
         };
         if let Some(m) = mime {
             e.put(&self.target, Value::from(m))?;
@@ -448,7 +491,11 @@ fn parse_tokenizer(t: &str) -> Result<Tokenizer, String> {
         }
         if let Some((s, conv)) = spec.split_once('|') {
             let conv = conv.to_string();
-            if !["integer", "long", "float", "double", "boolean", "ip", "string"].contains(&conv.as_str()) {
+            if ![
+                "integer", "long", "float", "double", "boolean", "ip", "string",
+            ]
+            .contains(&conv.as_str())
+            {
                 return Err(format!("invalid data type: {conv}"));
             }
             k.conv = Some(conv);
@@ -495,9 +542,12 @@ fn parse_tokenizer(t: &str) -> Result<Tokenizer, String> {
 impl Tokenizer {
     /// Splits `s` into the keys' values (libbeat's `Dissector.extract`).
     fn dissect<'a>(&self, s: &'a str) -> Result<Vec<&'a str>, String> {
-        let mut rest = s
-            .strip_prefix(self.prefix.as_str())
-            .ok_or_else(|| format!("could not find beginning delimiter: `{}` in remaining: `{s}`, (offset: 0)", self.prefix))?;
+        let mut rest = s.strip_prefix(self.prefix.as_str()).ok_or_else(|| {
+            format!(
+                "could not find beginning delimiter: `{}` in remaining: `{s}`, (offset: 0)",
+                self.prefix
+            )
+        })?;
         let mut out = Vec::with_capacity(self.keys.len());
         for (i, (k, delim)) in self.keys.iter().enumerate() {
             if delim.is_empty() {
@@ -573,7 +623,12 @@ impl Dissect {
                 continue;
             }
             // A plain key followed by appends to the same name starts the list.
-            if self.tok.keys.iter().any(|(o, _)| o.append && o.name == k.name) {
+            if self
+                .tok
+                .keys
+                .iter()
+                .any(|(o, _)| o.append && o.name == k.name)
+            {
                 match appends.iter_mut().find(|(n, _)| *n == k.name) {
                     Some((_, list)) => list.push((k.ordinal, i, v)),
                     None => appends.push((k.name.clone(), vec![(k.ordinal, i, v)])),
@@ -584,7 +639,11 @@ impl Dissect {
         }
         for (name, mut list) in appends {
             list.sort_by_key(|(ord, i, _)| (*ord, *i));
-            let joined = list.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>().join(" ");
+            let joined = list
+                .into_iter()
+                .map(|(_, _, v)| v)
+                .collect::<Vec<_>>()
+                .join(" ");
             out.push((name, Value::from(joined)));
         }
         for (key, value) in refs {
@@ -602,9 +661,11 @@ fn convert(v: &str, conv: Option<&str>) -> Result<Value, String> {
         None | Some("string") => Value::from(v),
         Some("integer") => Value::from(v.parse::<i32>().map_err(|_| bad("integer"))?),
         Some("long") => Value::from(v.parse::<i64>().map_err(|_| bad("long"))?),
-        Some("float") | Some("double") => serde_json::Number::from_f64(v.parse::<f64>().map_err(|_| bad("float"))?)
-            .map(Value::Number)
-            .ok_or_else(|| bad("float"))?,
+        Some("float") | Some("double") => {
+            serde_json::Number::from_f64(v.parse::<f64>().map_err(|_| bad("float"))?)
+                .map(Value::Number)
+                .ok_or_else(|| bad("float"))?
+        }
         Some("boolean") => Value::from(v.parse::<bool>().map_err(|_| bad("boolean"))?),
         Some("ip") => {
             v.parse::<IpAddr>().map_err(|_| bad("ip"))?;
@@ -617,10 +678,16 @@ fn convert(v: &str, conv: Option<&str>) -> Result<Value, String> {
 impl Processor for Dissect {
     fn run(&self, e: &mut ProcEvent) -> Outcome {
         let Some(v) = e.get(&self.field) else {
-            return Err(format!("could not fetch value for key: {}, Error: {KEY_NOT_FOUND}", self.field));
+            return Err(format!(
+                "could not fetch value for key: {}, Error: {KEY_NOT_FOUND}",
+                self.field
+            ));
         };
         let Value::String(s) = v else {
-            return Err(format!("field is not a string, value: `{v}`, field: `{}`", self.field));
+            return Err(format!(
+                "field is not a string, value: `{v}`, field: `{}`",
+                self.field
+            ));
         };
         let values = match self.values(s) {
             Ok(v) => v,
@@ -647,7 +714,10 @@ impl Processor for Dissect {
         Ok(true)
     }
     fn describe(&self) -> String {
-        format!("dissect=%{{field={}, target_prefix={}}}", self.field, self.prefix)
+        format!(
+            "dissect=%{{field={}, target_prefix={}}}",
+            self.field, self.prefix
+        )
     }
 }
 
@@ -663,13 +733,18 @@ impl Dissect {
 
 pub fn dissect(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let tokenizer = o.string("tokenizer")?;
-    let tok = parse_tokenizer(&tokenizer).map_err(|e| o.fail(format!("{e} accessing '{}.tokenizer'", o.path())))?;
+    let tok = parse_tokenizer(&tokenizer)
+        .map_err(|e| o.fail(format!("{e} accessing '{}.tokenizer'", o.path())))?;
     let trim = match o.string_or("trim_values", "none")?.as_str() {
         "none" => (false, false),
         "left" => (true, false),
         "right" => (false, true),
         "all" => (true, true),
-        other => return Err(o.fail(format!("unknown trim_values '{other}' (none, left, right, all)"))),
+        other => {
+            return Err(o.fail(format!(
+                "unknown trim_values '{other}' (none, left, right, all)"
+            )))
+        }
     };
     Ok(Box::new(Dissect {
         tok,
@@ -714,7 +789,11 @@ fn parse_offset(s: &str) -> Option<i32> {
     let (h, m, sec) = match digits.len() {
         2 => (digits[..2].parse::<i32>().ok()?, 0, 0),
         4 => (digits[..2].parse().ok()?, digits[2..4].parse().ok()?, 0),
-        6 => (digits[..2].parse().ok()?, digits[2..4].parse().ok()?, digits[4..6].parse().ok()?),
+        6 => (
+            digits[..2].parse().ok()?,
+            digits[2..4].parse().ok()?,
+            digits[4..6].parse().ok()?,
+        ),
         _ => return None,
     };
     Some(sign * (h * 3600 + m * 60 + sec))
@@ -722,17 +801,62 @@ fn parse_offset(s: &str) -> Option<i32> {
 
 /// Go layout tokens, longest first where they share a prefix.
 const LAYOUT_TOKENS: &[&str] = &[
-    "January", "Jan", "Monday", "Mon", "MST", "2006", "002", "01", "02", "03", "04", "05", "06",
-    "_2", "15", "1", "2", "3", "4", "5", "PM", "pm", "Z07:00:00", "Z070000", "Z07:00", "Z0700",
-    "Z07", "-07:00:00", "-070000", "-07:00", "-0700", "-07",
+    "January",
+    "Jan",
+    "Monday",
+    "Mon",
+    "MST",
+    "2006",
+    "002",
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "_2",
+    "15",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "PM",
+    "pm",
+    "Z07:00:00",
+    "Z070000",
+    "Z07:00",
+    "Z0700",
+    "Z07",
+    "-07:00:00",
+    "-070000",
+    "-07:00",
+    "-0700",
+    "-07",
 ];
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const DAYS: [&str; 7] = [
-    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
 ];
 
 #[derive(Default)]
@@ -792,8 +916,15 @@ fn go_parse(layout: &str, value: &str, zone: Zone) -> Option<Ts> {
     let mut v = value;
     while !l.is_empty() {
         // Fractional seconds in the layout: `.000` (exact) or `.999` (optional).
-        if (l.starts_with(".0") || l.starts_with(",0") || l.starts_with(".9") || l.starts_with(",9"))
-            && l[1..].bytes().take_while(|b| *b == b'0' || *b == b'9').count() > 0
+        if (l.starts_with(".0")
+            || l.starts_with(",0")
+            || l.starts_with(".9")
+            || l.starts_with(",9"))
+            && l[1..]
+                .bytes()
+                .take_while(|b| *b == b'0' || *b == b'9')
+                .count()
+                > 0
         {
             let n = l[1..].bytes().take_while(|b| *b == l.as_bytes()[1]).count();
             let optional = l.as_bytes()[1] == b'9';
@@ -823,7 +954,11 @@ fn go_parse(layout: &str, value: &str, zone: Zone) -> Option<Ts> {
             }
             "06" => {
                 let (y, r) = take_digits(v, 2, 2)?;
-                p.year = Some(if y >= 69 { 1900 + y as i32 } else { 2000 + y as i32 });
+                p.year = Some(if y >= 69 {
+                    1900 + y as i32
+                } else {
+                    2000 + y as i32
+                });
                 v = r;
             }
             "01" | "1" => {
@@ -841,7 +976,11 @@ fn go_parse(layout: &str, value: &str, zone: Zone) -> Option<Ts> {
                 v = r;
             }
             "02" | "2" | "_2" => {
-                let s = if *tok == "_2" { v.strip_prefix(' ').unwrap_or(v) } else { v };
+                let s = if *tok == "_2" {
+                    v.strip_prefix(' ').unwrap_or(v)
+                } else {
+                    v
+                };
                 let (d, r) = take_digits(s, if *tok == "02" { 2 } else { 1 }, 2)?;
                 p.day = d;
                 v = r;
@@ -965,14 +1104,21 @@ impl Timestamp {
         for layout in &self.layouts {
             let t = match (layout.as_str(), v) {
                 ("UNIX" | "UNIX_MS", Value::Number(_) | Value::String(_)) => {
-                    let scale: i64 = if layout == "UNIX" { 1_000_000_000 } else { 1_000_000 };
+                    let scale: i64 = if layout == "UNIX" {
+                        1_000_000_000
+                    } else {
+                        1_000_000
+                    };
                     let text = match v {
                         Value::String(s) => s.trim().to_string(),
                         other => other.to_string(),
                     };
                     match text.parse::<i64>() {
                         Ok(i) => i.checked_mul(scale).map(Ts),
-                        Err(_) => text.parse::<f64>().ok().map(|f| Ts((f * scale as f64).round() as i64)),
+                        Err(_) => text
+                            .parse::<f64>()
+                            .ok()
+                            .map(|f| Ts((f * scale as f64).round() as i64)),
                     }
                 }
                 (_, Value::String(s)) => go_parse(layout, s, self.zone),
@@ -992,22 +1138,35 @@ impl Processor for Timestamp {
             if self.ignore_missing {
                 return Ok(true);
             }
-            return Err(format!("failed to get time field {}: {KEY_NOT_FOUND}", self.field));
+            return Err(format!(
+                "failed to get time field {}: {KEY_NOT_FOUND}",
+                self.field
+            ));
         };
         match self.parse(v) {
             Some(t) => {
-                e.put(&self.target, Value::from(crate::common::time::format_rfc3339_nanos(t)))?;
+                e.put(
+                    &self.target,
+                    Value::from(crate::common::time::format_rfc3339_nanos(t)),
+                )?;
                 Ok(true)
             }
             None if self.ignore_failure => Ok(true),
-            None => Err(format!("failed parsing time field {}='{}'", self.field, match v {
-                Value::String(s) => s.clone(),
-                o => o.to_string(),
-            })),
+            None => Err(format!(
+                "failed parsing time field {}='{}'",
+                self.field,
+                match v {
+                    Value::String(s) => s.clone(),
+                    o => o.to_string(),
+                }
+            )),
         }
     }
     fn describe(&self) -> String {
-        format!("timestamp=[field={}, target_field={}, timezone={:?}]", self.field, self.target, self.zone)
+        format!(
+            "timestamp=[field={}, target_field={}, timezone={:?}]",
+            self.field, self.target, self.zone
+        )
     }
 }
 
@@ -1033,7 +1192,10 @@ pub fn timestamp(o: &Opts) -> Result<Box<dyn Processor>, String> {
     };
     for t in o.strs_opt("test")?.unwrap_or_default() {
         if p.parse(&Value::from(t.as_str())).is_none() {
-            return Err(format!("failed to parse test timestamp: failed parsing time field {}='{t}'", p.field));
+            return Err(format!(
+                "failed to parse test timestamp: failed parsing time field {}='{t}'",
+                p.field
+            ));
         }
     }
     Ok(Box::new(p))
@@ -1056,13 +1218,20 @@ impl Processor for RegisteredDomain {
             if self.ignore_missing {
                 return Ok(true);
             }
-            return Err(format!("registered_domain field [{}] not present on event: {KEY_NOT_FOUND}", self.field));
+            return Err(format!(
+                "registered_domain field [{}] not present on event: {KEY_NOT_FOUND}",
+                self.field
+            ));
         };
         let Value::String(domain) = v else {
             if self.ignore_failure {
                 return Ok(true);
             }
-            return Err(format!("registered_domain field [{}] is not a string (type={})", self.field, super::type_name(v)));
+            return Err(format!(
+                "registered_domain field [{}] is not a string (type={})",
+                self.field,
+                super::type_name(v)
+            ));
         };
         let domain = domain.trim_end_matches('.').to_string();
         let lower = domain.to_ascii_lowercase();
@@ -1070,7 +1239,9 @@ impl Processor for RegisteredDomain {
             if self.ignore_failure {
                 return Ok(true);
             }
-            return Err(format!("failed to determine the registered domain for {domain}"));
+            return Err(format!(
+                "failed to determine the registered domain for {domain}"
+            ));
         };
         let rd = rd.to_string();
         e.put(&self.target, Value::from(rd.as_str()))?;
@@ -1080,7 +1251,10 @@ impl Processor for RegisteredDomain {
             }
         }
         if let Some(t) = &self.subdomain {
-            let sub = lower.strip_suffix(rd.as_str()).unwrap_or("").trim_end_matches('.');
+            let sub = lower
+                .strip_suffix(rd.as_str())
+                .unwrap_or("")
+                .trim_end_matches('.');
             if !sub.is_empty() {
                 e.put(t, Value::from(sub))?;
             }
@@ -1088,7 +1262,10 @@ impl Processor for RegisteredDomain {
         Ok(true)
     }
     fn describe(&self) -> String {
-        format!("registered_domain=[field={}, target_field={}]", self.field, self.target)
+        format!(
+            "registered_domain=[field={}, target_field={}]",
+            self.field, self.target
+        )
     }
 }
 
@@ -1097,7 +1274,9 @@ pub fn registered_domain(o: &Opts) -> Result<Box<dyn Processor>, String> {
         field: o.string("field")?,
         target: o.string("target_field")?,
         etld: o.str_opt("target_etld_field")?.filter(|s| !s.is_empty()),
-        subdomain: o.str_opt("target_subdomain_field")?.filter(|s| !s.is_empty()),
+        subdomain: o
+            .str_opt("target_subdomain_field")?
+            .filter(|s| !s.is_empty()),
         ignore_missing: o.bool_or("ignore_missing", false)?,
         ignore_failure: o.bool_or("ignore_failure", false)?,
     }))
@@ -1162,7 +1341,9 @@ impl Processor for Fingerprint {
                 Hash::Sha256 => sha2::Sha256::digest(text.as_bytes()).to_vec(),
                 Hash::Sha384 => sha2::Sha384::digest(text.as_bytes()).to_vec(),
                 Hash::Sha512 => sha2::Sha512::digest(text.as_bytes()).to_vec(),
-                Hash::Xxhash => xxhash_rust::xxh64::xxh64(text.as_bytes(), 0).to_be_bytes().to_vec(),
+                Hash::Xxhash => xxhash_rust::xxh64::xxh64(text.as_bytes(), 0)
+                    .to_be_bytes()
+                    .to_vec(),
             }
         };
         let out = match self.encoding {
@@ -1174,7 +1355,10 @@ impl Processor for Fingerprint {
         Ok(true)
     }
     fn describe(&self) -> String {
-        format!("fingerprint={{fields={:?}, target_field={}}}", self.fields, self.target)
+        format!(
+            "fingerprint={{fields={:?}, target_field={}}}",
+            self.fields, self.target
+        )
     }
 }
 
@@ -1190,7 +1374,10 @@ pub fn fingerprint(o: &Opts) -> Result<Box<dyn Processor>, String> {
         "sha512" => Hash::Sha512,
         "xxhash" => Hash::Xxhash,
         other => {
-            return Err(o.fail(format!("invalid fingerprinting method [{other}] accessing '{}.method'", o.path())))
+            return Err(o.fail(format!(
+                "invalid fingerprinting method [{other}] accessing '{}.method'",
+                o.path()
+            )))
         }
     };
     let encoding = match o.string_or("encoding", "hex")?.as_str() {
@@ -1198,7 +1385,10 @@ pub fn fingerprint(o: &Opts) -> Result<Box<dyn Processor>, String> {
         "base32" => Encoding::Base32,
         "base64" => Encoding::Base64,
         other => {
-            return Err(o.fail(format!("invalid encoding [{other}] accessing '{}.encoding'", o.path())))
+            return Err(o.fail(format!(
+                "invalid encoding [{other}] accessing '{}.encoding'",
+                o.path()
+            )))
         }
     };
     Ok(Box::new(Fingerprint {
@@ -1254,33 +1444,47 @@ impl Processor for CommunityId {
         if e.get(&self.target).is_some() {
             return Ok(true);
         }
-        let ip = |k: &str| e.get(k).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
+        let ip = |k: &str| {
+            e.get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<IpAddr>().ok())
+        };
         let (Some(src), Some(dst)) = (ip(&self.src_ip), ip(&self.dst_ip)) else {
             return Ok(true);
         };
         let proto = match as_u64(e.get(&self.iana)) {
             Some(n) => n as u8,
-            None => match e.get(&self.transport).and_then(Value::as_str).and_then(proto_number) {
+            None => match e
+                .get(&self.transport)
+                .and_then(Value::as_str)
+                .and_then(proto_number)
+            {
                 Some(p) => p,
                 None => return Ok(true),
             },
         };
         let (sp, dp) = match proto {
             1 | 58 => {
-                let (Some(t), c) = (as_u64(e.get(&self.icmp_type)), as_u64(e.get(&self.icmp_code))) else {
+                let (Some(t), c) = (
+                    as_u64(e.get(&self.icmp_type)),
+                    as_u64(e.get(&self.icmp_code)),
+                ) else {
                     return Ok(true);
                 };
                 (t as u16, c.unwrap_or(0) as u16)
             }
             6 | 17 | 132 => {
-                let (Some(s), Some(d)) = (as_u64(e.get(&self.src_port)), as_u64(e.get(&self.dst_port))) else {
+                let (Some(s), Some(d)) =
+                    (as_u64(e.get(&self.src_port)), as_u64(e.get(&self.dst_port)))
+                else {
                     return Ok(true);
                 };
                 (s as u16, d as u16)
             }
             _ => (0, 0),
         };
-        let id = crate::publish::community_id::community_id_seeded(src, sp, dst, dp, proto, self.seed);
+        let id =
+            crate::publish::community_id::community_id_seeded(src, sp, dst, dp, proto, self.seed);
         e.put(&self.target, Value::from(id))?;
         Ok(true)
     }
@@ -1320,7 +1524,11 @@ struct NetworkDirection {
 
 impl Processor for NetworkDirection {
     fn run(&self, e: &mut ProcEvent) -> Outcome {
-        let ip = |k: &str| e.get(k).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok());
+        let ip = |k: &str| {
+            e.get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<IpAddr>().ok())
+        };
         let (Some(s), Some(d)) = (ip(&self.source), ip(&self.destination)) else {
             return Ok(true);
         };
@@ -1329,7 +1537,10 @@ impl Processor for NetworkDirection {
         Ok(true)
     }
     fn describe(&self) -> String {
-        format!("add_network_direction=[source={}, destination={}, target={}]", self.source, self.destination, self.target)
+        format!(
+            "add_network_direction=[source={}, destination={}, target={}]",
+            self.source, self.destination, self.target
+        )
     }
 }
 
@@ -1396,7 +1607,10 @@ impl Processor for AddId {
 pub fn add_id(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let kind = o.string_or("type", "elasticsearch")?;
     if kind != "elasticsearch" {
-        return Err(o.fail(format!("invalid type [{kind}] accessing '{}.type'", o.path())));
+        return Err(o.fail(format!(
+            "invalid type [{kind}] accessing '{}.type'",
+            o.path()
+        )));
     }
     Ok(Box::new(AddId {
         target: o.string_or("target_field", "@metadata._id")?,
@@ -1430,7 +1644,9 @@ fn zone_abbreviation() -> String {
         if libc::localtime_r(&now, &mut tm).is_null() || tm.tm_zone.is_null() {
             return "UTC".into();
         }
-        std::ffi::CStr::from_ptr(tm.tm_zone).to_string_lossy().into_owned()
+        std::ffi::CStr::from_ptr(tm.tm_zone)
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -1459,11 +1675,20 @@ mod tests {
     #[test]
     fn base64_and_gzip() {
         assert_eq!(
-            run("decode_base64_field: {field: {from: a, to: b}}", r#"{"a":"Y29ycmVjdCBkYXRh"}"#),
+            run(
+                "decode_base64_field: {field: {from: a, to: b}}",
+                r#"{"a":"Y29ycmVjdCBkYXRh"}"#
+            ),
             Some(json!({"a":"Y29ycmVjdCBkYXRh","b":"correct data"}))
         );
         let r = run("decode_base64_field: {field: {from: a}}", r#"{"a":"!!"}"#).unwrap();
-        assert!(r["error"]["message"].as_str().unwrap().starts_with("failed to decode base64 fields in processor: "), "{r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed to decode base64 fields in processor: "),
+            "{r}"
+        );
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, b"decompressed data").unwrap();
         let bytes = gz.finish().unwrap();
@@ -1473,65 +1698,130 @@ mod tests {
         let mut s = String::new();
         d.read_to_string(&mut s).unwrap();
         assert_eq!(s, "decompressed data");
-        let r = run("decompress_gzip_field: {field: {from: a, to: b}}", r#"{"a":"not gzip"}"#).unwrap();
-        assert!(r["error"]["message"].as_str().unwrap().contains("decompress"), "{r}");
+        let r = run(
+            "decompress_gzip_field: {field: {from: a, to: b}}",
+            r#"{"a":"not gzip"}"#,
+        )
+        .unwrap();
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("decompress"),
+            "{r}"
+        );
         assert_eq!(err("decode_base64_field: {}"), "failed to unpack the decode_base64_field configuration: missing required field accessing 'processors.0.decode_base64_field.field.from'");
     }
 
     #[test]
     fn decode_json() {
         assert_eq!(
-            run("decode_json_fields: {fields: [msg], target: ''}", r#"{"msg":"{\"a\":1,\"b\":{\"c\":\"x\"}}"}"#),
+            run(
+                "decode_json_fields: {fields: [msg], target: ''}",
+                r#"{"msg":"{\"a\":1,\"b\":{\"c\":\"x\"}}"}"#
+            ),
             Some(json!({"msg":"{\"a\":1,\"b\":{\"c\":\"x\"}}","a":1,"b":{"c":"x"}}))
         );
         assert_eq!(
-            run("decode_json_fields: {fields: [msg], target: doc, max_depth: 2}", r#"{"msg":"{\"a\":\"{\\\"b\\\":2}\"}"}"#),
+            run(
+                "decode_json_fields: {fields: [msg], target: doc, max_depth: 2}",
+                r#"{"msg":"{\"a\":\"{\\\"b\\\":2}\"}"}"#
+            ),
             Some(json!({"msg":"{\"a\":\"{\\\"b\\\":2}\"}","doc":{"a":{"b":2}}}))
         );
         assert_eq!(
-            run("decode_json_fields: {fields: [msg], target: d, expand_keys: true}", r#"{"msg":"{\"a.b\":1}"}"#).unwrap()["d"],
+            run(
+                "decode_json_fields: {fields: [msg], target: d, expand_keys: true}",
+                r#"{"msg":"{\"a.b\":1}"}"#
+            )
+            .unwrap()["d"],
             json!({"a":{"b":1}})
         );
         assert_eq!(
-            run("decode_json_fields: {fields: [msg], target: d}", r#"{"msg":"{\"a.b\":1}"}"#).unwrap()["d"],
+            run(
+                "decode_json_fields: {fields: [msg], target: d}",
+                r#"{"msg":"{\"a.b\":1}"}"#
+            )
+            .unwrap()["d"],
             json!({"a.b":1})
         );
         assert_eq!(
-            run("decode_json_fields: {fields: [msg]}", r#"{"msg":"{\"a\":1}"}"#),
+            run(
+                "decode_json_fields: {fields: [msg]}",
+                r#"{"msg":"{\"a\":1}"}"#
+            ),
             Some(json!({"msg":{"a":1}}))
         );
         assert_eq!(
-            run("decode_json_fields: {fields: [msg], add_error_key: true}", r#"{"msg":"{bad"}"#).unwrap()["error"]["type"],
+            run(
+                "decode_json_fields: {fields: [msg], add_error_key: true}",
+                r#"{"msg":"{bad"}"#
+            )
+            .unwrap()["error"]["type"],
             "json"
         );
         // Existing keys are kept unless overwrite_keys.
         assert_eq!(
-            run("decode_json_fields: {fields: [msg], target: ''}", r#"{"a":0,"msg":"{\"a\":1}"}"#).unwrap()["a"],
+            run(
+                "decode_json_fields: {fields: [msg], target: ''}",
+                r#"{"a":0,"msg":"{\"a\":1}"}"#
+            )
+            .unwrap()["a"],
             0
         );
         assert_eq!(
-            run("decode_json_fields: {fields: [msg], target: '', overwrite_keys: true}", r#"{"a":0,"msg":"{\"a\":1}"}"#).unwrap()["a"],
+            run(
+                "decode_json_fields: {fields: [msg], target: '', overwrite_keys: true}",
+                r#"{"a":0,"msg":"{\"a\":1}"}"#
+            )
+            .unwrap()["a"],
             1
         );
     }
 
     #[test]
     fn mime() {
-        assert_eq!(detect_mime(b"\x89PNG\x0D\x0A\x1A\x0A\x00\x00\x00\x0DIHDR").as_deref(), Some("image/png"));
-        assert_eq!(detect_mime(b"{\"a\": [1, 2]}").as_deref(), Some("application/json"));
-        assert_eq!(detect_mime(b"<html><body>x</body></html>").as_deref(), Some("text/html; charset=utf-8"));
-        assert_eq!(detect_mime(b"<root><item a=\"1\">x</item><e/></root>").as_deref(), Some("text/xml"));
-        assert_eq!(detect_mime(b"<root><item>x</root>").as_deref(), Some("text/plain; charset=utf-8"));
-        assert_eq!(detect_mime(b"hello world").as_deref(), Some("text/plain; charset=utf-8"));
-        assert_eq!(detect_mime(b"%PDF-1.4 ...").as_deref(), Some("application/pdf"));
+        assert_eq!(
+            detect_mime(b"\x89PNG\x0D\x0A\x1A\x0A\x00\x00\x00\x0DIHDR").as_deref(),
+            Some("image/png")
+        );
+        assert_eq!(
+            detect_mime(b"{\"a\": [1, 2]}").as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            detect_mime(b"<html><body>x</body></html>").as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(
+            detect_mime(b"<root><item a=\"1\">x</item><e/></root>").as_deref(),
+            Some("text/xml")
+        );
+        assert_eq!(
+            detect_mime(b"<root><item>x</root>").as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            detect_mime(b"hello world").as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            detect_mime(b"%PDF-1.4 ...").as_deref(),
+            Some("application/pdf")
+        );
         assert_eq!(detect_mime(b"\x01\x02\x03\x04"), None);
         assert_eq!(detect_mime(b""), None);
         assert_eq!(
             run("detect_mime_type: {field: http.request.body.content, target: http.request.mime_type}", r#"{"http":{"request":{"body":{"content":"{\"x\":1}"}}}}"#).unwrap()["http"]["request"]["mime_type"],
             "application/json"
         );
-        assert_eq!(run("detect_mime_type: {field: a, target: b}", r#"{"c":1}"#), Some(json!({"c":1})));
-        assert!(err("detect_mime_type: {field: a}").contains("'processors.0.detect_mime_type.target'"));
+        assert_eq!(
+            run("detect_mime_type: {field: a, target: b}", r#"{"c":1}"#),
+            Some(json!({"c":1}))
+        );
+        assert!(
+            err("detect_mime_type: {field: a}").contains("'processors.0.detect_mime_type.target'")
+        );
     }
 
     #[test]
@@ -1540,21 +1830,37 @@ mod tests {
         let cfg = r#"dissect: {tokenizer: '"%{key1} - %{key2}"', field: message, target_prefix: dissect}"#;
         assert_eq!(
             run(cfg, r#"{"message":"\"App01 - WebServer is starting\""}"#),
-            Some(json!({"message":"\"App01 - WebServer is starting\"","dissect":{"key1":"App01","key2":"WebServer is starting"}}))
+            Some(
+                json!({"message":"\"App01 - WebServer is starting\"","dissect":{"key1":"App01","key2":"WebServer is starting"}})
+            )
         );
         assert_eq!(
-            run("dissect: {tokenizer: '%{a} %{+a} %{?skip} %{*k} %{&k}', target_prefix: ''}", r#"{"message":"x y z name value"}"#),
+            run(
+                "dissect: {tokenizer: '%{a} %{+a} %{?skip} %{*k} %{&k}', target_prefix: ''}",
+                r#"{"message":"x y z name value"}"#
+            ),
             Some(json!({"message":"x y z name value","a":"x y","name":"value"}))
         );
         assert_eq!(
-            run("dissect: {tokenizer: '%{a->} %{b|integer}', target_prefix: ''}", r#"{"message":"x     42"}"#),
+            run(
+                "dissect: {tokenizer: '%{a->} %{b|integer}', target_prefix: ''}",
+                r#"{"message":"x     42"}"#
+            ),
             Some(json!({"message":"x     42","a":"x","b":42}))
         );
         assert_eq!(
-            run("dissect: {tokenizer: '%{a}-%{b}', trim_values: all}", r#"{"message":" x - y "}"#).unwrap()["dissect"],
+            run(
+                "dissect: {tokenizer: '%{a}-%{b}', trim_values: all}",
+                r#"{"message":" x - y "}"#
+            )
+            .unwrap()["dissect"],
             json!({"a":"x","b":"y"})
         );
-        let r = run("dissect: {tokenizer: '%{a}|%{b}'}", r#"{"message":"no pipe"}"#).unwrap();
+        let r = run(
+            "dissect: {tokenizer: '%{a}|%{b}'}",
+            r#"{"message":"no pipe"}"#,
+        )
+        .unwrap();
         assert_eq!(r["log"]["flags"], json!(["dissect_parsing_error"]));
         assert!(err("dissect: {tokenizer: 'nothing'}").contains("invalid dissect tokenizer"));
         assert!(err("dissect: {}").contains("'processors.0.dissect.tokenizer'"));
@@ -1567,24 +1873,42 @@ mod tests {
         let l = proc(cfg).unwrap();
         let mut e = ev(r#"{"start_time":"2020-08-03T07:10:20.123456+02:00"}"#);
         assert!(l.run(&mut e));
-        assert_eq!(crate::common::time::format_rfc3339_nanos(e.timestamp), "2020-08-03T05:10:20.123456Z");
+        assert_eq!(
+            crate::common::time::format_rfc3339_nanos(e.timestamp),
+            "2020-08-03T05:10:20.123456Z"
+        );
         let p = Timestamp {
             field: "f".into(),
             target: "t".into(),
-            layouts: vec!["Jan _2 15:04:05".into(), "02/Jan/2006:15:04:05 -0700".into(), "UNIX_MS".into(), "Mon, 02 Jan 2006 15:04:05 MST".into(), "3:04PM".into()],
+            layouts: vec![
+                "Jan _2 15:04:05".into(),
+                "02/Jan/2006:15:04:05 -0700".into(),
+                "UNIX_MS".into(),
+                "Mon, 02 Jan 2006 15:04:05 MST".into(),
+                "3:04PM".into(),
+            ],
             zone: Zone::Fixed(3600),
             ignore_missing: false,
             ignore_failure: false,
         };
         let fmt = |v: Value| crate::common::time::format_rfc3339_nanos(p.parse(&v).unwrap());
-        assert_eq!(fmt(json!("10/Oct/2000:13:55:36 -0700")), "2000-10-10T20:55:36Z");
+        assert_eq!(
+            fmt(json!("10/Oct/2000:13:55:36 -0700")),
+            "2000-10-10T20:55:36Z"
+        );
         assert_eq!(fmt(json!(1_580_000_000_123u64)), "2020-01-26T00:53:20.123Z");
-        assert_eq!(fmt(json!("Mon, 02 Jan 2006 15:04:05 UTC")), "2006-01-02T15:04:05Z");
+        assert_eq!(
+            fmt(json!("Mon, 02 Jan 2006 15:04:05 UTC")),
+            "2006-01-02T15:04:05Z"
+        );
         assert!(fmt(json!("Feb  3 04:05:06")).ends_with("-02-03T03:05:06Z"));
         assert!(p.parse(&json!("garbage")).is_none());
         let e = err("timestamp: {field: a, layouts: ['2006-01-02'], test: ['x']}");
         assert!(e.starts_with("failed to parse test timestamp"), "{e}");
-        assert!(err("timestamp: {field: a, layouts: ['2006'], timezone: Mars/Base}").contains("unknown time zone"));
+        assert!(
+            err("timestamp: {field: a, layouts: ['2006'], timezone: Mars/Base}")
+                .contains("unknown time zone")
+        );
     }
 
     #[test]
@@ -1603,23 +1927,43 @@ mod tests {
     #[test]
     fn fingerprint() {
         use sha2::Digest;
-        let r = run("fingerprint: {fields: [field2, field1]}", r#"{"field1":"foo","field2":2}"#).unwrap();
+        let r = run(
+            "fingerprint: {fields: [field2, field1]}",
+            r#"{"field1":"foo","field2":2}"#,
+        )
+        .unwrap();
         let want = hex::encode(sha2::Sha256::digest(b"|field1|foo|field2|2|"));
         assert_eq!(r["fingerprint"], want.as_str());
-        let r = run("fingerprint: {fields: [field1], method: md5, encoding: base64, target_field: fp}", r#"{"field1":"foo"}"#).unwrap();
-        assert_eq!(r["fp"], base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b"|field1|foo|")).as_str());
+        let r = run(
+            "fingerprint: {fields: [field1], method: md5, encoding: base64, target_field: fp}",
+            r#"{"field1":"foo"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r["fp"],
+            base64::engine::general_purpose::STANDARD
+                .encode(md5::Md5::digest(b"|field1|foo|"))
+                .as_str()
+        );
         let l = proc("fingerprint: {fields: [nope]}").unwrap();
         let mut e = ev(r#"{"a":1}"#);
         assert!(l.run(&mut e));
-        assert!(err("fingerprint: {fields: [a], method: crc}").contains("invalid fingerprinting method"));
+        assert!(err("fingerprint: {fields: [a], method: crc}")
+            .contains("invalid fingerprinting method"));
     }
 
     #[test]
     fn community_id() {
         let r = run("community_id: ~", r#"{"source":{"ip":"128.232.110.120","port":34855},"destination":{"ip":"66.35.250.204","port":80},"network":{"transport":"tcp"}}"#).unwrap();
-        assert_eq!(r["network"]["community_id"], "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+        assert_eq!(
+            r["network"]["community_id"],
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+        );
         let r = run("community_id: {seed: 123}", r#"{"source":{"ip":"128.232.110.120","port":34855},"destination":{"ip":"66.35.250.204","port":80},"network":{"transport":"tcp"}}"#).unwrap();
-        assert_ne!(r["network"]["community_id"], "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+        assert_ne!(
+            r["network"]["community_id"],
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+        );
         // An existing value is kept.
         let r = run("community_id: ~", r#"{"source":{"ip":"1.1.1.1","port":1},"destination":{"ip":"2.2.2.2","port":2},"network":{"transport":"tcp","community_id":"x"}}"#).unwrap();
         assert_eq!(r["network"]["community_id"], "x");
@@ -1634,10 +1978,17 @@ mod tests {
             ("8.8.8.8", "10.0.0.1", "inbound"),
             ("8.8.8.8", "1.1.1.1", "external"),
         ] {
-            let r = run(cfg, &format!(r#"{{"source":{{"ip":"{s}"}},"destination":{{"ip":"{d}"}}}}"#)).unwrap();
+            let r = run(
+                cfg,
+                &format!(r#"{{"source":{{"ip":"{s}"}},"destination":{{"ip":"{d}"}}}}"#),
+            )
+            .unwrap();
             assert_eq!(r["network"]["direction"], want);
         }
-        assert!(err("add_network_direction: {source: a, destination: b, target: c}").contains("internal_networks"));
+        assert!(
+            err("add_network_direction: {source: a, destination: b, target: c}")
+                .contains("internal_networks")
+        );
     }
 
     #[test]
@@ -1654,7 +2005,10 @@ mod tests {
         assert_eq!(r["my_id"].as_str().unwrap().len(), 20);
         let r = run("add_locale: ~", "{}").unwrap();
         let tz = r["event"]["timezone"].as_str().unwrap();
-        assert!(tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')), "{tz}");
+        assert!(
+            tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')),
+            "{tz}"
+        );
         let r = run("add_locale: {format: abbreviation}", "{}").unwrap();
         assert!(!r["event"]["timezone"].as_str().unwrap().is_empty());
         assert!(err("add_locale: {format: x}").contains("not a valid format option"));

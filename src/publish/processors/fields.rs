@@ -126,9 +126,10 @@ pub fn drop_fields(o: &Opts) -> Result<Box<dyn Processor>, String> {
             continue;
         }
         match field_regex(&f) {
-            Some(re) => regexps.push(Regex::new(re).map_err(|e| {
-                o.fail(format!("wrong configuration in drop_fields[{f}]: {e}"))
-            })?),
+            Some(re) => regexps
+                .push(Regex::new(re).map_err(|e| {
+                    o.fail(format!("wrong configuration in drop_fields[{f}]: {e}"))
+                })?),
             None => fields.push(f),
         }
     }
@@ -263,9 +264,7 @@ fn under_target(o: &Opts, fields: Map) -> Result<Map, String> {
 
 pub fn add_fields(o: &Opts) -> Result<Box<dyn Processor>, String> {
     o.allowed(&["fields", "target"])?;
-    let fields = o
-        .object_opt("fields")?
-        .ok_or_else(|| o.missing("fields"))?;
+    let fields = o.object_opt("fields")?.ok_or_else(|| o.missing("fields"))?;
     Ok(Box::new(AddFields {
         fields: under_target(o, expand_dots(fields))?,
         overwrite: true,
@@ -291,9 +290,7 @@ fn flatten_labels(prefix: &str, m: &Map, out: &mut Map) {
 
 pub fn add_labels(o: &Opts) -> Result<Box<dyn Processor>, String> {
     o.allowed(&["labels"])?;
-    let labels = o
-        .object_opt("labels")?
-        .ok_or_else(|| o.missing("labels"))?;
+    let labels = o.object_opt("labels")?.ok_or_else(|| o.missing("labels"))?;
     let mut flat = Map::new();
     flatten_labels("", &labels, &mut flat);
     let mut fields = Map::new();
@@ -493,7 +490,10 @@ impl Processor for MoveFields {
         })
     }
     fn describe(&self) -> String {
-        format!("move_fields={{parent_path: {}, to: {}}}", self.parent, self.to)
+        format!(
+            "move_fields={{parent_path: {}, to: {}}}",
+            self.parent, self.to
+        )
     }
 }
 
@@ -548,7 +548,11 @@ fn parse_go_int(s: &str, bits: u32) -> Option<i64> {
     } else {
         (10, lower.as_str())
     };
-    let digits = if radix != 10 { digits.replace('_', "") } else { digits.to_string() };
+    let digits = if radix != 10 {
+        digits.replace('_', "")
+    } else {
+        digits.to_string()
+    };
     if digits.is_empty() {
         return None;
     }
@@ -586,7 +590,10 @@ fn convert_value(v: &Value, t: ConvType) -> Result<Value, String> {
             let bits = if t == ConvType::Integer { 32 } else { 64 };
             let i = match v {
                 Value::String(s) => parse_go_int(s.trim(), bits).ok_or_else(|| {
-                    format!("failed to convert value [{s}] to {}", if bits == 32 { "integer" } else { "long" })
+                    format!(
+                        "failed to convert value [{s}] to {}",
+                        if bits == 32 { "integer" } else { "long" }
+                    )
                 })?,
                 Value::Number(n) => match n.as_i64() {
                     Some(i) => i,
@@ -606,7 +613,11 @@ fn convert_value(v: &Value, t: ConvType) -> Result<Value, String> {
                 Value::Number(n) => n.as_f64().ok_or_else(bad)?,
                 _ => return Err(bad()),
             };
-            let f = if t == ConvType::Float { f as f32 as f64 } else { f };
+            let f = if t == ConvType::Float {
+                f as f32 as f64
+            } else {
+                f
+            };
             serde_json::Number::from_f64(f)
                 .map(Value::Number)
                 .ok_or_else(bad)
@@ -638,7 +649,11 @@ impl Processor for Convert {
                 if self.ignore_missing {
                     continue;
                 }
-                failed = Some(format!("field [{from}] is missing, cannot be converted to type [{t:?}]").to_lowercase().replace("[str]", "[string]"));
+                failed = Some(
+                    format!("field [{from}] is missing, cannot be converted to type [{t:?}]")
+                        .to_lowercase()
+                        .replace("[str]", "[string]"),
+                );
                 break;
             };
             match convert_value(&v, *t) {
@@ -811,27 +826,35 @@ struct Replace {
 
 impl Processor for Replace {
     fn run(&self, e: &mut ProcEvent) -> Outcome {
-        with_backup(e, self.fail_on_error, "Failed to replace fields in processor: ", |e| {
-            for (f, re, rep) in &self.fields {
-                let Some(v) = e.get(f) else {
-                    if self.ignore_missing {
-                        continue;
-                    }
-                    return Err(format!(
-                        "could not fetch value for key: {f}, Error: {KEY_NOT_FOUND}"
-                    ));
-                };
-                let s = go_value_text(v);
-                let out = re.replace_all(&s, rep.as_str()).into_owned();
-                e.put(f, Value::from(out))?;
-            }
-            Ok(())
-        })
+        with_backup(
+            e,
+            self.fail_on_error,
+            "Failed to replace fields in processor: ",
+            |e| {
+                for (f, re, rep) in &self.fields {
+                    let Some(v) = e.get(f) else {
+                        if self.ignore_missing {
+                            continue;
+                        }
+                        return Err(format!(
+                            "could not fetch value for key: {f}, Error: {KEY_NOT_FOUND}"
+                        ));
+                    };
+                    let s = go_value_text(v);
+                    let out = re.replace_all(&s, rep.as_str()).into_owned();
+                    e.put(f, Value::from(out))?;
+                }
+                Ok(())
+            },
+        )
     }
     fn describe(&self) -> String {
         format!(
             "replace={:?}",
-            self.fields.iter().map(|(f, r, t)| (f, r.as_str(), t)).collect::<Vec<_>>()
+            self.fields
+                .iter()
+                .map(|(f, r, t)| (f, r.as_str(), t))
+                .collect::<Vec<_>>()
         )
     }
 }
@@ -867,7 +890,9 @@ pub fn query_unescape(s: &str) -> Result<String, String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
                 let Some(h) = hex else {
                     let end = (i + 3).min(b.len());
                     return Err(format!(
@@ -875,7 +900,9 @@ pub fn query_unescape(s: &str) -> Result<String, String> {
                         String::from_utf8_lossy(&b[i..end])
                     ));
                 };
-                out.push(u8::from_str_radix(std::str::from_utf8(h).unwrap_or("0"), 16).unwrap_or(0));
+                out.push(
+                    u8::from_str_radix(std::str::from_utf8(h).unwrap_or("0"), 16).unwrap_or(0),
+                );
                 i += 3;
             }
             b'+' => {
@@ -904,7 +931,10 @@ impl Processor for UrlDecode {
                     ));
                 };
                 let Value::String(s) = v else {
-                    return Err(format!("invalid type for `from`, expecting a string received {}", super::type_name(v)));
+                    return Err(format!(
+                        "invalid type for `from`, expecting a string received {}",
+                        super::type_name(v)
+                    ));
                 };
                 let decoded = query_unescape(s)
                     .map_err(|err| format!("error trying to URL-decode {s}: {err}"))?;
@@ -958,10 +988,16 @@ impl AlterCase {
             return Ok(false);
         };
         let rename = full || rest.is_empty();
-        let new_key = if rename { self.alter(&key) } else { key.clone() };
+        let new_key = if rename {
+            self.alter(&key)
+        } else {
+            key.clone()
+        };
         if new_key != key {
             if m.contains_key(&new_key) {
-                return Err(format!("could not alter key {key}: {new_key} already exists"));
+                return Err(format!(
+                    "could not alter key {key}: {new_key} already exists"
+                ));
             }
             let v = m.remove(&key).expect("found above");
             m.insert(new_key.clone(), v);
@@ -979,30 +1015,44 @@ impl AlterCase {
 impl Processor for AlterCase {
     fn run(&self, e: &mut ProcEvent) -> Outcome {
         let name = if self.upper { "uppercase" } else { "lowercase" };
-        with_backup(e, self.fail_on_error, &format!("{name} processor failed: "), |e| {
-            for f in &self.fields {
-                let segs: Vec<&str> = f.split('.').collect();
-                if !self.alter_path(&mut e.fields, &segs, self.full_path)? && !self.ignore_missing {
-                    return Err(format!("could not fetch value for key: {f}, Error: {KEY_NOT_FOUND}"));
-                }
-            }
-            for f in &self.values {
-                match e.get(f) {
-                    None if self.ignore_missing => {}
-                    None => {
-                        return Err(format!("could not fetch value for key: {f}, Error: {KEY_NOT_FOUND}"))
-                    }
-                    Some(Value::String(s)) => {
-                        let v = self.alter(s);
-                        e.put(f, Value::from(v))?;
-                    }
-                    Some(other) => {
-                        return Err(format!("value of key {f} is not a string: {}", super::type_name(other)))
+        with_backup(
+            e,
+            self.fail_on_error,
+            &format!("{name} processor failed: "),
+            |e| {
+                for f in &self.fields {
+                    let segs: Vec<&str> = f.split('.').collect();
+                    if !self.alter_path(&mut e.fields, &segs, self.full_path)?
+                        && !self.ignore_missing
+                    {
+                        return Err(format!(
+                            "could not fetch value for key: {f}, Error: {KEY_NOT_FOUND}"
+                        ));
                     }
                 }
-            }
-            Ok(())
-        })
+                for f in &self.values {
+                    match e.get(f) {
+                        None if self.ignore_missing => {}
+                        None => {
+                            return Err(format!(
+                                "could not fetch value for key: {f}, Error: {KEY_NOT_FOUND}"
+                            ))
+                        }
+                        Some(Value::String(s)) => {
+                            let v = self.alter(s);
+                            e.put(f, Value::from(v))?;
+                        }
+                        Some(other) => {
+                            return Err(format!(
+                                "value of key {f} is not a string: {}",
+                                super::type_name(other)
+                            ))
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
     }
     fn describe(&self) -> String {
         format!(
@@ -1055,7 +1105,10 @@ impl Processor for ExtractArray {
                 if self.ignore_missing {
                     return Ok(());
                 }
-                return Err(format!("could not fetch value for key: {}, Error: {KEY_NOT_FOUND}", self.field));
+                return Err(format!(
+                    "could not fetch value for key: {}, Error: {KEY_NOT_FOUND}",
+                    self.field
+                ));
             };
             let Value::Array(arr) = v else {
                 return Err(format!(
@@ -1088,20 +1141,27 @@ impl Processor for ExtractArray {
         })
     }
     fn describe(&self) -> String {
-        format!("extract_array={{field={}, mappings={:?}}}", self.field, self.mappings)
+        format!(
+            "extract_array={{field={}, mappings={:?}}}",
+            self.field, self.mappings
+        )
     }
 }
 
 pub fn extract_array(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let field = o.string("field")?;
-    let m = o.object_opt("mappings")?.ok_or_else(|| o.missing("mappings"))?;
+    let m = o
+        .object_opt("mappings")?
+        .ok_or_else(|| o.missing("mappings"))?;
     let mut flat = Map::new();
     flatten_labels("", &m, &mut flat);
     let mut mappings = Vec::new();
     for (k, v) in flat {
-        let idx = v
-            .as_u64()
-            .ok_or_else(|| o.fail(format!("mapping for field '{k}' must be a non-negative index")))?;
+        let idx = v.as_u64().ok_or_else(|| {
+            o.fail(format!(
+                "mapping for field '{k}' must be a non-negative index"
+            ))
+        })?;
         mappings.push((k, idx as usize));
     }
     Ok(Box::new(ExtractArray {
@@ -1121,22 +1181,32 @@ mod tests {
 
     #[test]
     fn drop_event() {
-        assert_eq!(run("drop_event: {when: {equals: {a: 1}}}", r#"{"a":1}"#), None);
+        assert_eq!(
+            run("drop_event: {when: {equals: {a: 1}}}", r#"{"a":1}"#),
+            None
+        );
         assert!(run("drop_event: {when: {equals: {a: 1}}}", r#"{"a":2}"#).is_some());
         assert_eq!(run("drop_event: ~", r#"{"a":1}"#), None);
-        assert_eq!(err("drop_event: {foo: 1}"), "unexpected foo option in processors.0.drop_event");
+        assert_eq!(
+            err("drop_event: {foo: 1}"),
+            "unexpected foo option in processors.0.drop_event"
+        );
     }
 
     #[test]
     fn drop_fields() {
-        let e = r#"{"a":{"b":1,"c":2},"d":"x","type":"http","proc":{"cpu":{"total":1},"mem":{"x":2}}}"#;
+        let e =
+            r#"{"a":{"b":1,"c":2},"d":"x","type":"http","proc":{"cpu":{"total":1},"mem":{"x":2}}}"#;
         assert_eq!(
             run("drop_fields: {fields: [a.b, d, type]}", e),
             Some(json!({"a":{"c":2},"type":"http","proc":{"cpu":{"total":1},"mem":{"x":2}}}))
         );
         // Regular expressions on the dotted names (the docs' `/^proc.cpu.*/`-style example).
         assert_eq!(
-            run(r#"drop_fields: {fields: ['/^proc\.cpu/', a], ignore_missing: true}"#, e),
+            run(
+                r#"drop_fields: {fields: ['/^proc\.cpu/', a], ignore_missing: true}"#,
+                e
+            ),
             Some(json!({"d":"x","type":"http","proc":{"mem":{"x":2}}}))
         );
         // A missing field is an error (logged; the event goes on) unless ignore_missing.
@@ -1145,13 +1215,19 @@ mod tests {
         assert!(l.run(&mut ev1));
         assert_eq!(err("drop_fields: {}"), "failed to unpack the drop_fields configuration: missing required field accessing 'processors.0.drop_fields.fields'");
         assert_eq!(err("drop_fields: {fields: [a], ignore_missing: maybe}"), "failed to unpack the drop_fields configuration: type mismatch accessing 'processors.0.drop_fields.ignore_missing' (expected bool)");
-        assert_eq!(err("drop_fields: {fields: [a], nope: 1}"), "unexpected nope option in processors.0.drop_fields");
+        assert_eq!(
+            err("drop_fields: {fields: [a], nope: 1}"),
+            "unexpected nope option in processors.0.drop_fields"
+        );
     }
 
     #[test]
     fn include_fields() {
         assert_eq!(
-            run("include_fields: {fields: [a.b, d]}", r#"{"a":{"b":1,"c":2},"d":"x","e":3,"type":"http"}"#),
+            run(
+                "include_fields: {fields: [a.b, d]}",
+                r#"{"a":{"b":1,"c":2},"d":"x","e":3,"type":"http"}"#
+            ),
             Some(json!({"a":{"b":1},"d":"x","type":"http"}))
         );
     }
@@ -1172,7 +1248,10 @@ mod tests {
             Some(json!({"a":2}))
         );
         assert_eq!(
-            run("add_tags: {tags: [web, production], target: environment}", r#"{}"#),
+            run(
+                "add_tags: {tags: [web, production], target: environment}",
+                r#"{}"#
+            ),
             Some(json!({"environment":["web","production"]}))
         );
         assert_eq!(
@@ -1189,24 +1268,38 @@ mod tests {
     #[test]
     fn rename_and_copy() {
         assert_eq!(
-            run("rename: {fields: [{from: a.g, to: e.d}, {from: test, to: hello}]}", r#"{"a":{"g":1},"test":"x"}"#),
+            run(
+                "rename: {fields: [{from: a.g, to: e.d}, {from: test, to: hello}]}",
+                r#"{"a":{"g":1},"test":"x"}"#
+            ),
             Some(json!({"a":{},"e":{"d":1},"hello":"x"}))
         );
         // Target exists: the event is restored and error.message set.
         assert_eq!(
             run("rename: {fields: [{from: a, to: b}]}", r#"{"a":1,"b":2}"#),
-            Some(json!({"a":1,"b":2,"error":{"message":"Failed to rename fields in processor: target field b already exists, drop or rename this field first"}}))
+            Some(
+                json!({"a":1,"b":2,"error":{"message":"Failed to rename fields in processor: target field b already exists, drop or rename this field first"}})
+            )
         );
         assert_eq!(
-            run("rename: {fields: [{from: x, to: b}], ignore_missing: true}", r#"{"a":1}"#),
+            run(
+                "rename: {fields: [{from: x, to: b}], ignore_missing: true}",
+                r#"{"a":1}"#
+            ),
             Some(json!({"a":1}))
         );
         assert_eq!(
-            run("rename: {fields: [{from: x, to: b}], fail_on_error: false}", r#"{"a":1}"#),
+            run(
+                "rename: {fields: [{from: x, to: b}], fail_on_error: false}",
+                r#"{"a":1}"#
+            ),
             Some(json!({"a":1}))
         );
         assert_eq!(
-            run("copy_fields: {fields: [{from: message, to: event.original}]}", r#"{"message":"hi"}"#),
+            run(
+                "copy_fields: {fields: [{from: message, to: event.original}]}",
+                r#"{"message":"hi"}"#
+            ),
             Some(json!({"message":"hi","event":{"original":"hi"}}))
         );
         assert_eq!(err("rename: {}"), "missing fields option");
@@ -1215,11 +1308,17 @@ mod tests {
     #[test]
     fn move_fields() {
         assert_eq!(
-            run("move_fields: {parent_path: app, from: [method, elapsed_time], to: 'rpc.'}", r#"{"app":{"method":"a","elapsed_time":3,"other":1}}"#),
+            run(
+                "move_fields: {parent_path: app, from: [method, elapsed_time], to: 'rpc.'}",
+                r#"{"app":{"method":"a","elapsed_time":3,"other":1}}"#
+            ),
             Some(json!({"app":{"other":1},"rpc":{"method":"a","elapsed_time":3}}))
         );
         assert_eq!(
-            run("move_fields: {to: 'my_prefix_', exclude: [keep]}", r#"{"a":1,"keep":2}"#),
+            run(
+                "move_fields: {to: 'my_prefix_', exclude: [keep]}",
+                r#"{"a":1,"keep":2}"#
+            ),
             Some(json!({"my_prefix_a":1,"keep":2}))
         );
     }
@@ -1228,15 +1327,28 @@ mod tests {
     fn convert() {
         let cfg = "convert: {fields: [{from: src_ip, to: source.ip, type: ip}, {from: src_port, to: source.port, type: integer}, {from: f, type: double}, {from: b, type: boolean}, {from: n, type: string}], ignore_missing: true}";
         assert_eq!(
-            run(cfg, r#"{"src_ip":"192.168.1.1","src_port":"0x10","f":"1.5","b":"true","n":12}"#),
-            Some(json!({"src_ip":"192.168.1.1","source":{"ip":"192.168.1.1","port":16},"src_port":"0x10","f":1.5,"b":true,"n":"12"}))
+            run(
+                cfg,
+                r#"{"src_ip":"192.168.1.1","src_port":"0x10","f":"1.5","b":"true","n":12}"#
+            ),
+            Some(
+                json!({"src_ip":"192.168.1.1","source":{"ip":"192.168.1.1","port":16},"src_port":"0x10","f":1.5,"b":true,"n":"12"})
+            )
         );
         assert_eq!(
-            run("convert: {fields: [{from: a, type: long}], tag: conv_err}", r#"{"a":"x"}"#),
-            Some(json!({"a":"x","tags":["conv_err"],"error":{"message":"unable to convert field [a]: failed to convert value [x] to long"}}))
+            run(
+                "convert: {fields: [{from: a, type: long}], tag: conv_err}",
+                r#"{"a":"x"}"#
+            ),
+            Some(
+                json!({"a":"x","tags":["conv_err"],"error":{"message":"unable to convert field [a]: failed to convert value [x] to long"}})
+            )
         );
         assert_eq!(
-            run("convert: {fields: [{from: a, to: b, type: long}], mode: rename}", r#"{"a":"7"}"#),
+            run(
+                "convert: {fields: [{from: a, to: b, type: long}], mode: rename}",
+                r#"{"a":"7"}"#
+            ),
             Some(json!({"b":7}))
         );
         assert!(err("convert: {fields: [{from: a, type: nope}]}").contains("invalid type 'nope'"));
@@ -1245,19 +1357,33 @@ mod tests {
     #[test]
     fn truncate() {
         assert_eq!(
-            run("truncate_fields: {fields: [message], max_bytes: 5}", r#"{"message":"hello world"}"#),
+            run(
+                "truncate_fields: {fields: [message], max_bytes: 5}",
+                r#"{"message":"hello world"}"#
+            ),
             Some(json!({"message":"hello","log":{"flags":["truncated"]}}))
         );
         assert_eq!(
-            run("truncate_fields: {fields: [message], max_characters: 2}", r#"{"message":"héllo"}"#),
+            run(
+                "truncate_fields: {fields: [message], max_characters: 2}",
+                r#"{"message":"héllo"}"#
+            ),
             Some(json!({"message":"hé","log":{"flags":["truncated"]}}))
         );
         assert_eq!(
-            run("truncate_fields: {fields: [message], max_bytes: 50}", r#"{"message":"short"}"#),
+            run(
+                "truncate_fields: {fields: [message], max_bytes: 50}",
+                r#"{"message":"short"}"#
+            ),
             Some(json!({"message":"short"}))
         );
-        assert!(err("truncate_fields: {fields: [a]}").contains("either max_bytes or max_characters"));
-        assert!(err("truncate_fields: {fields: [a], max_bytes: 1, max_characters: 1}").contains("only one of"));
+        assert!(
+            err("truncate_fields: {fields: [a]}").contains("either max_bytes or max_characters")
+        );
+        assert!(
+            err("truncate_fields: {fields: [a], max_bytes: 1, max_characters: 1}")
+                .contains("only one of")
+        );
     }
 
     #[test]
@@ -1267,17 +1393,32 @@ mod tests {
             Some(json!({"file":{"path":"C:/a/b"},"text":"xcxc"}))
         );
         assert_eq!(
-            run("urldecode: {fields: [{from: url.original, to: url.decoded}]}", r#"{"url":{"original":"correct%20data+x%3F"}}"#),
+            run(
+                "urldecode: {fields: [{from: url.original, to: url.decoded}]}",
+                r#"{"url":{"original":"correct%20data+x%3F"}}"#
+            ),
             Some(json!({"url":{"original":"correct%20data+x%3F","decoded":"correct data x?"}}))
         );
         let r = run("urldecode: {fields: [{from: u}]}", r#"{"u":"bad%zz"}"#).unwrap();
-        assert!(r["error"]["message"].as_str().unwrap().contains("invalid URL escape"), "{r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid URL escape"),
+            "{r}"
+        );
         assert_eq!(
-            run("uppercase: {fields: [a.B], values: [c]}", r#"{"a":{"b":1},"c":"xY"}"#),
+            run(
+                "uppercase: {fields: [a.B], values: [c]}",
+                r#"{"a":{"b":1},"c":"xY"}"#
+            ),
             Some(json!({"A":{"B":1},"c":"XY"}))
         );
         assert_eq!(
-            run("lowercase: {fields: [A.B], alter_full_field: false}", r#"{"A":{"B":1}}"#),
+            run(
+                "lowercase: {fields: [A.B], alter_full_field: false}",
+                r#"{"A":{"B":1}}"#
+            ),
             Some(json!({"A":{"b":1}}))
         );
     }
@@ -1287,9 +1428,14 @@ mod tests {
         let cfg = "extract_array: {field: my_array, mappings: {source.ip: 0, destination.ip: 1, network.transport: 2}}";
         assert_eq!(
             run(cfg, r#"{"my_array":["10.1.1.1","10.2.2.2","tcp"]}"#),
-            Some(json!({"my_array":["10.1.1.1","10.2.2.2","tcp"],"source":{"ip":"10.1.1.1"},"destination":{"ip":"10.2.2.2"},"network":{"transport":"tcp"}}))
+            Some(
+                json!({"my_array":["10.1.1.1","10.2.2.2","tcp"],"source":{"ip":"10.1.1.1"},"destination":{"ip":"10.2.2.2"},"network":{"transport":"tcp"}})
+            )
         );
         let r = run(cfg, r#"{"my_array":"x"}"#).unwrap();
-        assert_eq!(r["error"]["message"], "unsupported type for field my_array: got: string");
+        assert_eq!(
+            r["error"]["message"],
+            "unsupported type for field my_array: got: string"
+        );
     }
 }

@@ -76,7 +76,9 @@ pub fn http_request(
         req.push_str("Content-Length: 0\r\n");
     }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    stream
+        .write_all(req.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let deadline = Instant::now() + timeout;
     let mut chunk = [0u8; 8192];
@@ -101,7 +103,9 @@ pub fn http_request(
 /// Where a response with a known length ends (servers may keep the connection open).
 fn complete_response(buf: &[u8]) -> Option<usize> {
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&buf[..head_end]).ok()?.to_ascii_lowercase();
+    let head = std::str::from_utf8(&buf[..head_end])
+        .ok()?
+        .to_ascii_lowercase();
     let len: usize = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))?
@@ -123,7 +127,10 @@ fn parse_response(buf: &[u8]) -> Result<(u16, Vec<u8>), String> {
         .and_then(|s| s.parse().ok())
         .ok_or("malformed HTTP status line")?;
     let mut body = buf[head_end + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body).ok_or("malformed chunked body")?;
     }
     Ok((status, body))
@@ -208,7 +215,11 @@ fn uname() -> Option<(String, String)> {
         if libc::uname(&mut u) != 0 {
             return None;
         }
-        let text = |f: &[libc::c_char]| std::ffi::CStr::from_ptr(f.as_ptr()).to_string_lossy().into_owned();
+        let text = |f: &[libc::c_char]| {
+            std::ffi::CStr::from_ptr(f.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        };
         Some((text(&u.machine), text(&u.release)))
     }
 }
@@ -230,7 +241,10 @@ pub fn net_info() -> (Vec<String>, Vec<String>) {
         return (ips, macs);
     };
     for ifa in addrs {
-        if ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK) {
+        if ifa
+            .flags
+            .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)
+        {
             continue;
         }
         let Some(addr) = ifa.address.as_ref() else {
@@ -301,17 +315,22 @@ impl Cached {
 fn geo(o: &Opts) -> Result<Option<Map>, String> {
     let mut g = Map::new();
     for k in [
-        "name", "location", "continent_name", "country_name", "region_name", "city_name",
-        "country_iso_code", "region_iso_code",
+        "name",
+        "location",
+        "continent_name",
+        "country_name",
+        "region_name",
+        "city_name",
+        "country_iso_code",
+        "region_iso_code",
     ] {
         if let Some(v) = o.str_opt(&format!("geo.{k}"))? {
             if k == "location" {
-                let parts: Vec<f64> = v
-                    .split(',')
-                    .filter_map(|p| p.trim().parse().ok())
-                    .collect();
+                let parts: Vec<f64> = v.split(',').filter_map(|p| p.trim().parse().ok()).collect();
                 if parts.len() != 2 {
-                    return Err(o.fail(format!("Invalid lat,lon  string for add_host_metadata: {v}")));
+                    return Err(o.fail(format!(
+                        "Invalid lat,lon  string for add_host_metadata: {v}"
+                    )));
                 }
                 g.insert(k.into(), json!({"lat": parts[0], "lon": parts[1]}));
             } else {
@@ -360,7 +379,15 @@ impl Processor for AddHostMetadata {
 }
 
 pub fn add_host_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
-    o.allowed(&["netinfo", "cache", "geo", "name", "replace_fields", "expire_update_timeout", "fqdn"])?;
+    o.allowed(&[
+        "netinfo",
+        "cache",
+        "geo",
+        "name",
+        "replace_fields",
+        "expire_update_timeout",
+        "fqdn",
+    ])?;
     let netinfo = o.bool_or("netinfo.enabled", true)?;
     let geo = geo(o)?;
     let name = o.str_opt("name")?;
@@ -409,7 +436,10 @@ pub fn add_observer_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let geo = geo(o)?;
     let load = move || {
         let mut m = Map::new();
-        m.put("hostname", Value::from(gethostname::gethostname().to_string_lossy().to_lowercase()));
+        m.put(
+            "hostname",
+            Value::from(gethostname::gethostname().to_string_lossy().to_lowercase()),
+        );
         m.put("type", Value::from("packetbeat"));
         m.put("vendor", Value::from("elastic"));
         add_net_and_geo(&mut m, netinfo, geo.as_ref());
@@ -487,10 +517,16 @@ fn process_info(pid: i64) -> Option<Map> {
         }
     }
     if let Ok(exe) = std::fs::read_link(format!("{dir}/exe")) {
-        m.put("process.executable", Value::from(exe.to_string_lossy().as_ref()));
+        m.put(
+            "process.executable",
+            Value::from(exe.to_string_lossy().as_ref()),
+        );
     }
     if let Ok(cwd) = std::fs::read_link(format!("{dir}/cwd")) {
-        m.put("process.working_directory", Value::from(cwd.to_string_lossy().as_ref()));
+        m.put(
+            "process.working_directory",
+            Value::from(cwd.to_string_lossy().as_ref()),
+        );
     }
     if let Ok(stat) = std::fs::read_to_string(format!("{dir}/stat")) {
         // Fields after the parenthesised command name.
@@ -501,9 +537,14 @@ fn process_info(pid: i64) -> Option<Map> {
             }
             // SAFETY: sysconf has no preconditions.
             let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as i64;
-            if let (Some(start), Some(bt)) = (f.get(19).and_then(|v| v.parse::<i64>().ok()), boot_time()) {
+            if let (Some(start), Some(bt)) =
+                (f.get(19).and_then(|v| v.parse::<i64>().ok()), boot_time())
+            {
                 let ns = bt * 1_000_000_000 + start * 1_000_000_000 / ticks;
-                m.put("process.start", Value::from(crate::common::Ts(ns).to_rfc3339_millis()));
+                m.put(
+                    "process.start",
+                    Value::from(crate::common::Ts(ns).to_rfc3339_millis()),
+                );
             }
         }
     }
@@ -565,7 +606,10 @@ impl Processor for AddProcessMetadata {
                 let flat: Vec<(String, Value)> = flatten(k, v);
                 for (path, val) in flat {
                     if self.include_fields.is_empty()
-                        || self.include_fields.iter().any(|f| path == *f || path.starts_with(&format!("{f}.")))
+                        || self
+                            .include_fields
+                            .iter()
+                            .any(|f| path == *f || path.starts_with(&format!("{f}.")))
                     {
                         selected.put(&path, val);
                     }
@@ -616,10 +660,31 @@ pub fn add_process_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
 
 /// The providers libbeat tries by default; this build fetches the ones in [`fetch_provider`].
 const PROVIDERS: &[&str] = &[
-    "alibaba", "ecs", "azure", "digitalocean", "aws", "ec2", "gcp", "hetzner", "huawei",
-    "openstack", "nova", "openstack-ssl", "nova-ssl", "qcloud", "tencent",
+    "alibaba",
+    "ecs",
+    "azure",
+    "digitalocean",
+    "aws",
+    "ec2",
+    "gcp",
+    "hetzner",
+    "huawei",
+    "openstack",
+    "nova",
+    "openstack-ssl",
+    "nova-ssl",
+    "qcloud",
+    "tencent",
 ];
-const FETCHED: &[&str] = &["aws", "ec2", "gcp", "azure", "digitalocean", "openstack", "nova"];
+const FETCHED: &[&str] = &[
+    "aws",
+    "ec2",
+    "gcp",
+    "azure",
+    "digitalocean",
+    "openstack",
+    "nova",
+];
 
 struct AddCloudMetadata {
     host: String,
@@ -629,12 +694,24 @@ struct AddCloudMetadata {
     data: OnceLock<Option<Map>>,
 }
 
-fn get_json(ep: &Endpoint, path: &str, headers: &[(&str, &str)], timeout: Duration) -> Option<Value> {
+fn get_json(
+    ep: &Endpoint,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Option<Value> {
     let (status, body) = http_request(ep, "GET", path, headers, timeout).ok()?;
-    (status == 200).then(|| serde_json::from_slice(&body).ok()).flatten()
+    (status == 200)
+        .then(|| serde_json::from_slice(&body).ok())
+        .flatten()
 }
 
-fn get_text(ep: &Endpoint, path: &str, headers: &[(&str, &str)], timeout: Duration) -> Option<String> {
+fn get_text(
+    ep: &Endpoint,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Option<String> {
     let (status, body) = http_request(ep, "GET", path, headers, timeout).ok()?;
     (status == 200).then(|| String::from_utf8_lossy(&body).trim().to_string())
 }
@@ -650,15 +727,36 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
     match name {
         "aws" | "ec2" => {
             // IMDSv2: a session token first; IMDSv1 when the PUT is refused.
-            let token = http_request(ep, "PUT", "/latest/api/token", &[("X-aws-ec2-metadata-token-ttl-seconds", "21600")], timeout)
-                .ok()
-                .filter(|(st, _)| *st == 200)
-                .map(|(_, b)| String::from_utf8_lossy(&b).trim().to_string());
-            let h: Vec<(&str, &str)> = token.as_deref().map(|t| ("X-aws-ec2-metadata-token", t)).into_iter().collect();
-            let doc = get_json(ep, "/latest/dynamic/instance-identity/document", &h, timeout)?;
+            let token = http_request(
+                ep,
+                "PUT",
+                "/latest/api/token",
+                &[("X-aws-ec2-metadata-token-ttl-seconds", "21600")],
+                timeout,
+            )
+            .ok()
+            .filter(|(st, _)| *st == 200)
+            .map(|(_, b)| String::from_utf8_lossy(&b).trim().to_string());
+            let h: Vec<(&str, &str)> = token
+                .as_deref()
+                .map(|t| ("X-aws-ec2-metadata-token", t))
+                .into_iter()
+                .collect();
+            let doc = get_json(
+                ep,
+                "/latest/dynamic/instance-identity/document",
+                &h,
+                timeout,
+            )?;
             m.put("cloud.provider", Value::from("aws"));
             m.put("cloud.instance.id", Value::from(s(&doc, "instanceId")?));
-            for (k, f) in [("cloud.machine.type", "instanceType"), ("cloud.region", "region"), ("cloud.availability_zone", "availabilityZone"), ("cloud.account.id", "accountId"), ("cloud.image.id", "imageId")] {
+            for (k, f) in [
+                ("cloud.machine.type", "instanceType"),
+                ("cloud.region", "region"),
+                ("cloud.availability_zone", "availabilityZone"),
+                ("cloud.account.id", "accountId"),
+                ("cloud.image.id", "imageId"),
+            ] {
                 if let Some(v) = s(&doc, f) {
                     m.put(k, Value::from(v));
                 }
@@ -666,7 +764,12 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
             m.put("cloud.service.name", Value::from("EC2"));
         }
         "gcp" => {
-            let doc = get_json(ep, "/computeMetadata/v1/?recursive=true&alt=json", &[("Metadata-Flavor", "Google")], timeout)?;
+            let doc = get_json(
+                ep,
+                "/computeMetadata/v1/?recursive=true&alt=json",
+                &[("Metadata-Flavor", "Google")],
+                timeout,
+            )?;
             let inst = doc.get("instance")?;
             m.put("cloud.provider", Value::from("gcp"));
             let id = match inst.get("id")? {
@@ -695,10 +798,20 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
             m.put("cloud.service.name", Value::from("GCE"));
         }
         "azure" => {
-            let doc = get_json(ep, "/metadata/instance/compute?api-version=2021-02-01", &[("Metadata", "true")], timeout)?;
+            let doc = get_json(
+                ep,
+                "/metadata/instance/compute?api-version=2021-02-01",
+                &[("Metadata", "true")],
+                timeout,
+            )?;
             m.put("cloud.provider", Value::from("azure"));
             m.put("cloud.instance.id", Value::from(s(&doc, "vmId")?));
-            for (k, f) in [("cloud.instance.name", "name"), ("cloud.machine.type", "vmSize"), ("cloud.region", "location"), ("cloud.account.id", "subscriptionId")] {
+            for (k, f) in [
+                ("cloud.instance.name", "name"),
+                ("cloud.machine.type", "vmSize"),
+                ("cloud.region", "location"),
+                ("cloud.account.id", "subscriptionId"),
+            ] {
                 if let Some(v) = s(&doc, f) {
                     m.put(k, Value::from(v));
                 }
@@ -724,7 +837,11 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
             let id = get_text(ep, &format!("{base}/instance-id"), &[], timeout)?;
             m.put("cloud.provider", Value::from("openstack"));
             m.put("cloud.instance.id", Value::from(id));
-            for (k, p) in [("cloud.instance.name", "hostname"), ("cloud.machine.type", "instance-type"), ("cloud.availability_zone", "placement/availability-zone")] {
+            for (k, p) in [
+                ("cloud.instance.name", "hostname"),
+                ("cloud.machine.type", "instance-type"),
+                ("cloud.availability_zone", "placement/availability-zone"),
+            ] {
                 if let Some(v) = get_text(ep, &format!("{base}/{p}"), &[], timeout) {
                     m.put(k, Value::from(v));
                 }
@@ -775,27 +892,46 @@ impl Processor for AddCloudMetadata {
         let Some(data) = self.data() else {
             return Ok(true);
         };
-        if !self.overwrite && (e.fields.contains_key("cloud") || (data.contains_key("orchestrator") && e.fields.contains_key("orchestrator"))) {
+        if !self.overwrite
+            && (e.fields.contains_key("cloud")
+                || (data.contains_key("orchestrator") && e.fields.contains_key("orchestrator")))
+        {
             return Ok(true);
         }
         deep_update(&mut e.fields, data, true);
         Ok(true)
     }
     fn describe(&self) -> String {
-        format!("add_cloud_metadata={}", self.data.get().and_then(|d| d.as_ref()).map(|d| Value::Object(d.clone()).to_string()).unwrap_or_else(|| "{}".into()))
+        format!(
+            "add_cloud_metadata={}",
+            self.data
+                .get()
+                .and_then(|d| d.as_ref())
+                .map(|d| Value::Object(d.clone()).to_string())
+                .unwrap_or_else(|| "{}".into())
+        )
     }
 }
 
 pub fn add_cloud_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let providers = match o.strs_opt("providers")? {
-        None => FETCHED.iter().filter(|p| !["ec2", "nova"].contains(p)).map(|s| s.to_string()).collect(),
+        None => FETCHED
+            .iter()
+            .filter(|p| !["ec2", "nova"].contains(p))
+            .map(|s| s.to_string())
+            .collect(),
         Some(list) => {
             for p in &list {
                 if !PROVIDERS.contains(&p.as_str()) {
-                    return Err(o.fail(format!("unknown provider '{p}' accessing '{}.providers'", o.path())));
+                    return Err(o.fail(format!(
+                        "unknown provider '{p}' accessing '{}.providers'",
+                        o.path()
+                    )));
                 }
             }
-            list.into_iter().filter(|p| FETCHED.contains(&p.as_str())).collect()
+            list.into_iter()
+                .filter(|p| FETCHED.contains(&p.as_str()))
+                .collect()
         }
     };
     Ok(Box::new(AddCloudMetadata {
@@ -824,11 +960,20 @@ struct AddDockerMetadata {
 
 impl AddDockerMetadata {
     fn refresh(&self, state: &mut (Option<Instant>, HashMap<String, std::sync::Arc<Container>>)) {
-        if state.0.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+        if state
+            .0
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        {
             return;
         }
         state.0 = Some(Instant::now());
-        let Ok((200, body)) = http_request(&self.endpoint, "GET", "/containers/json", &[], Duration::from_secs(5)) else {
+        let Ok((200, body)) = http_request(
+            &self.endpoint,
+            "GET",
+            "/containers/json",
+            &[],
+            Duration::from_secs(5),
+        ) else {
             tracing::debug!(target: "add_docker_metadata", "cannot list containers at {:?}", self.endpoint);
             return;
         };
@@ -842,7 +987,11 @@ impl AddDockerMetadata {
             };
             let mut m = Map::new();
             m.put("id", Value::from(id));
-            if let Some(name) = c.get("Names").and_then(|n| n.get(0)).and_then(Value::as_str) {
+            if let Some(name) = c
+                .get("Names")
+                .and_then(|n| n.get(0))
+                .and_then(Value::as_str)
+            {
                 m.put("name", Value::from(name.trim_start_matches('/')));
             }
             if let Some(img) = c.get("Image").and_then(Value::as_str) {
@@ -852,13 +1001,19 @@ impl AddDockerMetadata {
                 if !labels.is_empty() {
                     let mut l = Map::new();
                     for (k, v) in labels {
-                        let k = if self.dedot { k.replace('.', "_") } else { k.clone() };
+                        let k = if self.dedot {
+                            k.replace('.', "_")
+                        } else {
+                            k.clone()
+                        };
                         l.insert(k, v.clone());
                     }
                     m.insert("labels".into(), Value::Object(l));
                 }
             }
-            state.1.insert(id.to_string(), std::sync::Arc::new(Container { meta: m }));
+            state
+                .1
+                .insert(id.to_string(), std::sync::Arc::new(Container { meta: m }));
         }
     }
 
@@ -867,7 +1022,11 @@ impl AddDockerMetadata {
         for attempt in 0..2 {
             let hit = st.1.get(id).cloned().or_else(|| {
                 (self.match_short_id && id.len() == 12)
-                    .then(|| st.1.iter().find(|(k, _)| k.starts_with(id)).map(|(_, c)| c.clone()))
+                    .then(|| {
+                        st.1.iter()
+                            .find(|(k, _)| k.starts_with(id))
+                            .map(|(_, c)| c.clone())
+                    })
                     .flatten()
             });
             if hit.is_some() || attempt == 1 {
@@ -912,7 +1071,10 @@ impl Processor for AddDockerMetadata {
         Ok(true)
     }
     fn describe(&self) -> String {
-        format!("add_docker_metadata=[match_fields={:?} match_pids={:?}]", self.match_fields, self.match_pids)
+        format!(
+            "add_docker_metadata=[match_fields={:?} match_pids={:?}]",
+            self.match_fields, self.match_pids
+        )
     }
 }
 
@@ -920,10 +1082,16 @@ pub fn add_docker_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let host = o.string_or("host", "unix:///var/run/docker.sock")?;
     let endpoint = if let Some(p) = host.strip_prefix("unix://") {
         Endpoint::Unix(p.to_string())
-    } else if let Some(a) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+    } else if let Some(a) = host
+        .strip_prefix("tcp://")
+        .or_else(|| host.strip_prefix("http://"))
+    {
         Endpoint::Tcp(a.trim_end_matches('/').to_string())
     } else {
-        return Err(o.fail(format!("unsupported docker host '{host}' accessing '{}.host' (unix:// or tcp://)", o.path())));
+        return Err(o.fail(format!(
+            "unsupported docker host '{host}' accessing '{}.host' (unix:// or tcp://)",
+            o.path()
+        )));
     };
     Ok(Box::new(AddDockerMetadata {
         endpoint,
@@ -951,7 +1119,8 @@ impl Processor for AddKubernetesMetadata {
 }
 
 pub fn add_kubernetes_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
-    let configured = o.raw("kube_config").is_some() || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let configured =
+        o.raw("kube_config").is_some() || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     if configured {
         tracing::warn!(target: "add_kubernetes_metadata", "add_kubernetes_metadata: the Kubernetes API is not read by packetbeat-rs; events are not enriched");
     } else {
@@ -1010,7 +1179,9 @@ impl Dns {
         let name = reverse_name(ip);
         let mut last_err = "no nameservers".to_string();
         for ns in &self.nameservers {
-            let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = self
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let bind = if ns.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
             let sock = match std::net::UdpSocket::bind(bind) {
                 Ok(s) => s,
@@ -1047,15 +1218,26 @@ impl Dns {
                     continue;
                 }
                 if msg.rcode != 0 {
-                    return (Err(format!("lookup {name}: rcode {}", msg.rcode)), self.failure_ttl);
+                    return (
+                        Err(format!("lookup {name}: rcode {}", msg.rcode)),
+                        self.failure_ttl,
+                    );
                 }
                 let ptr = msg.answers.iter().find_map(|r| match (&r.data, r.rtype) {
-                    (crate::protos::dns::parser::RData::Name(n), 12) => Some((n.trim_end_matches('.').to_string(), r.ttl)),
+                    (crate::protos::dns::parser::RData::Name(n), 12) => {
+                        Some((n.trim_end_matches('.').to_string(), r.ttl))
+                    }
                     _ => None,
                 });
                 return match ptr {
-                    Some((host, ttl)) => (Ok(host), Duration::from_secs(ttl as u64).max(self.success_min_ttl)),
-                    None => (Err(format!("lookup {name}: no PTR record was found")), self.failure_ttl),
+                    Some((host, ttl)) => (
+                        Ok(host),
+                        Duration::from_secs(ttl as u64).max(self.success_min_ttl),
+                    ),
+                    None => (
+                        Err(format!("lookup {name}: no PTR record was found")),
+                        self.failure_ttl,
+                    ),
                 };
             }
         }
@@ -1089,7 +1271,11 @@ impl Processor for Dns {
     fn run(&self, e: &mut ProcEvent) -> Outcome {
         let mut errs = Vec::new();
         for (from, to) in &self.fields {
-            let Some(ip) = e.get(from).and_then(Value::as_str).and_then(|s| s.parse::<IpAddr>().ok()) else {
+            let Some(ip) = e
+                .get(from)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<IpAddr>().ok())
+            else {
                 continue;
             };
             match self.lookup(ip) {
@@ -1104,13 +1290,17 @@ impl Processor for Dns {
                                 e.put(to, Value::Array(a))?;
                             }
                             Some(Value::String(s)) if s == host => {}
-                            Some(other) => e.put(to, Value::Array(vec![other, Value::from(host)]))?,
+                            Some(other) => {
+                                e.put(to, Value::Array(vec![other, Value::from(host)]))?
+                            }
                         }
                     } else {
                         e.put(to, Value::from(host))?;
                     }
                 }
-                Err(err) => errs.push(format!("reverse lookup of {from} value '{ip}' failed: {err}")),
+                Err(err) => errs.push(format!(
+                    "reverse lookup of {from} value '{ip}' failed: {err}"
+                )),
             }
         }
         if errs.is_empty() {
@@ -1139,7 +1329,10 @@ fn system_nameservers() -> Vec<std::net::SocketAddr> {
 pub fn dns(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let kind = o.string("type")?;
     if kind != "reverse" {
-        return Err(o.fail(format!("invalid dns type '{kind}' (only 'reverse' is supported) accessing '{}.type'", o.path())));
+        return Err(o.fail(format!(
+            "invalid dns type '{kind}' (only 'reverse' is supported) accessing '{}.type'",
+            o.path()
+        )));
     }
     let fields = o.object_opt("fields")?.ok_or_else(|| o.missing("fields"))?;
     let mut flat = Map::new();
@@ -1160,8 +1353,16 @@ pub fn dns(o: &Opts) -> Result<Box<dyn Processor>, String> {
             .iter()
             .map(|s| {
                 s.parse::<std::net::SocketAddr>()
-                    .or_else(|_| s.parse::<IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
-                    .map_err(|_| o.fail(format!("invalid nameserver '{s}' accessing '{}.nameservers'", o.path())))
+                    .or_else(|_| {
+                        s.parse::<IpAddr>()
+                            .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    })
+                    .map_err(|_| {
+                        o.fail(format!(
+                            "invalid nameserver '{s}' accessing '{}.nameservers'",
+                            o.path()
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?,
         _ => system_nameservers(),
@@ -1219,13 +1420,21 @@ impl Processor for RateLimit {
         }
     }
     fn describe(&self) -> String {
-        format!("rate_limit=[limit=[{}],fields=[{:?}]]", self.text, self.fields)
+        format!(
+            "rate_limit=[limit=[{}],fields=[{:?}]]",
+            self.text, self.fields
+        )
     }
 }
 
 pub fn rate_limit(o: &Opts) -> Result<Box<dyn Processor>, String> {
     let limit = o.string("limit")?;
-    let bad = || o.fail(format!("invalid limit '{limit}': expected <number>/<s|m|h> accessing '{}.limit'", o.path()));
+    let bad = || {
+        o.fail(format!(
+            "invalid limit '{limit}': expected <number>/<s|m|h> accessing '{}.limit'",
+            o.path()
+        ))
+    };
     let (n, unit) = limit.split_once('/').ok_or_else(bad)?;
     let n: f64 = n.trim().parse().map_err(|_| bad())?;
     let secs = match unit.trim() {
@@ -1258,7 +1467,9 @@ mod tests {
 
     /// A loopback HTTP server answering each path with a fixed status and body; it records the
     /// requests' heads.
-    pub fn http_server(routes: Vec<(&'static str, &'static str, u16, String)>) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+    pub fn http_server(
+        routes: Vec<(&'static str, &'static str, u16, String)>,
+    ) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
@@ -1277,7 +1488,11 @@ mod tests {
                     .find(|(m, p, _, _)| *m == method && *p == path)
                     .map(|(_, _, st, b)| (*st, b.clone()))
                     .unwrap_or((404, "not found".into()));
-                let _ = write!(s, "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
             }
         });
         (addr, seen)
@@ -1287,20 +1502,38 @@ mod tests {
     fn host_metadata() {
         let r = run("add_host_metadata: ~", r#"{"host":{"name":"beat"}}"#).unwrap();
         let host = &r["host"];
-        assert_eq!(host["hostname"], gethostname::gethostname().to_string_lossy().to_lowercase());
+        assert_eq!(
+            host["hostname"],
+            gethostname::gethostname().to_string_lossy().to_lowercase()
+        );
         assert_eq!(host["name"], host["hostname"]);
         assert_eq!(host["os"]["type"], "linux");
         assert!(host["architecture"].is_string());
         assert!(host["os"]["kernel"].is_string());
         // Without netinfo, no addresses; a custom name wins.
-        let r = run("add_host_metadata: {netinfo.enabled: false, name: custom}", "{}").unwrap();
+        let r = run(
+            "add_host_metadata: {netinfo.enabled: false, name: custom}",
+            "{}",
+        )
+        .unwrap();
         assert!(r["host"].get("ip").is_none() && r["host"].get("mac").is_none());
         assert_eq!(r["host"]["name"], "custom");
         // replace_fields: false leaves a host with more than a name alone.
-        let r = run("add_host_metadata: {replace_fields: false}", r#"{"host":{"name":"x","id":"y"}}"#).unwrap();
+        let r = run(
+            "add_host_metadata: {replace_fields: false}",
+            r#"{"host":{"name":"x","id":"y"}}"#,
+        )
+        .unwrap();
         assert_eq!(r["host"], json!({"name":"x","id":"y"}));
-        let r = run("add_host_metadata: {geo: {name: rack1, location: '40.7128, -74.0060'}}", "{}").unwrap();
-        assert_eq!(r["host"]["geo"]["location"], json!({"lat": 40.7128, "lon": -74.006}));
+        let r = run(
+            "add_host_metadata: {geo: {name: rack1, location: '40.7128, -74.0060'}}",
+            "{}",
+        )
+        .unwrap();
+        assert_eq!(
+            r["host"]["geo"]["location"],
+            json!({"lat": 40.7128, "lon": -74.006})
+        );
         assert_eq!(err("add_host_metadata: {cache.ttl: soon}"), "failed to unpack the add_host_metadata configuration: type mismatch accessing 'processors.0.add_host_metadata.cache.ttl' (expected duration)");
     }
 
@@ -1320,7 +1553,11 @@ mod tests {
         assert!(r["process"]["name"].is_string(), "{r}");
         assert!(r["process"]["parent"]["pid"].is_number(), "{r}");
         assert!(r["process"].get("args").is_none());
-        let r = run("add_process_metadata: {match_pids: [process.pid], target: proc_info}", &format!(r#"{{"process":{{"pid":{me}}}}}"#)).unwrap();
+        let r = run(
+            "add_process_metadata: {match_pids: [process.pid], target: proc_info}",
+            &format!(r#"{{"process":{{"pid":{me}}}}}"#),
+        )
+        .unwrap();
         assert!(r["proc_info"]["process"]["executable"].is_string(), "{r}");
         assert!(err("add_process_metadata: {}").contains("match_pids"));
     }
@@ -1330,29 +1567,58 @@ mod tests {
         let doc = r#"{"accountId":"111111111111","availabilityZone":"us-east-1c","imageId":"ami-abcd1234","instanceId":"i-11111111","instanceType":"t2.medium","region":"us-east-1"}"#;
         let (addr, seen) = http_server(vec![
             ("PUT", "/latest/api/token", 200, "TOKEN".into()),
-            ("GET", "/latest/dynamic/instance-identity/document", 200, doc.into()),
+            (
+                "GET",
+                "/latest/dynamic/instance-identity/document",
+                200,
+                doc.into(),
+            ),
         ]);
-        let r = run(&format!("add_cloud_metadata: {{host: '{addr}', timeout: 2s}}"), "{}").unwrap();
+        let r = run(
+            &format!("add_cloud_metadata: {{host: '{addr}', timeout: 2s}}"),
+            "{}",
+        )
+        .unwrap();
         assert_eq!(
             r["cloud"],
             json!({"provider":"aws","instance":{"id":"i-11111111"},"machine":{"type":"t2.medium"},"region":"us-east-1","availability_zone":"us-east-1c","account":{"id":"111111111111"},"image":{"id":"ami-abcd1234"},"service":{"name":"EC2"}})
         );
         // IMDSv2: the document was asked for with the token.
-        assert!(seen.lock().unwrap().iter().any(|h| h.contains("X-aws-ec2-metadata-token: TOKEN")));
+        assert!(seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h.contains("X-aws-ec2-metadata-token: TOKEN")));
         // An event with cloud fields keeps them unless overwrite.
-        let r = run(&format!("add_cloud_metadata: {{host: '{addr}', providers: [aws]}}"), r#"{"cloud":{"provider":"mine"}}"#).unwrap();
+        let r = run(
+            &format!("add_cloud_metadata: {{host: '{addr}', providers: [aws]}}"),
+            r#"{"cloud":{"provider":"mine"}}"#,
+        )
+        .unwrap();
         assert_eq!(r["cloud"], json!({"provider":"mine"}));
 
         let gcp = r#"{"instance":{"id":3910564293633576924,"machineType":"projects/801/machineTypes/f1-micro","name":"test-gcp","zone":"projects/801/zones/us-east1-b"},"project":{"projectId":"my-dev"}}"#;
-        let (addr, _) = http_server(vec![("GET", "/computeMetadata/v1/?recursive=true&alt=json", 200, gcp.into())]);
-        let r = run(&format!("add_cloud_metadata: {{host: '{addr}', providers: [gcp]}}"), "{}").unwrap();
+        let (addr, _) = http_server(vec![(
+            "GET",
+            "/computeMetadata/v1/?recursive=true&alt=json",
+            200,
+            gcp.into(),
+        )]);
+        let r = run(
+            &format!("add_cloud_metadata: {{host: '{addr}', providers: [gcp]}}"),
+            "{}",
+        )
+        .unwrap();
         assert_eq!(
             r["cloud"],
             json!({"provider":"gcp","instance":{"id":"3910564293633576924","name":"test-gcp"},"machine":{"type":"f1-micro"},"availability_zone":"us-east1-b","region":"us-east1","project":{"id":"my-dev"},"account":{"id":"my-dev"},"service":{"name":"GCE"}})
         );
         // Nothing answers: nothing added.
         let (addr, _) = http_server(vec![]);
-        assert_eq!(run(&format!("add_cloud_metadata: {{host: '{addr}'}}"), "{}"), Some(json!({})));
+        assert_eq!(
+            run(&format!("add_cloud_metadata: {{host: '{addr}'}}"), "{}"),
+            Some(json!({}))
+        );
         assert!(err("add_cloud_metadata: {providers: [moon]}").contains("unknown provider 'moon'"));
     }
 
@@ -1362,20 +1628,32 @@ mod tests {
         let sock = dir.path().join("docker.sock");
         let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         let id = "a".repeat(64);
-        let body = format!(r#"[{{"Id":"{id}","Names":["/web"],"Image":"nginx:1.25","Labels":{{"com.example.tier":"front"}}}}]"#);
+        let body = format!(
+            r#"[{{"Id":"{id}","Names":["/web"],"Image":"nginx:1.25","Labels":{{"com.example.tier":"front"}}}}]"#
+        );
         std::thread::spawn(move || {
             for s in l.incoming() {
                 let Ok(mut s) = s else { continue };
                 let mut buf = [0u8; 4096];
                 let n = s.read(&mut buf).unwrap_or(0);
                 let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                let (st, b) = if head.starts_with("GET /containers/json ") { (200, body.clone()) } else { (404, String::new()) };
+                let (st, b) = if head.starts_with("GET /containers/json ") {
+                    (200, body.clone())
+                } else {
+                    (404, String::new())
+                };
                 let _ = write!(s, "HTTP/1.1 {st} X\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{b}\r\n0\r\n\r\n", b.len());
             }
         });
-        let cfg = format!("add_docker_metadata: {{host: 'unix://{}', match_fields: [cid], match_short_id: true}}", sock.display());
+        let cfg = format!(
+            "add_docker_metadata: {{host: 'unix://{}', match_fields: [cid], match_short_id: true}}",
+            sock.display()
+        );
         let r = run(&cfg, &format!(r#"{{"cid":"{id}"}}"#)).unwrap();
-        assert_eq!(r["container"], json!({"id": id, "name":"web","image":{"name":"nginx:1.25"},"labels":{"com_example_tier":"front"}}));
+        assert_eq!(
+            r["container"],
+            json!({"id": id, "name":"web","image":{"name":"nginx:1.25"},"labels":{"com_example_tier":"front"}})
+        );
         let r = run(&cfg, r#"{"cid":"aaaaaaaaaaaa"}"#).unwrap();
         assert_eq!(r["container"]["name"], "web");
         let r = run(&cfg, r#"{"cid":"bbbb"}"#).unwrap();
@@ -1385,7 +1663,10 @@ mod tests {
 
     #[test]
     fn kubernetes_accepted_and_inert() {
-        assert_eq!(run("add_kubernetes_metadata: {host: node1}", r#"{"a":1}"#), Some(json!({"a":1})));
+        assert_eq!(
+            run("add_kubernetes_metadata: {host: node1}", r#"{"a":1}"#),
+            Some(json!({"a":1}))
+        );
     }
 
     #[test]
@@ -1428,7 +1709,10 @@ mod tests {
         let mut e = ev(r#"{"source":{"ip":"8.8.8.8"},"destination":{"ip":"192.0.2.1"}}"#);
         l.run(&mut e);
         assert_eq!(queries.load(std::sync::atomic::Ordering::SeqCst), before);
-        assert_eq!(reverse_name("2001:db8::1".parse().unwrap()), "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
+        assert_eq!(
+            reverse_name("2001:db8::1".parse().unwrap()),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+        );
         assert!(err("dns: {type: forward, fields: {a: b}}").contains("only 'reverse'"));
     }
 

@@ -59,9 +59,9 @@ impl ProcEvent {
     /// `get`, with `@timestamp` as its RFC 3339 text.
     pub fn get_owned(&self, key: &str) -> Option<Value> {
         if key == "@timestamp" {
-            return Some(Value::from(
-                crate::common::time::format_rfc3339_nanos(self.timestamp),
-            ));
+            return Some(Value::from(crate::common::time::format_rfc3339_nanos(
+                self.timestamp,
+            )));
         }
         self.get(key).cloned()
     }
@@ -336,9 +336,9 @@ fn build_one(item: &Yaml, at: &str) -> Result<Box<dyn Processor>, String> {
     };
     if let Some(cond) = m.get("if") {
         let wrap = |e: String| format!("failed to make if/then/else processor: {e}");
-        let then = m.get("then").ok_or_else(|| {
-            wrap(format!("missing required field accessing '{at}.then'"))
-        })?;
+        let then = m
+            .get("then")
+            .ok_or_else(|| wrap(format!("missing required field accessing '{at}.then'")))?;
         let cond = Condition::from_yaml(cond, &format!("{at}.if")).map_err(wrap)?;
         let then = build_nested(then, &format!("{at}.then")).map_err(wrap)?;
         let els = match m.get("else") {

@@ -54,11 +54,9 @@ pub fn to_json(v: &Yaml) -> Value {
         }
         Yaml::String(s) => Value::String(s.clone()),
         Yaml::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
-        Yaml::Mapping(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (key_text(k), to_json(v)))
-                .collect(),
-        ),
+        Yaml::Mapping(m) => {
+            Value::Object(m.iter().map(|(k, v)| (key_text(k), to_json(v))).collect())
+        }
         Yaml::Tagged(t) => to_json(&t.value),
     }
 }
@@ -117,7 +115,10 @@ impl<'a> Opts<'a> {
     }
 
     pub fn missing(&self, key: &str) -> String {
-        self.fail(format!("missing required field accessing '{}'", self.at(key)))
+        self.fail(format!(
+            "missing required field accessing '{}'",
+            self.at(key)
+        ))
     }
 
     pub fn mismatch(&self, key: &str, expected: &str) -> String {
