@@ -33,6 +33,29 @@ packetbeat.protocols:
   - type: memcache
     ports: [11211]
 """
+# `--processors`: global processor chains measured against none (1 worker, output.discard).
+# The stock chain is packetbeat.yml's, with its metadata endpoints on a closed loopback port
+# and a missing socket, so nothing leaves the machine and the enrichment from them is empty.
+PROCESSOR_CHAINS = {
+    "no processors": "",
+    "stock chain": """processors:
+  - if.contains.tags: forwarded
+    then:
+      - drop_fields:
+          fields: [host]
+    else:
+      - add_host_metadata: ~
+  - add_cloud_metadata: {host: "127.0.0.1:9", timeout: 1s}
+  - add_docker_metadata: {host: "unix:///nonexistent/docker.sock"}
+  - detect_mime_type: {field: http.request.body.content, target: http.request.mime_type}
+  - detect_mime_type: {field: http.response.body.content, target: http.response.mime_type}
+""",
+    # The first base64 character of the Community ID is uniform over 64: A-Z and a-f are half.
+    "drop_event (half)": """processors:
+  - drop_event.when.regexp.network.community_id: "^1:[A-Za-f]"
+""",
+}
+
 TYPES = ["http", "dns", "tls", "mysql", "pgsql", "redis", "memcache", "icmp", "dhcpv4"]
 
 
@@ -75,10 +98,10 @@ def count_types(out_dir):
     return counts
 
 
-def run_ours(pcap, workers, output, tmp):
+def run_ours(pcap, workers, output, tmp, extra=""):
     out = Path(tmp) / f"ours-{workers}-{output}"
     cfg = Path(tmp) / f"ours-{workers}-{output}.yml"
-    body = PROTOCOLS + f"packetbeat.interfaces.workers: {workers}\n"
+    body = PROTOCOLS + extra + f"packetbeat.interfaces.workers: {workers}\n"
     if output == "file":
         body += f"output.file:\n  path: {out}\n  rotate_every_kb: 100000000\n  number_of_files: 1024\n"
     else:
@@ -118,6 +141,9 @@ def main():
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--processors", action="store_true",
+                    help="also run 1 worker -> file with no processors, the stock chain and a drop_event dropping half")
+    ap.add_argument("--no-stage", action="store_true", help="skip benches/stage.rs")
     a = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     floor = OUT / "pcapread"
@@ -143,6 +169,10 @@ def main():
                 for o in ("file", "discard"):
                     rows.append((f"packetbeat-rs {w} worker(s) -> {o}",
                                  median_of(a.runs, lambda: run_ours(pcap, w, o, tmp))))
+            if a.processors:
+                for label, chain in PROCESSOR_CHAINS.items():
+                    rows.append((f"1 worker -> file, {label}",
+                                 median_of(a.runs, lambda: run_ours(pcap, 1, "file", tmp, chain))))
             if ref:
                 rows.append(("reference Packetbeat -> file", median_of(1, lambda: run_reference(ref, pcap, tmp))))
         floor_wall = rows[0][1][0][0]
@@ -161,6 +191,16 @@ def main():
         if one and allc:
             print(f"  all cores ({cores}) vs 1 worker (file): {one / allc:.2f}x faster")
             print(f"  ours / read floor: 1 worker {one / floor_wall:.2f}x, all cores {allc / floor_wall:.2f}x")
+        if a.processors:
+            cpus = {label: r[0][1] for label, r in rows}
+            none = walls.get("1 worker -> file, no processors")
+            none_cpu = cpus.get("1 worker -> file, no processors")
+            for label in PROCESSOR_CHAINS:
+                w = walls.get(f"1 worker -> file, {label}")
+                c = cpus.get(f"1 worker -> file, {label}")
+                if w and none:
+                    print(f"  {label}: {w / floor_wall:.2f}x read floor, {w / none:.2f}x no processors"
+                          f" (CPU s: {c / none_cpu:.2f}x)")
         refw = walls.get("reference Packetbeat -> file")
         if refw and allc:
             print(f"  ours vs reference Packetbeat (packets/s): 1 worker {refw / one:.1f}x, all cores {refw / allc:.1f}x")
@@ -172,6 +212,8 @@ def main():
             if counts:
                 print(f"  {label:38} " + " ".join(f"{counts[t]:>9}" for t in TYPES))
         # The worker stage alone (benches/stage.rs): capture and output threads left out.
+        if a.no_stage:
+            continue
         print()
         stage = subprocess.run(["cargo", "bench", "--quiet", "--bench", "stage", "--", str(pcap), "512"],
                                cwd=ROOT, capture_output=True, text=True, check=True).stdout

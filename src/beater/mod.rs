@@ -305,8 +305,15 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
 
 pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     install_signal_handlers();
+    if !crate::common::time::set_timestamp_precision(&cfg.timestamp_precision) {
+        tracing::warn!(
+            "timestamp.precision '{}' is not millisecond, microsecond or nanosecond: using millisecond",
+            cfg.timestamp_precision
+        );
+    }
     let mut modules = build_modules(&cfg.protocols, &cfg.source)?;
     let flows = flow_settings(&cfg, &mut modules)?;
+    let processors = crate::publish::processors::build_global(&cfg).map_err(anyhow::Error::msg)?;
     let iface = cfg.interfaces.first().cloned().unwrap_or_default();
     if cfg.interfaces.len() > 1 && iface.file.is_some() {
         tracing::info!("reading a file: only the first interface's settings are used");
@@ -353,7 +360,8 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
-    let (senders, handles) = spawn_workers(&cfg, &modules, codec, flows, n_workers, live, &events)?;
+    let (senders, handles) =
+        spawn_workers(&cfg, &modules, codec, flows, processors, n_workers, live, &events)?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
@@ -469,14 +477,13 @@ fn flow_settings(
             fields_under_root: f.fields_under_root,
             tags: f.tags.clone(),
             index: f.index.clone(),
+            processors: crate::publish::processors::build_section(
+                &f.processors,
+                "packetbeat.flows",
+            )
+            .map_err(anyhow::Error::msg)?,
         },
     );
-    if !f.processors.is_empty() {
-        tracing::warn!(
-            "processors are not implemented by this build; {} packetbeat.flows processor(s) ignored",
-            f.processors.len()
-        );
-    }
     Ok(Some(settings))
 }
 
@@ -488,6 +495,7 @@ fn spawn_workers(
     modules: &crate::protos::ProtocolModules,
     codec: Option<crate::publish::json::JsonCodec>,
     flows: Option<crate::flows::Settings>,
+    processors: Option<Arc<crate::publish::processors::List>>,
     n: usize,
     live: bool,
     events: &Arc<dyn EventQueue>,
@@ -496,7 +504,12 @@ fn spawn_workers(
     let mut senders = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
-        let pipeline = Pipeline::new(cfg, modules.reporters.clone(), info.clone())?;
+        let pipeline = Pipeline::new(
+            cfg,
+            modules.reporters.clone(),
+            info.clone(),
+            processors.clone(),
+        )?;
         let mut worker = Worker::new(modules, pipeline, codec);
         worker.flows = flows.map(crate::flows::Flows::new);
         worker.live = live;

@@ -506,6 +506,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
                     crate::sniffer::bpf::check(&f)?;
                 }
             }
+            crate::publish::processors::check(&cfg)?;
             println!("Config OK");
             Ok(0)
         }

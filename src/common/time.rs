@@ -5,7 +5,33 @@
 //! `-t` gives the same events on every run, however fast or slow the machine is.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+
+/// Fraction digits of every time written into events (`timestamp.precision`: 3, 6 or 9), one
+/// setting for the process as in libbeat.
+static PRECISION_DIGITS: AtomicU8 = AtomicU8::new(3);
+
+/// The fraction digits `timestamp.precision` asks for (3, 6 or 9).
+pub fn precision_digits() -> u8 {
+    PRECISION_DIGITS.load(Ordering::Relaxed)
+}
+
+/// Sets `timestamp.precision` (`millisecond`, `microsecond`, `nanosecond`); returns false for
+/// another value, which leaves milliseconds.
+pub fn set_timestamp_precision(name: &str) -> bool {
+    let digits = match name.to_ascii_lowercase().as_str() {
+        "millisecond" | "" => 3,
+        "microsecond" => 6,
+        "nanosecond" => 9,
+        _ => {
+            PRECISION_DIGITS.store(3, Ordering::Relaxed);
+            return false;
+        }
+    };
+    PRECISION_DIGITS.store(digits, Ordering::Relaxed);
+    true
+}
 
 /// Nanoseconds since the Unix epoch.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,23 +70,41 @@ impl Ts {
         self.0 - earlier.0
     }
 
-    /// Formats as libbeat's JSON codec does for `@timestamp` and other time values:
-    /// UTC, RFC 3339, millisecond precision, `Z` suffix (`timestamp.precision: millisecond`).
+    /// RFC 3339 in UTC with milliseconds, whatever `timestamp.precision` says (files and logs
+    /// of our own; event times use [`Ts::write_rfc3339`]).
     pub fn to_rfc3339_millis(self) -> String {
         let mut s = Vec::with_capacity(24);
         self.write_rfc3339_millis(&mut s);
         String::from_utf8(s).expect("ASCII")
     }
 
-    /// The same, appended to a byte buffer (JSON writers).
+    /// The same, appended to a byte buffer.
     pub fn write_rfc3339_millis(self, out: &mut Vec<u8>) {
+        self.write_rfc3339_digits(out, 3);
+    }
+
+    /// As libbeat 8's JSON encoder writes event times: UTC, `Z`, with the fraction digits of
+    /// `timestamp.precision` (3 by default).
+    pub fn write_rfc3339(self, out: &mut Vec<u8>) {
+        self.write_rfc3339_digits(out, PRECISION_DIGITS.load(Ordering::Relaxed));
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        let mut s = Vec::with_capacity(30);
+        self.write_rfc3339(&mut s);
+        String::from_utf8(s).expect("ASCII")
+    }
+
+    /// RFC 3339 in UTC with `digits` (3, 6 or 9) fraction digits.
+    pub fn write_rfc3339_digits(self, out: &mut Vec<u8>, digits: u8) {
         let secs = self.0.div_euclid(1_000_000_000);
-        let millis = self.0.rem_euclid(1_000_000_000) / 1_000_000;
+        let digits = digits.clamp(1, 9) as usize;
+        let frac = self.0.rem_euclid(1_000_000_000) / 10i64.pow(9 - digits as u32);
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
         let (hh, mm, ss) = (sod / 3600, (sod / 60) % 60, sod % 60);
-        let mut buf = [0u8; 24];
+        let mut buf = [0u8; 30];
         let put = |buf: &mut [u8], at: usize, v: i64, width: usize| {
             let mut v = v;
             for i in (0..width).rev() {
@@ -80,10 +124,32 @@ impl Ts {
         buf[16] = b':';
         put(&mut buf, 17, ss, 2);
         buf[19] = b'.';
-        put(&mut buf, 20, millis, 3);
-        buf[23] = b'Z';
-        out.extend_from_slice(&buf);
+        put(&mut buf, 20, frac, digits);
+        buf[20 + digits] = b'Z';
+        out.extend_from_slice(&buf[..21 + digits]);
     }
+}
+
+/// Go's `time.RFC3339Nano` in UTC (trailing zeros of the fraction dropped), as processors see
+/// `@timestamp`.
+pub fn format_rfc3339_nanos(t: Ts) -> String {
+    let mut s = Vec::with_capacity(30);
+    t.write_rfc3339_millis(&mut s);
+    s.truncate(19);
+    let frac = t.0.rem_euclid(1_000_000_000);
+    if frac != 0 {
+        let digits = format!("{frac:09}");
+        s.push(b'.');
+        s.extend_from_slice(digits.trim_end_matches('0').as_bytes());
+    }
+    s.push(b'Z');
+    String::from_utf8(s).expect("ASCII")
+}
+
+/// Parses RFC 3339 text (any offset, any fraction) to a time.
+pub fn parse_rfc3339(s: &str) -> Option<Ts> {
+    let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    dt.timestamp_nanos_opt().map(Ts)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -109,6 +175,31 @@ impl fmt::Debug for Ts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precisions() {
+        let ts = Ts(1_424_218_386_123_456_789);
+        let at = |d| {
+            let mut v = Vec::new();
+            ts.write_rfc3339_digits(&mut v, d);
+            String::from_utf8(v).unwrap()
+        };
+        assert_eq!(at(3), "2015-02-18T00:13:06.123Z");
+        assert_eq!(at(6), "2015-02-18T00:13:06.123456Z");
+        assert_eq!(at(9), "2015-02-18T00:13:06.123456789Z");
+        let mut v = Vec::new();
+        Ts(1_424_218_386_000_000_000).write_rfc3339_digits(&mut v, 9);
+        assert_eq!(v, b"2015-02-18T00:13:06.000000000Z");
+        assert_eq!(format_rfc3339_nanos(ts), "2015-02-18T00:13:06.123456789Z");
+        assert_eq!(
+            format_rfc3339_nanos(Ts(1_424_218_386_100_000_000)),
+            "2015-02-18T00:13:06.1Z"
+        );
+        assert_eq!(
+            parse_rfc3339("2015-02-18T01:13:06.5+01:00"),
+            Some(Ts(1_424_218_386_500_000_000))
+        );
+    }
 
     #[test]
     fn formats_like_libbeat() {

@@ -96,6 +96,12 @@ pub fn build(tree: &Value, source: &str) -> Result<Config, ConfigError> {
         )));
     }
 
+    // `timestamp.precision`: libbeat takes millisecond, microsecond or nanosecond, and falls
+    // back to millisecond for anything else.
+    let timestamp_precision: String = decode_opt(tree, "timestamp.precision", source)
+        .map_err(unpack)?
+        .unwrap_or_default();
+
     // ---- output ----
     let output = build_output(tree, source)?;
 
@@ -131,6 +137,7 @@ pub fn build(tree: &Value, source: &str) -> Result<Config, ConfigError> {
         paths,
         logging_level,
         logging_selectors: logging.selectors,
+        timestamp_precision,
     })
 }
 

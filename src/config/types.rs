@@ -477,6 +477,8 @@ pub struct Config {
     /// `logging.level` (default `info`) and `logging.selectors`.
     pub logging_level: String,
     pub logging_selectors: Vec<String>,
+    /// `timestamp.precision` as written (empty: millisecond).
+    pub timestamp_precision: String,
 }
 
 /// Reads one typed value at a dotted path of a raw tree (used by `-E`-aware lookups).

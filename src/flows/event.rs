@@ -180,5 +180,5 @@ pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
 
 /// `common.Time` in JSON: RFC 3339, UTC, milliseconds.
 fn write_time(o: &mut Vec<u8>, t: Ts) {
-    write_str(o, &t.to_rfc3339_millis());
+    write_str(o, &t.to_rfc3339());
 }

@@ -150,6 +150,8 @@ pub struct ReporterMeta {
     pub fields_under_root: bool,
     pub tags: Vec<String>,
     pub index: Option<String>,
+    /// The section's own `processors`, built once.
+    pub processors: Option<std::sync::Arc<crate::publish::processors::List>>,
 }
 
 /// The configured protocols.
@@ -219,6 +221,9 @@ pub fn build_modules(
             })?),
             None => None,
         };
+        let processors =
+            crate::publish::processors::build_section(&common.processors, &section.key)
+                .map_err(ConfigError)?;
         out.reporters.insert(
             name,
             ReporterMeta {
@@ -226,6 +231,7 @@ pub fn build_modules(
                 fields_under_root: common.fields_under_root,
                 tags: common.tags.clone(),
                 index: common.index.clone(),
+                processors,
             },
         );
         out.modules.push(module);

@@ -44,6 +44,18 @@ fn raw_ip(ip: &IpAddr) -> Vec<u8> {
 /// Computes the Community ID of a flow. For ICMP (`proto` 1 or 58) pass the ICMP type and code
 /// as `src_port` and `dst_port`.
 pub fn community_id(src: IpAddr, src_port: u16, dst: IpAddr, dst_port: u16, proto: u8) -> String {
+    community_id_seeded(src, src_port, dst, dst_port, proto, 0)
+}
+
+/// The same with a seed (the `community_id` processor's `seed` option).
+pub fn community_id_seeded(
+    src: IpAddr,
+    src_port: u16,
+    dst: IpAddr,
+    dst_port: u16,
+    proto: u8,
+    seed: u16,
+) -> String {
     let (mut sip, mut dip) = (raw_ip(&src), raw_ip(&dst));
     let (mut sport, mut dport) = (src_port, dst_port);
     let mut one_way = false;
@@ -68,7 +80,7 @@ pub fn community_id(src: IpAddr, src_port: u16, dst: IpAddr, dst_port: u16, prot
         std::mem::swap(&mut sport, &mut dport);
     }
     let mut h = Sha1::new();
-    h.update([0u8, 0u8]); // seed 0
+    h.update(seed.to_be_bytes());
     h.update(&sip);
     h.update(&dip);
     h.update([proto, 0]);

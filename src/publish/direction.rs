@@ -15,7 +15,7 @@ enum NetSpec {
 #[derive(Debug, Clone, Default)]
 pub struct Networks(Vec<NetSpec>);
 
-const NAMED: &[&str] = &[
+pub const NAMED: &[&str] = &[
     "loopback",
     "global_unicast",
     "unicast",
@@ -63,7 +63,8 @@ impl Networks {
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_private(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+        // libbeat's own `privateIPv6` is fd00::/8 (not Go's `IsPrivate`, fc00::/7).
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xff00) == 0xfd00,
     }
 }
 
@@ -89,7 +90,13 @@ fn is_global_unicast(ip: IpAddr) -> bool {
         || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
 }
 
-fn named_contains(name: &str, ip: IpAddr) -> bool {
+/// libbeat's named networks (`conditions/network.go`); false for an unknown name.
+pub fn named_contains(name: &str, ip: IpAddr) -> bool {
+    // Go reads an IPv4-mapped IPv6 address as the IPv4 address.
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
     match name {
         "loopback" => ip.is_loopback(),
         "global_unicast" | "unicast" => is_global_unicast(ip),
@@ -101,12 +108,15 @@ fn named_contains(name: &str, ip: IpAddr) -> bool {
         "multicast" => ip.is_multicast(),
         "unspecified" => ip.is_unspecified(),
         "private" => is_private(ip),
+        // `isLocalOrPrivate`: other multicast ranges are public.
         "public" => {
             !(ip.is_loopback()
                 || is_private(ip)
                 || ip.is_unspecified()
+                || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
                 || is_link_local_unicast(ip)
-                || ip.is_multicast())
+                || is_link_local_multicast(ip)
+                || matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xff0f) == 0xff01))
         }
         _ => false,
     }

@@ -334,10 +334,10 @@ impl PbFields {
             m.put("event.dataset", Value::from(d));
         }
         if let Some(s) = e.start.filter(|t| !t.is_zero()) {
-            m.put("event.start", Value::from(s.to_rfc3339_millis()));
+            m.put("event.start", Value::from(s.to_rfc3339()));
         }
         if let Some(s) = e.end.filter(|t| !t.is_zero()) {
-            m.put("event.end", Value::from(s.to_rfc3339_millis()));
+            m.put("event.end", Value::from(s.to_rfc3339()));
         }
         if let Some(d) = e.duration.filter(|d| *d >= 0) {
             m.put("event.duration", Value::from(d));
@@ -406,7 +406,7 @@ impl Builtin {
 
 fn json_time(out: &mut Vec<u8>, t: Ts) {
     out.push(b'"');
-    t.write_rfc3339_millis(out);
+    t.write_rfc3339(out);
     out.push(b'"');
 }
 

@@ -25,7 +25,7 @@ impl JsonCodec {
             // Pretty printing goes through the whole tree.
             let doc = Ordered {
                 meta: metadata(event),
-                timestamp: event.timestamp.to_rfc3339_millis(),
+                timestamp: event.timestamp.to_rfc3339(),
                 fields: full_tree(event),
             };
             let mut ser = serde_json::Serializer::with_formatter(
@@ -53,7 +53,7 @@ impl JsonCodec {
     /// of the tree without building it (the tree is the fallback when paths overlap).
     fn write_compact(&self, event: &Event, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"@timestamp\":\"");
-        event.timestamp.write_rfc3339_millis(out);
+        event.timestamp.write_rfc3339(out);
         out.extend_from_slice(b"\",\"@metadata\":");
         if event.meta.is_empty() {
             out.extend_from_slice(b"{\"beat\":\"packetbeat\",\"type\":\"_doc\",\"version\":");

@@ -12,6 +12,7 @@ pub mod event;
 pub mod fields;
 pub mod json;
 pub mod pipeline;
+pub mod processors;
 
 pub use event::{Endpoint, Event, Map, MapExt, PbFields};
 pub use fields::{FieldKey, Fields};

@@ -1,25 +1,22 @@
 //! Finalises events the way Packetbeat's publisher and libbeat's processing pipeline do:
 //! drops invalid events, merges the common fields (`pb.Fields`), applies `ignore_outgoing`,
-//! the protocol's own `fields`/`tags`/`index`, the global `fields`/`tags`, the processors, and
-//! the builtin `agent.*`, `ecs.version` and `host.name`.
+//! the protocol's own `fields`/`tags`/`index`, the global `fields`/`tags`, and the builtin
+//! `agent.*`, `ecs.version` and `host.name`.
+//!
+//! With processors configured (globally or for the event's protocol), an event goes through
+//! libbeat's order on a tree: the protocol's `fields`/`tags`, its processors, the builtins,
+//! the global `fields`/`tags`, the global processors. Without them, nothing here builds a tree
+//! unless the fields overlap (the fast path below).
 
 use super::direction::Networks;
 use super::event::{Builtin, Event, Map, MapExt};
 use super::fields::Fields;
+use super::processors::{List, ProcEvent};
 use crate::config::Config;
 use crate::protos::registry::ReporterMeta;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
-
-/// A processor in the publishing pipeline, run on each event after the fields and tags are
-/// merged (see [`Pipeline::add_processor`]). No processor is built from the `processors`
-/// settings in this build: they are read and kept in the config, not applied.
-pub trait Processor: Send {
-    fn name(&self) -> &str;
-    /// Returns `None` to drop the event.
-    fn run(&self, event: Event) -> Option<Event>;
-}
 
 /// Identity of this Beat, written into every event.
 #[derive(Debug, Clone)]
@@ -49,7 +46,8 @@ pub struct Pipeline {
     global_fields: Option<Value>,
     global_fields_under_root: bool,
     global_tags: Vec<String>,
-    processors: Vec<Box<dyn Processor>>,
+    /// The global `processors`, built once and shared by every worker's pipeline.
+    processors: Option<std::sync::Arc<List>>,
     /// `agent.*`, `ecs.version`, `host.name`: the same for every event.
     builtin: std::sync::Arc<Builtin>,
     pub stats: PipelineStats,
@@ -87,6 +85,7 @@ impl Pipeline {
         cfg: &Config,
         reporters: HashMap<&'static str, ReporterMeta>,
         info: BeatInfo,
+        processors: Option<std::sync::Arc<List>>,
     ) -> anyhow::Result<Pipeline> {
         let nets: Vec<String> = cfg
             .interfaces
@@ -95,12 +94,6 @@ impl Pipeline {
             .collect();
         let internal_networks = Networks::parse(&nets)
             .map_err(|e| anyhow::anyhow!("packetbeat.interfaces.internal_networks: {e}"))?;
-        if !cfg.processors.is_empty() {
-            tracing::warn!(
-                "processors are not implemented by this build; {} processor(s) ignored",
-                cfg.processors.len()
-            );
-        }
         let builtin = std::sync::Arc::new(Builtin::new(&info.name, &info.id, &info.ephemeral_id));
         Ok(Pipeline {
             builtin,
@@ -119,7 +112,7 @@ impl Pipeline {
             global_fields: cfg.fields.clone(),
             global_fields_under_root: cfg.fields_under_root,
             global_tags: cfg.tags.clone(),
-            processors: Vec::new(),
+            processors,
             stats: PipelineStats::default(),
         })
     }
@@ -137,13 +130,9 @@ impl Pipeline {
             global_fields: None,
             global_fields_under_root: false,
             global_tags: Vec::new(),
-            processors: Vec::new(),
+            processors: None,
             stats: PipelineStats::default(),
         }
-    }
-
-    pub fn add_processor(&mut self, p: Box<dyn Processor>) {
-        self.processors.push(p);
     }
 
     /// Finalises one event; `None` when it is dropped (and counted).
@@ -177,19 +166,60 @@ impl Pipeline {
             Some((_, meta, tags)) => (Some(meta), tags),
             None => (None, &self.global_only_tags),
         };
+        if self.processors.is_some() || reporter.is_some_and(|m| m.processors.is_some()) {
+            let mut tree = event.fields.to_map();
+            if let Some(pb) = pb.take() {
+                pb.marshal(&mut tree);
+            }
+            let mut meta = std::mem::take(&mut event.meta);
+            if let Some(m) = reporter {
+                apply_fields(&mut tree, m.fields.as_ref(), m.fields_under_root);
+                add_tags(&mut tree, &m.tags);
+                if let Some(index) = &m.index {
+                    meta.insert("raw_index".into(), Value::from(index.as_str()));
+                }
+            }
+            let mut pe = ProcEvent::new(event.timestamp, meta, tree);
+            if let Some(own) = reporter.and_then(|m| m.processors.as_ref()) {
+                if !own.run(&mut pe) {
+                    self.stats.dropped_by_processors += 1;
+                    return None;
+                }
+            }
+            self.builtin.put_into(&mut pe.fields);
+            apply_fields(
+                &mut pe.fields,
+                self.global_fields.as_ref(),
+                self.global_fields_under_root,
+            );
+            add_tags(&mut pe.fields, &self.global_tags);
+            if let Some(global) = &self.processors {
+                if !global.run(&mut pe) {
+                    self.stats.dropped_by_processors += 1;
+                    return None;
+                }
+            }
+            event.timestamp = pe.timestamp;
+            event.meta = match pe.meta {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            event.fields = Fields::from_map(&pe.fields);
+            event.builtin = None;
+            self.stats.published += 1;
+            return Some(event);
+        }
         // Fast path: the common fields and the builtins go straight from their typed form into
-        // the JSON (see `JsonCodec`), unless something else writes under the same top-level keys
-        // or processors need the whole tree.
+        // the JSON (see `JsonCodec`), unless something else writes under the same top-level
+        // keys.
         // An event without common fields (flows) only has to leave the builtins' keys free.
-        let direct = self.processors.is_empty()
-            && !event.fields.any_top(if pb.is_some() {
-                is_reserved
-            } else {
-                is_builtin
-            })
-            && !(reporter
-                .as_ref()
-                .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))
+        let direct = !event.fields.any_top(if pb.is_some() {
+            is_reserved
+        } else {
+            is_builtin
+        }) && !(reporter
+            .as_ref()
+            .is_some_and(|m| m.fields_under_root && value_has_reserved(m.fields.as_ref())))
             && !(self.global_fields_under_root && value_has_reserved(self.global_fields.as_ref()));
         // `fields_under_root` merges maps deeply, and tags append to tags an analyzer set:
         // both are done on the tree.
@@ -241,15 +271,6 @@ impl Pipeline {
             event.pb = pb;
             event.builtin = Some(self.builtin.clone());
         } else {
-            for p in &self.processors {
-                match p.run(event) {
-                    Some(e) => event = e,
-                    None => {
-                        self.stats.dropped_by_processors += 1;
-                        return None;
-                    }
-                }
-            }
             let mut tree = event.fields.to_map();
             self.builtin.put_into(&mut tree);
             event.fields = Fields::from_map(&tree);
@@ -356,5 +377,87 @@ pub fn beat_info(cfg: &Config) -> BeatInfo {
         name: cfg.name.clone(),
         id,
         ephemeral_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::{Transport, Ts};
+    use crate::publish::event::Endpoint;
+    use crate::publish::json::JsonCodec;
+
+    fn pipeline(yaml: &str) -> Pipeline {
+        let yaml = format!("{yaml}\noutput.console.enabled: true\n");
+        let cfg = crate::config::load_from_str(&yaml, "packetbeat.yml", &[]).unwrap();
+        let modules = crate::protos::build_modules(&cfg.protocols, "packetbeat.yml").unwrap();
+        let global = crate::publish::processors::build_global(&cfg).unwrap();
+        let info = BeatInfo {
+            name: "beat".into(),
+            id: "id".into(),
+            ephemeral_id: "eid".into(),
+        };
+        Pipeline::new(&cfg, modules.reporters, info, global).unwrap()
+    }
+
+    fn http_event(code: u64) -> Event {
+        let mut e = Event::new(Ts(1_700_000_000_000_000_000));
+        e.put("type", "http");
+        e.put("http.response.status_code", code);
+        let pb = e.pb();
+        pb.set_source(Endpoint::new("10.0.0.1".parse().unwrap(), 40000));
+        pb.set_destination(Endpoint::new("10.0.0.2".parse().unwrap(), 80));
+        pb.network.transport = Some(Transport::Tcp);
+        pb.network.protocol = "http";
+        e
+    }
+
+    fn json(e: &Event) -> Value {
+        serde_json::from_slice(&JsonCodec::default().encode(e)).unwrap()
+    }
+
+    #[test]
+    fn no_processors_keeps_the_direct_form() {
+        let mut p = pipeline("packetbeat.protocols: [{type: http, ports: [80]}]");
+        let e = p.process(http_event(200)).unwrap();
+        assert!(e.pb.is_some() && e.builtin.is_some());
+    }
+
+    #[test]
+    fn libbeat_order_and_drops() {
+        let mut p = pipeline(
+            "tags: [g]\n\
+             fields: {site: x}\n\
+             packetbeat.protocols:\n\
+             - type: http\n  ports: [80]\n  tags: [web]\n  index: idx\n  processors:\n\
+             \x20 - add_fields: {target: '', fields: {saw_agent: false}, when: {has_fields: [agent.type]}}\n\
+             \x20 - add_fields: {target: '', fields: {saw_own_tag: true}, when: {contains: {tags: web}}}\n\
+             \x20 - add_fields: {target: '', fields: {saw_index: true}, when: {equals: {'@metadata.raw_index': idx}}}\n\
+             \x20 - drop_event: {when: {equals: {http.response.status_code: 404}}}\n\
+             processors:\n\
+             - drop_fields: {fields: [agent.ephemeral_id, host]}\n\
+             - add_fields: {target: '', fields: {saw_global: true}, when: {and: [{has_fields: [agent.type, fields.site]}, {contains: {tags: g}}]}}\n\
+             - drop_event: {when: {range: {http.response.status_code.gte: 500}}}",
+        );
+        let e = p.process(http_event(200)).unwrap();
+        assert!(e.pb.is_none());
+        let j = json(&e);
+        assert_eq!(j["saw_own_tag"], true);
+        assert_eq!(j["saw_index"], true);
+        assert!(
+            j.get("saw_agent").is_none(),
+            "protocol processors run before the builtins"
+        );
+        assert_eq!(j["saw_global"], true);
+        assert!(j["agent"].get("ephemeral_id").is_none());
+        assert_eq!(j["agent"]["type"], "packetbeat");
+        assert!(j.get("host").is_none());
+        assert_eq!(j["tags"], serde_json::json!(["web", "g"]));
+        assert_eq!(j["@metadata"]["raw_index"], "idx");
+        assert_eq!(j["client"]["ip"], "10.0.0.1");
+        assert!(p.process(http_event(404)).is_none());
+        assert!(p.process(http_event(503)).is_none());
+        assert_eq!(p.stats.dropped_by_processors, 2);
+        assert_eq!(p.stats.published, 1);
     }
 }

@@ -720,9 +720,14 @@ pub fn parse_time_for_test(tag: u8, c: &[u8]) -> R<NaiveDateTime> {
     parse_time(tag, c)
 }
 
-/// `time.Time` as libbeat writes it.
+/// `time.Time` as libbeat writes it (fraction digits of `timestamp.precision`).
 pub fn format_time(t: &NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    let fmt = match crate::common::time::precision_digits() {
+        6 => "%Y-%m-%dT%H:%M:%S%.6fZ",
+        9 => "%Y-%m-%dT%H:%M:%S%.9fZ",
+        _ => "%Y-%m-%dT%H:%M:%S%.3fZ",
+    };
+    t.format(fmt).to_string()
 }
 
 /// PEM, as `x509util.CertToPEMString` (Go's `pem.EncodeToMemory`): base64 in 64-character
