@@ -5,6 +5,7 @@
 
 mod common;
 mod kafka;
+use common::certs::Certs;
 use common::*;
 use kafka::{libs, Broker};
 use serde_json::Value;
@@ -374,6 +375,61 @@ fn sasl_scram_sha_512() {
         "pb-sasl",
         expected.len(),
         &format!("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={jaas}\n"),
+    ));
+    let got: Vec<String> = recs.iter().map(|r| canon(&r.value)).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn tls_with_the_ca_checked() {
+    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    let Some(libs) = libs() else { return };
+    let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let expected = canon_all(&file_lines(h, &pcap));
+    let certs = Certs::new();
+    // Kafka's PEM key store: the (PKCS#8, unencrypted) key, then the certificate chain.
+    let keystore = h.join("keystore.pem");
+    std::fs::write(
+        &keystore,
+        std::fs::read_to_string(certs.p("server.key")).unwrap()
+            + &std::fs::read_to_string(certs.p("server.pem")).unwrap(),
+    )
+    .unwrap();
+    let broker = Broker::start(
+        &libs,
+        &format!(
+            "listeners=SSL://127.0.0.1:{{port}},CONTROLLER://127.0.0.1:{{cport}}\n\
+             advertised.listeners=SSL://127.0.0.1:{{port}}\n\
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL\n\
+             inter.broker.listener.name=SSL\n\
+             ssl.keystore.type=PEM\nssl.keystore.location={}\n\
+             ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            keystore.display(),
+            certs.p("ca.pem")
+        ),
+    );
+    let (rc, err) = run(
+        h,
+        &pcap,
+        &format!(
+            "output.kafka: {{hosts: ['127.0.0.1:{}'], topic: pb-tls, key: k, compression: lz4, ssl: {{certificate_authorities: ['{}']}}}}",
+            broker.port,
+            certs.p("ca.pem")
+        ),
+        true,
+    );
+    assert_eq!(rc, 0, "{err}");
+    let recs = parse_records(broker.consume(
+        "pb-tls",
+        expected.len(),
+        &format!(
+            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            certs.p("ca.pem")
+        ),
     ));
     let got: Vec<String> = recs.iter().map(|r| canon(&r.value)).collect();
     assert_eq!(got, expected);

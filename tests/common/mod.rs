@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: run the binary on a capture, read its events back.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
