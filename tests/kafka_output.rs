@@ -11,63 +11,11 @@ use kafka::{libs, Broker};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// One broker JVM at a time: the machine is small.
 static BROKERS: Mutex<()> = Mutex::new(());
-
-/// Runs a capture with `output` (a YAML output section) from `home`; exit code and stderr.
-/// `fast`: read the file as fast as possible (`-t`), else at the capture's own pace.
-fn run(home: &Path, pcap: &Path, output: &str, fast: bool) -> (i32, String) {
-    let cfg = home.join("packetbeat.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "packetbeat.protocols:\n- type: mongodb\n  ports: [27017, 9991]\n{output}\npath.data: {}\n",
-            home.join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_packetbeat"));
-    c.args(if fast {
-        &["-e", "-t", "-I"][..]
-    } else {
-        &["-e", "-I"][..]
-    });
-    let o = c
-        .arg(pcap)
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--strict.perms=false")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// The lines `output.file` writes for the capture.
-fn file_lines(home: &Path, pcap: &Path) -> Vec<String> {
-    let out = home.join("file-out");
-    let _ = std::fs::remove_dir_all(&out);
-    let (rc, err) = run(
-        home,
-        pcap,
-        &format!("output.file: {{path: {}}}", out.display()),
-        true,
-    );
-    assert_eq!(rc, 0, "{err}");
-    let mut v = Vec::new();
-    for f in std::fs::read_dir(&out).unwrap().flatten() {
-        for l in std::fs::read_to_string(f.path()).unwrap().lines() {
-            v.push(l.to_string());
-        }
-    }
-    v
-}
 
 /// An event without its per-run field, as canonical JSON text (for multiset comparisons).
 fn canon(line: &str) -> String {
@@ -130,7 +78,7 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
     let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let lines = file_lines(h, &pcap);
+    let lines = mongodb_file_lines(h, &pcap);
     let expected = canon_all(&lines);
     assert!(expected.len() >= 20, "{}", expected.len());
     let broker = Broker::start(&libs, "");
@@ -138,7 +86,7 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
 
     let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
     for codec in codecs {
-        let (rc, err) = run(
+        let (rc, err) = run_mongodb(
             h,
             &pcap,
             &format!("output.kafka: {{hosts: ['{host}'], topic: pb-codecs, key: {codec}, compression: {codec}, bulk_max_size: 7}}"),
@@ -153,7 +101,7 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
         ("hash", "{hash: {hash: [source.port]}}"),
     ];
     for (name, p) in partitioners {
-        let (rc, err) = run(
+        let (rc, err) = run_mongodb(
             h,
             &pcap,
             &format!("output.kafka: {{hosts: ['{host}'], topic: pb-parts, key: {name}, partition: {p}, bulk_max_size: 5}}"),
@@ -177,7 +125,7 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
         "{too_large} of {}",
         lines.len()
     );
-    let (rc, err) = run(
+    let (rc, err) = run_mongodb(
         h,
         &pcap,
         &format!("output.kafka: {{hosts: ['{host}'], topic: pb-big, key: big, max_message_bytes: {limit}}}"),
@@ -281,14 +229,14 @@ fn the_broker_killed_mid_run_and_restarted_loses_nothing() {
     // 4 × 101 events over about 16 s: 256 reach the output about 11 s in, the rest at the end.
     let pcap = h.join("four-sessions.pcap");
     stretched_copies(&src, &pcap, 4, 4.0, 0.3);
-    let expected = canon_all(&file_lines(&h, &pcap));
+    let expected = canon_all(&mongodb_file_lines(&h, &pcap));
     assert!(expected.len() >= 300, "{}", expected.len());
     let mut broker = Broker::start(&libs, "");
     let host = format!("127.0.0.1:{}", broker.port);
     let runner = {
         let (h, pcap) = (h.clone(), pcap.clone());
         std::thread::spawn(move || {
-            run(
+            run_mongodb(
                 &h,
                 &pcap,
                 &format!("output.kafka: {{hosts: ['{host}'], topic: pb-outage, bulk_max_size: 16, timeout: 5s, backoff: {{init: 200ms, max: 1s}}}}"),
@@ -337,8 +285,10 @@ fn the_broker_killed_mid_run_and_restarted_loses_nothing() {
     assert_eq!(got, want);
 }
 
-#[test]
-fn sasl_scram_sha_512() {
+/// One run of the MongoDB capture to a broker with `listener` (`SASL_PLAINTEXT`, `SSL`) and
+/// `props`, with `output` added to the output's options; the records, read back by a consumer
+/// with `consumer_props`, are the events `output.file` writes, in order.
+fn secured_run(listener: &str, props: &str, output: &str, consumer_props: &str) {
     let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
@@ -346,91 +296,66 @@ fn sasl_scram_sha_512() {
     let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let expected = canon_all(&file_lines(h, &pcap));
-    let jaas = r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";"#;
+    let expected = canon_all(&mongodb_file_lines(h, &pcap));
     let broker = Broker::start(
         &libs,
         &format!(
-            "listeners=SASL_PLAINTEXT://127.0.0.1:{{port}},CONTROLLER://127.0.0.1:{{cport}}\n\
-             advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{{port}}\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT\n\
-             inter.broker.listener.name=SASL_PLAINTEXT\n\
-             sasl.enabled.mechanisms=SCRAM-SHA-512\n\
-             sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
-             listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}\n\
-             # scram=admin:admin-secret\n"
+            "listeners={listener}://127.0.0.1:{{port}},CONTROLLER://127.0.0.1:{{cport}}\n\
+             advertised.listeners={listener}://127.0.0.1:{{port}}\n\
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}\n\
+             inter.broker.listener.name={listener}\n{props}"
         ),
     );
-    let (rc, err) = run(
+    let (rc, err) = run_mongodb(
         h,
         &pcap,
         &format!(
-            "output.kafka: {{hosts: ['127.0.0.1:{}'], topic: pb-sasl, key: k, username: admin, password: admin-secret, sasl: {{mechanism: SCRAM-SHA-512}}}}",
+            "output.kafka: {{hosts: ['127.0.0.1:{}'], topic: pb-secured, key: k, {output}}}",
             broker.port
         ),
         true,
     );
     assert_eq!(rc, 0, "{err}");
-    let recs = parse_records(broker.consume(
-        "pb-sasl",
-        expected.len(),
-        &format!("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={jaas}\n"),
-    ));
+    let recs = parse_records(broker.consume("pb-secured", expected.len(), consumer_props));
     let got: Vec<String> = recs.iter().map(|r| canon(&r.value)).collect();
     assert_eq!(got, expected);
 }
 
 #[test]
+fn sasl_scram_sha_512() {
+    let jaas = r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";"#;
+    secured_run(
+        "SASL_PLAINTEXT",
+        &format!(
+            "sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+             sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
+             listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}\n\
+             # scram=admin:admin-secret\n"
+        ),
+        "username: admin, password: admin-secret, sasl: {mechanism: SCRAM-SHA-512}",
+        &format!("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={jaas}\n"),
+    );
+}
+
+#[test]
 fn tls_with_the_ca_checked() {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
-        return;
-    };
-    let Some(libs) = libs() else { return };
-    let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
-    let home = tempfile::tempdir().unwrap();
-    let h = home.path();
-    let expected = canon_all(&file_lines(h, &pcap));
     let certs = Certs::new();
     // Kafka's PEM key store: the (PKCS#8, unencrypted) key, then the certificate chain.
-    let keystore = h.join("keystore.pem");
+    let keystore = certs.p("keystore.pem");
     std::fs::write(
         &keystore,
         std::fs::read_to_string(certs.p("server.key")).unwrap()
             + &std::fs::read_to_string(certs.p("server.pem")).unwrap(),
     )
     .unwrap();
-    let broker = Broker::start(
-        &libs,
+    let ca = certs.p("ca.pem");
+    secured_run(
+        "SSL",
         &format!(
-            "listeners=SSL://127.0.0.1:{{port}},CONTROLLER://127.0.0.1:{{cport}}\n\
-             advertised.listeners=SSL://127.0.0.1:{{port}}\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL\n\
-             inter.broker.listener.name=SSL\n\
-             ssl.keystore.type=PEM\nssl.keystore.location={}\n\
-             ssl.truststore.type=PEM\nssl.truststore.location={}\n",
-            keystore.display(),
-            certs.p("ca.pem")
+            "ssl.keystore.type=PEM\nssl.keystore.location={keystore}\n\
+             ssl.truststore.type=PEM\nssl.truststore.location={ca}\n"
         ),
+        &format!("compression: lz4, ssl: {{certificate_authorities: ['{ca}']}}"),
+        &format!("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={ca}\n"),
     );
-    let (rc, err) = run(
-        h,
-        &pcap,
-        &format!(
-            "output.kafka: {{hosts: ['127.0.0.1:{}'], topic: pb-tls, key: k, compression: lz4, ssl: {{certificate_authorities: ['{}']}}}}",
-            broker.port,
-            certs.p("ca.pem")
-        ),
-        true,
-    );
-    assert_eq!(rc, 0, "{err}");
-    let recs = parse_records(broker.consume(
-        "pb-tls",
-        expected.len(),
-        &format!(
-            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
-            certs.p("ca.pem")
-        ),
-    ));
-    let got: Vec<String> = recs.iter().map(|r| canon(&r.value)).collect();
-    assert_eq!(got, expected);
 }
