@@ -359,3 +359,29 @@ fn tls_with_the_ca_checked() {
         &format!("security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={ca}\n"),
     );
 }
+
+#[test]
+fn no_broker_holds_the_run_until_shutdown_timeout_then_counts_what_is_left() {
+    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let n = mongodb_file_lines(h, &pcap).len();
+    let t0 = std::time::Instant::now();
+    let (rc, err) = run_mongodb(
+        h,
+        &pcap,
+        "packetbeat.shutdown_timeout: 2s\noutput.kafka: {hosts: ['127.0.0.1:1'], topic: t, timeout: 1s, backoff: {init: 100ms, max: 200ms}}",
+        true,
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(err.contains("Kafka connect fails"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{n} events were not delivered before shutdown_timeout"
+        )),
+        "{err}"
+    );
+}

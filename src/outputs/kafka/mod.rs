@@ -437,7 +437,22 @@ impl Producer {
                 let pc = parts[c.partition.min(parts.len() - 1)].clone();
                 async move { with_timeout(timeout, pc.produce(records, compression)).await }
             });
-            let results = futures::future::join_all(reqs).await;
+            let all = futures::future::join_all(reqs);
+            // Past the shutdown deadline the output stops waiting for answers.
+            let deadline = self.deadline.clone();
+            let passed = async move {
+                while !deadline.passed() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            futures::pin_mut!(all, passed);
+            let results = match futures::future::select(all, passed).await {
+                futures::future::Either::Left((r, _)) => r,
+                futures::future::Either::Right(_) => {
+                    self.abandon(&pending, assigned, &sizes);
+                    return;
+                }
+            };
             self.metrics
                 .batches
                 .fetch_add(pending.len() as u64, Ordering::Relaxed);
