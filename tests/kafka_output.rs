@@ -36,6 +36,8 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// A record read back: partition, key, value.
 struct Rec {
     partition: u32,
+    /// `k:v,…`, or `NO_HEADERS`.
+    headers: String,
     key: String,
     value: String,
 }
@@ -43,10 +45,11 @@ struct Rec {
 fn parse_records(raw: Vec<String>) -> Vec<Rec> {
     raw.into_iter()
         .filter_map(|l| {
-            let mut it = l.splitn(3, '\t');
+            let mut it = l.splitn(4, '\t');
             let p = it.next()?.strip_prefix("Partition:")?.parse().ok()?;
             Some(Rec {
                 partition: p,
+                headers: it.next()?.to_string(),
                 key: it.next()?.to_string(),
                 value: it.next()?.to_string(),
             })
@@ -113,10 +116,12 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
     // dropped; the others arrive.
     let mut lens: Vec<usize> = lines.iter().map(|l| l.len()).collect();
     lens.sort_unstable();
-    let limit = lens[lens.len() / 2] + "big".len() + 36;
+    // A header adds its key, its value and 10 bytes.
+    let extra = "big".len() + 36 + "h1".len() + "v1".len() + 10;
+    let limit = lens[lens.len() / 2] + extra;
     let kept: Vec<String> = lines
         .iter()
-        .filter(|l| l.len() + "big".len() + 36 <= limit)
+        .filter(|l| l.len() + extra <= limit)
         .map(|l| canon(l))
         .collect();
     let too_large = lines.len() - kept.len();
@@ -128,7 +133,7 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
     let (rc, err) = run_mongodb(
         h,
         &pcap,
-        &format!("output.kafka: {{hosts: ['{host}'], topic: pb-big, key: big, max_message_bytes: {limit}}}"),
+        &format!("output.kafka: {{hosts: ['{host}'], topic: pb-big, key: big, headers: [{{key: h1, value: v1}}], max_message_bytes: {limit}}}"),
         true,
     );
     assert_eq!(rc, 0, "{err}");
@@ -174,6 +179,8 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
         }
     }
     let got: Vec<String> = by_key["big"].iter().map(|r| canon(&r.value)).collect();
+    assert!(by_key["big"].iter().all(|r| r.headers == "h1:v1"));
+    assert!(by_key["gzip"].iter().all(|r| r.headers == "NO_HEADERS"));
     assert_eq!(got, kept, "events under max_message_bytes");
 }
 

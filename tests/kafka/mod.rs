@@ -225,7 +225,7 @@ impl Broker {
     }
 
     /// The records of the topics matching `topic_regex` as the console consumer prints them
-    /// (`Partition:N`, key, value, tab-separated), read from the beginning until `count`
+    /// (`Partition:N`, headers, key, value, tab-separated), read from the beginning until `count`
     /// records or 60 s of silence; `client_props` is its consumer configuration.
     pub fn consume(&self, topic_regex: &str, count: usize, client_props: &str) -> Vec<String> {
         let props = self.dir.path().join("consumer.properties");
@@ -248,6 +248,8 @@ impl Broker {
                 "print.partition=true",
                 "--property",
                 "print.key=true",
+                "--property",
+                "print.headers=true",
             ])
             .args(["--property", "key.separator=\t"])
             .arg("--consumer.config")
