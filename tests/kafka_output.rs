@@ -392,3 +392,82 @@ fn no_broker_holds_the_run_until_shutdown_timeout_then_counts_what_is_left() {
         "{err}"
     );
 }
+
+/// The DPDK reference configuration (which ships to Kafka) runs unchanged but for `-E`
+/// overrides: the broker, the DPDK port ending when idle, the data path, and the metadata
+/// processors' endpoints (kept off the network).
+#[cfg(feature = "dpdk")]
+#[test]
+fn the_dpdk_reference_config_ships_its_events_to_the_broker() {
+    let Some(cfg) = shared_or_skip("reference/packetbeat/packetbeat.dpdk.yml") else {
+        return;
+    };
+    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
+        return;
+    };
+    let Some(libs) = libs() else { return };
+    let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
+    // The HTTP events `-I` gives for the capture with the reference config's HTTP ports.
+    let want: Vec<String> = run_capture(
+        &pcap,
+        "packetbeat.protocols:\n- type: http\n  ports: [80, 5601, 9200, 8080, 8081, 5000, 8002]",
+        &[],
+    )
+    .events
+    .iter()
+    .map(|e| without_agent_id(&canon(&e.to_string())))
+    .collect();
+    assert!(!want.is_empty());
+    let broker = Broker::start(&libs, "");
+    let data = tempfile::tempdir().unwrap();
+    let prefix = format!("pbkafka{}", std::process::id());
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+        .arg("-e")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--strict.perms=false")
+        .arg("-E")
+        .arg(format!("output.kafka.hosts=[\"127.0.0.1:{}\"]", broker.port))
+        .args(["-E", "packetbeat.interfaces.dpdk.exit_when_idle=1s"])
+        .arg("-E")
+        .arg(format!("path.data={}", data.path().display()))
+        .args(["-E", "processors.0.add_cloud_metadata.host=127.0.0.1:1"])
+        .args([
+            "-E",
+            "processors.1.add_docker_metadata.host=unix:///nonexistent.sock",
+        ])
+        .args(["--dpdk_status", "enable", "--dpdk_port", "0", "--dpdk_args"])
+        .arg(format!(
+            "--no-huge --no-pci -m 256 --log-level=lib.eal:warning --file-prefix {prefix} --vdev net_pcap0,rx_pcap={}",
+            pcap.display()
+        ))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(&prefix));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("output: kafka"), "{err}");
+    let acked = err
+        .split("kafka output: events acked ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no summary:\n{err}"));
+    // The topic (`beats`) holds every event: the HTTP transactions and the flows.
+    let recs = parse_records(broker.consume("beats", acked, ""));
+    assert_eq!(recs.len(), acked);
+    let http: Vec<String> = recs
+        .iter()
+        .filter(|r| r.value.contains(r#""type":"http""#))
+        .map(|r| without_agent_id(&canon(&r.value)))
+        .collect();
+    assert_eq!(http, want);
+}
+
+/// `agent.id` lives in `path.data`, which differs between the two runs.
+#[cfg(feature = "dpdk")]
+fn without_agent_id(json: &str) -> String {
+    let mut e: Value = serde_json::from_str(json).unwrap();
+    e["agent"].as_object_mut().unwrap().remove("id");
+    e.to_string()
+}
