@@ -1,7 +1,9 @@
 //! `output.kafka` against a real Kafka 4 broker (KRaft, on 127.0.0.1), read back with Kafka's
 //! own console consumer: the records are the events `output.file` writes for the same capture,
-//! for every compression codec and partitioner; a record over `max_message_bytes` is dropped,
-//! said and counted; the broker killed mid-run and restarted loses nothing; SASL/SCRAM.
+//! for every compression codec and partitioner; headers; a record over `max_message_bytes` is
+//! dropped, said and counted; the broker killed mid-run and restarted loses nothing (duplicates
+//! at most what was resent); SASL/SCRAM-SHA-512; TLS; no broker until `shutdown_timeout`; the
+//! DPDK reference configuration with `-E` overrides only.
 
 mod common;
 mod kafka;
