@@ -12,8 +12,8 @@ use common::*;
 use kafka::{libs, Broker};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// One broker JVM at a time: the machine is small.
@@ -74,13 +74,23 @@ fn resent(stderr: &str) -> usize {
         .unwrap()
 }
 
+/// What a broker test needs: the capture `rel` under ../shared, the Kafka jars and the turn to
+/// run a broker (one at a time); `None` (a skip, a failure under CI=true) when one is missing.
+fn broker_test(rel: &str) -> Option<(PathBuf, PathBuf, MutexGuard<'static, ()>)> {
+    let pcap = shared_or_skip(rel)?;
+    let libs = libs()?;
+    Some((
+        pcap,
+        libs,
+        BROKERS.lock().unwrap_or_else(|e| e.into_inner()),
+    ))
+}
+
 #[test]
 fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_ones_are_dropped() {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+    let Some((pcap, libs, _one)) = broker_test("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
-    let Some(libs) = libs() else { return };
-    let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let lines = mongodb_file_lines(h, &pcap);
@@ -228,11 +238,9 @@ fn stretched_copies(src: &Path, dst: &Path, copies: u32, every: f64, scale: f64)
 
 #[test]
 fn the_broker_killed_mid_run_and_restarted_loses_nothing() {
-    let Some(src) = shared_or_skip("pcaps/mongodb_op_msg_opcode.pcap") else {
+    let Some((src, libs, _one)) = broker_test("pcaps/mongodb_op_msg_opcode.pcap") else {
         return;
     };
-    let Some(libs) = libs() else { return };
-    let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let h = home.path().to_path_buf();
     // 4 × 101 events over about 16 s: 256 reach the output about 11 s in, the rest at the end.
@@ -298,11 +306,9 @@ fn the_broker_killed_mid_run_and_restarted_loses_nothing() {
 /// `props`, with `output` added to the output's options; the records, read back by a consumer
 /// with `consumer_props`, are the events `output.file` writes, in order.
 fn secured_run(listener: &str, props: &str, output: &str, consumer_props: &str) {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+    let Some((pcap, libs, _one)) = broker_test("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
-    let Some(libs) = libs() else { return };
-    let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let expected = canon_all(&mongodb_file_lines(h, &pcap));
@@ -404,11 +410,9 @@ fn the_dpdk_reference_config_ships_its_events_to_the_broker() {
     let Some(cfg) = shared_or_skip("reference/packetbeat/packetbeat.dpdk.yml") else {
         return;
     };
-    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
+    let Some((pcap, libs, _one)) = broker_test("pcaps/http_post.pcap") else {
         return;
     };
-    let Some(libs) = libs() else { return };
-    let _one = BROKERS.lock().unwrap_or_else(|e| e.into_inner());
     // The HTTP events `-I` gives for the capture with the reference config's HTTP ports.
     let want: Vec<String> = run_capture(
         &pcap,
