@@ -13,7 +13,10 @@
 //! and `0` are met by a stronger guarantee; it compresses at its codecs' default levels
 //! (`compression_level` is checked, not applied); `bulk_flush_frequency`,
 //! `channel_buffer_size`, `keep_alive`, `metadata.full` and `metadata.retry.*` configure
-//! sarama's internals and have no counterpart here (accepted, not used).
+//! sarama's internals and have no counterpart here (accepted, not used); `broker_timeout` too
+//! (the broker waits for replicas up to rskafka's fixed 30 s). The client and its dependencies
+//! (tokio, rsasl, zstd-sys and lz4-sys compiled with `cc`, no cmake or system libraries) took
+//! 2 min 9 s of CPU in a clean debug build here, counting crates the project already had.
 //!
 //! # Threads, copies, batching
 //!
