@@ -154,7 +154,7 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
         too_large,
         "{err}"
     );
-    assert!(err.contains(&format!("dropped {too_large}")), "{err}");
+    assert!(err.contains(&format!("dropped {too_large};")), "{err}");
 
     let n = expected.len() * (codecs.len() + partitioners.len()) + kept.len();
     let recs = parse_records(broker.consume("pb-.*", n, ""));

@@ -99,6 +99,8 @@ struct Producer {
     metrics: Arc<Metrics>,
     /// Events dropped before sending (too large, or no hash field with `random: false`).
     dropped: AtomicU64,
+    /// Bytes of the acknowledged records (before compression).
+    record_bytes: u64,
     deadline: Deadline,
     abandoned: bool,
 }
@@ -265,6 +267,7 @@ impl Producer {
             conn: None,
             metrics: Arc::new(Metrics::default()),
             dropped: AtomicU64::new(0),
+            record_bytes: 0,
             deadline: Deadline::default(),
             abandoned: false,
         })
@@ -467,9 +470,9 @@ impl Producer {
                 match r {
                     Ok(_) => {
                         self.metrics.acked.fetch_add(n as u64, Ordering::Relaxed);
-                        self.metrics
-                            .write_bytes
-                            .fetch_add(c.bytes as u64, Ordering::Relaxed);
+                        // The client compresses out of sight: what is counted is the records'
+                        // size before compression (`write_bytes` stays for compressed bytes).
+                        self.record_bytes += c.bytes as u64;
                     }
                     Err(e) if retriable(&e) => {
                         self.metrics.errors.fetch_add(1, Ordering::Relaxed);
@@ -636,7 +639,7 @@ impl Output for KafkaOutput {
         if nd > 0 {
             tracing::warn!(target: LOG, "kafka: {nd} events were not delivered before shutdown_timeout");
         }
-        tracing::info!(target: LOG, "kafka output: {}; dropped {}", p.metrics.summary(), p.dropped.load(Ordering::Relaxed));
+        tracing::info!(target: LOG, "kafka output: {}; dropped {}; record bytes {}", p.metrics.summary(), p.dropped.load(Ordering::Relaxed), p.record_bytes);
         Ok(())
     }
 
