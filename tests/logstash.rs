@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::certs::Certs;
 use common::{require_or_skip, shared, shared_or_skip, ALL_PROTOCOLS};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -318,44 +319,6 @@ fn every_capture_loadbalance_over_two_sinks() {
         &[a, b],
         "output.logstash:\n  hosts: @HOSTS@\n  loadbalance: true\n  bulk_max_size: 3\n  slow_start: true\n"
     );
-}
-
-struct Certs {
-    dir: tempfile::TempDir,
-}
-
-impl Certs {
-    fn new() -> Certs {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().unwrap();
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf = |names: Vec<String>| {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(names)
-                .unwrap()
-                .signed_by(&key, &ca, &ca_key)
-                .unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let (scert, skey) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
-        let (ccert, ckey) = leaf(vec!["client".into()]);
-        for (n, s) in [
-            ("ca.pem", ca.pem()),
-            ("server.pem", scert),
-            ("server.key", skey),
-            ("client.pem", ccert),
-            ("client.key", ckey),
-        ] {
-            std::fs::write(dir.path().join(n), s).unwrap();
-        }
-        Certs { dir }
-    }
-    fn p(&self, n: &str) -> String {
-        self.dir.path().join(n).display().to_string()
-    }
 }
 
 #[test]

@@ -92,45 +92,18 @@ impl Server {
 
 /// Runs a capture with `output` (a YAML output section) from `home`; returns exit code and stderr.
 fn run(home: &Path, pcap: &Path, output: &str) -> (i32, String) {
-    let cfg = home.join("packetbeat.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "packetbeat.protocols:\n- type: mongodb\n  ports: [27017, 9991]\n{output}\npath.data: {}\n",
-            home.join("data").display()
-        ),
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .args(["-e", "-t", "-I"])
-        .arg(pcap)
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--strict.perms=false")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    run_mongodb(home, pcap, output, true)
 }
 
 /// The events `output.file` writes for the capture, without the per-run field.
 fn file_events(home: &Path, pcap: &Path) -> Vec<Value> {
-    let out = home.join("file-out");
-    let (rc, err) = run(
-        home,
-        pcap,
-        &format!("output.file: {{path: {}}}", out.display()),
-    );
-    assert_eq!(rc, 0, "{err}");
-    let mut v = Vec::new();
-    for f in std::fs::read_dir(&out).unwrap().flatten() {
-        for l in std::fs::read_to_string(f.path()).unwrap().lines() {
-            v.push(serde_json::from_str(l).unwrap());
-        }
-    }
-    strip(v)
+    let lines = mongodb_file_lines(home, pcap);
+    strip(
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+    )
 }
 
 fn strip(mut events: Vec<Value>) -> Vec<Value> {

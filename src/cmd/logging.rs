@@ -193,8 +193,13 @@ pub fn filter_directives(s: &LogSettings) -> String {
 /// Installs the global subscriber (once; later calls are ignored). A log directory that
 /// cannot be written is an error, as in libbeat.
 pub fn init(s: &LogSettings) -> Result<(), String> {
-    let filter =
-        EnvFilter::try_new(filter_directives(s)).unwrap_or_else(|_| EnvFilter::new("warn"));
+    // The Kafka client logs every connection and leader lookup at info; the kafka output
+    // logs what matters in libbeat's words.
+    let mut directives = filter_directives(s);
+    if !directives.starts_with("error") {
+        directives.push_str(",rskafka=warn");
+    }
+    let filter = EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .event_format(EcsJson);

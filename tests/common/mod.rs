@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: run the binary on a capture, read its events back.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -272,4 +274,56 @@ impl Drop for LoopbackCapture {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Runs a MongoDB capture (ports 27017 and 9991) with `output` (a YAML output section) from
+/// `home`; exit code and stderr. `fast`: read the file as fast as possible (`-t`), else at the
+/// capture's own pace. For the network outputs' tests.
+pub fn run_mongodb(home: &Path, pcap: &Path, output: &str, fast: bool) -> (i32, String) {
+    let cfg = home.join("packetbeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "packetbeat.protocols:\n- type: mongodb\n  ports: [27017, 9991]\n{output}\npath.data: {}\n",
+            home.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_packetbeat"));
+    c.args(if fast {
+        &["-e", "-t", "-I"][..]
+    } else {
+        &["-e", "-I"][..]
+    });
+    let o = c
+        .arg(pcap)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--strict.perms=false")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The lines `output.file` writes for a MongoDB capture (as [`run_mongodb`] runs it).
+pub fn mongodb_file_lines(home: &Path, pcap: &Path) -> Vec<String> {
+    let out = home.join("file-out");
+    let _ = std::fs::remove_dir_all(&out);
+    let (rc, err) = run_mongodb(
+        home,
+        pcap,
+        &format!("output.file: {{path: {}}}", out.display()),
+        true,
+    );
+    assert_eq!(rc, 0, "{err}");
+    let mut v = Vec::new();
+    for f in std::fs::read_dir(&out).unwrap().flatten() {
+        for l in std::fs::read_to_string(f.path()).unwrap().lines() {
+            v.push(l.to_string());
+        }
+    }
+    v
 }
