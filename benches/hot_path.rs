@@ -91,6 +91,7 @@ const ANALYZERS: &[(&str, &str, &str)] = &[
     ("tls", "seed:tls", "ports: [443]"),
     ("icmp", "pcaps/icmp/icmp4_ping.pcap", "enabled: true"),
     ("dhcpv4", "pcaps/dhcp.pcap", "ports: [67, 68]"),
+    ("thrift", "pcaps/thrift_integration.pcap", "ports: [9090]"),
 ];
 
 fn capture(source: &str) -> Option<Vec<PacketBatch>> {
