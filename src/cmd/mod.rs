@@ -176,8 +176,8 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
-    /// Setup index template, dashboards and ML jobs (not implemented by packetbeat-rs)
-    Setup(Unsupported),
+    /// Setup index template, dashboards and ML jobs
+    Setup(SetupArgs),
     /// Manage secrets keystore (not implemented by packetbeat-rs)
     Keystore(Unsupported),
     /// Output shell completion code (not implemented by packetbeat-rs)
@@ -220,6 +220,23 @@ pub struct TemplateArgs {
     /// Specify directory for printing template files. By default templates are printed to stdout.
     #[arg(long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `setup` flags (libbeat's); only index management is implemented.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SetupArgs {
+    /// Setup all components related to Elasticsearch index management, including template, ilm policy and rollover alias
+    #[arg(long = "index-management")]
+    pub index_management: bool,
+    /// Setup dashboards (not implemented by packetbeat-rs)
+    #[arg(long = "dashboards")]
+    pub dashboards: bool,
+    /// Setup Ingest pipelines (not implemented by packetbeat-rs)
+    #[arg(long = "pipelines")]
+    pub pipelines: bool,
+    /// Setup machine learning job configurations (not implemented by packetbeat-rs)
+    #[arg(long = "machine-learning")]
+    pub machine_learning: bool,
 }
 
 /// `export ilm-policy` flags.
@@ -462,12 +479,29 @@ fn execute(cli: Cli) -> Result<i32, String> {
         Some(Command::Export {
             what: ExportCommand::IlmPolicy(a),
         }) => Ok(export::ilm_policy(&load_options(&g), &a)),
-        Some(Command::Setup(_)) => unsupported("setup"),
+        Some(Command::Setup(a)) => setup(&g, &a),
         Some(Command::Keystore(_)) => unsupported("keystore"),
         Some(Command::Completion(_)) => unsupported("completion"),
         Some(Command::Run(run)) => run_beat(&g, run.merged(cli.run)),
         None => run_beat(&g, cli.run),
     }
+}
+
+/// `setup`: index management through the Elasticsearch output (template and lifecycle policy,
+/// overwritten); dashboards, ingest pipelines and machine learning jobs are not implemented.
+fn setup(g: &GlobalArgs, a: &SetupArgs) -> Result<i32, String> {
+    if a.dashboards || a.pipelines || a.machine_learning {
+        return unsupported("setup --dashboards/--pipelines/--machine-learning");
+    }
+    let cfg = config::load(&load_options(g)).map_err(|e| e.0)?;
+    init_logging(g, Some(&cfg));
+    if crate::outputs::configured_name(&cfg) != "elasticsearch" {
+        return Err("Index management requested but the Elasticsearch output is not configured/enabled".into());
+    }
+    crate::outputs::elasticsearch::setup_index_management(&cfg)
+        .map_err(|e| format!("Error setting up index management: {e}"))?;
+    println!("Index setup finished.");
+    Ok(0)
 }
 
 /// `test output`: checks the connection to the configured output, as libbeat prints it.

@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod discard;
+pub mod elasticsearch;
 pub mod file;
 pub mod logstash;
 pub mod net;
@@ -100,6 +101,7 @@ pub static OUTPUTS: &[Registered] = &[
     Registered::of::<file::FileOutput>("file"),
     Registered::of::<logstash::LogstashOutput>("logstash"),
     Registered::of::<Discard>("discard"),
+    Registered::of::<elasticsearch::EsOutput>("elasticsearch"),
 ];
 
 /// The outputs Packetbeat 8 has (and the config accepts) that this build does not.
@@ -211,7 +213,7 @@ mod tests {
             );
         }
         let missing: Vec<_> = unimplemented().collect();
-        assert_eq!(missing, ["elasticsearch", "kafka", "redis"]);
+        assert_eq!(missing, ["kafka", "redis"]);
         assert_eq!(
             OUTPUTS.len() + missing.len(),
             known.len(),
@@ -235,7 +237,7 @@ mod tests {
     #[test]
     fn unimplemented_outputs_name_the_available_ones() {
         let c = cfg("output.kafka: {hosts: [a]}\n");
-        let msg = "output.kafka is not implemented by this build yet (available: console, file, logstash, discard)";
+        let msg = "output.kafka is not implemented by this build yet (available: console, file, logstash, discard, elasticsearch)";
         assert_eq!(build(&c).err().unwrap().to_string(), msg);
         assert!(codec_for(&c).is_none());
         assert_eq!(test(&c, &mut Vec::new()), Err(msg.to_string()));
