@@ -291,20 +291,21 @@ impl EsOutput {
             stats: Stats::default(),
         });
         let queue = Arc::new(WorkQueue::default());
-        let start = rand::random::<u32>() as usize;
-        let mut workers = Vec::new();
-        for hosts in balance::assign(&urls, c.loadbalance, c.workers_per_host(), start) {
-            let w = Worker {
-                queue: queue.clone(),
-                hosts,
-                ctx: ctx.clone(),
-            };
-            workers.push(
-                std::thread::Builder::new()
-                    .name("elasticsearch".into())
-                    .spawn(move || w.run())?,
-            );
-        }
+        let (q, x) = (queue.clone(), ctx.clone());
+        let workers = balance::spawn_workers(
+            "elasticsearch",
+            &urls,
+            c.loadbalance,
+            c.workers_per_host(),
+            move |hosts| {
+                Worker {
+                    queue: q.clone(),
+                    hosts,
+                    ctx: x.clone(),
+                }
+                .run()
+            },
+        )?;
         let n = workers.len();
         Ok(EsOutput {
             codec: JsonCodec {
@@ -451,14 +452,7 @@ impl Output for EsOutput {
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
-        self.queue.close();
-        let abandoned = self.queue.abandoned();
-        for w in self.workers.drain(..) {
-            if !abandoned {
-                let _ = w.join();
-            }
-        }
-        let nd = self.queue.metrics.not_delivered.load(Ordering::Relaxed);
+        let nd = self.queue.close_and_join(&mut self.workers);
         if nd > 0 {
             tracing::warn!(target: LOG, "elasticsearch: {nd} events were not delivered before shutdown_timeout");
         }
