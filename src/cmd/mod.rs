@@ -496,7 +496,10 @@ fn setup(g: &GlobalArgs, a: &SetupArgs) -> Result<i32, String> {
     let cfg = config::load(&load_options(g)).map_err(|e| e.0)?;
     init_logging(g, Some(&cfg));
     if crate::outputs::configured_name(&cfg) != "elasticsearch" {
-        return Err("Index management requested but the Elasticsearch output is not configured/enabled".into());
+        return Err(
+            "Index management requested but the Elasticsearch output is not configured/enabled"
+                .into(),
+        );
     }
     crate::outputs::elasticsearch::setup_index_management(&cfg)
         .map_err(|e| format!("Error setting up index management: {e}"))?;

@@ -15,7 +15,10 @@ use serde_json::Value;
 enum Part {
     Lit(String),
     /// `%{[a.b]}` / `%{[a.b]:default}`.
-    Field { key: String, default: Option<String> },
+    Field {
+        key: String,
+        default: Option<String>,
+    },
     /// `%{+yyyy.MM.dd}`: the event time in UTC.
     Time(Vec<TimeTok>),
 }
@@ -160,18 +163,14 @@ impl IndexFormat {
             match p {
                 Part::Lit(s) => out.push_str(s),
                 Part::Time(toks) => format_time(ts, toks, &mut out),
-                Part::Field { key, default } => {
-                    match tree.as_ref().and_then(|t| lookup(t, key)) {
-                        Some(Value::String(s)) => out.push_str(s),
-                        Some(v @ (Value::Number(_) | Value::Bool(_))) => {
-                            out.push_str(&v.to_string())
-                        }
-                        _ => match default {
-                            Some(d) => out.push_str(d),
-                            None => return Err(format!("key not found: {key}")),
-                        },
-                    }
-                }
+                Part::Field { key, default } => match tree.as_ref().and_then(|t| lookup(t, key)) {
+                    Some(Value::String(s)) => out.push_str(s),
+                    Some(v @ (Value::Number(_) | Value::Bool(_))) => out.push_str(&v.to_string()),
+                    _ => match default {
+                        Some(d) => out.push_str(d),
+                        None => return Err(format!("key not found: {key}")),
+                    },
+                },
             }
         }
         Ok(out.to_lowercase())
@@ -464,7 +463,15 @@ mod tests {
         let ev = br#"{"@timestamp":"2015-02-18T00:13:06.123Z","@metadata":{"beat":"packetbeat","x":{"s":"}{\""}},"a":{"b":1}}"#;
         let span = metadata_span(ev).unwrap();
         let mut out = Vec::new();
-        write_item(&mut out, OpType::Create, "pb-1", Some("p"), None, ev, Some(span));
+        write_item(
+            &mut out,
+            OpType::Create,
+            "pb-1",
+            Some("p"),
+            None,
+            ev,
+            Some(span),
+        );
         assert_eq!(
             String::from_utf8(out.clone()).unwrap(),
             "{\"create\":{\"_index\":\"pb-1\",\"pipeline\":\"p\"}}\n{\"@timestamp\":\"2015-02-18T00:13:06.123Z\",\"a\":{\"b\":1}}\n"

@@ -233,7 +233,10 @@ impl EsConfig {
                 .ok_or("missing required field accessing 'output.elasticsearch.non_indexable_policy.dead_letter_index.index'")?;
             return Ok(NonIndexable::DeadLetter(index.to_string()));
         }
-        Err("output.elasticsearch.non_indexable_policy: expected 'drop' or 'dead_letter_index'".into())
+        Err(
+            "output.elasticsearch.non_indexable_policy: expected 'drop' or 'dead_letter_index'"
+                .into(),
+        )
     }
 }
 
@@ -327,13 +330,17 @@ mod tests {
             c.non_indexable().unwrap(),
             NonIndexable::DeadLetter("dl".into())
         );
-        assert!(decode("hosts: [a]\nnon_indexable_policy: {dead_letter_index: {}}")
-            .validate()
-            .is_err());
+        assert!(
+            decode("hosts: [a]\nnon_indexable_policy: {dead_letter_index: {}}")
+                .validate()
+                .is_err()
+        );
         assert!(decode("hosts: [a]\napi_key: k\nusername: u")
             .validate()
             .is_err());
-        assert!(decode("hosts: [a]\nindices: [{index: x}]").validate().is_err());
+        assert!(decode("hosts: [a]\nindices: [{index: x}]")
+            .validate()
+            .is_err());
         assert!(decode("{}").validate().is_err());
     }
 
@@ -343,10 +350,7 @@ mod tests {
             make_url("", "", "localhost").unwrap(),
             "http://localhost:9200"
         );
-        assert_eq!(
-            make_url("https", "/es/", "h:1").unwrap(),
-            "https://h:1/es"
-        );
+        assert_eq!(make_url("https", "/es/", "h:1").unwrap(), "https://h:1/es");
         assert_eq!(
             make_url("https", "/es", "http://h/p").unwrap(),
             "http://h:9200/p"

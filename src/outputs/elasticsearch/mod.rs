@@ -701,7 +701,9 @@ impl Worker {
             let mut done = done.lock().unwrap();
             if !*done {
                 index_management(&mut c, setup, &v, LoadMode::AsConfigured).map_err(|e| {
-                    format!("Connection marked as failed because the onConnect callback failed: {e}")
+                    format!(
+                        "Connection marked as failed because the onConnect callback failed: {e}"
+                    )
                 })?;
                 *done = true;
             }
@@ -800,7 +802,8 @@ impl SslConfigRef {
     fn of(c: &EsConfig) -> Option<&crate::outputs::net::tls::SslConfig> {
         static DEFAULT: std::sync::OnceLock<crate::outputs::net::tls::SslConfig> =
             std::sync::OnceLock::new();
-        let https = c.protocol == "https" || c.hosts.iter().any(|h| h.trim().starts_with("https://"));
+        let https =
+            c.protocol == "https" || c.hosts.iter().any(|h| h.trim().starts_with("https://"));
         crate::outputs::net::tls::SslConfig::enabled(&c.ssl)
             .or_else(|| https.then(|| DEFAULT.get_or_init(Default::default)))
     }
