@@ -105,6 +105,9 @@ fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
 impl Node {
     fn start() -> Node {
         let dir = tempfile::Builder::new().prefix("pb-es-").tempdir().unwrap();
+        // The node's user (not root) reaches its work dir below this one.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut n = Node {
             child: None,
             dir,

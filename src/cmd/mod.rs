@@ -552,6 +552,20 @@ mod tests {
     }
 
     #[test]
+    fn setup_flags() {
+        let c = parse(&["setup", "--index-management", "-e"]);
+        match c.command {
+            Some(Command::Setup(a)) => assert!(a.index_management && !a.dashboards),
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&["setup", "--dashboards"]);
+        let Some(Command::Setup(a)) = c.command else {
+            panic!()
+        };
+        assert!(a.dashboards);
+    }
+
+    #[test]
     fn global_flags_anywhere() {
         let c = parse(&[
             "-c",

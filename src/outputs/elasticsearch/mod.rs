@@ -422,14 +422,7 @@ impl Output for EsOutput {
     }
 
     fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        if self.queue.abandoned() {
-            self.queue
-                .metrics
-                .not_delivered
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
+        if self.queue.nothing_to_send(events.len()) {
             return Ok(());
         }
         let mut scratch = Vec::new();

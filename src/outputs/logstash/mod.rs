@@ -34,7 +34,6 @@ use crate::outputs::{Deadline, Output, OutputType};
 use crate::publish::json::JsonCodec;
 use crate::publish::Event;
 use config::LogstashConfig;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -154,14 +153,7 @@ impl Output for LogstashOutput {
     }
 
     fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        if self.queue.abandoned() {
-            self.queue
-                .metrics
-                .not_delivered
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
+        if self.queue.nothing_to_send(events.len()) {
             return Ok(());
         }
         // Queued a window's worth at a time, so workers send while the rest is serialised.

@@ -66,6 +66,21 @@ impl WorkQueue {
         self.state.lock().unwrap().abandoned
     }
 
+    /// For `publish`: true when `n` events need not be queued, because there are none or the
+    /// shutdown deadline has passed (they are then counted as not delivered).
+    pub fn nothing_to_send(&self, n: usize) -> bool {
+        if n == 0 {
+            return true;
+        }
+        if self.abandoned() {
+            self.metrics
+                .not_delivered
+                .fetch_add(n as u64, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
     /// Waits until every queued event is acknowledged, or `deadline` passes (then the rest is
     /// counted as not delivered and the workers stop).
     pub fn wait(&self, deadline: &Deadline) {
