@@ -15,8 +15,9 @@
 //!   Packetbeat's own (`packetbeat export template`) with those two types mapped to `float` and
 //!   `keyword` ([`bridged_template`]), given to the output as `setup.template.json`.
 //!
-//! Cases: every event of several captures indexed (`_count` equals the events `output.file`
-//! writes for the same capture) and term/range queries on `http.response.status_code`,
+//! Cases: every event of every capture indexed (the output's acknowledged count per capture and
+//! the final `_count` equal the events `output.file` writes for the same capture and config);
+//! for several captures, term/range queries on `http.response.status_code`,
 //! `dns.question.name`, `source.ip` (mapped `ip`: a CIDR query) and `event.duration`; a 429
 //! storm (the proxy answers 429 for a share of the bulk items) retried to completion with no
 //! duplicate; a mapping error dropping only that document with a log line; `test output` and
@@ -1037,4 +1038,39 @@ fn node_stopped_mid_run_and_restarted() {
         got - expected
     );
     eprintln!("restart: {expected} events, {got} documents, {retried} resent");
+}
+
+#[test]
+fn every_capture_indexed() {
+    let Some(()) = node_prerequisites() else { return };
+    let Some(captures) = common::captures_or_skip() else { return };
+    let node = Node::start();
+    let proxy = Proxy::start(node.port, &node.version());
+    let tmp = tempfile::tempdir().unwrap();
+    let template = bridged_template(tmp.path());
+    let cfg = es_config(&proxy.url(), &template, "");
+    let mut total = 0u64;
+    let mut failures = Vec::new();
+    for pcap in &captures {
+        let file_run = run_capture(pcap, ALL_PROTOCOLS, &[]);
+        let r = packetbeat(&cfg, tmp.path(), &["-e", "-t", "-I", pcap.to_str().unwrap()]);
+        let name = pcap.display().to_string();
+        if r.status != 0 {
+            failures.push(format!("{name}: exit {}", r.status));
+            continue;
+        }
+        let acked = summary_number(&r.stderr, "events acked");
+        let dropped = summary_number(&r.stderr, "dropped");
+        if acked as usize != file_run.events.len() || dropped != 0 {
+            let why: Vec<&str> = r.stderr.lines().filter(|l| l.contains("Cannot index")).take(3).collect();
+            failures.push(format!(
+                "{name}: {acked} indexed, {dropped} dropped of {}: {why:?}",
+                file_run.events.len()
+            ));
+        }
+        total += file_run.events.len() as u64;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(node.count(&format!("packetbeat-{ES_VERSION}"), None), total);
+    eprintln!("{} captures, {total} events indexed", captures.len());
 }
