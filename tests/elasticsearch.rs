@@ -1042,8 +1042,12 @@ fn node_stopped_mid_run_and_restarted() {
 
 #[test]
 fn every_capture_indexed() {
-    let Some(()) = node_prerequisites() else { return };
-    let Some(captures) = common::captures_or_skip() else { return };
+    let Some(()) = node_prerequisites() else {
+        return;
+    };
+    let Some(captures) = common::captures_or_skip() else {
+        return;
+    };
     let node = Node::start();
     let proxy = Proxy::start(node.port, &node.version());
     let tmp = tempfile::tempdir().unwrap();
@@ -1053,7 +1057,11 @@ fn every_capture_indexed() {
     let mut failures = Vec::new();
     for pcap in &captures {
         let file_run = run_capture(pcap, ALL_PROTOCOLS, &[]);
-        let r = packetbeat(&cfg, tmp.path(), &["-e", "-t", "-I", pcap.to_str().unwrap()]);
+        let r = packetbeat(
+            &cfg,
+            tmp.path(),
+            &["-e", "-t", "-I", pcap.to_str().unwrap()],
+        );
         let name = pcap.display().to_string();
         if r.status != 0 {
             failures.push(format!("{name}: exit {}", r.status));
@@ -1062,7 +1070,12 @@ fn every_capture_indexed() {
         let acked = summary_number(&r.stderr, "events acked");
         let dropped = summary_number(&r.stderr, "dropped");
         if acked as usize != file_run.events.len() || dropped != 0 {
-            let why: Vec<&str> = r.stderr.lines().filter(|l| l.contains("Cannot index")).take(3).collect();
+            let why: Vec<&str> = r
+                .stderr
+                .lines()
+                .filter(|l| l.contains("Cannot index"))
+                .take(3)
+                .collect();
             failures.push(format!(
                 "{name}: {acked} indexed, {dropped} dropped of {}: {why:?}",
                 file_run.events.len()
