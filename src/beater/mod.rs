@@ -360,8 +360,9 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
-    let (senders, handles) =
-        spawn_workers(&cfg, &modules, codec, flows, processors, n_workers, live, &events)?;
+    let (senders, handles) = spawn_workers(
+        &cfg, &modules, codec, flows, processors, n_workers, live, &events,
+    )?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();

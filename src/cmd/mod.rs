@@ -178,7 +178,7 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
-    /// Setup index template, dashboards and ML jobs (packetbeat-rs: --dashboards only)
+    /// Setup index template, dashboards and ML jobs
     Setup(SetupArgs),
     /// Manage secrets keystore
     Keystore {
@@ -227,6 +227,23 @@ pub struct TemplateArgs {
     pub dir: Option<PathBuf>,
 }
 
+/// `setup` flags (libbeat's); only index management is implemented.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SetupArgs {
+    /// Setup all components related to Elasticsearch index management, including template, ilm policy and rollover alias
+    #[arg(long = "index-management")]
+    pub index_management: bool,
+    /// Setup dashboards
+    #[arg(long = "dashboards")]
+    pub dashboards: bool,
+    /// Setup Ingest pipelines (not implemented by packetbeat-rs)
+    #[arg(long = "pipelines")]
+    pub pipelines: bool,
+    /// Setup machine learning job configurations (not implemented by packetbeat-rs)
+    #[arg(long = "machine-learning")]
+    pub machine_learning: bool,
+}
+
 /// `export ilm-policy` flags.
 #[derive(Args, Debug, Clone, Default)]
 pub struct IlmPolicyArgs {
@@ -236,20 +253,6 @@ pub struct IlmPolicyArgs {
     /// Specify directory for printing policy files. By default policies are printed to stdout.
     #[arg(long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
-}
-
-/// `setup` flags.
-#[derive(Args, Debug, Clone, Default)]
-pub struct SetupArgs {
-    /// Setup dashboards
-    #[arg(long = "dashboards")]
-    pub dashboards: bool,
-    /// Setup all components related to Elasticsearch index management, including template, ilm policy and rollover alias (not implemented by packetbeat-rs)
-    #[arg(long = "index-management")]
-    pub index_management: bool,
-    /// Setup Ingest pipelines (not implemented by packetbeat-rs)
-    #[arg(long = "pipelines")]
-    pub pipelines: bool,
 }
 
 /// `export dashboard` flags.
@@ -538,17 +541,45 @@ fn execute(cli: Cli) -> Result<i32, String> {
         Some(Command::Export {
             what: ExportCommand::IlmPolicy(a),
         }) => Ok(export::ilm_policy(&load_options(&g), &a)),
-        Some(Command::Setup(a)) => {
-            if !a.dashboards || a.index_management || a.pipelines {
-                return Err("packetbeat-rs implements only 'setup --dashboards' (index management and pipelines are not in this build)".into());
-            }
-            Ok(export::setup_dashboards(&load_options(&g)))
-        }
+        Some(Command::Setup(a)) => setup(&g, &a),
         Some(Command::Keystore { what }) => Ok(keystore::run(&g, what)),
         Some(Command::Completion(_)) => unsupported("completion"),
         Some(Command::Run(run)) => run_beat(&g, run.merged(cli.run)),
         None => run_beat(&g, cli.run),
     }
+}
+
+/// `setup`: index management through the Elasticsearch output (template and lifecycle policy,
+/// overwritten); dashboards, ingest pipelines and machine learning jobs are not implemented.
+/// `setup`: with no flag everything Packetbeat sets up (index management, then dashboards);
+/// otherwise what the flags name.
+fn setup(g: &GlobalArgs, a: &SetupArgs) -> Result<i32, String> {
+    if a.pipelines || a.machine_learning {
+        return unsupported("setup --pipelines/--machine-learning");
+    }
+    let all = !a.index_management && !a.dashboards;
+    if all || a.index_management {
+        setup_index_management(g)?;
+    }
+    if all || a.dashboards {
+        return Ok(export::setup_dashboards(&load_options(g)));
+    }
+    Ok(0)
+}
+
+fn setup_index_management(g: &GlobalArgs) -> Result<(), String> {
+    let cfg = config::load(&load_options(g)).map_err(|e| e.0)?;
+    init_logging(g, Some(&cfg))?;
+    if crate::outputs::configured_name(&cfg) != "elasticsearch" {
+        return Err(
+            "Index management requested but the Elasticsearch output is not configured/enabled"
+                .into(),
+        );
+    }
+    crate::outputs::elasticsearch::setup_index_management(&cfg)
+        .map_err(|e| format!("Error setting up index management: {e}"))?;
+    println!("Index setup finished.");
+    Ok(())
 }
 
 /// `test output`: checks the connection to the configured output, as libbeat prints it.
@@ -594,6 +625,20 @@ mod tests {
         let mut v = vec!["packetbeat".to_string()];
         v.extend(args.iter().map(|s| s.to_string()));
         Cli::try_parse_from(args::normalize_args(v)).unwrap()
+    }
+
+    #[test]
+    fn setup_flags() {
+        let c = parse(&["setup", "--index-management", "-e"]);
+        match c.command {
+            Some(Command::Setup(a)) => assert!(a.index_management && !a.dashboards),
+            other => panic!("{other:?}"),
+        }
+        let c = parse(&["setup", "--dashboards"]);
+        let Some(Command::Setup(a)) = c.command else {
+            panic!()
+        };
+        assert!(a.dashboards);
     }
 
     #[test]

@@ -34,7 +34,6 @@ use crate::outputs::{Deadline, Output, OutputType};
 use crate::publish::json::JsonCodec;
 use crate::publish::Event;
 use config::LogstashConfig;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -83,20 +82,21 @@ impl LogstashOutput {
             backoff_max: c.backoff.max.0,
         });
         let queue = Arc::new(WorkQueue::default());
-        let start = rand::random::<u32>() as usize;
-        let mut workers = Vec::new();
-        for hosts in balance::assign(&dialers, c.loadbalance, c.workers_per_host(), start) {
-            let w = Worker {
-                queue: queue.clone(),
-                hosts,
-                settings: settings.clone(),
-            };
-            workers.push(
-                std::thread::Builder::new()
-                    .name("logstash".into())
-                    .spawn(move || w.run())?,
-            );
-        }
+        let (q, s) = (queue.clone(), settings.clone());
+        let workers = balance::spawn_workers(
+            "logstash",
+            &dialers,
+            c.loadbalance,
+            c.workers_per_host(),
+            move |hosts| {
+                Worker {
+                    queue: q.clone(),
+                    hosts,
+                    settings: s.clone(),
+                }
+                .run()
+            },
+        )?;
         let n_workers = workers.len();
         Ok(LogstashOutput {
             codec: JsonCodec {
@@ -153,14 +153,7 @@ impl Output for LogstashOutput {
     }
 
     fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        if self.queue.abandoned() {
-            self.queue
-                .metrics
-                .not_delivered
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
+        if self.queue.nothing_to_send(events.len()) {
             return Ok(());
         }
         // Queued a window's worth at a time, so workers send while the rest is serialised.
@@ -173,16 +166,7 @@ impl Output for LogstashOutput {
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
-        self.queue.close();
-        let abandoned = self.queue.abandoned();
-        for w in self.workers.drain(..) {
-            // Past the shutdown deadline a worker may still be blocked reading an ACK (up to
-            // `timeout`): leave it; the process is exiting.
-            if !abandoned {
-                let _ = w.join();
-            }
-        }
-        let nd = self.queue.metrics.not_delivered.load(Ordering::Relaxed);
+        let nd = self.queue.close_and_join(&mut self.workers);
         if nd > 0 {
             tracing::warn!(target: "packetbeat::outputs::logstash", "logstash: {nd} events were not delivered before shutdown_timeout");
         }

@@ -66,6 +66,21 @@ impl WorkQueue {
         self.state.lock().unwrap().abandoned
     }
 
+    /// For `publish`: true when `n` events need not be queued, because there are none or the
+    /// shutdown deadline has passed (they are then counted as not delivered).
+    pub fn nothing_to_send(&self, n: usize) -> bool {
+        if n == 0 {
+            return true;
+        }
+        if self.abandoned() {
+            self.metrics
+                .not_delivered
+                .fetch_add(n as u64, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
     /// Waits until every queued event is acknowledged, or `deadline` passes (then the rest is
     /// counted as not delivered and the workers stop).
     pub fn wait(&self, deadline: &Deadline) {
@@ -186,6 +201,48 @@ impl WorkQueue {
             }
             st = self.work.wait_timeout(st, until - now).unwrap().0;
         }
+    }
+}
+
+/// Starts one worker thread (named `name`) per host set of [`assign`] (the first failover set
+/// starts at a random host), each running `run` with its hosts.
+pub fn spawn_workers<H, F>(
+    name: &str,
+    hosts: &[H],
+    loadbalance: bool,
+    per_host: usize,
+    run: F,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>>
+where
+    H: Clone + Send + 'static,
+    F: Fn(HostSet<H>) + Send + Sync + 'static,
+{
+    let run = Arc::new(run);
+    let start = rand::random::<u32>() as usize;
+    assign(hosts, loadbalance, per_host, start)
+        .into_iter()
+        .map(|set| {
+            let run = run.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || run(set))
+        })
+        .collect()
+}
+
+impl WorkQueue {
+    /// The output closes: no more work; waits for the workers unless the shutdown deadline
+    /// passed (a worker may then still be blocked on its peer, up to `timeout`: it is left, the
+    /// process is exiting). Returns how many events were not delivered.
+    pub fn close_and_join(&self, workers: &mut Vec<std::thread::JoinHandle<()>>) -> u64 {
+        self.close();
+        let abandoned = self.abandoned();
+        for w in workers.drain(..) {
+            if !abandoned {
+                let _ = w.join();
+            }
+        }
+        self.metrics.not_delivered.load(Ordering::Relaxed)
     }
 }
 
