@@ -63,6 +63,10 @@ pub const DASHBOARDS: &[(&str, &str)] = &[
         include_str!("../../kibana/8/packetbeat-sip.ndjson"),
     ),
     (
+        "packetbeat-thrift",
+        include_str!("../../kibana/8/packetbeat-thrift.ndjson"),
+    ),
+    (
         "packetbeat-tls",
         include_str!("../../kibana/8/packetbeat-tls.ndjson"),
     ),
