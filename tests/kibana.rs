@@ -101,10 +101,50 @@ fn fake_kibana(version: &'static str) -> (u16, std::sync::Arc<std::sync::Mutex<V
     fake_kibana_on(0, version)
 }
 
+/// [`fake_kibana`] over TLS, with the test CA's `localhost`/127.0.0.1 certificate.
+fn fake_kibana_tls(
+    version: &'static str,
+    certs: &common::certs::Certs,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>) {
+    use std::sync::Arc;
+    let pem = |n: &str| std::fs::read(certs.p(n)).unwrap();
+    let chain: Vec<_> = rustls_pemfile::certs(&mut &pem("server.pem")[..])
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut &pem("server.key")[..])
+        .unwrap()
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    serve_kibana(0, version, move |tcp| {
+        let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+        Box::new(rustls::StreamOwned::new(conn, tcp))
+    })
+}
+
 /// [`fake_kibana`] on a given port (0: any).
 fn fake_kibana_on(
     port: u16,
     version: &'static str,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>) {
+    serve_kibana(port, version, |tcp| Box::new(tcp))
+}
+
+trait Stream: std::io::Read + std::io::Write + Send {}
+impl<T: std::io::Read + std::io::Write + Send> Stream for T {}
+
+/// A recording Kibana on `port` whose connections `wrap` turns into streams (plain or TLS).
+fn serve_kibana(
+    port: u16,
+    version: &'static str,
+    wrap: impl Fn(std::net::TcpStream) -> Box<dyn Stream> + Send + 'static,
 ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -114,8 +154,8 @@ fn fake_kibana_on(
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let rec = rec.clone();
+            let conn = wrap(conn);
             std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
                 let mut r = BufReader::new(conn);
                 loop {
                     let mut line = String::new();
@@ -130,7 +170,9 @@ fn fake_kibana_on(
                     let mut headers = Vec::new();
                     loop {
                         let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
                         let h = h.trim_end();
                         if h.is_empty() {
                             break;
@@ -144,7 +186,9 @@ fn fake_kibana_on(
                         .map(|(_, v)| v.parse().unwrap())
                         .unwrap_or(0);
                     let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
                     let reply = if target.ends_with("/api/status") {
                         format!(
                             r#"{{"name":"kibana","version":{{"number":"{version}","build_snapshot":false}}}}"#
@@ -158,12 +202,13 @@ fn fake_kibana_on(
                         headers,
                         body,
                     });
-                    write!(
+                    let w = r.get_mut();
+                    let _ = write!(
                         w,
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
                         reply.len()
-                    )
-                    .unwrap();
+                    );
+                    let _ = w.flush();
                 }
             });
         }
@@ -301,11 +346,42 @@ fn setup_dashboards_api_key_and_old_kibana() {
         1,
         "nothing imported into Kibana 7.10"
     );
+}
 
-    let out =
-        setup_dashboards("output.console.enabled: true\nsetup.kibana.host: https://127.0.0.1:1\n");
+/// Kibana over HTTPS: `setup.kibana.ssl` as an output's; the server's certificate is checked.
+#[test]
+fn setup_dashboards_over_https() {
+    let certs = common::certs::Certs::new();
+    let (port, log) = fake_kibana_tls("8.17.2", &certs);
+    let out = setup_dashboards(&format!(
+        "output.console.enabled: true\nsetup.kibana:\n  host: https://127.0.0.1:{port}\n  ssl.certificate_authorities: ['{}']\n",
+        certs.p("ca.pem")
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reqs = log.lock().unwrap();
+    assert_eq!(reqs[0].target, "/api/status");
+    assert!(
+        reqs.len() > 1
+            && reqs[1..]
+                .iter()
+                .all(|r| r.target == "/api/saved_objects/_import?overwrite=true")
+    );
+    drop(reqs);
+    // Without the CA the certificate is not trusted: nothing is imported.
+    let before = log.lock().unwrap().len();
+    let out = setup_dashboards(&format!(
+        "output.console.enabled: true\nsetup.kibana.host: 127.0.0.1:{port}\nsetup.kibana.protocol: https\n"
+    ));
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("plain HTTP only"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error importing Kibana dashboards"));
+    assert_eq!(log.lock().unwrap().len(), before);
+    let out = setup_dashboards("output.console.enabled: true\nsetup.kibana.protocol: gopher\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported protocol 'gopher'"));
 }
 
 /// `setup.dashboards.index` points the index pattern and every data view reference elsewhere;

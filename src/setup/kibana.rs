@@ -184,20 +184,33 @@ mod tests {
 }
 
 /// `setup.kibana.*`: where Kibana is and how to authenticate.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KibanaConfig {
     /// `protocol://host:port/path[/s/<space.id>]`, without a trailing slash.
     pub base_url: String,
     pub username: String,
     pub password: String,
     pub api_key: String,
+    /// The TLS client settings for `https` (from `setup.kibana.ssl`, the system's roots by
+    /// default), as the outputs build them.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for KibanaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KibanaConfig")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl KibanaConfig {
     /// Reads `setup.kibana` as libbeat does: `host` (default `localhost:5601`, the port defaults
     /// to 5601, a scheme in it wins over `protocol`), `protocol` (default `http`), `path`,
-    /// `space.id`, `username`/`password` or `api_key` (`id:key`). HTTPS is refused: this build's
-    /// Kibana client speaks plain HTTP only.
+    /// `space.id`, `username`/`password` or `api_key` (`id:key`), `ssl.*` (as an output's:
+    /// `https`, or `ssl` enabled, turns TLS on).
     pub fn from_tree(root: &serde_yaml::Value) -> Result<KibanaConfig, String> {
         let empty = serde_yaml::Value::Mapping(Default::default());
         let k = crate::config::types::lookup(root, "setup.kibana").unwrap_or(&empty);
@@ -212,18 +225,28 @@ impl KibanaConfig {
             protocol = scheme.to_string();
             host = rest.to_string();
         }
+        use crate::outputs::net::tls::{self, SslConfig};
+        let ssl: Option<SslConfig> = match k.get("ssl") {
+            Some(v) if super::section_enabled(Some(v)) => Some(
+                crate::config::types::decode(v, "setup.kibana.ssl", "config")
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
         if protocol.is_empty() {
-            protocol = "http".into();
+            protocol = if ssl.is_some() { "https" } else { "http" }.into();
         }
-        let ssl_on = k
-            .get("ssl")
-            .is_some_and(|s| super::section_enabled(Some(s)));
-        if protocol != "http" || ssl_on {
-            return Err(format!(
-                "setup.kibana: {protocol}{} is not supported by this build (plain HTTP only)",
-                if ssl_on { " with ssl" } else { "" }
-            ));
-        }
+        let tls = match protocol.as_str() {
+            "http" => None,
+            "https" => Some(
+                tls::client_config(
+                    ssl.as_ref().unwrap_or(&SslConfig::default()),
+                    "setup.kibana.ssl",
+                )
+                .map_err(|e| format!("{e:#}"))?,
+            ),
+            other => return Err(format!("setup.kibana: unsupported protocol '{other}'")),
+        };
         let (hostport, host_path) = match host.split_once('/') {
             Some((h, p)) => (h.to_string(), format!("/{p}")),
             None => (host.clone(), String::new()),
@@ -256,11 +279,18 @@ impl KibanaConfig {
             username: get("username")?,
             password: get("password")?,
             api_key: get("api_key")?,
+            tls,
         })
     }
 
     fn request(&self, method: &str, path: &str) -> ureq::Request {
-        let mut r = ureq::request(method, &format!("{}{path}", self.base_url))
+        let mut agent = ureq::AgentBuilder::new();
+        if let Some(t) = &self.tls {
+            agent = agent.tls_config(t.clone());
+        }
+        let mut r = agent
+            .build()
+            .request(method, &format!("{}{path}", self.base_url))
             .set("Accept", "application/json")
             .set("kbn-xsrf", "1");
         use base64::Engine as _;
