@@ -599,7 +599,9 @@ impl Dissect {
             v.to_string()
         };
         let mut out: Vec<(String, Value)> = Vec::new();
-        let mut appends: Vec<(String, Vec<(usize, usize, String)>)> = Vec::new();
+        // Per appended key: (ordinal, position, value) of each part.
+        type Parts = Vec<(usize, usize, String)>;
+        let mut appends: Vec<(String, Parts)> = Vec::new();
         let mut names: Vec<(String, String)> = Vec::new();
         let mut refs: Vec<(String, String)> = Vec::new();
         for (i, ((k, _), v)) in self.tok.keys.iter().zip(parts.iter()).enumerate() {

@@ -949,17 +949,20 @@ struct Container {
     meta: Map,
 }
 
+/// When the containers were last listed, and them by id.
+type Containers = (Option<Instant>, HashMap<String, std::sync::Arc<Container>>);
+
 struct AddDockerMetadata {
     endpoint: Endpoint,
     match_fields: Vec<String>,
     match_pids: Vec<String>,
     match_short_id: bool,
     dedot: bool,
-    containers: Mutex<(Option<Instant>, HashMap<String, std::sync::Arc<Container>>)>,
+    containers: Mutex<Containers>,
 }
 
 impl AddDockerMetadata {
-    fn refresh(&self, state: &mut (Option<Instant>, HashMap<String, std::sync::Arc<Container>>)) {
+    fn refresh(&self, state: &mut Containers) {
         if state
             .0
             .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
@@ -1131,6 +1134,8 @@ pub fn add_kubernetes_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
 
 // ---------------------------------------------------------------- dns
 
+type DnsAnswer = (Instant, Result<String, String>);
+
 struct Dns {
     fields: Vec<(String, String)>,
     nameservers: Vec<std::net::SocketAddr>,
@@ -1140,7 +1145,8 @@ struct Dns {
     success_min_ttl: Duration,
     failure_ttl: Duration,
     capacity: usize,
-    cache: Mutex<HashMap<IpAddr, (Instant, Result<String, String>)>>,
+    /// Each address's answer (a name or the failure) and when it expires.
+    cache: Mutex<HashMap<IpAddr, DnsAnswer>>,
     next_id: std::sync::atomic::AtomicU16,
 }
 
