@@ -837,20 +837,7 @@ const LAYOUT_TOKENS: &[&str] = &[
     "-07",
 ];
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use crate::common::time::MONTH_NAMES as MONTHS;
 const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",

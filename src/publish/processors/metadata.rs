@@ -716,6 +716,15 @@ fn get_text(
     (status == 200).then(|| String::from_utf8_lossy(&body).trim().to_string())
 }
 
+/// Copies the string members `from` of a metadata document to the fields `to`.
+fn put_members(m: &mut Map, doc: &Value, pairs: &[(&str, &str)]) {
+    for (to, from) in pairs {
+        if let Some(v) = doc.get(from).and_then(Value::as_str) {
+            m.put(to, Value::from(v));
+        }
+    }
+}
+
 fn last_segment(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
@@ -750,17 +759,17 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
             )?;
             m.put("cloud.provider", Value::from("aws"));
             m.put("cloud.instance.id", Value::from(s(&doc, "instanceId")?));
-            for (k, f) in [
-                ("cloud.machine.type", "instanceType"),
-                ("cloud.region", "region"),
-                ("cloud.availability_zone", "availabilityZone"),
-                ("cloud.account.id", "accountId"),
-                ("cloud.image.id", "imageId"),
-            ] {
-                if let Some(v) = s(&doc, f) {
-                    m.put(k, Value::from(v));
-                }
-            }
+            put_members(
+                &mut m,
+                &doc,
+                &[
+                    ("cloud.machine.type", "instanceType"),
+                    ("cloud.region", "region"),
+                    ("cloud.availability_zone", "availabilityZone"),
+                    ("cloud.account.id", "accountId"),
+                    ("cloud.image.id", "imageId"),
+                ],
+            );
             m.put("cloud.service.name", Value::from("EC2"));
         }
         "gcp" => {
@@ -806,16 +815,16 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
             )?;
             m.put("cloud.provider", Value::from("azure"));
             m.put("cloud.instance.id", Value::from(s(&doc, "vmId")?));
-            for (k, f) in [
-                ("cloud.instance.name", "name"),
-                ("cloud.machine.type", "vmSize"),
-                ("cloud.region", "location"),
-                ("cloud.account.id", "subscriptionId"),
-            ] {
-                if let Some(v) = s(&doc, f) {
-                    m.put(k, Value::from(v));
-                }
-            }
+            put_members(
+                &mut m,
+                &doc,
+                &[
+                    ("cloud.instance.name", "name"),
+                    ("cloud.machine.type", "vmSize"),
+                    ("cloud.region", "location"),
+                    ("cloud.account.id", "subscriptionId"),
+                ],
+            );
             m.put("cloud.service.name", Value::from("Virtual Machines"));
         }
         "digitalocean" => {
