@@ -25,7 +25,7 @@ const CHAIN: &str = r#"
 - replace: {fields: [{field: u, pattern: '[aeiou]+', replacement: '$0$0'}], ignore_missing: true}
 - lowercase: {values: [message]}
 - fingerprint: {fields: [message, u]}
-- drop_event.when.or: [{regexp: {message: '^(a|b)+$'}}, {network: {message: [private, '10.0.0.0/8']}}, {range: {message.gt: 5}}, {contains: {message: zz}}]
+- drop_event: {when: {or: [{regexp: {message: '^(a|b)+$'}}, {network: {message: [private, '10.0.0.0/8']}}, {range: {message.gt: 5}}, {contains: {message: zz}}]}}
 "#;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,6 +8,22 @@ use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+/// English month names, as Go's time layouts write them.
+pub const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// Fraction digits of every time written into events (`timestamp.precision`: 3, 6 or 9), one
 /// setting for the process as in libbeat.
 static PRECISION_DIGITS: AtomicU8 = AtomicU8::new(3);

@@ -23,20 +23,7 @@ const MAX_DEPTH: usize = 64;
 
 /// The layout of timestamps (Go's `January _2 15:04:05 2006`, in UTC).
 pub fn format_timestamp(secs: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
+    use crate::common::time::MONTH_NAMES as MONTHS;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     // Days to a civil date (H. Hinnant's algorithm), in i64 throughout.

@@ -348,8 +348,7 @@ impl NetMatcher {
 fn regex_error(e: &regex::Error) -> String {
     e.to_string()
         .lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or("invalid")
         .trim()
         .to_string()

@@ -599,7 +599,9 @@ impl Dissect {
             v.to_string()
         };
         let mut out: Vec<(String, Value)> = Vec::new();
-        let mut appends: Vec<(String, Vec<(usize, usize, String)>)> = Vec::new();
+        // Per appended key: (ordinal, position, value) of each part.
+        type Parts = Vec<(usize, usize, String)>;
+        let mut appends: Vec<(String, Parts)> = Vec::new();
         let mut names: Vec<(String, String)> = Vec::new();
         let mut refs: Vec<(String, String)> = Vec::new();
         for (i, ((k, _), v)) in self.tok.keys.iter().zip(parts.iter()).enumerate() {
@@ -835,20 +837,7 @@ const LAYOUT_TOKENS: &[&str] = &[
     "-07",
 ];
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use crate::common::time::MONTH_NAMES as MONTHS;
 const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
@@ -884,7 +873,11 @@ fn take_digits(s: &str, min: usize, max: usize) -> Option<(u32, &str)> {
 fn take_name<'a>(s: &'a str, names: &[&str], abbrev: bool) -> Option<(usize, &'a str)> {
     for (i, n) in names.iter().enumerate() {
         let n = if abbrev { &n[..3] } else { n };
-        if s.len() >= n.len() && s[..n.len()].eq_ignore_ascii_case(n) {
+        // Byte-wise: the input need not be ASCII; a match ends on a character boundary.
+        if s.as_bytes()
+            .get(..n.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(n.as_bytes()))
+        {
             return Some((i, &s[n.len()..]));
         }
     }
@@ -1020,7 +1013,7 @@ fn go_parse(layout: &str, value: &str, zone: Zone) -> Option<Ts> {
                 }
             }
             "PM" | "pm" => {
-                let (s, r) = v.split_at(v.len().min(2));
+                let (s, r) = (v.get(..2)?, v.get(2..)?);
                 p.pm = Some(match s.to_ascii_uppercase().as_str() {
                     "PM" => true,
                     "AM" => false,
@@ -1048,11 +1041,8 @@ fn go_parse(layout: &str, value: &str, zone: Zone) -> Option<Ts> {
                     }
                 }
                 let len = t.trim_start_matches(['Z', '-']).len() + 1;
-                if v.len() < len {
-                    return None;
-                }
-                p.offset = Some(parse_offset(&v[..len])?);
-                v = &v[len..];
+                p.offset = Some(parse_offset(v.get(..len)?)?);
+                v = v.get(len..)?;
             }
         }
     }
@@ -1903,6 +1893,10 @@ mod tests {
         );
         assert!(fmt(json!("Feb  3 04:05:06")).ends_with("-02-03T03:05:06Z"));
         assert!(p.parse(&json!("garbage")).is_none());
+        // Non-ASCII where names, AM/PM and offsets are read (found by fuzzing).
+        assert!(p.parse(&json!("&\u{ff}#")).is_none());
+        assert!(p.parse(&json!("3:04\u{e9}")).is_none());
+        assert!(p.parse(&json!("10/Oct/2000:13:55:36 -07\u{e9}")).is_none());
         let e = err("timestamp: {field: a, layouts: ['2006-01-02'], test: ['x']}");
         assert!(e.starts_with("failed to parse test timestamp"), "{e}");
         assert!(

@@ -716,6 +716,15 @@ fn get_text(
     (status == 200).then(|| String::from_utf8_lossy(&body).trim().to_string())
 }
 
+/// Copies the string members `from` of a metadata document to the fields `to`.
+fn put_members(m: &mut Map, doc: &Value, pairs: &[(&str, &str)]) {
+    for (to, from) in pairs {
+        if let Some(v) = doc.get(from).and_then(Value::as_str) {
+            m.put(to, Value::from(v));
+        }
+    }
+}
+
 fn last_segment(s: &str) -> &str {
     s.rsplit('/').next().unwrap_or(s)
 }
@@ -750,17 +759,17 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
             )?;
             m.put("cloud.provider", Value::from("aws"));
             m.put("cloud.instance.id", Value::from(s(&doc, "instanceId")?));
-            for (k, f) in [
-                ("cloud.machine.type", "instanceType"),
-                ("cloud.region", "region"),
-                ("cloud.availability_zone", "availabilityZone"),
-                ("cloud.account.id", "accountId"),
-                ("cloud.image.id", "imageId"),
-            ] {
-                if let Some(v) = s(&doc, f) {
-                    m.put(k, Value::from(v));
-                }
-            }
+            put_members(
+                &mut m,
+                &doc,
+                &[
+                    ("cloud.machine.type", "instanceType"),
+                    ("cloud.region", "region"),
+                    ("cloud.availability_zone", "availabilityZone"),
+                    ("cloud.account.id", "accountId"),
+                    ("cloud.image.id", "imageId"),
+                ],
+            );
             m.put("cloud.service.name", Value::from("EC2"));
         }
         "gcp" => {
@@ -806,16 +815,16 @@ fn fetch_provider(name: &str, ep: &Endpoint, timeout: Duration) -> Option<Map> {
             )?;
             m.put("cloud.provider", Value::from("azure"));
             m.put("cloud.instance.id", Value::from(s(&doc, "vmId")?));
-            for (k, f) in [
-                ("cloud.instance.name", "name"),
-                ("cloud.machine.type", "vmSize"),
-                ("cloud.region", "location"),
-                ("cloud.account.id", "subscriptionId"),
-            ] {
-                if let Some(v) = s(&doc, f) {
-                    m.put(k, Value::from(v));
-                }
-            }
+            put_members(
+                &mut m,
+                &doc,
+                &[
+                    ("cloud.instance.name", "name"),
+                    ("cloud.machine.type", "vmSize"),
+                    ("cloud.region", "location"),
+                    ("cloud.account.id", "subscriptionId"),
+                ],
+            );
             m.put("cloud.service.name", Value::from("Virtual Machines"));
         }
         "digitalocean" => {
@@ -949,17 +958,20 @@ struct Container {
     meta: Map,
 }
 
+/// When the containers were last listed, and them by id.
+type Containers = (Option<Instant>, HashMap<String, std::sync::Arc<Container>>);
+
 struct AddDockerMetadata {
     endpoint: Endpoint,
     match_fields: Vec<String>,
     match_pids: Vec<String>,
     match_short_id: bool,
     dedot: bool,
-    containers: Mutex<(Option<Instant>, HashMap<String, std::sync::Arc<Container>>)>,
+    containers: Mutex<Containers>,
 }
 
 impl AddDockerMetadata {
-    fn refresh(&self, state: &mut (Option<Instant>, HashMap<String, std::sync::Arc<Container>>)) {
+    fn refresh(&self, state: &mut Containers) {
         if state
             .0
             .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
@@ -1131,6 +1143,8 @@ pub fn add_kubernetes_metadata(o: &Opts) -> Result<Box<dyn Processor>, String> {
 
 // ---------------------------------------------------------------- dns
 
+type DnsAnswer = (Instant, Result<String, String>);
+
 struct Dns {
     fields: Vec<(String, String)>,
     nameservers: Vec<std::net::SocketAddr>,
@@ -1140,7 +1154,8 @@ struct Dns {
     success_min_ttl: Duration,
     failure_ttl: Duration,
     capacity: usize,
-    cache: Mutex<HashMap<IpAddr, (Instant, Result<String, String>)>>,
+    /// Each address's answer (a name or the failure) and when it expires.
+    cache: Mutex<HashMap<IpAddr, DnsAnswer>>,
     next_id: std::sync::atomic::AtomicU16,
 }
 
