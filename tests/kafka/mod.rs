@@ -126,11 +126,11 @@ impl Broker {
         format
             .arg("-cp")
             .arg(classpath(libs))
+            // One argument: an id starting with '-' (base64url) would read as a flag.
             .args([
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                &cluster_id(),
+                &format!("--cluster-id={}", cluster_id()),
                 "-c",
             ])
             .arg(dir.path().join("server.properties"));
