@@ -1,6 +1,7 @@
-//! Small value types shared by every layer: capture timestamps and address tuples; the
-//! rotating files of the file output and the log.
+//! Small pieces shared by every layer: capture timestamps and address tuples, libbeat's format
+//! strings, the rotating files of the file output and the log.
 
+pub mod fmtstr;
 pub mod rotator;
 pub mod time;
 pub mod tuple;

@@ -5,7 +5,8 @@
 //! implementing [`OutputType`] (its options, how it is built, the codec packet workers encode
 //! with, its `packetbeat test output`). [`build`], [`codec_for`] and [`test`] read that table;
 //! adding an output is its module and one line there. What network outputs share (connections,
-//! TLS, proxies, backoff, failover and load balancing) is [`net`].
+//! TLS, proxies, backoff, failover and load balancing) is [`net`]; how they name an event's
+//! target (`index`/`indices`, `topic`/`topics`, `key`/`keys`) is [`select`].
 
 pub mod console;
 pub mod discard;
@@ -15,6 +16,7 @@ pub mod kafka;
 pub mod logstash;
 pub mod net;
 pub mod redis;
+pub mod select;
 
 use crate::config::{Config, OutputConfig};
 use crate::publish::json::JsonCodec;

@@ -12,6 +12,7 @@ pub mod index_pattern;
 pub mod kibana;
 pub mod template;
 
+use crate::common::fmtstr::{FormatString, NoFields};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -324,43 +325,17 @@ impl SetupConfig {
 /// `:default`. Timestamp formats (`%{+yyyy.MM.dd}`) depend on the event time and are refused
 /// here, where no event exists.
 pub fn format_static(fmt: &str, info: &BeatInfo) -> Result<String, String> {
-    let mut out = String::with_capacity(fmt.len());
-    let mut rest = fmt;
-    while let Some(i) = rest.find("%{") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("missing closing '}}' in format string '{fmt}'"))?;
-        let expr = &after[..end];
-        rest = &after[end + 1..];
-        if let Some(ts) = expr.strip_prefix('+') {
-            return Err(format!(
-                "the timestamp format '%{{+{ts}}}' in '{fmt}' needs an event; use a fixed name"
-            ));
-        }
-        let (key, default) = match expr.split_once(':') {
-            Some((k, d)) => (k, Some(d)),
-            None => (expr, None),
-        };
-        let key = key
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let value = match key.as_str() {
-            "beat.name" | "agent.name" | "observer.name" => Some(info.beat.clone()),
-            "beat.version" | "agent.version" | "observer.version" => Some(info.version.clone()),
-            _ => None,
-        };
-        match (value, default) {
-            (Some(v), _) => out.push_str(&v),
-            (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(format!("key not found: {key}")),
-        }
+    let f = FormatString::compile_resolving(fmt, |key| match key {
+        "beat.name" | "agent.name" | "observer.name" => Some(info.beat.clone()),
+        "beat.version" | "agent.version" | "observer.version" => Some(info.version.clone()),
+        _ => None,
+    })?;
+    if f.reads_time() {
+        return Err(format!(
+            "the timestamp format in '{fmt}' needs an event; use a fixed name"
+        ));
     }
-    out.push_str(rest);
-    Ok(out)
+    f.run(crate::common::Ts(0), &NoFields)
 }
 
 /// Go's `json.MarshalIndent(v, "", "  ")` layout (what libbeat's `StringToPrint` prints), with

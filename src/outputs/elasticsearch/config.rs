@@ -39,10 +39,10 @@ pub struct EsConfig {
     pub backoff: BackoffConfig,
     pub idle_connection_timeout: GoDuration,
     pub index: Option<String>,
-    /// Rules with conditions: not implemented (refused with a message when set).
+    /// Rules choosing the index per event (see [`crate::outputs::select`]).
     pub indices: Option<serde_yaml::Value>,
     pub pipeline: Option<String>,
-    /// Rules with conditions: not implemented (refused with a message when set).
+    /// Rules choosing the ingest pipeline per event.
     pub pipelines: Option<serde_yaml::Value>,
     pub ssl: Option<SslConfig>,
     pub proxy_url: Option<String>,
@@ -179,14 +179,7 @@ impl EsConfig {
                 self.protocol
             ));
         }
-        for (what, v) in [("indices", &self.indices), ("pipelines", &self.pipelines)] {
-            if v.as_ref().is_some_and(|v| !v.is_null()) {
-                return Err(format!(
-                    "output.elasticsearch.{what} (rules with conditions) is not implemented by this build; use output.elasticsearch.{}",
-                    &what[..what.len() - 1]
-                ));
-            }
-        }
+        super::selectors(self)?;
         if self
             .kerberos
             .as_ref()
@@ -338,7 +331,14 @@ mod tests {
         assert!(decode("hosts: [a]\napi_key: k\nusername: u")
             .validate()
             .is_err());
-        assert!(decode("hosts: [a]\nindices: [{index: x}]")
+        decode("hosts: [a]\nindices: [{index: x, when: {equals: {type: http}}}]")
+            .validate()
+            .unwrap();
+        assert!(decode("hosts: [a]\nindices: [{default: x}]")
+            .validate()
+            .unwrap_err()
+            .contains("output.elasticsearch.indices.0.index"));
+        assert!(decode("hosts: [a]\npipelines: {pipeline: x}")
             .validate()
             .is_err());
         assert!(decode("{}").validate().is_err());

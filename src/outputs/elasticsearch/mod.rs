@@ -3,8 +3,10 @@
 //! # Requests
 //!
 //! Each event becomes a bulk item ([`bulk`]): a `create` action (what data streams require;
-//! `@metadata.op_type: index` asks for `index`) naming the target from `index` (a format string,
-//! default the data stream `packetbeat-<version>`) and `pipeline`, then the document, which is
+//! `@metadata.op_type: index` asks for `index`) naming the target index (`@metadata.index` or
+//! `raw_index`, else the `indices` rules and the `index` format string, default the data stream
+//! `packetbeat-<version>`, see [`crate::outputs::select`]) and pipeline (`pipeline`,
+//! `pipelines`), then the document, which is
 //! the event as the JSON codec wrote it (packet workers encode it ahead) without `@metadata`.
 //! Workers send up to `bulk_max_size` items per `POST /_bulk`, gzip-compressed at
 //! `compression_level`. HTTP is [`client`] (`ureq`, blocking: the output threads block on
@@ -50,7 +52,8 @@ use crate::outputs::{Deadline, Output, OutputType};
 use crate::publish::json::JsonCodec;
 use crate::publish::Event;
 use crate::setup::{ilm, template, SetupConfig, Version};
-use bulk::{IndexFormat, OpType, Outcome};
+use bulk::{OpType, Outcome};
+use crate::outputs::select::{Case, Selector, Settings};
 use client::{Client, Shared};
 use config::{EsConfig, NonIndexable};
 use std::io::Write;
@@ -244,8 +247,9 @@ struct Ctx {
 
 pub struct EsOutput {
     codec: JsonCodec,
-    index: IndexFormat,
-    pipeline: Option<IndexFormat>,
+    index: Selector,
+    /// `None` when neither `pipeline` nor `pipelines` is set.
+    pipeline: Option<Selector>,
     ctx: Arc<Ctx>,
     queue: Arc<WorkQueue>,
     workers: Vec<JoinHandle<()>>,
@@ -253,24 +257,45 @@ pub struct EsOutput {
     batch_hint: usize,
 }
 
+/// The index selector (`index`, default `packetbeat-%{[agent.version]}`, and `indices`) and the
+/// pipeline selector (`pipeline`, `pipelines`), as libbeat's index manager and Elasticsearch
+/// output build them (names lower-cased).
+fn selectors(c: &EsConfig) -> Result<(Selector, Option<Selector>), String> {
+    let index = c
+        .index
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "packetbeat-%{[agent.version]}".into());
+    let index = Selector::build(
+        Some(&index),
+        c.indices.as_ref(),
+        &Settings {
+            key: "index",
+            multi_key: "indices",
+            fail_empty: true,
+            case: Case::Lower,
+        },
+        "output.elasticsearch",
+    )?;
+    let pipeline = Selector::build(
+        c.pipeline.as_deref(),
+        c.pipelines.as_ref(),
+        &Settings {
+            key: "pipeline",
+            multi_key: "pipelines",
+            fail_empty: false,
+            case: Case::Lower,
+        },
+        "output.elasticsearch",
+    )?;
+    Ok((index, (!pipeline.is_empty()).then_some(pipeline)))
+}
+
 impl EsOutput {
     /// The output for `c`; `setup` is index management to run on the first connection.
     pub fn new(c: &EsConfig, setup: Option<SetupConfig>) -> anyhow::Result<EsOutput> {
         let urls = urls(c)?;
-        let index_fmt = c
-            .index
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "packetbeat-%{[agent.version]}".into());
-        let index = IndexFormat::compile(&index_fmt)
-            .map_err(|e| anyhow::anyhow!("output.elasticsearch.index: {e}"))?;
-        let pipeline = match c.pipeline.as_deref().filter(|s| !s.is_empty()) {
-            Some(p) => Some(
-                IndexFormat::compile(p)
-                    .map_err(|e| anyhow::anyhow!("output.elasticsearch.pipeline: {e}"))?,
-            ),
-            None => None,
-        };
+        let (index, pipeline) = selectors(c).map_err(anyhow::Error::msg)?;
         let dead_letter = match c.non_indexable().map_err(anyhow::Error::msg)? {
             NonIndexable::Drop => None,
             NonIndexable::DeadLetter(i) => {
@@ -339,28 +364,20 @@ impl EsOutput {
         };
         let span = bulk::metadata_span(bytes);
         let meta_str = |k: &str| e.meta.get(k).and_then(|v| v.as_str());
-        let index = match (meta_str("raw_index"), meta_str("index")) {
-            (Some(raw), _) => Ok(raw.to_string()),
-            (None, Some(i)) => Ok(i.to_lowercase()),
-            (None, None) => match self.index.fixed() {
-                Some(f) => Ok(f.to_string()),
-                None => {
-                    let doc = doc_of(bytes, &span);
-                    self.index.index(e.timestamp, &doc)
-                }
-            },
+        // libbeat's getEventCustomIndex: `@metadata.index`, then `raw_index`, then the selector.
+        let index = match meta_str("index").or_else(|| meta_str("raw_index")) {
+            Some(i) => i.to_lowercase(),
+            None => self.index.select_encoded(e.timestamp, &e.meta, bytes),
         };
-        let index = match index {
-            Ok(i) => i,
-            Err(err) => {
-                tracing::error!(target: LOG, "Failed to encode event meta data: {err}; the event is dropped");
-                self.ctx.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                return false;
-            }
-        };
+        if index.is_empty() {
+            tracing::error!(target: LOG, "Failed to encode event meta data: failed to select event index: no index rule matched and no index format gave a name; the event is dropped");
+            self.ctx.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         let pipeline = match (meta_str("pipeline"), &self.pipeline) {
             (Some(p), _) => Some(p.to_lowercase()),
-            (None, Some(f)) => f.index(e.timestamp, &doc_of(bytes, &span)).ok(),
+            (None, Some(sel)) => Some(sel.select_encoded(e.timestamp, &e.meta, bytes))
+                .filter(|p| !p.is_empty()),
             (None, None) => None,
         };
         let op = match meta_str("op_type") {
@@ -377,14 +394,6 @@ impl EsOutput {
             span,
         );
         true
-    }
-}
-
-/// The document of an encoded event (without `@metadata`).
-fn doc_of(bytes: &[u8], span: &Option<std::ops::Range<usize>>) -> Vec<u8> {
-    match span {
-        Some(r) => [&bytes[..r.start], &bytes[r.end..]].concat(),
-        None => bytes.to_vec(),
     }
 }
 
@@ -430,6 +439,7 @@ impl Output for EsOutput {
             let mut enc = Encoded {
                 data: Vec::with_capacity(part.len() * 1100),
                 ends: Vec::with_capacity(part.len()),
+                targets: Vec::new(),
             };
             for e in part {
                 if self.encode_into(e, &mut scratch, &mut enc.data) {
@@ -842,6 +852,7 @@ mod tests {
         let enc = Arc::new(Encoded {
             data: b"abcd".to_vec(),
             ends: vec![1, 2, 3, 4],
+            targets: Vec::new(),
         });
         let mut v = Vec::new();
         for i in [0, 1, 3] {

@@ -621,6 +621,7 @@ impl Output for KafkaOutput {
         let mut enc = Encoded {
             data: Vec::with_capacity(events.len() * 1024),
             ends: Vec::with_capacity(events.len()),
+            targets: Vec::new(),
         };
         let mut ts = Vec::with_capacity(events.len());
         for e in events {

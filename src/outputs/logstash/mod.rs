@@ -116,6 +116,7 @@ impl LogstashOutput {
         let mut enc = Encoded {
             data: Vec::with_capacity(events.len() * 1024),
             ends: Vec::with_capacity(events.len()),
+            targets: Vec::new(),
         };
         for e in events {
             match &self.beat {

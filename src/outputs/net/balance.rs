@@ -315,6 +315,7 @@ mod tests {
         let enc = Encoded {
             data: b"abc".to_vec(),
             ends: vec![1, 2, 3],
+            targets: Vec::new(),
         };
         q.push(Arc::new(enc));
         let w = q.take(2, false).unwrap();

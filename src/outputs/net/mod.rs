@@ -54,6 +54,9 @@ pub struct Encoded {
     pub data: Vec<u8>,
     /// End offset of each event in `data`.
     pub ends: Vec<usize>,
+    /// Each event's own target (a redis key chosen per event by `keys` or a format string);
+    /// empty when every event goes to the output's one target.
+    pub targets: Vec<String>,
 }
 
 impl Encoded {
@@ -154,6 +157,7 @@ mod tests {
         let e = Encoded {
             data: b"abcde".to_vec(),
             ends: vec![2, 2, 5],
+            targets: Vec::new(),
         };
         assert_eq!(
             (e.len(), e.event(0), e.event(1), e.event(2)),

@@ -127,6 +127,7 @@ impl RedisOutput {
         let mut enc = Encoded {
             data: Vec::with_capacity(events.len() * 1024),
             ends: Vec::with_capacity(events.len()),
+            targets: Vec::new(),
         };
         for e in events {
             if e.meta.contains_key("beat") {
