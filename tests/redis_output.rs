@@ -1,6 +1,7 @@
 //! `output.redis` against Debian's redis-server on loopback: the events in the list (or on the
-//! channel) are the events `output.file` writes for the same capture; passwords and `db`; an
-//! outage at start; a key Redis refuses.
+//! channel) are the events `output.file` writes for the same capture; passwords and `db`; `keys`
+//! rules and a format string in `key` spreading the events over several lists; an outage at
+//! start; a key Redis refuses.
 
 mod common;
 use common::*;
@@ -192,6 +193,58 @@ fn list_channel_password_and_db() {
     assert_eq!(got.len(), expected.len());
     assert_eq!(got[0]["@metadata"]["beat"], "pb-net");
     assert!(locked.list("0", "PB-Net").is_empty());
+}
+
+#[test]
+fn keys_rules_and_a_format_string_choose_each_events_list() {
+    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    if !tools() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let expected = file_events(h, &pcap);
+    let server = start_server(free_port(), None);
+    let (rc, err) = run(
+        h,
+        &pcap,
+        &format!(
+            r#"output.redis:
+  hosts: ['127.0.0.1:{}']
+  bulk_max_size: 5
+  key: 'pb-%{{[network.transport]}}'
+  keys:
+    - key: inserts
+      when.equals: {{method: insert}}
+    - key: '%{{[method]}}'
+      mappings: {{find: reads, isMaster: handshakes}}
+"#,
+            server.port
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    // The rules in order, then the format string, as libbeat's selector.
+    let list_of = |e: &Value| match e["method"].as_str() {
+        Some("insert") => "inserts".to_string(),
+        Some("find") => "reads".to_string(),
+        Some("isMaster") => "handshakes".to_string(),
+        _ => format!("pb-{}", e["network"]["transport"].as_str().unwrap()),
+    };
+    let mut total = 0;
+    for key in ["inserts", "reads", "handshakes", "pb-tcp"] {
+        let want: Vec<Value> = expected
+            .iter()
+            .filter(|e| list_of(e) == key)
+            .cloned()
+            .collect();
+        assert!(!want.is_empty(), "no event for {key}");
+        assert_eq!(strip(server.list("0", key)), want, "list {key}");
+        total += want.len();
+    }
+    assert_eq!(total, expected.len());
+    assert_eq!(server.cli(&["DBSIZE"]).trim(), "4");
 }
 
 #[test]

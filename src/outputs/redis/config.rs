@@ -4,6 +4,7 @@ use crate::config::types::GoDuration;
 use crate::outputs::net::backoff::BackoffConfig;
 use crate::outputs::net::tls::SslConfig;
 use crate::outputs::net::DialOptions;
+use crate::outputs::select::{Case, Selector, Settings};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub struct RedisConfig {
     /// The list or channel (and `@metadata.beat`) when `key` is not set; default `packetbeat`.
     pub index: Option<String>,
     pub key: Option<String>,
-    /// Rules choosing the key per event: refused with a clear error (see [`RedisConfig::validate`]).
+    /// Rules choosing the key per event (see [`crate::outputs::select`]).
     pub keys: Option<serde_yaml::Value>,
     pub loadbalance: bool,
     pub worker: usize,
@@ -127,15 +128,7 @@ impl RedisConfig {
             return Err("setting 'output.redis.port' has been removed".into());
         }
         self.datatype()?;
-        if self.keys.is_some() {
-            return Err("output.redis.keys (key rules with conditions) is not supported by this build; use output.redis.key".into());
-        }
-        if self.key().contains("%{") {
-            return Err(format!(
-                "output.redis.key: format strings ('{}') are not supported by this build; use a fixed key",
-                self.key()
-            ));
-        }
+        self.key_selector()?;
         if self.codec.is_some() {
             return Err(
                 "output.redis.codec is not supported by this build (events are written as JSON)"
@@ -159,7 +152,23 @@ impl RedisConfig {
         }
     }
 
-    /// The list or channel: `key`, else `index`, else `packetbeat`.
+    /// The list or channel of each event: the `keys` rules, then `key` (a format string;
+    /// default `index`, else `packetbeat`), as libbeat's redis output builds its key selector.
+    pub fn key_selector(&self) -> Result<Selector, String> {
+        Selector::build(
+            Some(self.key()),
+            self.keys.as_ref(),
+            &Settings {
+                key: "key",
+                multi_key: "keys",
+                fail_empty: true,
+                case: Case::Keep,
+            },
+            "output.redis",
+        )
+    }
+
+    /// The `key` option: `key`, else `index`, else `packetbeat`.
     pub fn key(&self) -> &str {
         self.key
             .as_deref()
@@ -227,7 +236,19 @@ mod tests {
         );
         let c = decode("hosts: [h]\nindex: a\nkey: b\ndatatype: channel");
         assert_eq!(c.key(), "b");
+        assert_eq!(c.key_selector().unwrap().constant().as_deref(), Some("b"));
         assert_eq!(c.datatype().unwrap(), DataType::Channel);
+        let c = decode("hosts: [h]\nkey: 'pb-%{[type]}'\nkeys: [{key: errors, when: {has_fields: [error.message]}}]");
+        c.validate().unwrap();
+        let s = c.key_selector().unwrap();
+        assert!(s.constant().is_none());
+        let ts = crate::common::Ts(0);
+        let meta = crate::publish::event::Map::new();
+        assert_eq!(s.select_encoded(ts, &meta, br#"{"type":"dns"}"#), "pb-dns");
+        assert_eq!(
+            s.select_encoded(ts, &meta, br#"{"type":"dns","error":{"message":"x"}}"#),
+            "errors"
+        );
     }
 
     #[test]
@@ -242,8 +263,8 @@ mod tests {
                 "hosts: [h]\nport: 6379",
                 "'output.redis.port' has been removed",
             ),
-            ("hosts: [h]\nkey: '%{[fields.list]}'", "format strings"),
-            ("hosts: [h]\nkeys: [{key: a}]", "keys"),
+            ("hosts: [h]\nkey: '%{[fields.list]'", "output.redis.key"),
+            ("hosts: [h]\nkeys: [{default: a}]", "missing output.redis.keys.0.key"),
             ("hosts: ['http://h']", "invalid redis url scheme http"),
         ] {
             let e = decode(y).validate().unwrap_err();

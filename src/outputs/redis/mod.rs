@@ -9,7 +9,11 @@
 //! balancing) without doing anything this does not. On connect: `AUTH password` when one is
 //! set (`password`, or the one in a `redis://:pw@host` URL), `PING`, `SELECT db` when `db` is
 //! not 0. A batch for a list is one `RPUSH key e1 … eN` (Redis ≥ 2.4 takes several values);
-//! for a channel, N pipelined `PUBLISH key e` with their N replies read in order. Each event is
+//! for a channel, N pipelined `PUBLISH key e` with their N replies read in order. When the key
+//! depends on the event (`keys` rules, or a format string in `key`: see
+//! [`crate::outputs::select`]), each event is its own pipelined `RPUSH`/`PUBLISH` to its key, as
+//! libbeat's `publishEventsPipeline` sends it (an event no rule names a key for goes to the empty
+//! key, as there). Each event is
 //! the JSON the file output writes, `@metadata.beat` being `index` (lower-cased) or
 //! `packetbeat`.
 //!
@@ -33,6 +37,7 @@ use crate::outputs::net::{self as net, Encoded};
 use crate::outputs::{Deadline, Output, OutputType};
 use crate::publish::json::JsonCodec;
 use crate::publish::Event;
+use crate::outputs::select::Selector;
 use config::RedisConfig;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,6 +50,8 @@ const LOG: &str = "packetbeat::outputs::redis";
 pub struct RedisOutput {
     codec: JsonCodec,
     beat: String,
+    /// The key of each event, when it is not the same for all (`keys`, a format string).
+    keys: Option<Selector>,
     queue: Arc<WorkQueue>,
     workers: Vec<JoinHandle<()>>,
     deadline: Deadline,
@@ -84,8 +91,13 @@ pub fn hosts(c: &RedisConfig) -> anyhow::Result<Vec<RedisHost>> {
 impl RedisOutput {
     pub fn new(c: &RedisConfig) -> anyhow::Result<RedisOutput> {
         let hosts = hosts(c)?;
+        let selector = c.key_selector().map_err(anyhow::Error::msg)?;
+        let (key, keys) = match selector.constant() {
+            Some(k) => (k, None),
+            None => (String::new(), Some(selector)),
+        };
         let settings = Arc::new(Settings {
-            key: c.key().to_string(),
+            key,
             datatype: c.datatype().map_err(anyhow::Error::msg)?,
             db: c.db,
             bulk_max_size: c.bulk_max_size,
@@ -115,6 +127,7 @@ impl RedisOutput {
                 escape_html: false,
             },
             beat: c.beat_name(),
+            keys,
             queue,
             workers,
             deadline: Deadline::default(),
@@ -130,6 +143,7 @@ impl RedisOutput {
             targets: Vec::new(),
         };
         for e in events {
+            let start = enc.data.len();
             if e.meta.contains_key("beat") {
                 self.codec.encode_into(e, &mut enc.data);
             } else {
@@ -137,6 +151,10 @@ impl RedisOutput {
                 e.meta
                     .insert("beat".into(), serde_json::Value::from(self.beat.as_str()));
                 self.codec.encode_into(&e, &mut enc.data);
+            }
+            if let Some(keys) = &self.keys {
+                let key = keys.select_encoded(e.timestamp, &e.meta, &enc.data[start..]);
+                enc.targets.push(key);
             }
             enc.ends.push(enc.data.len());
         }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Settings {
+    /// The key of every event, unless the batch names one per event (`Encoded::targets`).
     pub key: String,
     pub datatype: DataType,
     pub db: i64,
@@ -157,28 +158,37 @@ impl Worker {
     /// Writes one batch and reads its replies.
     fn send(&self, c: &mut BufReader<Conn>, work: &Work, out: &mut Vec<u8>) -> io::Result<Sent> {
         let key = self.settings.key.as_bytes();
-        let events = work.range.clone().map(|i| work.enc.event(i));
+        let per_event = !work.enc.targets.is_empty();
+        let command: &[u8] = match self.settings.datatype {
+            DataType::List => b"RPUSH",
+            DataType::Channel => b"PUBLISH",
+        };
+        // One command per event (each reply read in order) when the key differs per event or
+        // the data type is a channel; one RPUSH of the whole batch otherwise.
+        let pipelined = per_event || self.settings.datatype == DataType::Channel;
         out.clear();
-        match self.settings.datatype {
-            DataType::List => {
-                let args = std::iter::once(&b"RPUSH"[..])
-                    .chain(std::iter::once(key))
-                    .chain(events);
-                resp::command(out, ExactIter(args, work.range.len() + 2));
+        if pipelined {
+            for i in work.range.clone() {
+                let k = match per_event {
+                    true => work.enc.targets[i].as_bytes(),
+                    false => key,
+                };
+                resp::command(out, [command, k, work.enc.event(i)].into_iter());
             }
-            DataType::Channel => {
-                for e in events {
-                    resp::command(out, [&b"PUBLISH"[..], key, e].into_iter());
-                }
-            }
+        } else {
+            let events = work.range.clone().map(|i| work.enc.event(i));
+            let args = std::iter::once(command)
+                .chain(std::iter::once(key))
+                .chain(events);
+            resp::command(out, ExactIter(args, work.range.len() + 2));
         }
         c.get_mut().write_all(out)?;
         c.get_mut().flush()?;
         let m = &self.queue.metrics;
         m.batches.fetch_add(1, Ordering::Relaxed);
         m.write_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
-        match self.settings.datatype {
-            DataType::List => match resp::read_reply(c)? {
+        if !pipelined {
+            return match resp::read_reply(c)? {
                 Reply::Error(e) => Ok(Sent::Refused(
                     vec![Work {
                         enc: work.enc.clone(),
@@ -190,29 +200,27 @@ impl Worker {
                     self.queue.release(work.range.len());
                     Ok(Sent::Done)
                 }
-            },
-            DataType::Channel => {
-                let mut refused = Vec::new();
-                let mut why = String::new();
-                for i in work.range.clone() {
-                    match resp::read_reply(c)? {
-                        Reply::Error(e) => {
-                            why = e;
-                            refused.push(Work {
-                                enc: work.enc.clone(),
-                                range: i..i + 1,
-                            });
-                        }
-                        _ => self.queue.release(1),
-                    }
+            };
+        }
+        let mut refused = Vec::new();
+        let mut why = String::new();
+        for i in work.range.clone() {
+            match resp::read_reply(c)? {
+                Reply::Error(e) => {
+                    why = e;
+                    refused.push(Work {
+                        enc: work.enc.clone(),
+                        range: i..i + 1,
+                    });
                 }
-                Ok(if refused.is_empty() {
-                    Sent::Done
-                } else {
-                    Sent::Refused(refused, why)
-                })
+                _ => self.queue.release(1),
             }
         }
+        Ok(if refused.is_empty() {
+            Sent::Done
+        } else {
+            Sent::Refused(refused, why)
+        })
     }
 
     /// Moves to the next host and waits out the backoff; false when the output gave up meanwhile.
