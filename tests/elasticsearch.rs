@@ -22,7 +22,8 @@
 //! storm (the proxy answers 429 for a share of the bulk items) retried to completion with no
 //! duplicate; a mapping error dropping only that document with a log line; `test output` and
 //! `setup --index-management`; the node stopped mid-run and started again (nothing lost,
-//! duplicates bounded by the counted resends).
+//! duplicates bounded by the counted resends); the stock `packetbeat.yml` with only its endpoints
+//! overridden; `indices` and `pipelines` rules.
 //!
 //! Java 17 and the distribution's zip are needed: without them the tests fail under `CI=true`
 //! and are skipped otherwise (`common::require_or_skip`).
@@ -1086,4 +1087,164 @@ fn every_capture_indexed() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(node.count(&format!("packetbeat-{ES_VERSION}"), None), total);
     eprintln!("{} captures, {total} events indexed", captures.len());
+}
+
+/// The stock `packetbeat.yml` (Packetbeat 8.17's, from `../shared/reference`) run against the
+/// node with only the endpoints overridden: the Elasticsearch host (the bridging proxy), the
+/// cloud and docker metadata processors' endpoints (a closed loopback port, a missing socket),
+/// and the template (the node's missing mapping types, see the module doc). Every event is
+/// indexed into the data stream. Then `indices` and `pipelines` rules on the same node: HTTP
+/// events go to an index of their own by a `when` rule, DNS events to a pipeline that does not
+/// exist (the node refuses exactly those items, each dropped with a log line naming it), the
+/// rest to the default data stream.
+#[test]
+fn stock_config_and_index_and_pipeline_rules() {
+    let Some(()) = node_prerequisites() else {
+        return;
+    };
+    let Some(stock) = shared_or_skip("reference/packetbeat/packetbeat.yml") else {
+        return;
+    };
+    let Some(http_pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else {
+        return;
+    };
+    let Some(dns_pcap) = shared_or_skip("pcaps/dns_google_com.pcap") else {
+        return;
+    };
+    let node = Node::start();
+    let proxy = Proxy::start(node.port, &node.version());
+    let tmp = tempfile::tempdir().unwrap();
+    let template = bridged_template(tmp.path());
+    let stock_cfg = tmp.path().join("packetbeat.yml");
+    std::fs::copy(&stock, &stock_cfg).unwrap();
+    let endpoints = |out: &mut Command| {
+        out.arg("-c")
+            .arg(&stock_cfg)
+            .arg("--strict.perms=false")
+            .args(["--path.data", tmp.path().join("data").to_str().unwrap()])
+            .args(["-E", "processors.1.add_cloud_metadata.host=127.0.0.1:1"])
+            .args([
+                "-E",
+                "processors.2.add_docker_metadata.host=unix:///nonexistent.sock",
+            ]);
+    };
+    // What the stock config writes for the capture, through output.file.
+    let out_dir = tmp.path().join("file-out");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_packetbeat"));
+    c.args(["-e", "-t", "-I", http_pcap.to_str().unwrap()]);
+    endpoints(&mut c);
+    let o = c
+        .args(["-E", "output.elasticsearch.enabled=false"])
+        .args(["-E", &format!("output.file.path={}", out_dir.display())])
+        .args(["-E", "output.file.filename=pb"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    let file_events: Vec<Value> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flat_map(|f| {
+            std::fs::read_to_string(f.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let http_events = file_events.iter().filter(|e| e["type"] == "http").count() as u64;
+    assert!(http_events >= 5, "{http_events} HTTP events");
+    assert!(file_events.iter().any(|e| e["type"] == "flow"));
+
+    let mut c = Command::new(env!("CARGO_BIN_EXE_packetbeat"));
+    c.args(["-e", "-t", "-I", http_pcap.to_str().unwrap()]);
+    endpoints(&mut c);
+    let o = c
+        .args([
+            "-E",
+            &format!("output.elasticsearch.hosts=['{}']", proxy.url()),
+        ])
+        .args(["-E", "setup.template.json.enabled=true"])
+        .args([
+            "-E",
+            &format!("setup.template.json.path={}", template.display()),
+        ])
+        .args([
+            "-E",
+            &format!("setup.template.json.name=packetbeat-{ES_VERSION}"),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert_eq!(summary_number(&err, "dropped"), 0, "{err}");
+    let stream = format!("packetbeat-{ES_VERSION}");
+    assert_eq!(node.count(&stream, None), file_events.len() as u64, "{err}");
+    assert_eq!(
+        node.count(&stream, Some(json!({"term": {"type": "http"}}))),
+        http_events
+    );
+    // The stock processors ran: host metadata on every document.
+    assert_eq!(
+        node.count(
+            &stream,
+            Some(json!({"exists": {"field": "host.os.family"}}))
+        ),
+        file_events.len() as u64
+    );
+
+    // Rules: HTTP to an index of its own named from the event, DNS to a missing pipeline.
+    let rules = "
+  indices:
+    - index: 'pb-web-%{[network.protocol]}-%{+yyyy}'
+      when.equals:
+        type: http
+  pipelines:
+    - pipeline: 'no-such-pipeline'
+      when.equals:
+        type: dns
+";
+    let cfg = es_config(&proxy.url(), &template, rules);
+    for pcap in [&http_pcap, &dns_pcap] {
+        let r = packetbeat(
+            &cfg,
+            tmp.path(),
+            &["-e", "-t", "-I", pcap.to_str().unwrap()],
+        );
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        if pcap == &dns_pcap {
+            let dns = run_capture(pcap, ALL_PROTOCOLS, &[]).events.len() as u64;
+            assert!(dns > 0);
+            assert_eq!(summary_number(&r.stderr, "dropped"), dns, "{}", r.stderr);
+            assert!(
+                r.stderr.contains("no-such-pipeline"),
+                "the refusal names the pipeline:\n{}",
+                r.stderr
+            );
+        } else {
+            assert_eq!(summary_number(&r.stderr, "dropped"), 0, "{}", r.stderr);
+        }
+    }
+    // The capture's packets are from 2014-2016: the year comes from each event's time.
+    let (_, idx) = call(
+        "GET",
+        &format!("{}/_cat/indices/pb-web-*?format=json", node.url()),
+        None,
+    );
+    let names: Vec<&str> = idx
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("pb-web-http-20")),
+        "{names:?}"
+    );
+    let http_by_rules = run_capture(&http_pcap, ALL_PROTOCOLS, &[])
+        .events
+        .iter()
+        .filter(|e| e["type"] == "http")
+        .count() as u64;
+    assert!(http_by_rules > 0);
+    assert_eq!(node.count("pb-web-*", None), http_by_rules);
 }

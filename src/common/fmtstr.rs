@@ -261,8 +261,8 @@ mod tests {
     #[test]
     fn format_strings() {
         let v = crate::BEAT_VERSION;
-        let f =
-            FormatString::compile_resolving("packetbeat-%{[agent.version]}", version_field).unwrap();
+        let f = FormatString::compile_resolving("packetbeat-%{[agent.version]}", version_field)
+            .unwrap();
         assert_eq!(f.constant(), Some(format!("packetbeat-{v}")));
         let ts = Ts(1_424_218_386_123_000_000); // 2015-02-18T00:13:06.123Z
         let f = FormatString::compile("pb-%{+yyyy.MM.dd}").unwrap();
@@ -281,7 +281,10 @@ mod tests {
         assert_eq!(f.run(ts, &json!({"a": {"b": true}})).unwrap(), "x-true");
         assert!(FormatString::compile("").unwrap().is_empty());
         assert_eq!(
-            FormatString::compile("%{+yy'T'}").unwrap().run(ts, &NoFields).unwrap(),
+            FormatString::compile("%{+yy'T'}")
+                .unwrap()
+                .run(ts, &NoFields)
+                .unwrap(),
             "15T"
         );
     }

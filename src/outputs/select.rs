@@ -240,7 +240,10 @@ fn build_rule(rule: &Yaml, key: &str, path: &str) -> Result<Option<Expr>, String
     };
     let get = |k: &str| m.get(k).filter(|v| !v.is_null());
     let fmt = get(key).ok_or_else(|| format!("missing {path}.{key}"))?;
-    let f = compile(&yaml_str(fmt, &format!("{path}.{key}"))?, &format!("{path}.{key}"))?;
+    let f = compile(
+        &yaml_str(fmt, &format!("{path}.{key}"))?,
+        &format!("{path}.{key}"),
+    )?;
     let otherwise = match get("default") {
         Some(d) => yaml_str(d, &format!("{path}.default"))?,
         None => String::new(),
@@ -263,7 +266,10 @@ fn build_rule(rule: &Yaml, key: &str, path: &str) -> Result<Option<Expr>, String
     let expr = if !table.is_empty() {
         match f.constant() {
             Some(c) => {
-                let to = table.get(&c).filter(|t| !t.is_empty()).unwrap_or(&otherwise);
+                let to = table
+                    .get(&c)
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or(&otherwise);
                 if to.is_empty() {
                     return Ok(None);
                 }
@@ -339,7 +345,10 @@ mod tests {
             format!("critical-{v}")
         );
         assert_eq!(
-            s.select(ts, &ev(json!({"type": "http", "network": {"protocol": "HTTP"}}))),
+            s.select(
+                ts,
+                &ev(json!({"type": "http", "network": {"protocol": "HTTP"}}))
+            ),
             "pb-http"
         );
         // a mapped value is lower-cased; an empty mapping falls to the default
@@ -353,10 +362,7 @@ mod tests {
     #[test]
     fn single_string_and_settings() {
         let s = Selector::build(Some("PB-%{[agent.version]}"), None, &INDEX, "o").unwrap();
-        assert_eq!(
-            s.constant(),
-            Some(format!("pb-{}", crate::BEAT_VERSION))
-        );
+        assert_eq!(s.constant(), Some(format!("pb-{}", crate::BEAT_VERSION)));
         let s = Selector::build(Some("pb-%{+yyyy.MM.dd}"), None, &INDEX, "o").unwrap();
         assert!(!s.reads_event());
         assert_eq!(
@@ -372,7 +378,8 @@ mod tests {
             case: Case::Keep,
         };
         let s = Selector::build(Some("%{[fields.Topic]}"), None, &keep, "o").unwrap();
-        let doc = br#"{"@timestamp":"x","@metadata":{"beat":"packetbeat"},"fields":{"Topic":"Mixed"}}"#;
+        let doc =
+            br#"{"@timestamp":"x","@metadata":{"beat":"packetbeat"},"fields":{"Topic":"Mixed"}}"#;
         assert_eq!(s.select_encoded(Ts(0), &Map::new(), doc), "Mixed");
         assert_eq!(s.select_encoded(Ts(0), &Map::new(), b"{}"), "");
         let pipeline = Settings {
@@ -381,7 +388,9 @@ mod tests {
             fail_empty: false,
             case: Case::Lower,
         };
-        assert!(Selector::build(None, None, &pipeline, "o").unwrap().is_empty());
+        assert!(Selector::build(None, None, &pipeline, "o")
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -390,7 +399,9 @@ mod tests {
             sel(None, "[{default: x}]").unwrap_err(),
             "missing output.elasticsearch.indices.0.index"
         );
-        assert!(sel(None, "{index: x}").unwrap_err().contains("list of rules"));
+        assert!(sel(None, "{index: x}")
+            .unwrap_err()
+            .contains("list of rules"));
         assert!(sel(None, "[{index: 'a-%{[x]'}]")
             .unwrap_err()
             .contains("output.elasticsearch.indices.0.index"));

@@ -48,12 +48,12 @@ pub mod config;
 use crate::outputs::net::backoff::Backoff;
 use crate::outputs::net::balance::{self, HostSet, Work, WorkQueue};
 use crate::outputs::net::Encoded;
+use crate::outputs::select::{Case, Selector, Settings};
 use crate::outputs::{Deadline, Output, OutputType};
 use crate::publish::json::JsonCodec;
 use crate::publish::Event;
 use crate::setup::{ilm, template, SetupConfig, Version};
 use bulk::{OpType, Outcome};
-use crate::outputs::select::{Case, Selector, Settings};
 use client::{Client, Shared};
 use config::{EsConfig, NonIndexable};
 use std::io::Write;
@@ -376,8 +376,9 @@ impl EsOutput {
         }
         let pipeline = match (meta_str("pipeline"), &self.pipeline) {
             (Some(p), _) => Some(p.to_lowercase()),
-            (None, Some(sel)) => Some(sel.select_encoded(e.timestamp, &e.meta, bytes))
-                .filter(|p| !p.is_empty()),
+            (None, Some(sel)) => {
+                Some(sel.select_encoded(e.timestamp, &e.meta, bytes)).filter(|p| !p.is_empty())
+            }
             (None, None) => None,
         };
         let op = match meta_str("op_type") {

@@ -264,7 +264,10 @@ mod tests {
                 "'output.redis.port' has been removed",
             ),
             ("hosts: [h]\nkey: '%{[fields.list]'", "output.redis.key"),
-            ("hosts: [h]\nkeys: [{default: a}]", "missing output.redis.keys.0.key"),
+            (
+                "hosts: [h]\nkeys: [{default: a}]",
+                "missing output.redis.keys.0.key",
+            ),
             ("hosts: ['http://h']", "invalid redis url scheme http"),
         ] {
             let e = decode(y).validate().unwrap_err();
