@@ -23,7 +23,9 @@
 //! duplicate; a mapping error dropping only that document with a log line; `test output` and
 //! `setup --index-management`; the node stopped mid-run and started again (nothing lost,
 //! duplicates bounded by the counted resends); the stock `packetbeat.yml` with only its endpoints
-//! overridden; `indices` and `pipelines` rules.
+//! overridden; `indices` and `pipelines` rules; a node with security on (HTTPS and basic
+//! authentication, the password set through the node's keystore), reached through
+//! [`start_tls_proxy`], which ends the output's TLS and bridges `GET /` the same way.
 //!
 //! Java 17 and the distribution's zip are needed: without them the tests fail under `CI=true`
 //! and are skipped otherwise (`common::require_or_skip`).
@@ -74,6 +76,40 @@ struct Node {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    /// Security on: HTTPS with the test CA's certificate, and the `elastic` user's password.
+    secure: Option<Secure>,
+}
+
+struct Secure {
+    certs: common::certs::Certs,
+    password: String,
+}
+
+/// A client trusting the test CA (for a node with security on).
+fn https(certs: &common::certs::Certs) -> ureq::Agent {
+    let pem = std::fs::read(certs.p("ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &pem[..]) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .tls_config(Arc::new(tls))
+        .build()
+}
+
+fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 fn http() -> ureq::Agent {
@@ -106,6 +142,19 @@ fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
 
 impl Node {
     fn start() -> Node {
+        Node::start_with(None)
+    }
+
+    /// A node with security on: HTTPS (the test CA's `localhost` certificate) and basic
+    /// authentication, `elastic`'s password set through the node's keystore.
+    fn start_secure(certs: common::certs::Certs, password: &str) -> Node {
+        Node::start_with(Some(Secure {
+            certs,
+            password: password.into(),
+        }))
+    }
+
+    fn start_with(secure: Option<Secure>) -> Node {
         let dir = tempfile::Builder::new().prefix("pb-es-").tempdir().unwrap();
         // The node's user (not root) reaches its work dir below this one.
         use std::os::unix::fs::PermissionsExt;
@@ -114,6 +163,7 @@ impl Node {
             child: None,
             dir,
             port: common::free_port(),
+            secure,
         };
         n.launch();
         n
@@ -121,7 +171,13 @@ impl Node {
 
     fn launch(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("node.out")).unwrap();
-        let child = Command::new("bash")
+        let mut cmd = Command::new("bash");
+        if let Some(s) = &self.secure {
+            cmd.env("ES_HTTP_CERT", s.certs.p("server.pem"))
+                .env("ES_HTTP_KEY", s.certs.p("server.key"))
+                .env("ES_BOOTSTRAP_PASSWORD", &s.password);
+        }
+        let child = cmd
             .arg(root().join("tests/elasticsearch/start-node.sh"))
             .arg(self.dir.path().join("node"))
             .arg(self.port.to_string())
@@ -135,23 +191,57 @@ impl Node {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match self.secure {
+            None => format!("http://127.0.0.1:{}", self.port),
+            Some(_) => format!("https://localhost:{}", self.port),
+        }
+    }
+
+    /// A request to the node (as `elastic` when security is on).
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let Some(s) = &self.secure else {
+            return call(method, &format!("{}{path}", self.url()), body);
+        };
+        let req = https(&s.certs)
+            .request(method, &format!("{}{path}", self.url()))
+            .set("Authorization", &basic_auth("elastic", &s.password));
+        let r = match body {
+            Some(b) => req
+                .set("Content-Type", "application/json")
+                .send_string(&b.to_string()),
+            None => req.call(),
+        };
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Polls `GET /_cluster/health` until the node answers (180 s: the machine is shared).
     fn wait_ready(&mut self) {
         let until = Instant::now() + Duration::from_secs(180);
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(5))
-            .build();
+        let agent = match &self.secure {
+            None => ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(5))
+                .build(),
+            Some(s) => https(&s.certs),
+        };
         loop {
-            if let Ok(r) = agent
-                .get(&format!(
-                    "{}/_cluster/health?wait_for_status=yellow&timeout=5s",
-                    self.url()
-                ))
-                .call()
-            {
+            let mut req = agent.get(&format!(
+                "{}/_cluster/health?wait_for_status=yellow&timeout=5s",
+                self.url()
+            ));
+            if let Some(s) = &self.secure {
+                req = req.set("Authorization", &basic_auth("elastic", &s.password));
+            }
+            if let Ok(r) = req.call() {
                 if r.status() == 200 {
                     return;
                 }
@@ -182,7 +272,7 @@ impl Node {
 
     /// The node's version from `GET /_nodes/_local` (what `GET /` would say).
     fn version(&self) -> String {
-        let (_, v) = call("GET", &format!("{}/_nodes/_local", self.url()), None);
+        let (_, v) = self.call("GET", "/_nodes/_local", None);
         let nodes = v["nodes"].as_object().expect("nodes");
         nodes.values().next().unwrap()["version"]
             .as_str()
@@ -222,13 +312,9 @@ impl Node {
     }
 
     fn count(&self, target: &str, query: Option<Value>) -> u64 {
-        call("POST", &format!("{}/{target}/_refresh", self.url()), None);
+        self.call("POST", &format!("/{target}/_refresh"), None);
         let body = query.map(|q| json!({ "query": q }));
-        let (st, v) = call(
-            "POST",
-            &format!("{}/{target}/_count", self.url()),
-            body.as_ref(),
-        );
+        let (st, v) = self.call("POST", &format!("/{target}/_count"), body.as_ref());
         assert_eq!(st, 200, "count on {target}: {v}");
         v["count"].as_u64().unwrap()
     }
@@ -288,6 +374,99 @@ impl Proxy {
     }
 }
 
+/// A loopback HTTPS proxy in front of a node with security on (the output's TLS ends here, with
+/// the test CA's `localhost` certificate): `GET /` is answered with the node's version once the
+/// node has accepted the request's credentials (on `GET /_nodes/_local`), and every other
+/// request goes to the node over HTTPS with its headers (credentials included) unchanged, the
+/// node's answer coming back as it was.
+fn start_tls_proxy(node: &Node) -> u16 {
+    let s = node.secure.as_ref().expect("a node with security on");
+    let pem = |n: &str| std::fs::read(s.certs.p(n)).unwrap();
+    let chain: Vec<_> = rustls_pemfile::certs(&mut &pem("server.pem")[..])
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut &pem("server.key")[..])
+        .unwrap()
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    let agent = https(&s.certs);
+    let base = node.url();
+    let root_body = json!({
+        "name": "test-node",
+        "cluster_name": "elasticsearch",
+        "version": {"number": node.version(), "build_flavor": "default", "lucene_version": "9.12.0"},
+        "tagline": "You Know, for Search"
+    })
+    .to_string();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in l.incoming().flatten() {
+            let (config, agent, base, root_body) = (
+                config.clone(),
+                agent.clone(),
+                base.clone(),
+                root_body.clone(),
+            );
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut r = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+                while let Ok(Some(req)) = read_request(&mut r) {
+                    let is_root =
+                        req.method == "GET" && (req.path == "/" || req.path.starts_with("/?"));
+                    let path = if is_root { "/_nodes/_local" } else { &req.path };
+                    let mut out = agent.request(
+                        if is_root { "GET" } else { &req.method },
+                        &format!("{base}{path}"),
+                    );
+                    for (k, v) in &req.headers {
+                        let lk = k.to_ascii_lowercase();
+                        if !["host", "content-length", "connection", "accept-encoding"]
+                            .contains(&lk.as_str())
+                        {
+                            out = out.set(k, v);
+                        }
+                    }
+                    let resp = match out.send_bytes(&req.body) {
+                        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+                        Err(_) => return,
+                    };
+                    let status = resp.status();
+                    let ctype = resp.content_type().to_string();
+                    let mut body = Vec::new();
+                    if resp.into_reader().read_to_end(&mut body).is_err() {
+                        return;
+                    }
+                    if is_root && status == 200 {
+                        body = root_body.clone().into_bytes();
+                    }
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let w = r.get_mut();
+                    if w.write_all(head.as_bytes())
+                        .and_then(|_| w.write_all(&body))
+                        .and_then(|_| w.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
 struct Request {
     method: String,
     path: String,
@@ -295,7 +474,7 @@ struct Request {
     body: Vec<u8>,
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
+fn read_request(r: &mut impl BufRead) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -1247,4 +1426,76 @@ fn stock_config_and_index_and_pipeline_rules() {
         .count() as u64;
     assert!(http_by_rules > 0);
     assert_eq!(node.count("pb-web-*", None), http_by_rules);
+}
+
+/// A node with security on (HTTPS, basic authentication with the password set through the
+/// node's keystore): the output ships a capture over TLS with the test CA and `elastic`'s
+/// credentials, every event indexed; `test output` passes; a wrong password and a missing CA
+/// fail `test output` at the step libbeat names.
+#[test]
+fn tls_and_basic_auth() {
+    let Some(()) = node_prerequisites() else {
+        return;
+    };
+    let Some(pcap) = shared_or_skip("pcaps/http_minitwit.pcap") else {
+        return;
+    };
+    let password = "pb-Test-s3cret";
+    let node = Node::start_secure(common::certs::Certs::new(), password);
+    let ca = node.secure.as_ref().unwrap().certs.p("ca.pem");
+    // Security is on: no credentials, no answer.
+    let anonymous = https(&node.secure.as_ref().unwrap().certs)
+        .get(&format!("{}/_cluster/health", node.url()))
+        .call();
+    assert!(
+        matches!(anonymous, Err(ureq::Error::Status(401, _))),
+        "{anonymous:?}"
+    );
+    let port = start_tls_proxy(&node);
+    let tmp = tempfile::tempdir().unwrap();
+    let template = bridged_template(tmp.path());
+    let hosts = format!("'https://localhost:{port}'");
+    let auth = |pw: &str, with_ca: bool| {
+        let mut extra = format!("  username: elastic\n  password: '{pw}'\n");
+        if with_ca {
+            extra.push_str(&format!("  ssl.certificate_authorities: ['{ca}']\n"));
+        }
+        es_config(&hosts, &template, &extra)
+    };
+    let expected = run_capture(&pcap, ALL_PROTOCOLS, &[]).events.len() as u64;
+    assert!(expected > 0);
+    let r = packetbeat(
+        &auth(password, true),
+        tmp.path(),
+        &["-e", "-t", "-I", pcap.to_str().unwrap()],
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(
+        summary_number(&r.stderr, "events acked"),
+        expected,
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        node.count(&format!("packetbeat-{ES_VERSION}"), None),
+        expected
+    );
+
+    let r = packetbeat(&auth(password, true), tmp.path(), &["test", "output"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("TLS version"), "{}", r.stderr);
+    let r = packetbeat(&auth("wrong", true), tmp.path(), &["test", "output"]);
+    assert_ne!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("401"),
+        "a wrong password is refused by the node:\n{}",
+        r.stderr
+    );
+    let r = packetbeat(&auth(password, false), tmp.path(), &["test", "output"]);
+    assert_ne!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains("certificate"),
+        "without the CA the certificate is not trusted:\n{}",
+        r.stderr
+    );
 }
