@@ -1499,3 +1499,31 @@ fn tls_and_basic_auth() {
         r.stderr
     );
 }
+
+/// Not a test: `scripts/bench-outputs` runs it (`--ignored`) to have a node and its bridging
+/// proxy for the Elasticsearch figures. It writes the proxy's URL and the template path to
+/// `$PB_ES_BENCH_DIR/endpoint`, then serves until `$PB_ES_BENCH_DIR/stop` exists, and prints
+/// the data stream's document count when it stops.
+#[test]
+#[ignore]
+fn node_for_the_outputs_benchmark() {
+    let Ok(dir) = std::env::var("PB_ES_BENCH_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    node_prerequisites().expect("the Elasticsearch test distribution and Java 17");
+    let node = Node::start();
+    let proxy = Proxy::start(node.port, &node.version());
+    let template = bridged_template(&dir);
+    std::fs::write(
+        dir.join("endpoint.tmp"),
+        format!("{}\n{}\n", proxy.url(), template.display()),
+    )
+    .unwrap();
+    std::fs::rename(dir.join("endpoint.tmp"), dir.join("endpoint")).unwrap();
+    while !dir.join("stop").exists() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let n = node.count(&format!("packetbeat-{ES_VERSION}"), None);
+    std::fs::write(dir.join("count"), n.to_string()).unwrap();
+}
