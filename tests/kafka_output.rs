@@ -3,7 +3,9 @@
 //! for every compression codec and partitioner; headers; a record over `max_message_bytes` is
 //! dropped, said and counted; the broker killed mid-run and restarted loses nothing (duplicates
 //! at most what was resent); SASL/SCRAM-SHA-512; TLS; no broker until `shutdown_timeout`; the
-//! DPDK reference configuration with `-E` overrides only.
+//! DPDK reference configuration with `-E` overrides only; `topics` rules and format strings in
+//! `topic` and `key` sending one run's DNS, HTTP and flow events to their own topics, each
+//! record keyed by its event's `source.ip`.
 
 mod common;
 mod kafka;
@@ -194,6 +196,190 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
     assert!(by_key["big"].iter().all(|r| r.headers == "h1:v1"));
     assert!(by_key["gzip"].iter().all(|r| r.headers == "NO_HEADERS"));
     assert_eq!(got, kept, "events under max_message_bytes");
+}
+
+/// The Ethernet captures `srcs` under ../shared/pcaps one after the other in `dst`, each moved
+/// in time to start a second after the previous one ends (so no connection spans two).
+fn concat_captures(srcs: &[&Path], dst: &Path) {
+    let u32le = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut next_start: Option<u64> = None;
+    for src in srcs {
+        let d = std::fs::read(src).unwrap();
+        assert_eq!(
+            u32le(&d[20..24]),
+            1,
+            "{}: Ethernet capture expected",
+            src.display()
+        );
+        if out.is_empty() {
+            out.extend_from_slice(&d[..24]);
+        }
+        let mut off = 24;
+        let mut shift: Option<i64> = None;
+        let mut last = 0u64;
+        while off + 16 <= d.len() {
+            let us = u32le(&d[off..]) as u64 * 1_000_000 + u32le(&d[off + 4..]) as u64;
+            let len = u32le(&d[off + 8..]) as usize;
+            let shift = *shift.get_or_insert(next_start.map_or(0, |n| n as i64 - us as i64));
+            let t = (us as i64 + shift) as u64;
+            out.extend_from_slice(&((t / 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&((t % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&d[off + 8..off + 16 + len]);
+            last = t;
+            off += 16 + len;
+        }
+        next_start = Some(last + 1_000_000);
+    }
+    std::fs::write(dst, out).unwrap();
+}
+
+/// One run of `pcap` with the DNS and HTTP analyzers and flows, and `output`.
+fn run_mixed(home: &Path, pcap: &Path, output: &str) -> (i32, String) {
+    let cfg = home.join("packetbeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "packetbeat.protocols:\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80]\n\
+             packetbeat.flows: {{timeout: 30s, period: 10s}}\n{output}\npath.data: {}\n",
+            home.join("data").display()
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+        .args(["-e", "-t", "-I"])
+        .arg(pcap)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--strict.perms=false")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn topic_rules_and_format_strings_route_each_event_to_its_topic_with_its_key() {
+    let Some((first, libs, _one)) = broker_test("pcaps/http_basicauth.pcap") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // DNS and HTTP transactions from several captures, and the flows of all of them.
+    let shared = first.parent().unwrap();
+    let pcap = h.join("mixed.pcap");
+    let srcs: Vec<PathBuf> = [
+        "http_basicauth.pcap",
+        "dns_google_com.pcap",
+        "dns_mx.pcap",
+        "dns_not_found.pcap",
+        "http_post.pcap",
+        "http_url_params.pcap",
+    ]
+    .iter()
+    .map(|f| shared.join(f))
+    .collect();
+    concat_captures(
+        &srcs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &pcap,
+    );
+    let out = h.join("file-out");
+    let (rc, err) = run_mixed(
+        h,
+        &pcap,
+        &format!("output.file: {{path: {}}}", out.display()),
+    );
+    assert_eq!(rc, 0, "{err}");
+    let mut lines = Vec::new();
+    for f in std::fs::read_dir(&out).unwrap().flatten() {
+        lines.extend(
+            std::fs::read_to_string(f.path())
+                .unwrap()
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    let type_of = |l: &str| -> String {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["type"].as_str().unwrap_or_default().to_string()
+    };
+    // The events each topic should hold, canonical.
+    let mut want: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for l in &lines {
+        let topic = match type_of(l).as_str() {
+            "dns" => "pb-dns",
+            "http" => "pb-http",
+            _ => "pb-rest",
+        };
+        want.entry(topic).or_default().push(canon(l));
+    }
+    for t in ["pb-dns", "pb-http", "pb-rest"] {
+        assert!(
+            want.get(t).is_some_and(|v| v.len() >= 3),
+            "{t}: {:?}",
+            want.get(t).map(Vec::len)
+        );
+    }
+    let broker = Broker::start(&libs, "");
+    let host = format!("127.0.0.1:{}", broker.port);
+
+    // Rules first (DNS to a fixed topic, HTTP to one named from the event), then `topic` for
+    // the rest; every record keyed by its event's source address.
+    let (rc, err) = run_mixed(
+        h,
+        &pcap,
+        &format!(
+            "output.kafka:\n  hosts: ['{host}']\n  topic: pb-rest\n  key: '%{{[source.ip]}}'\n  \
+             bulk_max_size: 4\n  topics:\n  - topic: pb-dns\n    when.equals:\n      type: dns\n  \
+             - topic: 'pb-%{{[network.protocol]}}'\n    when.equals.type: http\n"
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains(&format!("events acked {},", lines.len())),
+        "{err}"
+    );
+    assert!(!err.contains("Dropping event"), "{err}");
+    for (topic, events) in &want {
+        let recs = parse_records(broker.consume(topic, events.len(), ""));
+        let got = sorted(recs.iter().map(|r| canon(&r.value)).collect());
+        assert_eq!(got, sorted(events.clone()), "topic {topic}");
+        // The key is the event's source.ip; the hash partitioner puts one key in one partition.
+        let mut parts: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
+        for r in &recs {
+            let v: Value = serde_json::from_str(&r.value).unwrap();
+            let ip = v["source"]["ip"].as_str().unwrap_or("null");
+            assert_eq!(r.key, ip, "topic {topic}: {}", r.value);
+            parts.entry(&r.key).or_default().insert(r.partition);
+        }
+        assert!(parts.values().all(|p| p.len() == 1), "{topic}: {parts:?}");
+    }
+
+    // Rules only: events no rule names a topic for are dropped, said and counted, as libbeat.
+    let dns = want["pb-dns"].len();
+    let others = lines.len() - dns;
+    let (rc, err) = run_mixed(
+        h,
+        &pcap,
+        &format!(
+            "output.kafka:\n  hosts: ['{host}']\n  topics:\n  - topic: pb-only-dns\n    \
+             when.equals.type: dns\n"
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(
+        err.matches("Dropping event: no topic could be selected")
+            .count(),
+        others,
+        "{err}"
+    );
+    assert!(err.contains(&format!("dropped {others};")), "{err}");
+    let recs = parse_records(broker.consume("pb-only-dns", dns, ""));
+    let got = sorted(recs.iter().map(|r| canon(&r.value)).collect());
+    assert_eq!(got, sorted(want["pb-dns"].clone()));
+    assert!(recs.iter().all(|r| r.key == "null"), "no key configured");
 }
 
 /// `copies` copies of a DLT_NULL capture of TCP on IPv4, one after the other: copy k's client

@@ -1,8 +1,10 @@
 //! `output.kafka` options, with Packetbeat's names and defaults (libbeat `outputs/kafka`).
 
+use crate::common::fmtstr::{version_field, FormatString};
 use crate::config::types::{CodecConfig, GoDuration};
 use crate::outputs::net::backoff::BackoffConfig;
 use crate::outputs::net::tls::SslConfig;
+use crate::outputs::select::{Case, Selector, Settings};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,11 +16,12 @@ pub const DEFAULT_PORT: u16 = 9092;
 pub struct KafkaConfig {
     pub enabled: bool,
     pub hosts: Vec<String>,
-    /// The topic every event goes to (a fixed name: format strings are refused, see `validate`).
+    /// The topic: a format string (`pb-%{[network.protocol]}`), tried after `topics`.
     pub topic: Option<String>,
-    /// Rules choosing the topic per event: refused with a clear error.
+    /// Rules choosing the topic per event (`{topic, when, mappings, default}`), as libbeat's
+    /// `outil` selectors.
     pub topics: Option<serde_yaml::Value>,
-    /// The record key (a fixed string; format strings are refused).
+    /// The record key: a format string (`%{[source.ip]}`), evaluated per event.
     pub key: Option<String>,
     /// `random`, `round_robin` or `hash`, each a map of its settings.
     pub partition: BTreeMap<String, PartitionSettings>,
@@ -196,21 +199,11 @@ impl KafkaConfig {
             crate::outputs::net::host_port(h, DEFAULT_PORT)
                 .map_err(|e| format!("output.kafka.hosts: {e}"))?;
         }
-        if self.topics.is_some() {
-            return Err("output.kafka.topics (topic rules with conditions) is not supported by this build; use output.kafka.topic".into());
-        }
-        let topic = self.topic.as_deref().unwrap_or("");
-        if topic.is_empty() {
+        if self.topics.is_none() && self.topic().is_empty() {
             return Err("missing required field accessing 'output.kafka.topic'".into());
         }
-        if topic.contains("%{") {
-            return Err(format!("output.kafka.topic: format strings ('{topic}') are not supported by this build; use a fixed topic"));
-        }
-        if let Some(k) = &self.key {
-            if k.contains("%{") {
-                return Err(format!("output.kafka.key: format strings ('{k}') are not supported by this build; use a fixed key"));
-            }
-        }
+        self.topic_selector()?;
+        self.key_format()?;
         self.partitioner()?;
         self.compression()?;
         if self.compression.eq_ignore_ascii_case("gzip")
@@ -258,6 +251,32 @@ impl KafkaConfig {
 
     pub fn topic(&self) -> &str {
         self.topic.as_deref().unwrap_or("")
+    }
+
+    /// libbeat's `buildTopicSelector`: `topics` rules, then `topic`, names kept as written.
+    pub fn topic_selector(&self) -> Result<Selector, String> {
+        Selector::build(
+            self.topic.as_deref(),
+            self.topics.as_ref(),
+            &Settings {
+                key: "topic",
+                multi_key: "topics",
+                fail_empty: true,
+                case: Case::Keep,
+            },
+            "output.kafka",
+        )
+    }
+
+    /// `key` compiled (`None` without one), the beat's version fields put in as text.
+    pub fn key_format(&self) -> Result<Option<FormatString>, String> {
+        self.key
+            .as_deref()
+            .map(|k| {
+                FormatString::compile_resolving(k, version_field)
+                    .map_err(|e| format!("{e} accessing 'output.kafka.key'"))
+            })
+            .transpose()
     }
 
     pub fn compression(&self) -> Result<Compression, String> {
@@ -356,7 +375,8 @@ mod tests {
     use super::*;
 
     fn decode(y: &str) -> KafkaConfig {
-        let raw: serde_yaml::Value = serde_yaml::from_str(y).unwrap();
+        // As the loader hands the section over: dotted keys (`when.equals`) expanded.
+        let raw = crate::config::tree::normalize(serde_yaml::from_str(y).unwrap());
         crate::config::types::decode(&raw, "output.kafka", "t").unwrap()
     }
 
@@ -418,9 +438,7 @@ mod tests {
         for (y, msg) in [
             ("hosts: []\ntopic: t", "no hosts configured"),
             ("hosts: [h]", "output.kafka.topic"),
-            ("hosts: [h]\ntopic: '%{[fields.t]}'", "format strings"),
-            ("hosts: [h]\ntopic: t\nkey: '%{[x]}'", "format strings"),
-            ("hosts: [h]\ntopics: [{topic: a}]", "topics"),
+            ("hosts: [h]\ntopic: ''", "output.kafka.topic"),
             (
                 "hosts: [h]\ntopic: t\ncompression: brotli",
                 "compression mode 'brotli' unknown",
@@ -461,5 +479,95 @@ mod tests {
         decode("hosts: [h]\ntopic: t\ncompression: zstd")
             .validate()
             .unwrap();
+    }
+
+    #[test]
+    fn topic_and_key_format_strings_and_topic_rules() {
+        use crate::common::Ts;
+        use crate::outputs::select::event_of;
+        use crate::publish::event::Map;
+        let c = decode(
+            r#"
+hosts: [h]
+topic: "pb-%{[agent.version]}"
+key: "%{[source.ip]}"
+topics:
+  - topic: "dns-%{[dns.question.type]}"
+    when.equals:
+      type: dns
+  - topic: "%{[type]}"
+    mappings: {http: Web, tls: ""}
+    default: other
+    when.not.equals:
+      type: flow
+"#,
+        );
+        c.validate().unwrap();
+        let topic = c.topic_selector().unwrap();
+        let key = c.key_format().unwrap().unwrap();
+        assert!(topic.constant().is_none() && topic.reads_event());
+        let ts = Ts(0);
+        let pick = |doc: &str| topic.select_encoded(ts, &Map::new(), doc.as_bytes());
+        assert_eq!(
+            pick(r#"{"type":"dns","dns":{"question":{"type":"AAAA"}}}"#),
+            "dns-AAAA"
+        );
+        // topics keep their case (libbeat's SelectorKeepCase)
+        assert_eq!(pick(r#"{"type":"http"}"#), "Web");
+        assert_eq!(pick(r#"{"type":"tls"}"#), "other");
+        assert_eq!(
+            pick(r#"{"type":"flow"}"#),
+            format!("pb-{}", crate::BEAT_VERSION)
+        );
+        let ev = event_of(ts, &Map::new(), br#"{"source":{"ip":"10.0.0.1"}}"#);
+        assert_eq!(key.run(ts, &ev).unwrap(), "10.0.0.1");
+        assert!(key.run(ts, &event_of(ts, &Map::new(), b"{}")).is_err());
+
+        // A fixed topic and key stay constants: nothing is read per event.
+        let c = decode("hosts: [h]\ntopic: 'pb-%{[agent.version]}'\nkey: k");
+        assert_eq!(
+            c.topic_selector().unwrap().constant(),
+            Some(format!("pb-{}", crate::BEAT_VERSION))
+        );
+        assert_eq!(
+            c.key_format().unwrap().unwrap().constant().as_deref(),
+            Some("k")
+        );
+        // Rules alone are enough (the `topic` is then optional).
+        decode("hosts: [h]\ntopics: [{topic: a, when.equals: {type: dns}}]")
+            .validate()
+            .unwrap();
+        decode("hosts: [h]\ntopic: '%{[fields.t]}'\nkey: '%{+yyyy.MM.dd}'")
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn bad_topic_rules_and_format_strings_say_where() {
+        for (y, msg) in [
+            (
+                "hosts: [h]\ntopics: [{default: x}]",
+                "missing output.kafka.topics.0.topic",
+            ),
+            (
+                "hosts: [h]\ntopic: t\ntopics: [{topic: a}, {when.equals: {type: dns}}]",
+                "missing output.kafka.topics.1.topic",
+            ),
+            (
+                "hosts: [h]\ntopics: {topic: a}",
+                "expected a list of rules accessing 'output.kafka.topics'",
+            ),
+            ("hosts: [h]\ntopic: 'pb-%{[x'", "in output.kafka.topic"),
+            (
+                "hosts: [h]\ntopic: t\nkey: '%{[x'",
+                "accessing 'output.kafka.key'",
+            ),
+        ] {
+            let e = decode(y).validate().unwrap_err();
+            assert!(e.contains(msg), "{y}: {e}");
+        }
+        assert!(decode("hosts: [h]\ntopics: [{topic: a, when: {nope: {}}}]")
+            .validate()
+            .is_err());
     }
 }

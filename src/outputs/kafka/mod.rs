@@ -1,4 +1,16 @@
-//! `output.kafka`: events produced to one Kafka topic, as libbeat's kafka output does.
+//! `output.kafka`: events produced to Kafka topics, as libbeat's kafka output does.
+//!
+//! # Topics and keys
+//!
+//! The topic of an event comes from the `topics` rules, then `topic` (libbeat's
+//! `outil.BuildSelectorFromConfig` with `topic`/`topics`, names kept as written: see
+//! [`crate::outputs::select`]); an event for which neither names a topic is dropped with
+//! libbeat's "Dropping event: no topic could be selected" and counted. The record key is the
+//! `key` format string ([`crate::common::fmtstr`]) run on the event; a key that cannot be
+//! formatted (a field is missing) or comes out empty is no key, as libbeat and sarama leave it
+//! (the `hash` partitioner then picks a random partition). A fixed topic and key (the beat's
+//! version fields count as fixed) are computed once: nothing is read per event. Otherwise the
+//! encoded event is parsed once for both, as the Elasticsearch output does for `indices`.
 //!
 //! # Client
 //!
@@ -24,35 +36,44 @@
 //! `publish`, on the beater's output thread. Packet workers encode events ahead (the output
 //! returns its JSON codec from [`OutputType::codec`]); `publish` copies each event's bytes
 //! once into one buffer ([`Encoded`]) and once per attempt into the record the client
-//! serialises and compresses. A `publish` call's events are split per partition, and each
-//! partition's records into produce requests of at most `bulk_max_size` records and
-//! `max_message_bytes` bytes; all requests of a round are in flight together (one connection
-//! per broker), compression runs on the output thread.
+//! serialises and compresses. A `publish` call's events are split per topic, then per partition
+//! of their topic, and each partition's records into produce requests of at most
+//! `bulk_max_size` records and `max_message_bytes` bytes; all requests of a round, of every
+//! topic, are in flight together (one connection per broker), compression runs on the output
+//! thread. A topic's partitions are read on its first use on a connection (and read again on
+//! the next connection); each topic keeps its own partitioner state, as sarama does.
 //!
 //! # Delivery
 //!
 //! At least once: `publish` returns once the broker acknowledged every event, or the event
 //! was dropped and counted. A request that fails with a retriable error (connection lost,
 //! timeout, no leader, not enough replicas…) is sent again after `backoff.init` … `backoff.max`
-//! without limit, reconnecting (and re-reading the topic's partitions) first, so an unreachable
-//! cluster holds the capture back through the bounded queue; a request the broker refuses for
-//! good (`MESSAGE_TOO_LARGE`, `CORRUPT_MESSAGE`, authorization…) is sent again up to
-//! `max_retries` times (-1: without limit), then its events are dropped with a log line and
-//! counted. A request whose answer was lost may have been written: its events are then in the
-//! topic twice (counted as resent). An event whose record is bigger than `max_message_bytes`
-//! is dropped before it is sent, logged and counted; the rest of the batch goes on. Past
-//! `packetbeat.shutdown_timeout`, what is left is counted as not delivered.
+//! without limit, reconnecting (and re-reading the topics' partitions) first, so an unreachable
+//! cluster holds the capture back through the bounded queue. So does a topic whose partitions
+//! cannot be read (no such topic on a broker without `auto.create.topics.enable`): the batch's
+//! other topics are sent meanwhile, but the batch waits for it (where libbeat gives such
+//! events up once its batch retries are spent). A request the broker refuses for good (`MESSAGE_TOO_LARGE`,
+//! `CORRUPT_MESSAGE`, authorization…) is sent again up to `max_retries` times (-1: without
+//! limit), then its events are dropped with a log line and counted. A request whose answer was
+//! lost may have been written: its events are then in the topic twice (counted as resent). An
+//! event whose record is bigger than `max_message_bytes` is dropped before it is sent, logged
+//! and counted; the rest of the batch goes on. Past `packetbeat.shutdown_timeout`, what is left
+//! is counted as not delivered.
 
 pub mod config;
 pub mod partition;
 
+use crate::common::fmtstr::FormatString;
 use crate::outputs::net::backoff::Backoff;
 use crate::outputs::net::tls::SslConfig;
 use crate::outputs::net::{Encoded, Metrics};
+use crate::outputs::select::{event_of, Selector};
 use crate::outputs::{Deadline, Output, OutputType};
+use crate::publish::event::Map;
 use crate::publish::json::JsonCodec;
+use crate::publish::processors::ProcEvent;
 use crate::publish::Event;
-use config::{Compression, KafkaConfig, SaslMechanism};
+use config::{Compression, KafkaConfig, Partitioner, SaslMechanism};
 use partition::Partitioning;
 use rskafka::client::error::{Error as KError, ProtocolError};
 use rskafka::client::partition::{
@@ -60,7 +81,7 @@ use rskafka::client::partition::{
 };
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,8 +103,17 @@ pub struct KafkaOutput {
 
 /// What sends batches (apart from the runtime it runs on).
 struct Producer {
-    topic: String,
+    /// `topics` and `topic`.
+    topic: Selector,
+    /// The topic of every event, when the selector depends on none.
+    fixed_topic: Option<String>,
+    /// The record key of every event (`None`: no key), when `key` depends on no event.
     key: Option<Vec<u8>>,
+    /// `key` when it is formatted per event.
+    key_format: Option<FormatString>,
+    /// A per-event topic or key reads the event's fields: the event is then parsed, once for
+    /// both.
+    reads_event: bool,
     headers: BTreeMap<String, Vec<u8>>,
     compression: KCompression,
     max_message_bytes: usize,
@@ -93,11 +123,15 @@ struct Producer {
     refresh_every: Duration,
     reachable_only: bool,
     backoff: Backoff,
-    partitioning: Partitioning,
+    partitioner: Partitioner,
+    /// Each topic's partitioner state, from the topic's first use (sarama keeps one per topic,
+    /// across reconnections).
+    partitioning: HashMap<String, Partitioning>,
     builder: BuilderSettings,
     conn: Option<Connected>,
     metrics: Arc<Metrics>,
-    /// Events dropped before sending (too large, or no hash field with `random: false`).
+    /// Events dropped before sending (no topic, too large, or no hash field with
+    /// `random: false`).
     dropped: AtomicU64,
     /// Bytes of the acknowledged records (before compression).
     record_bytes: u64,
@@ -116,15 +150,34 @@ struct BuilderSettings {
     timeout: Duration,
 }
 
-/// A client and the topic's partitions.
+/// A client and the partitions of the topics used on it.
 struct Connected {
-    _client: Client,
-    partitions: Vec<Arc<PartitionClient>>,
+    client: Client,
+    /// Read on a topic's first use on this connection.
+    topics: HashMap<String, Arc<TopicPartitions>>,
     at: Instant,
+}
+
+/// A topic's partitions (ids sorted) and a client for each.
+struct TopicPartitions {
+    ids: Vec<i32>,
+    clients: Vec<Arc<PartitionClient>>,
+}
+
+/// A batch's events for one topic.
+struct TopicEvents {
+    name: String,
+    /// Events (index into the batch, record size) not given a partition yet.
+    waiting: Vec<(usize, usize)>,
+    /// The topic's partitions on the current connection, once read.
+    parts: Option<Arc<TopicPartitions>>,
 }
 
 /// One produce request's worth of events: indexes into the batch's [`Encoded`].
 struct Chunk {
+    /// Index into the batch's [`TopicEvents`].
+    topic: usize,
+    /// Index into the topic's partitions.
     partition: usize,
     events: Vec<usize>,
     bytes: usize,
@@ -232,9 +285,27 @@ impl Producer {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let topic = c.topic_selector().map_err(anyhow::Error::msg)?;
+        let fixed_topic = topic.constant();
+        let key_format = c.key_format().map_err(anyhow::Error::msg)?;
+        // libbeat formats the key to bytes and sarama writes empty ones as no key (and the hash
+        // partitioner then picks a random partition).
+        let (key, key_format) = match key_format {
+            None => (None, None),
+            Some(f) => match f.constant() {
+                Some(k) if k.is_empty() => (None, None),
+                Some(k) => (Some(k.into_bytes()), None),
+                None => (None, Some(f)),
+            },
+        };
+        let reads_event = (fixed_topic.is_none() && topic.reads_event())
+            || key_format.as_ref().is_some_and(|f| f.reads_fields());
         Ok(Producer {
-            topic: c.topic().to_string(),
-            key: c.key.as_ref().map(|k| k.as_bytes().to_vec()),
+            topic,
+            fixed_topic,
+            key,
+            key_format,
+            reads_event,
             headers: c
                 .headers
                 .iter()
@@ -254,7 +325,8 @@ impl Producer {
             refresh_every: c.metadata.refresh_frequency.0,
             reachable_only: c.reachable_only(),
             backoff: Backoff::new(c.backoff.init.0, c.backoff.max.0),
-            partitioning: Partitioning::new(c.partitioner().map_err(anyhow::Error::msg)?),
+            partitioner: c.partitioner().map_err(anyhow::Error::msg)?,
+            partitioning: HashMap::new(),
             builder: BuilderSettings {
                 hosts,
                 client_id: c.client_id.clone(),
@@ -273,10 +345,49 @@ impl Producer {
         })
     }
 
+    /// Whether events get their topic or key from themselves (else every event goes to
+    /// `fixed_topic` with `key`, and nothing is computed per event).
+    fn routes_per_event(&self) -> bool {
+        self.fixed_topic.is_none() || self.key_format.is_some()
+    }
+
+    /// The topic (empty: none selected; unused with a fixed topic) and the record key (when
+    /// formatted per event) of event `e`, encoded as `doc`.
+    fn route(&self, e: &Event, doc: &[u8]) -> (String, Option<Vec<u8>>) {
+        let ts = e.timestamp;
+        let ev = if self.reads_event {
+            event_of(ts, &e.meta, doc)
+        } else {
+            ProcEvent::new(ts, Map::new(), Map::new())
+        };
+        let topic = match self.fixed_topic {
+            Some(_) => String::new(),
+            None => self.topic.select(ts, &ev),
+        };
+        // libbeat's getEventMessage: a key that cannot be formatted (a field is missing) is
+        // left out, the event is still sent.
+        let key = self
+            .key_format
+            .as_ref()
+            .and_then(|f| f.run(ts, &ev).ok())
+            .filter(|k| !k.is_empty())
+            .map(String::into_bytes);
+        (topic, key)
+    }
+
+    /// Event `i`'s record key: its own (`keys`, when formatted per event) or the fixed one.
+    fn key_of<'a>(&'a self, keys: &'a [Option<Vec<u8>>], i: usize) -> Option<&'a [u8]> {
+        if self.key_format.is_some() {
+            keys[i].as_deref()
+        } else {
+            self.key.as_deref()
+        }
+    }
+
     /// The record for event `i`, its bytes copied from the batch.
-    fn record(&self, enc: &Encoded, i: usize, ts: i64) -> Record {
+    fn record(&self, enc: &Encoded, i: usize, ts: i64, key: Option<&[u8]>) -> Record {
         Record {
-            key: self.key.clone(),
+            key: key.map(<[u8]>::to_vec),
             value: Some(enc.event(i).to_vec()),
             headers: self.headers.clone(),
             timestamp: rskafka::chrono::DateTime::from_timestamp_millis(ts).unwrap_or_default(),
@@ -284,9 +395,9 @@ impl Producer {
     }
 
     /// The size sarama counts against `max_message_bytes` for an event of `len` bytes.
-    fn record_size(&self, len: usize) -> usize {
+    fn record_size(&self, len: usize, key_len: usize) -> usize {
         len + RECORD_OVERHEAD
-            + self.key.as_ref().map_or(0, |k| k.len())
+            + key_len
             + self
                 .headers
                 .iter()
@@ -294,29 +405,25 @@ impl Producer {
                 .sum::<usize>()
     }
 
-    /// Splits the batch into produce requests: per partition, in order, at most
+    /// Splits one topic's events into produce requests: per partition, in order, at most
     /// `bulk_max_size` records and `max_message_bytes` bytes each.
-    fn chunks(&self, per_partition: Vec<Vec<(usize, usize)>>) -> Vec<Chunk> {
+    fn chunks(&self, topic: usize, per_partition: Vec<Vec<(usize, usize)>>) -> Vec<Chunk> {
         let mut out = Vec::new();
+        let empty = |p| Chunk {
+            topic,
+            partition: p,
+            events: Vec::new(),
+            bytes: 0,
+            refusals: 0,
+        };
         for (p, events) in per_partition.into_iter().enumerate() {
-            let mut cur = Chunk {
-                partition: p,
-                events: Vec::new(),
-                bytes: 0,
-                refusals: 0,
-            };
+            let mut cur = empty(p);
             for (i, size) in events {
                 if !cur.events.is_empty()
                     && (cur.events.len() >= self.bulk_max_size
                         || cur.bytes + size > self.max_message_bytes)
                 {
-                    let next = Chunk {
-                        partition: p,
-                        events: Vec::new(),
-                        bytes: 0,
-                        refusals: 0,
-                    };
-                    out.push(std::mem::replace(&mut cur, next));
+                    out.push(std::mem::replace(&mut cur, empty(p)));
                 }
                 cur.events.push(i);
                 cur.bytes += size;
@@ -328,8 +435,8 @@ impl Producer {
         out
     }
 
-    /// A connected client with the topic's partitions (read again every
-    /// `metadata.refresh_frequency`).
+    /// A connected client (made again every `metadata.refresh_frequency`, which re-reads the
+    /// topics' partitions on their next use).
     async fn connect(&mut self) -> Result<(), KError> {
         if let Some(c) = &self.conn {
             if self.refresh_every.is_zero() || c.at.elapsed() < self.refresh_every {
@@ -354,47 +461,128 @@ impl Producer {
             cb = cb.sasl_config(sasl.clone());
         }
         let client = with_timeout(b.timeout, cb.build()).await?;
-        let ids = with_timeout(b.timeout, partitions_of(&client, &self.topic)).await?;
-        let mut partitions = Vec::with_capacity(ids.len());
-        for id in ids {
-            let pc = with_timeout(
-                b.timeout,
-                client.partition_client(self.topic.clone(), id, UnknownTopicHandling::Retry),
-            )
-            .await?;
-            partitions.push(Arc::new(pc));
-        }
         if self.conn.is_none() {
-            tracing::info!(target: LOG, "Connection to kafka({}) established; topic {} has {} partitions", b.hosts.join(","), self.topic, partitions.len());
+            tracing::info!(target: LOG, "Connection to kafka({}) established", b.hosts.join(","));
         }
         self.conn = Some(Connected {
-            _client: client,
-            partitions,
+            client,
+            topics: HashMap::new(),
             at: Instant::now(),
         });
         Ok(())
     }
 
-    /// Sends a batch until every event is acknowledged or dropped.
-    async fn send(&mut self, enc: &Encoded, ts: &[i64]) {
-        let total = enc.len();
-        // Oversized events are dropped up front; the rest keep their order.
-        let mut sizes = Vec::with_capacity(total);
-        for i in 0..total {
-            let size = self.record_size(enc.event(i).len());
+    /// `topic`'s partitions on the current connection, read on first use (a broker with
+    /// `auto.create.topics.enable` creates the topic then).
+    async fn partitions(&mut self, topic: &str) -> Result<Arc<TopicPartitions>, KError> {
+        let conn = self.conn.as_mut().expect("called when connected");
+        if let Some(p) = conn.topics.get(topic) {
+            return Ok(p.clone());
+        }
+        let timeout = self.builder.timeout;
+        let ids = with_timeout(timeout, partitions_of(&conn.client, topic)).await?;
+        let mut clients = Vec::with_capacity(ids.len());
+        for &id in &ids {
+            let pc = with_timeout(
+                timeout,
+                conn.client
+                    .partition_client(topic.to_string(), id, UnknownTopicHandling::Retry),
+            )
+            .await?;
+            clients.push(Arc::new(pc));
+        }
+        if !self.partitioning.contains_key(topic) {
+            tracing::info!(target: LOG, "Kafka topic {topic} has {} partitions", ids.len());
+            self.partitioning.insert(
+                topic.to_string(),
+                Partitioning::new(self.partitioner.clone()),
+            );
+        }
+        let p = Arc::new(TopicPartitions { ids, clients });
+        conn.topics.insert(topic.to_string(), p.clone());
+        Ok(p)
+    }
+
+    /// The batch's events grouped by topic (in order of first appearance), each event with its
+    /// record size; events over `max_message_bytes` are dropped here.
+    fn group(&self, enc: &Encoded, keys: &[Option<Vec<u8>>]) -> Vec<TopicEvents> {
+        let new_group = |name: &str, capacity| TopicEvents {
+            name: name.to_string(),
+            waiting: Vec::with_capacity(capacity),
+            parts: None,
+        };
+        let mut groups: Vec<TopicEvents> = Vec::new();
+        // Topic → group, for per-event topics; runs of one topic skip the lookup.
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut last = 0;
+        if let Some(t) = &self.fixed_topic {
+            groups.push(new_group(t, enc.len()));
+        }
+        for i in 0..enc.len() {
+            if self.fixed_topic.is_none() {
+                let name = enc.targets[i].as_str();
+                if groups.get(last).is_none_or(|g| g.name != name) {
+                    last = *index.entry(name).or_insert_with(|| {
+                        groups.push(new_group(name, 0));
+                        groups.len() - 1
+                    });
+                }
+            }
+            let key_len = self.key_of(keys, i).map_or(0, <[u8]>::len);
+            let size = self.record_size(enc.event(i).len(), key_len);
             if size > self.max_message_bytes {
-                tracing::error!(target: LOG, "Kafka (topic={}): dropping too large message of size {size}.", self.topic);
+                tracing::error!(target: LOG, "Kafka (topic={}): dropping too large message of size {size}.", groups[last].name);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                sizes.push(None);
             } else {
-                sizes.push(Some(size));
+                groups[last].waiting.push((i, size));
             }
         }
+        groups
+    }
+
+    /// Gives the topic's waiting events their partitions and cuts them into produce requests.
+    fn assign(
+        &mut self,
+        g: usize,
+        groups: &mut [TopicEvents],
+        enc: &Encoded,
+        keys: &[Option<Vec<u8>>],
+    ) -> Vec<Chunk> {
+        let group = &mut groups[g];
+        let Some(parts) = &group.parts else {
+            return Vec::new();
+        };
+        let n = parts.clients.len();
+        let partitioning = self
+            .partitioning
+            .entry(group.name.clone())
+            .or_insert_with(|| Partitioning::new(self.partitioner.clone()));
+        let mut per: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+        for (i, size) in std::mem::take(&mut group.waiting) {
+            let key = match &self.key_format {
+                Some(_) => keys[i].as_deref(),
+                None => self.key.as_deref(),
+            };
+            match partitioning.pick(key, enc.event(i), n as u32) {
+                Some(p) => per[p as usize].push((i, size)),
+                None => {
+                    tracing::error!(target: LOG, "Hashing partition key failed: a hash field is missing; dropping the event");
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.chunks(g, per)
+    }
+
+    /// Sends a batch until every event is acknowledged or dropped. `enc.targets` holds each
+    /// event's topic unless there is a fixed one; `keys` each event's record key when `key` is
+    /// formatted per event.
+    async fn send(&mut self, enc: &Encoded, ts: &[i64], keys: &[Option<Vec<u8>>]) {
+        let mut groups = self.group(enc, keys);
         let mut pending: Vec<Chunk> = Vec::new();
-        let mut assigned = false;
         loop {
             if self.deadline.passed() {
-                self.abandon(&pending, assigned, &sizes);
+                self.abandon(&pending, &groups);
                 return;
             }
             if let Err(e) = self.connect().await {
@@ -404,43 +592,51 @@ impl Producer {
                 self.wait_backoff().await;
                 continue;
             }
-            let parts = self
-                .conn
-                .as_ref()
-                .expect("connected above")
-                .partitions
-                .clone();
-            let n_parts = parts.len() as u32;
-            if !assigned {
-                let mut per: Vec<Vec<(usize, usize)>> = vec![Vec::new(); parts.len()];
-                for (i, size) in sizes.iter().enumerate() {
-                    let Some(size) = *size else { continue };
-                    match self
-                        .partitioning
-                        .pick(self.key.as_deref(), enc.event(i), n_parts)
-                    {
-                        Some(p) => per[p as usize].push((i, size)),
-                        None => {
-                            tracing::error!(target: LOG, "Hashing partition key failed: a hash field is missing; dropping the event");
-                            self.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
+            // The partitions of each topic with events left (read again after a reconnection).
+            let mut needed = vec![false; groups.len()];
+            for c in &pending {
+                needed[c.topic] = true;
+            }
+            let mut unread = false;
+            for (g, group) in groups.iter_mut().enumerate() {
+                group.parts = None;
+                if !needed[g] && group.waiting.is_empty() {
+                    continue;
+                }
+                match self.partitions(&group.name).await {
+                    Ok(p) => group.parts = Some(p),
+                    Err(e) => {
+                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(target: LOG, "Kafka connect fails with: {} (topic={})", reason(&e), group.name);
+                        unread = true;
                     }
                 }
-                pending = self.chunks(per);
-                assigned = true;
             }
-            if pending.is_empty() {
+            for g in 0..groups.len() {
+                let chunks = self.assign(g, &mut groups, enc, keys);
+                pending.extend(chunks);
+            }
+            // Requests of topics whose partitions could not be read wait for the next round.
+            let (ready, mut held): (Vec<Chunk>, Vec<Chunk>) = pending
+                .into_iter()
+                .partition(|c| groups[c.topic].parts.is_some());
+            if ready.is_empty() && held.is_empty() && !unread {
+                self.backoff.reset();
                 return;
             }
             let compression = self.compression;
             let timeout = self.timeout;
-            let reqs = pending.iter().map(|c| {
+            let reqs = ready.iter().map(|c| {
+                let parts = groups[c.topic]
+                    .parts
+                    .as_ref()
+                    .expect("ready chunks have them");
                 let records: Vec<Record> = c
                     .events
                     .iter()
-                    .map(|&i| self.record(enc, i, ts[i]))
+                    .map(|&i| self.record(enc, i, ts[i], self.key_of(keys, i)))
                     .collect();
-                let pc = parts[c.partition.min(parts.len() - 1)].clone();
+                let pc = parts.clients[c.partition.min(parts.clients.len() - 1)].clone();
                 async move { with_timeout(timeout, pc.produce(records, compression)).await }
             });
             let all = futures::future::join_all(reqs);
@@ -455,18 +651,21 @@ impl Producer {
             let results = match futures::future::select(all, passed).await {
                 futures::future::Either::Left((r, _)) => r,
                 futures::future::Either::Right(_) => {
-                    self.abandon(&pending, assigned, &sizes);
+                    held.extend(ready);
+                    self.abandon(&held, &groups);
                     return;
                 }
             };
             self.metrics
                 .batches
-                .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                .fetch_add(ready.len() as u64, Ordering::Relaxed);
             let mut still = Vec::new();
-            let mut failed_parts = Vec::new();
-            let mut reconnect = false;
-            for (mut c, r) in pending.into_iter().zip(results) {
+            // (topic, partition) of the requests that failed with a retriable error.
+            let mut failed_parts: Vec<(usize, usize)> = Vec::new();
+            let mut reconnect = unread;
+            for (mut c, r) in ready.into_iter().zip(results) {
                 let n = c.events.len();
+                let topic = groups[c.topic].name.as_str();
                 match r {
                     Ok(_) => {
                         self.metrics.acked.fetch_add(n as u64, Ordering::Relaxed);
@@ -477,33 +676,39 @@ impl Producer {
                     Err(e) if retriable(&e) => {
                         self.metrics.errors.fetch_add(1, Ordering::Relaxed);
                         self.metrics.failed.fetch_add(n as u64, Ordering::Relaxed);
-                        tracing::error!(target: LOG, "Kafka (topic={}, partition {}): {}; {n} events will be resent", self.topic, c.partition, reason(&e));
+                        let parts = groups[c.topic]
+                            .parts
+                            .as_ref()
+                            .expect("sent chunks have them");
+                        let id = parts.ids[c.partition.min(parts.ids.len() - 1)];
+                        tracing::error!(target: LOG, "Kafka (topic={topic}, partition {id}): {}; {n} events will be resent", reason(&e));
                         reconnect = true;
-                        failed_parts.push(c.partition);
+                        failed_parts.push((c.topic, c.partition));
                         still.push(c);
                     }
                     Err(e) => {
                         self.metrics.errors.fetch_add(1, Ordering::Relaxed);
                         c.refusals += 1;
                         if self.max_retries >= 0 && c.refusals > self.max_retries {
-                            tracing::error!(target: LOG, "Kafka (topic={}): the broker refused {n} events {} times ({}); dropping them", self.topic, c.refusals, reason(&e));
+                            tracing::error!(target: LOG, "Kafka (topic={topic}): the broker refused {n} events {} times ({}); dropping them", c.refusals, reason(&e));
                             self.dropped.fetch_add(n as u64, Ordering::Relaxed);
                         } else {
-                            tracing::error!(target: LOG, "Kafka (topic={}): the broker refused {n} events ({}); retrying", self.topic, reason(&e));
+                            tracing::error!(target: LOG, "Kafka (topic={topic}): the broker refused {n} events ({}); retrying", reason(&e));
                             self.metrics.failed.fetch_add(n as u64, Ordering::Relaxed);
                             still.push(c);
                         }
                     }
                 }
             }
-            if still.is_empty() {
+            still.extend(held);
+            if still.is_empty() && !unread {
                 self.backoff.reset();
                 return;
             }
-            // `reachable_only`: events of a partition that failed go to the partitions that took
-            // their requests, when some did.
-            if self.reachable_only && failed_parts.len() < parts.len() {
-                still = self.spread_over_reachable(still, &failed_parts, parts.len());
+            // `reachable_only`: events of a partition that failed go to the partitions of the
+            // same topic that took their requests, when some did.
+            if self.reachable_only {
+                still = spread_over_reachable(still, &failed_parts, &groups);
             }
             if reconnect {
                 self.conn = None;
@@ -511,21 +716,6 @@ impl Producer {
             pending = still;
             self.wait_backoff().await;
         }
-    }
-
-    /// Moves the chunks of failed partitions to the others, round robin.
-    fn spread_over_reachable(&self, chunks: Vec<Chunk>, failed: &[usize], n: usize) -> Vec<Chunk> {
-        let ok: Vec<usize> = (0..n).filter(|p| !failed.contains(p)).collect();
-        chunks
-            .into_iter()
-            .enumerate()
-            .map(|(k, mut c)| {
-                if failed.contains(&c.partition) {
-                    c.partition = ok[k % ok.len()];
-                }
-                c
-            })
-            .collect()
     }
 
     async fn wait_backoff(&mut self) {
@@ -537,17 +727,43 @@ impl Producer {
     }
 
     /// Past the shutdown deadline: what is not acknowledged is not delivered.
-    fn abandon(&mut self, pending: &[Chunk], assigned: bool, sizes: &[Option<usize>]) {
-        let left = if assigned {
-            pending.iter().map(|c| c.events.len()).sum::<usize>()
-        } else {
-            sizes.iter().filter(|s| s.is_some()).count()
-        };
+    fn abandon(&mut self, pending: &[Chunk], groups: &[TopicEvents]) {
+        let left = pending.iter().map(|c| c.events.len()).sum::<usize>()
+            + groups.iter().map(|g| g.waiting.len()).sum::<usize>();
         self.metrics
             .not_delivered
             .fetch_add(left as u64, Ordering::Relaxed);
         self.abandoned = true;
     }
+}
+
+/// Moves the requests of a topic's failed partitions to the topic's other partitions, round
+/// robin, when some of them took their requests.
+fn spread_over_reachable(
+    chunks: Vec<Chunk>,
+    failed: &[(usize, usize)],
+    groups: &[TopicEvents],
+) -> Vec<Chunk> {
+    let mut turn = 0;
+    chunks
+        .into_iter()
+        .map(|mut c| {
+            if !failed.contains(&(c.topic, c.partition)) {
+                return c;
+            }
+            let Some(parts) = &groups[c.topic].parts else {
+                return c;
+            };
+            let ok: Vec<usize> = (0..parts.clients.len())
+                .filter(|&p| !failed.contains(&(c.topic, p)))
+                .collect();
+            if !ok.is_empty() {
+                c.partition = ok[turn % ok.len()];
+                turn += 1;
+            }
+            c
+        })
+        .collect()
 }
 
 /// The topic's partition ids; a metadata request for the topic itself first lets a broker
@@ -624,12 +840,35 @@ impl Output for KafkaOutput {
             targets: Vec::new(),
         };
         let mut ts = Vec::with_capacity(events.len());
+        // Each event's key, when formatted per event.
+        let mut keys = Vec::new();
+        let per_event = p.routes_per_event();
         for e in events {
+            let start = enc.data.len();
             self.codec.encode_into(e, &mut enc.data);
+            if per_event {
+                let (topic, key) = p.route(e, &enc.data[start..]);
+                if p.fixed_topic.is_none() {
+                    if topic.is_empty() {
+                        // libbeat's getEventMessage (errNoTopicsSelected), logged as its
+                        // Publish does.
+                        tracing::error!(target: LOG, "Dropping event: no topic could be selected");
+                        p.dropped.fetch_add(1, Ordering::Relaxed);
+                        enc.data.truncate(start);
+                        continue;
+                    }
+                    enc.targets.push(topic);
+                }
+                if p.key_format.is_some() {
+                    keys.push(key);
+                }
+            }
             enc.ends.push(enc.data.len());
             ts.push(e.timestamp.nanos() / 1_000_000);
         }
-        self.rt.block_on(self.producer.send(&enc, &ts));
+        if !enc.is_empty() {
+            self.rt.block_on(p.send(&enc, &ts, &keys));
+        }
         Ok(())
     }
 
@@ -650,5 +889,109 @@ impl Output for KafkaOutput {
 
     fn batch_hint(&self) -> usize {
         self.producer.bulk_max_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::Ts;
+
+    fn producer(y: &str) -> Producer {
+        let raw = crate::config::tree::normalize(serde_yaml::from_str(y).unwrap());
+        let c = load_config(&raw, "t").unwrap();
+        Producer::new(&c).unwrap()
+    }
+
+    fn batch(docs: &[&str], p: &Producer) -> (Encoded, Vec<Option<Vec<u8>>>) {
+        let mut enc = Encoded {
+            data: Vec::new(),
+            ends: Vec::new(),
+            targets: Vec::new(),
+        };
+        let mut keys = Vec::new();
+        for d in docs {
+            let (topic, key) = p.route(&Event::new(Ts(0)), d.as_bytes());
+            enc.data.extend_from_slice(d.as_bytes());
+            enc.ends.push(enc.data.len());
+            enc.targets.push(topic);
+            keys.push(key);
+        }
+        (enc, keys)
+    }
+
+    #[test]
+    fn fixed_topic_and_key_are_not_computed_per_event() {
+        let p = producer("hosts: [h]\ntopic: 'pb-%{[agent.version]}'\nkey: k");
+        assert!(!p.routes_per_event());
+        assert_eq!(
+            p.fixed_topic.as_deref(),
+            Some(format!("pb-{}", crate::BEAT_VERSION).as_str())
+        );
+        assert_eq!(p.key.as_deref(), Some(&b"k"[..]));
+        // An empty key is no key, as sarama writes it.
+        let p = producer("hosts: [h]\ntopic: t\nkey: ''");
+        assert!(!p.routes_per_event() && p.key.is_none());
+        // A key from the time alone is per event, but reads no field.
+        let p = producer("hosts: [h]\ntopic: t\nkey: '%{+yyyy}'");
+        assert!(p.routes_per_event() && !p.reads_event);
+        assert_eq!(
+            p.route(&Event::new(Ts(0)), b"{}").1.as_deref(),
+            Some(&b"1970"[..])
+        );
+    }
+
+    #[test]
+    fn events_are_grouped_per_topic_with_their_own_keys() {
+        let p = producer(
+            "hosts: [h]\ntopic: rest\nkey: '%{[source.ip]}'\nmax_message_bytes: 100\n\
+             topics:\n- topic: 'pb-%{[type]}'\n  when.or:\n  - equals.type: dns\n  - equals.type: http\n",
+        );
+        assert!(p.routes_per_event() && p.reads_event);
+        let big = format!(r#"{{"type":"dns","pad":"{}"}}"#, "x".repeat(100));
+        let docs = [
+            r#"{"type":"dns","source":{"ip":"10.0.0.1"}}"#,
+            r#"{"type":"flow","source":{"ip":"10.0.0.2"}}"#,
+            r#"{"type":"http"}"#,
+            &big,
+            r#"{"type":"dns","source":{"ip":"10.0.0.3"}}"#,
+        ];
+        let (enc, keys) = batch(&docs, &p);
+        assert_eq!(
+            enc.targets,
+            ["pb-dns", "rest", "pb-http", "pb-dns", "pb-dns"]
+        );
+        // No source.ip: no key (libbeat leaves out a key that cannot be formatted).
+        assert_eq!(keys[0].as_deref(), Some(&b"10.0.0.1"[..]));
+        assert_eq!(keys[2], None);
+        let groups = p.group(&enc, &keys);
+        let got: Vec<(&str, Vec<usize>)> = groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.waiting.iter().map(|w| w.0).collect()))
+            .collect();
+        // In order of first appearance; the event over max_message_bytes is dropped.
+        assert_eq!(
+            got,
+            [
+                ("pb-dns", vec![0, 4]),
+                ("rest", vec![1]),
+                ("pb-http", vec![2])
+            ]
+        );
+        assert_eq!(p.dropped.load(Ordering::Relaxed), 1);
+        // The record size counts each event's own key.
+        assert_eq!(
+            groups[0].waiting[0].1,
+            docs[0].len() + RECORD_OVERHEAD + "10.0.0.1".len()
+        );
+        assert_eq!(groups[2].waiting[0].1, docs[2].len() + RECORD_OVERHEAD);
+    }
+
+    #[test]
+    fn an_event_without_a_topic_gets_an_empty_one() {
+        let p = producer("hosts: [h]\ntopics: [{topic: a, when.equals.type: dns}]");
+        assert!(p.fixed_topic.is_none());
+        let (enc, _) = batch(&[r#"{"type":"dns"}"#, r#"{"type":"flow"}"#], &p);
+        assert_eq!(enc.targets, ["a", ""]);
     }
 }
