@@ -501,3 +501,34 @@ fn hostile_config_input_is_a_clear_error() {
         started.elapsed()
     );
 }
+
+/// `completion bash` is a script bash sources, completing the subcommands and their flags;
+/// `zsh` too; any other shell is refused as Beats refuses it.
+#[test]
+fn completion_scripts() {
+    let o = run(&["completion", "bash"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("pb.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    let words = |line: &str| {
+        let probe = format!(
+            "source '{}'; COMP_WORDS=({line}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; _packetbeat packetbeat \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let o = Command::new("bash").arg("-c").arg(&probe).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let top = words("packetbeat ''");
+    for cmd in ["run", "setup", "export", "keystore", "devices", "test", "version"] {
+        assert!(top.lines().any(|w| w == cmd), "{cmd} not in {top}");
+    }
+    let export = words("packetbeat export te");
+    assert_eq!(export.trim(), "template");
+    let z = run(&["completion", "zsh"], &[]);
+    assert!(z.status.success() && stdout(&z).starts_with("#compdef packetbeat"));
+    let f = run(&["completion", "fish"], &[]);
+    assert_eq!(f.status.code(), Some(1));
+    assert!(stderr(&f).contains("Unknown shell fish"), "{}", stderr(&f));
+}

@@ -185,8 +185,11 @@ pub enum Command {
         #[command(subcommand)]
         what: keystore::KeystoreCommand,
     },
-    /// Output shell completion code (not implemented by packetbeat-rs)
-    Completion(Unsupported),
+    /// Output shell completion code for the specified shell (bash and zsh only by the moment)
+    Completion {
+        /// bash or zsh
+        shell: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -453,6 +456,23 @@ pub fn apply_run_args(cfg: &mut Config, run: &RunArgs) {
     }
 }
 
+/// `completion bash|zsh`: the script the shell sources, generated from this CLI's own definition
+/// (Beats' cobra command accepts the same two shells).
+fn completion(shell: &str) -> Result<i32, String> {
+    use clap::CommandFactory;
+    let sh = match shell {
+        "bash" => clap_complete::Shell::Bash,
+        "zsh" => clap_complete::Shell::Zsh,
+        other => return Err(format!("Unknown shell {other}, only bash and zsh are available")),
+    };
+    // Generated into memory first: the crate panics on a write error (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(sh, &mut Cli::command(), "packetbeat", &mut script);
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(&script);
+    Ok(0)
+}
+
 fn unsupported(what: &str) -> Result<i32, String> {
     Err(format!(
         "the '{what}' command is not implemented by packetbeat-rs"
@@ -543,7 +563,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
         }) => Ok(export::ilm_policy(&load_options(&g), &a)),
         Some(Command::Setup(a)) => setup(&g, &a),
         Some(Command::Keystore { what }) => Ok(keystore::run(&g, what)),
-        Some(Command::Completion(_)) => unsupported("completion"),
+        Some(Command::Completion { shell }) => completion(&shell),
         Some(Command::Run(run)) => run_beat(&g, run.merged(cli.run)),
         None => run_beat(&g, cli.run),
     }
