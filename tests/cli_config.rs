@@ -521,7 +521,9 @@ fn completion_scripts() {
         stdout(&o)
     };
     let top = words("packetbeat ''");
-    for cmd in ["run", "setup", "export", "keystore", "devices", "test", "version"] {
+    for cmd in [
+        "run", "setup", "export", "keystore", "devices", "test", "version",
+    ] {
         assert!(top.lines().any(|w| w == cmd), "{cmd} not in {top}");
     }
     let export = words("packetbeat export te");

@@ -463,7 +463,11 @@ fn completion(shell: &str) -> Result<i32, String> {
     let sh = match shell {
         "bash" => clap_complete::Shell::Bash,
         "zsh" => clap_complete::Shell::Zsh,
-        other => return Err(format!("Unknown shell {other}, only bash and zsh are available")),
+        other => {
+            return Err(format!(
+                "Unknown shell {other}, only bash and zsh are available"
+            ))
+        }
     };
     // Generated into memory first: the crate panics on a write error (a closed pipe).
     let mut script = Vec::new();
