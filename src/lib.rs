@@ -12,6 +12,7 @@ pub mod config;
 pub mod decoder;
 pub mod flows;
 pub mod keystore;
+pub mod monitoring;
 pub mod outputs;
 pub mod protos;
 pub mod publish;

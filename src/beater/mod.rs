@@ -251,6 +251,7 @@ fn open_fanout(
 fn capture_fanout(
     sources: Vec<Box<dyn PacketSource>>,
     senders: &[SyncSender<WorkerBatch>],
+    monitoring: &crate::monitoring::Live,
 ) -> anyhow::Result<(u64, Vec<Box<dyn PacketSource>>)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = sources
@@ -262,7 +263,7 @@ fn capture_fanout(
                     .name(format!("sniffer-{i}"))
                     .spawn_scoped(scope, move || {
                         let mut dispatcher = dispatch::Dispatcher::new(1);
-                        let frames = capture(&mut *src, None, &mut dispatcher, tx);
+                        let frames = capture(&mut *src, None, &mut dispatcher, tx, monitoring);
                         src.finish();
                         // Another capture thread may still be reading: end it too.
                         STOP.store(true, Ordering::SeqCst);
@@ -353,26 +354,52 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         output.name()
     );
 
+    let info = beat_info(&cfg);
+    let monitoring = crate::monitoring::Live::new(
+        &info,
+        output.name(),
+        (OUTPUT_QUEUE * worker::EVENT_BATCH) as u64,
+        n_workers,
+        modules.modules.clone(),
+    );
+    let monitoring_cfg =
+        crate::monitoring::MonitoringConfig::from_config(&cfg).map_err(anyhow::Error::msg)?;
+    crate::monitoring::start(&monitoring_cfg, &monitoring)?;
     let events: Arc<dyn EventQueue> = Arc::new(MemQueue::new(OUTPUT_QUEUE));
     let deadline = output.deadline();
-    let writer = spawn_output(output, events.clone())?;
+    let writer = spawn_output(output, events.clone(), monitoring.clone())?;
     let output_done = Arc::new(AtomicBool::new(false));
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
     let (senders, handles) = spawn_workers(
-        &cfg, &modules, codec, flows, processors, n_workers, live, &events,
+        &cfg,
+        &modules,
+        codec,
+        flows,
+        processors,
+        n_workers,
+        live,
+        &events,
+        &info,
+        &monitoring,
     )?;
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
     let frames = if fanout.is_empty() {
-        let frames = capture(&mut *source, dumper.as_mut(), &mut dispatcher, &senders)?;
+        let frames = capture(
+            &mut *source,
+            dumper.as_mut(),
+            &mut dispatcher,
+            &senders,
+            &monitoring,
+        )?;
         source.finish();
         frames
     } else {
         fanout.insert(0, source);
-        let (frames, sources) = capture_fanout(fanout, &senders)?;
+        let (frames, sources) = capture_fanout(fanout, &senders, &monitoring)?;
         source = Box::new(crate::sniffer::multi::Finished(sources));
         frames
     };
@@ -396,6 +423,9 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let dropped = log_summary(&*source, &dispatcher, &total, written);
     log_protocol_counters(&modules);
+    if monitoring_cfg.metrics_enabled {
+        crate::monitoring::stats::log_totals(&monitoring);
+    }
     Ok(RunSummary {
         frames,
         workers: n_workers,
@@ -423,6 +453,7 @@ fn warn_unused_dpdk(_iface: &InterfaceConfig) {}
 fn spawn_output(
     mut output: Box<dyn outputs::Output>,
     events: Arc<dyn EventQueue>,
+    monitoring: Arc<crate::monitoring::Live>,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
     Ok(std::thread::Builder::new().name("output".into()).spawn(
         move || -> anyhow::Result<u64> {
@@ -431,9 +462,17 @@ fn spawn_output(
             let mut written = 0u64;
             // Network outputs take what is already queued in one go (pipelined windows).
             let hint = output.batch_hint();
+            let m = &monitoring;
             while let Some(batch) = events.pop(hint) {
-                output.publish(&batch)?;
-                written += batch.len() as u64;
+                let n = batch.len() as u64;
+                m.output_total.fetch_add(n, Ordering::Relaxed);
+                if let Err(e) = output.publish(&batch) {
+                    m.output_failed.fetch_add(n, Ordering::Relaxed);
+                    return Err(e);
+                }
+                m.output_acked.fetch_add(n, Ordering::Relaxed);
+                m.output_batches.fetch_add(1, Ordering::Relaxed);
+                written += n;
             }
             output.close()?;
             Ok(written)
@@ -500,8 +539,9 @@ fn spawn_workers(
     n: usize,
     live: bool,
     events: &Arc<dyn EventQueue>,
+    info: &crate::publish::pipeline::BeatInfo,
+    monitoring: &Arc<crate::monitoring::Live>,
 ) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
-    let info = beat_info(cfg);
     let mut senders = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -514,6 +554,7 @@ fn spawn_workers(
         let mut worker = Worker::new(modules, pipeline, codec);
         worker.flows = flows.map(crate::flows::Flows::new);
         worker.live = live;
+        worker.monitoring = Some((monitoring.clone(), i));
         let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
         let events = events.clone();
         handles.push(
@@ -533,6 +574,7 @@ fn capture(
     mut dumper: Option<&mut Dumper>,
     dispatcher: &mut dispatch::Dispatcher,
     senders: &[SyncSender<WorkerBatch>],
+    monitoring: &crate::monitoring::Live,
 ) -> anyhow::Result<u64> {
     let mut frames = 0u64;
     // On a signal, a live source is drained first: what the kernel already holds is still
@@ -559,6 +601,9 @@ fn capture(
             }
         }
         frames += batch.frames.len() as u64;
+        monitoring
+            .frames
+            .fetch_add(batch.frames.len() as u64, Ordering::Relaxed);
         if let Some(d) = dumper.as_deref_mut() {
             for f in &batch.frames {
                 d.write(&batch.frame(f))?;

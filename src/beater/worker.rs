@@ -112,6 +112,8 @@ pub struct Worker {
     /// the output queue is full they are dropped and counted instead of waited for.
     pub live: bool,
     queue_dropped: u64,
+    /// Where this worker leaves its counters for the monitoring, and its slot there.
+    pub monitoring: Option<(std::sync::Arc<crate::monitoring::Live>, usize)>,
 }
 
 impl Worker {
@@ -128,6 +130,7 @@ impl Worker {
             encoded_hint: 1024,
             live: false,
             queue_dropped: 0,
+            monitoring: None,
         }
     }
 
@@ -315,6 +318,9 @@ impl Worker {
         let mut output_gone = false;
         for batch in rx {
             self.handle_batch(&batch);
+            if let Some((m, slot)) = &self.monitoring {
+                m.worker_report(*slot, &self.report());
+            }
             let due = self.sink.len() >= EVENT_BATCH
                 || (self.live && !self.sink.is_empty() && !batch.ticks.is_empty());
             if !due {
@@ -363,6 +369,15 @@ impl Worker {
                 let _ = events.push(rest);
             }
         }
+        let report = self.report();
+        if let Some((m, slot)) = &self.monitoring {
+            m.worker_report(*slot, &report);
+        }
+        report
+    }
+
+    /// The counters so far.
+    pub fn report(&self) -> WorkerReport {
         WorkerReport {
             decoder: self.decoder.stats,
             tcp: self.tcp.stats,

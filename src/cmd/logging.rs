@@ -235,12 +235,26 @@ struct Fields(serde_json::Map<String, serde_json::Value>);
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // The metrics logger hands its `monitoring` object over as JSON text (`%` = Display).
+        if field.name() == "monitoring" {
+            if let Ok(v) = serde_json::from_str(&format!("{value:?}")) {
+                self.0.insert("monitoring".into(), v);
+                return;
+            }
+        }
         self.0.insert(
             field.name().to_string(),
             serde_json::Value::String(format!("{value:?}")),
         );
     }
     fn record_str(&mut self, field: &Field, value: &str) {
+        // The metrics logger hands its `monitoring` object over as JSON text.
+        if field.name() == "monitoring" {
+            if let Ok(v) = serde_json::from_str(value) {
+                self.0.insert("monitoring".into(), v);
+                return;
+            }
+        }
         self.0.insert(
             field.name().to_string(),
             serde_json::Value::String(value.to_string()),
