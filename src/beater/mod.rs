@@ -356,7 +356,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let info = beat_info(&cfg);
     let monitoring = crate::monitoring::Live::new(
-        &info,
+        info,
         output.name(),
         (OUTPUT_QUEUE * worker::EVENT_BATCH) as u64,
         n_workers,
@@ -375,13 +375,14 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     let (senders, handles) = spawn_workers(
         &cfg,
         &modules,
-        codec,
-        flows,
-        processors,
-        n_workers,
-        live,
+        WorkerPlan {
+            codec,
+            flows,
+            processors,
+            count: n_workers,
+            live,
+        },
         &events,
-        &info,
         &monitoring,
     )?;
 
@@ -529,19 +530,32 @@ fn flow_settings(
 
 type WorkerHandles = Vec<std::thread::JoinHandle<WorkerReport>>;
 
+/// What every packet worker is built with.
+struct WorkerPlan {
+    codec: Option<crate::publish::json::JsonCodec>,
+    flows: Option<crate::flows::Settings>,
+    processors: Option<Arc<crate::publish::processors::List>>,
+    count: usize,
+    /// Live capture (events leave at every tick; a full queue drops instead of waiting).
+    live: bool,
+}
+
 /// The packet workers, each with its own pipeline and analyzers, and the channels feeding them.
 fn spawn_workers(
     cfg: &Config,
     modules: &crate::protos::ProtocolModules,
-    codec: Option<crate::publish::json::JsonCodec>,
-    flows: Option<crate::flows::Settings>,
-    processors: Option<Arc<crate::publish::processors::List>>,
-    n: usize,
-    live: bool,
+    plan: WorkerPlan,
     events: &Arc<dyn EventQueue>,
-    info: &crate::publish::pipeline::BeatInfo,
     monitoring: &Arc<crate::monitoring::Live>,
 ) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
+    let WorkerPlan {
+        codec,
+        flows,
+        processors,
+        count: n,
+        live,
+    } = plan;
+    let info = &monitoring.info;
     let mut senders = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {

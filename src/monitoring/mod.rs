@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 /// What the monitoring reads, shared by the threads that update it.
 pub struct Live {
     pub started: Instant,
-    pub name: String,
-    pub ephemeral_id: String,
-    pub uuid: String,
+    /// The Beat's name, `agent.id` and ephemeral id, shared with the workers' pipelines.
+    pub info: crate::publish::pipeline::BeatInfo,
     pub output_type: &'static str,
     /// The output queue's capacity in events (batches × events per batch).
     pub queue_max_events: u64,
@@ -45,7 +44,7 @@ pub struct Live {
 
 impl Live {
     pub fn new(
-        info: &crate::publish::pipeline::BeatInfo,
+        info: crate::publish::pipeline::BeatInfo,
         output_type: &'static str,
         queue_max_events: u64,
         n_workers: usize,
@@ -53,9 +52,7 @@ impl Live {
     ) -> Arc<Live> {
         Arc::new(Live {
             started: Instant::now(),
-            name: info.name.clone(),
-            ephemeral_id: info.ephemeral_id.clone(),
-            uuid: info.id.clone(),
+            info,
             output_type,
             queue_max_events,
             workers: (0..n_workers)

@@ -107,13 +107,13 @@ fn info(live: &Live) -> Value {
         "beat": "packetbeat",
         "binary_arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
         "elastic_licensed": false,
-        "ephemeral_id": live.ephemeral_id,
+        "ephemeral_id": live.info.ephemeral_id,
         "gid": gid,
         "hostname": hostname(),
-        "name": live.name,
+        "name": live.info.name,
         "uid": uid,
         "username": username,
-        "uuid": live.uuid,
+        "uuid": live.info.id,
         "version": crate::BEAT_VERSION,
     })
 }
@@ -121,7 +121,7 @@ fn info(live: &Live) -> Value {
 /// `GET /state`: what runs (beat, host, output, queue, service), as libbeat's `/state`.
 fn state(live: &Live) -> Value {
     json!({
-        "beat": {"name": live.name},
+        "beat": {"name": live.info.name},
         "host": {
             "architecture": std::env::consts::ARCH,
             "hostname": hostname(),
@@ -131,7 +131,7 @@ fn state(live: &Live) -> Value {
         "module": {"count": 0, "names": []},
         "output": {"name": live.output_type},
         "queue": {"name": "mem"},
-        "service": {"id": live.uuid, "name": "packetbeat", "version": crate::BEAT_VERSION},
+        "service": {"id": live.info.id, "name": "packetbeat", "version": crate::BEAT_VERSION},
     })
 }
 

@@ -103,7 +103,7 @@ pub fn snapshot(live: &Live) -> Value {
             },
             "handles": handles(),
             "info": {
-                "ephemeral_id": live.ephemeral_id,
+                "ephemeral_id": live.info.ephemeral_id,
                 "name": "packetbeat",
                 "uptime": {"ms": live.started.elapsed().as_millis() as u64},
                 "version": crate::BEAT_VERSION,
