@@ -988,3 +988,54 @@ fn fanout_group_shares_an_interface_between_processes() {
         &format!("{log_a}\n{log_b}"),
     );
 }
+
+/// `packetbeat.procs`: sniffing the server's side, each transaction names the server process
+/// that owns the local end (`destination.process` and `process`: nginx with the name
+/// `monitored` gives it, redis-server as its own name), with its pid, parent, executable and
+/// arguments; the client's end is not local, so it has none.
+#[test]
+fn procs_name_the_local_server_processes() {
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    let srv = net.srv.clone();
+    let iface = format!(
+        "  device: {}\npacketbeat.procs:\n  enabled: true\n  monitored:\n    - process: web\n      cmdline_grep: nginx",
+        net.srv_if
+    );
+    let sniffer = start_sniffer(&net, &srv, "procs", &iface);
+    let cli = net.cli.clone();
+    net.run_clients(&cli, SERVER_IP);
+    let (events, log) = sniffer.stop();
+    assert!(log.contains("Process watcher enabled"), "{log}");
+    let cmdline = |pid: &Value| {
+        std::fs::read(format!("/proc/{}/cmdline", pid.as_u64().unwrap()))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default()
+    };
+    // Debian's redis-server binary is a link to redis-check-rdb: the executable is what
+    // /proc/<pid>/exe names, the program name is in the arguments.
+    for (kind, name, exe) in [
+        ("http", "web", "nginx"),
+        ("redis", "redis-server", "redis-server"),
+    ] {
+        let evs = of_type(&events, kind);
+        assert!(!evs.is_empty(), "no {kind} events: {log}");
+        for e in evs {
+            let p = &e["destination"]["process"];
+            assert_eq!(p["name"], name, "{e}");
+            let pid = p["pid"].as_u64().unwrap();
+            let real_exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+            assert_eq!(
+                p["executable"].as_str().unwrap(),
+                real_exe.to_str().unwrap(),
+                "{e}"
+            );
+            assert!(cmdline(&p["pid"]).contains(exe), "{e}");
+            assert!(p["parent"]["pid"].as_u64().unwrap() > 0, "{e}");
+            assert!(p["args"][0].as_str().unwrap().contains(exe), "{e}");
+            assert!(p["start"].as_str().unwrap().starts_with("20"), "{e}");
+            assert_eq!(e["process"], *p, "{e}");
+            assert!(e["source"].get("process").is_none(), "{e}");
+        }
+    }
+}

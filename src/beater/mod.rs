@@ -322,13 +322,10 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if iface.file.is_some() {
         // Packetbeat's message: process attribution is for live traffic only.
         tracing::info!("Process watcher disabled when file input is used");
-    } else if crate::config::types::lookup(&cfg.raw, "packetbeat.procs.enabled")
-        .and_then(|v| v.as_bool())
-        == Some(true)
-    {
-        tracing::warn!(
-            "packetbeat.procs is not implemented by this build: events carry no process fields"
-        );
+    } else if crate::publish::pipeline::procs_config(&cfg)?.enabled {
+        tracing::info!("Process watcher enabled");
+    } else {
+        tracing::info!("Process watcher disabled");
     }
     let n_workers = worker_count(&iface);
     // af_packet with several workers: one socket per worker in one fan-out group, each read on

@@ -13,6 +13,7 @@ pub mod fields;
 pub mod json;
 pub mod pipeline;
 pub mod processors;
+pub mod procs;
 
 pub use event::{Endpoint, Event, Map, MapExt, PbFields};
 pub use fields::{FieldKey, Fields};

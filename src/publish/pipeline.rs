@@ -50,6 +50,8 @@ pub struct Pipeline {
     processors: Option<std::sync::Arc<List>>,
     /// `agent.*`, `ecs.version`, `host.name`: the same for every event.
     builtin: std::sync::Arc<Builtin>,
+    /// `packetbeat.procs`, when enabled (live capture only).
+    procs: Option<crate::publish::procs::ProcWatcher>,
     pub stats: PipelineStats,
 }
 
@@ -95,8 +97,15 @@ impl Pipeline {
         let internal_networks = Networks::parse(&nets)
             .map_err(|e| anyhow::anyhow!("packetbeat.interfaces.internal_networks: {e}"))?;
         let builtin = std::sync::Arc::new(Builtin::new(&info.name, &info.id, &info.ephemeral_id));
+        let procs = procs_config(cfg)?;
+        let reading_file = cfg.interfaces.first().is_some_and(|i| i.file.is_some());
+        let procs = match reading_file {
+            true => None,
+            false => crate::publish::procs::ProcWatcher::new(&procs, local_ips()),
+        };
         Ok(Pipeline {
             builtin,
+            procs,
             local_ips: local_ips(),
             internal_networks,
             ignore_outgoing: cfg.ignore_outgoing
@@ -122,6 +131,7 @@ impl Pipeline {
         let nets: Vec<String> = internal_networks.iter().map(|s| s.to_string()).collect();
         Pipeline {
             builtin: std::sync::Arc::new(Builtin::new("test", "id", "eid")),
+            procs: None,
             local_ips: Vec::new(),
             internal_networks: Networks::parse(&nets).expect("test networks"),
             ignore_outgoing: false,
@@ -154,6 +164,9 @@ impl Pipeline {
             if self.ignore_outgoing && pb.network.direction == Some("egress") {
                 self.stats.ignored_outgoing += 1;
                 return None;
+            }
+            if let Some(w) = self.procs.as_mut() {
+                crate::publish::procs::enrich(w, pb, &mut event.fields);
             }
         }
         // Every protocol's events carry its name in `type` (ICMP events have no
@@ -353,6 +366,18 @@ pub fn local_ips() -> Vec<IpAddr> {
         })
         .filter(|ip| !ip.is_loopback())
         .collect()
+}
+
+/// `packetbeat.procs`, decoded with its key in errors.
+pub fn procs_config(cfg: &Config) -> anyhow::Result<crate::publish::procs::ProcsConfig> {
+    match crate::config::types::lookup(&cfg.raw, "packetbeat.procs") {
+        None | Some(serde_yaml::Value::Null) => Ok(Default::default()),
+        Some(v) => Ok(crate::config::types::decode(
+            v,
+            "packetbeat.procs",
+            &cfg.source,
+        )?),
+    }
 }
 
 /// Loads or creates the persistent `agent.id` in `${path.data}/meta.json`, as libbeat does.
