@@ -1,6 +1,7 @@
 //! `output.kafka` against a real Kafka 4 broker (KRaft, on 127.0.0.1), read back with Kafka's
 //! own console consumer: the records are the events `output.file` writes for the same capture,
-//! for every compression codec and partitioner; headers; a record over `max_message_bytes` is
+//! for every compression codec and partitioner, and as `codec.format` lines; headers; a record
+//! over `max_message_bytes` is
 //! dropped, said and counted; the broker killed mid-run and restarted loses nothing (duplicates
 //! at most what was resent); SASL/SCRAM-SHA-512; TLS; no broker until `shutdown_timeout`; the
 //! DPDK reference configuration with `-E` overrides only; `topics` rules and format strings in
@@ -157,8 +158,31 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
         "{err}"
     );
     assert!(err.contains(&format!("dropped {too_large};")), "{err}");
+    // codec.format: each record's value is the event's formatted line, with the key of its
+    // own format string (the event read once for both).
+    let (rc, err) = run_mongodb(
+        h,
+        &pcap,
+        &format!("output.kafka: {{hosts: ['{host}'], topic: pb-format, key: 'format-%{{[type]}}', codec.format.string: '%{{[@timestamp]}} %{{[type]}} %{{[source.ip]}}:%{{[source.port]}}'}}"),
+        true,
+    );
+    assert_eq!(rc, 0, "{err}");
+    let formatted: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            let s = |v: &Value| v.as_str().unwrap().to_string();
+            format!(
+                "{} {} {}:{}",
+                s(&e["@timestamp"]),
+                s(&e["type"]),
+                s(&e["source"]["ip"]),
+                e["source"]["port"]
+            )
+        })
+        .collect();
 
-    let n = expected.len() * (codecs.len() + partitioners.len()) + kept.len();
+    let n = expected.len() * (codecs.len() + partitioners.len() + 1) + kept.len();
     let recs = parse_records(broker.consume("pb-.*", n, ""));
     assert_eq!(recs.len(), n, "records read back");
     let mut by_key: BTreeMap<&str, Vec<&Rec>> = BTreeMap::new();
@@ -196,6 +220,11 @@ fn every_codec_and_partitioner_delivers_the_file_output_events_and_too_large_one
     assert!(by_key["big"].iter().all(|r| r.headers == "h1:v1"));
     assert!(by_key["gzip"].iter().all(|r| r.headers == "NO_HEADERS"));
     assert_eq!(got, kept, "events under max_message_bytes");
+    let got: Vec<&str> = by_key["format-mongodb"]
+        .iter()
+        .map(|r| r.value.as_str())
+        .collect();
+    assert_eq!(got, formatted, "codec.format");
 }
 
 /// The Ethernet captures `srcs` under ../shared/pcaps one after the other in `dst`, each moved

@@ -1,7 +1,7 @@
 //! `output.redis` against Debian's redis-server on loopback: the events in the list (or on the
 //! channel) are the events `output.file` writes for the same capture; passwords and `db`; `keys`
-//! rules and a format string in `key` spreading the events over several lists; an outage at
-//! start; a key Redis refuses.
+//! rules and a format string in `key` spreading the events over several lists; `codec.format`
+//! putting each event's formatted line in the list; an outage at start; a key Redis refuses.
 
 mod common;
 use common::*;
@@ -81,6 +81,13 @@ impl Server {
     fn cli(&self, args: &[&str]) -> String {
         let o = self.cli_cmd().args(args).output().unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    /// The list's values as they are (not JSON with `codec.format`).
+    fn raw_list(&self, key: &str) -> Vec<String> {
+        self.cli(&["LRANGE", key, "0", "-1"])
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
     fn list(&self, db: &str, key: &str) -> Vec<Value> {
         self.cli(&["-n", db, "LRANGE", key, "0", "-1"])
@@ -245,6 +252,47 @@ fn keys_rules_and_a_format_string_choose_each_events_list() {
     }
     assert_eq!(total, expected.len());
     assert_eq!(server.cli(&["DBSIZE"]).trim(), "4");
+}
+
+#[test]
+fn codec_format_puts_each_events_formatted_line_in_its_list() {
+    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    if !tools() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // The line of each event the file output writes as JSON for the capture.
+    let want: Vec<String> = file_events(h, &pcap)
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}:{} {}",
+                e["@timestamp"].as_str().unwrap(),
+                e["type"].as_str().unwrap(),
+                e["source"]["ip"].as_str().unwrap(),
+                e["source"]["port"],
+                e["method"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(want.len() >= 20, "{}", want.len());
+    let server = start_server(free_port(), None);
+    // A key chosen per event too: the event is read once for both.
+    let (rc, err) = run(
+        h,
+        &pcap,
+        &format!(
+            "output.redis: {{hosts: ['127.0.0.1:{}'], bulk_max_size: 7, key: 'pb-%{{[network.transport]}}', \
+             codec.format.string: '%{{[@timestamp]}} %{{[type]}} %{{[source.ip]}}:%{{[source.port]}} %{{[method]}}'}}",
+            server.port
+        ),
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(server.raw_list("pb-tcp"), want, "{err}");
+    assert_eq!(server.cli(&["DBSIZE"]).trim(), "1");
 }
 
 #[test]

@@ -3,6 +3,14 @@
 //! `@timestamp` in UTC, Joda-style letters). The outputs' selectors (`index`, `pipeline`,
 //! `topic`, `key`) and setup's names (`setup.ilm.policy_name`, `setup.template.name`) use them.
 //!
+//! Values are rendered as libbeat's `tryConvString` renders them: strings as they are, integers
+//! in decimal, floats as Go's `strconv.FormatFloat(f, 'g', -1, 64)`, booleans as `true`/`false`,
+//! `%{[@timestamp]}` as the event time in the JSON codec's form (RFC 3339 in UTC with the
+//! `timestamp.precision` digits: `common.Time.String()`), objects as their JSON (`mapstr.M` is a
+//! `Stringer` that marshals itself; Go's `json.Marshal` sorts keys and escapes `<`, `>`, `&`).
+//! Arrays and nulls cannot be converted: like a missing field, they take the default or fail.
+//! A field whose text is empty takes the default too (libbeat's `defaultEventFieldEvaler`).
+//!
 //! Hand-written: the syntax and the value rendering are libbeat's own, no crate implements them.
 
 use crate::common::Ts;
@@ -152,14 +160,21 @@ impl FormatString {
         self.parts.is_empty()
     }
 
-    /// Some event field is referenced (the time alone needs only `@timestamp`).
+    /// Some event field is referenced (the time alone, `%{+…}` or `%{[@timestamp]}`, needs only
+    /// the event's timestamp).
     pub fn reads_fields(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Field { .. }))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Field { key, .. } if key != TIMESTAMP))
     }
 
     /// The event time is part of the text.
     pub fn reads_time(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Time(_)))
+        self.parts.iter().any(|p| match p {
+            Part::Time(_) => true,
+            Part::Field { key, .. } => key == TIMESTAMP,
+            Part::Lit(_) => false,
+        })
     }
 
     /// The text for one event. An error names the first referenced field that is missing and
@@ -170,17 +185,77 @@ impl FormatString {
             match p {
                 Part::Lit(s) => out.push_str(s),
                 Part::Time(toks) => format_time(ts, toks, &mut out),
-                Part::Field { key, default } => match fields.field(key) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(v @ (Value::Number(_) | Value::Bool(_))) => out.push_str(&v.to_string()),
-                    _ => match default {
-                        Some(d) => out.push_str(d),
-                        None => return Err(format!("key not found: {key}")),
-                    },
-                },
+                Part::Field { key, default } => {
+                    let text = if key == TIMESTAMP {
+                        // `beat.Event.GetValue("@timestamp")` is the event time, whatever the
+                        // fields hold.
+                        Ok(ts.to_rfc3339())
+                    } else {
+                        match fields.field(key) {
+                            Some(v) => value_text(v).ok_or("can not convert to string"),
+                            None => Err("key not found"),
+                        }
+                    };
+                    match (text, default) {
+                        (Ok(t), Some(d)) if t.is_empty() => out.push_str(d),
+                        (Ok(t), _) => out.push_str(&t),
+                        (Err(_), Some(d)) => out.push_str(d),
+                        (Err(e), None) => return Err(format!("{e}: {key}")),
+                    }
+                }
             }
         }
         Ok(out)
+    }
+}
+
+/// The key libbeat's events answer with their time.
+const TIMESTAMP: &str = "@timestamp";
+
+/// A field's text as libbeat's `tryConvString` makes it; `None` when it has none (arrays, null).
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() => go_float(f),
+            _ => n.to_string(),
+        }),
+        Value::Object(_) => Some(crate::setup::to_go_json(v)),
+        Value::Array(_) | Value::Null => None,
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)`: the shortest digits that read back as `f`, in
+/// exponent form when the decimal exponent is below -4 or at least 6 (`1e+06`, `1.5e-07`),
+/// else plain (`0.0001`, `123456`).
+fn go_float(f: f64) -> String {
+    // Rust's `{:e}` gives the same shortest digits: `d[.ddd]e<exp>`.
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs());
+    }
+    let point = exp + 1; // digits before the decimal point
+    if point <= 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!(
+            "{sign}{digits}{}",
+            "0".repeat(point as usize - digits.len())
+        )
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{sign}{int}.{frac}")
     }
 }
 
@@ -287,5 +362,55 @@ mod tests {
                 .unwrap(),
             "15T"
         );
+    }
+
+    #[test]
+    fn values_render_as_libbeat_renders_them() {
+        let ts = Ts(1_424_218_386_123_456_789);
+        let run = |f: &str, doc: Value| FormatString::compile(f).unwrap().run(ts, &doc);
+        // `@timestamp` is the event time (JSON codec precision), whatever the fields hold.
+        let f = FormatString::compile("%{[@timestamp]}").unwrap();
+        assert!(f.reads_time() && !f.reads_fields());
+        assert_eq!(
+            run("%{[@timestamp]}", json!({"@timestamp": "x"})).unwrap(),
+            "2015-02-18T00:13:06.123Z"
+        );
+        // Objects as Go's json.Marshal writes them: sorted keys, HTML characters escaped.
+        assert_eq!(
+            run("%{[o]}", json!({"o": {"z": 1, "a": "<&>"}})).unwrap(),
+            r#"{"a":"\u003c\u0026\u003e","z":1}"#
+        );
+        // Arrays and nulls have no text: the default, else an error naming the key.
+        assert_eq!(
+            run("%{[a]}", json!({"a": [1]})).unwrap_err(),
+            "can not convert to string: a"
+        );
+        assert_eq!(run("%{[a]:d}", json!({"a": null})).unwrap(), "d");
+        // An empty text takes the default.
+        assert_eq!(run("%{[a]:d}", json!({"a": ""})).unwrap(), "d");
+        assert_eq!(run("%{[a]}", json!({"a": ""})).unwrap(), "");
+        assert_eq!(
+            run("%{[n]} %{[b]}", json!({"n": -3, "b": false})).unwrap(),
+            "-3 false"
+        );
+    }
+
+    #[test]
+    fn floats_as_go_formats_them() {
+        for (f, want) in [
+            (1.5, "1.5"),
+            (3.0, "3"),
+            (0.0, "0"),
+            (-0.25, "-0.25"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001234, "1.234e-05"),
+            (1e21, "1e+21"),
+            (-2.5e-300, "-2.5e-300"),
+        ] {
+            assert_eq!(go_float(f), want, "{f}");
+        }
     }
 }

@@ -255,10 +255,19 @@ fn build_output(tree: &Value, source: &str) -> Result<OutputConfig, ConfigError>
         return Err(ConfigError(NONE.into()));
     };
     let key = format!("output.{name}");
+    // `codec` (json or format), checked here so that `test config` reports it too.
+    let codec_error = |e: String| ConfigError(format!("{e} (source:'{source}')"));
     match name.as_str() {
-        "console" => Ok(OutputConfig::Console(decode(&opts, &key, source)?)),
+        "console" => {
+            let c: ConsoleOutputConfig = decode(&opts, &key, source)?;
+            crate::outputs::codec::check_namespace(&opts, &key).map_err(codec_error)?;
+            crate::outputs::console::codec(&c).map_err(codec_error)?;
+            Ok(OutputConfig::Console(c))
+        }
         "file" => {
             let f: FileOutputConfig = decode(&opts, &key, source)?;
+            crate::outputs::codec::check_namespace(&opts, &key).map_err(codec_error)?;
+            crate::outputs::file::codec(&f).map_err(codec_error)?;
             if !(2..=1024).contains(&f.number_of_files) {
                 return Err(ConfigError::at(
                     "the number_of_files to keep should be between 2 and 1024",

@@ -386,19 +386,31 @@ pub struct ConsoleOutputConfig {
     pub bulk_max_size: Option<i64>,
 }
 
-/// `output.*.codec`.
+/// `output.*.codec`: one of `json` and `format` (libbeat's codec namespace; see
+/// `crate::outputs::codec`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct CodecConfig {
     pub json: Option<JsonCodecConfig>,
-    pub format: Option<serde_yaml::Value>,
+    pub format: Option<FormatCodecConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct JsonCodecConfig {
+    /// A namespace with `enabled: false` is not the codec (go-ucfg's `Namespace`).
+    pub enabled: Option<bool>,
     pub pretty: bool,
     pub escape_html: bool,
+}
+
+/// `codec.format`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FormatCodecConfig {
+    pub enabled: Option<bool>,
+    /// The format string; a YAML scalar (libbeat converts numbers and booleans to text).
+    pub string: Option<serde_yaml::Value>,
 }
 
 /// `output.file`.

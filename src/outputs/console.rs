@@ -1,5 +1,7 @@
-//! `output.console`: one JSON document per event on standard output.
+//! `output.console`: one line per event on standard output, JSON or `codec.format` text (see
+//! [`super::codec`]).
 
+use super::codec::Codec;
 use super::{Output, OutputType};
 use crate::config::{Config, ConsoleOutputConfig, OutputConfig};
 use crate::publish::json::JsonCodec;
@@ -7,25 +9,21 @@ use crate::publish::Event;
 use std::io::Write;
 
 pub struct Console {
-    codec: JsonCodec,
+    codec: Codec,
     buf: Vec<u8>,
 }
 
-/// `pretty` (or `codec.json.pretty`) and `codec.json.escape_html`.
-pub fn codec(cfg: &ConsoleOutputConfig) -> JsonCodec {
-    let json = cfg.codec.json.clone().unwrap_or_default();
-    JsonCodec {
-        pretty: cfg.pretty || json.pretty,
-        escape_html: json.escape_html,
-    }
+/// `codec.json` (`pretty`, `escape_html`) or `codec.format`; without either, `pretty`.
+pub fn codec(cfg: &ConsoleOutputConfig) -> Result<Codec, String> {
+    Codec::from_config(&cfg.codec, "output.console", cfg.pretty)
 }
 
 impl Console {
-    pub fn new(cfg: &ConsoleOutputConfig) -> Console {
-        Console {
-            codec: codec(cfg),
+    pub fn new(cfg: &ConsoleOutputConfig) -> anyhow::Result<Console> {
+        Ok(Console {
+            codec: codec(cfg).map_err(anyhow::Error::msg)?,
             buf: Vec::new(),
-        }
+        })
     }
 }
 
@@ -38,10 +36,10 @@ impl OutputType for Console {
         }
     }
     fn build(c: &ConsoleOutputConfig, _cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
-        Ok(Box::new(Console::new(c)))
+        Ok(Box::new(Console::new(c)?))
     }
     fn codec(c: &ConsoleOutputConfig) -> Option<JsonCodec> {
-        Some(codec(c))
+        codec(c).ok()?.pre_encoding()
     }
 }
 
@@ -53,8 +51,9 @@ impl Output for Console {
     fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
         self.buf.clear();
         for e in events {
-            self.codec.encode_into(e, &mut self.buf);
-            self.buf.push(b'\n');
+            if self.codec.encode_into(e, &mut self.buf) {
+                self.buf.push(b'\n');
+            }
         }
         let mut out = std::io::stdout().lock();
         out.write_all(&self.buf)?;
@@ -63,6 +62,7 @@ impl Output for Console {
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
+        self.codec.log_failed("console");
         std::io::stdout().flush()?;
         Ok(())
     }

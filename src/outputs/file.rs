@@ -3,8 +3,10 @@
 //! `<filename>-YYYYMMDD.ndjson`; a run that finds that file already there (`rotate_on_startup`,
 //! default true) and every rotation after `rotate_every_kb` continue with
 //! `<filename>-YYYYMMDD-1.ndjson`, `-2`, …; only the newest `number_of_files` files are kept;
-//! files are created with `permissions` (0600).
+//! files are created with `permissions` (0600). One line per event: its JSON, or its
+//! `codec.format` text (see [`super::codec`]).
 
+use super::codec::Codec;
 use super::{Output, OutputType};
 use crate::common::rotator::{Rotator, RotatorConfig};
 use crate::config::{Config, FileOutputConfig, OutputConfig, Paths};
@@ -20,7 +22,7 @@ pub struct FileOutput {
     /// Written with one `writev` per batch (or per file, across a rotation): the lines go
     /// from the events' buffers straight to the kernel.
     files: Rotator,
-    codec: JsonCodec,
+    codec: Codec,
     buf: Vec<u8>,
 }
 
@@ -42,13 +44,9 @@ pub fn parse_permissions(v: &Option<serde_yaml::Value>, key: &str) -> anyhow::Re
     Ok(perm)
 }
 
-/// `codec.json.pretty` and `codec.json.escape_html`.
-pub fn codec(cfg: &FileOutputConfig) -> JsonCodec {
-    let json = cfg.codec.json.clone().unwrap_or_default();
-    JsonCodec {
-        pretty: json.pretty,
-        escape_html: json.escape_html,
-    }
+/// `codec.json` (`pretty`, `escape_html`) or `codec.format`.
+pub fn codec(cfg: &FileOutputConfig) -> Result<Codec, String> {
+    Codec::from_config(&cfg.codec, "output.file", false)
 }
 
 impl OutputType for FileOutput {
@@ -63,7 +61,7 @@ impl OutputType for FileOutput {
         Ok(Box::new(FileOutput::new(c, &cfg.paths)?))
     }
     fn codec(c: &FileOutputConfig) -> Option<JsonCodec> {
-        Some(codec(c))
+        codec(c).ok()?.pre_encoding()
     }
 }
 
@@ -85,7 +83,7 @@ impl FileOutput {
         .map_err(|e| anyhow::anyhow!("output.file: in '{}': {e}", dir.display()))?;
         Ok(FileOutput {
             files,
-            codec: codec(cfg),
+            codec: codec(cfg).map_err(anyhow::Error::msg)?,
             buf: Vec::with_capacity(64 * 1024),
         })
     }
@@ -123,23 +121,29 @@ impl Output for FileOutput {
     }
 
     fn publish(&mut self, events: &[Event]) -> anyhow::Result<()> {
-        // Events the workers did not encode are encoded here first, into one buffer, so that
-        // every line is a slice that lives until the write.
+        // Lines not written by the workers (JSON of events they did not encode, and every
+        // `codec.format` line) are made here first, into one buffer, so that every line is a
+        // slice that lives until the write. `None`: the event is dropped (the format string
+        // failed on it).
         let mut scratch = std::mem::take(&mut self.buf);
         scratch.clear();
+        let json = matches!(self.codec, Codec::Json(_));
         let mut ranges = Vec::new();
-        for e in events.iter().filter(|e| e.encoded.is_none()) {
+        for e in events.iter().filter(|e| !json || e.encoded.is_none()) {
             let start = scratch.len();
-            self.codec.encode_into(e, &mut scratch);
-            ranges.push(start..scratch.len());
+            let kept = self.codec.encode_into(e, &mut scratch);
+            ranges.push(kept.then_some(start..scratch.len()));
         }
         let mut ranges = ranges.into_iter();
         let mut pending: Vec<IoSlice> = Vec::with_capacity(2 * events.len().min(MAX_IOV / 2));
         let mut result = Ok(());
         for e in events {
             let line: &[u8] = match &e.encoded {
-                Some(bytes) => bytes,
-                None => &scratch[ranges.next().expect("one range per event encoded here")],
+                Some(bytes) if json => bytes,
+                _ => match ranges.next().expect("one range per event encoded here") {
+                    Some(r) => &scratch[r],
+                    None => continue,
+                },
             };
             let len = line.len() as u64 + 1;
             if self.files.would_overflow(len) {
@@ -172,6 +176,7 @@ impl Output for FileOutput {
         // Everything is with the kernel already; not synced to disk: libbeat's rotator closes
         // the file without an fsync too, and waiting for the writeback of a large output would
         // only delay exit.
+        self.codec.log_failed("file");
         self.files.close();
         Ok(())
     }
@@ -242,6 +247,27 @@ mod tests {
         let mode = std::fs::metadata(o.current_path()).unwrap().permissions();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode.mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn codec_format_writes_one_line_per_event_and_drops_the_ones_it_fails_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = cfg(tmp.path());
+        c.codec.format = Some(crate::config::types::FormatCodecConfig {
+            enabled: None,
+            string: Some("%{[type]} n=%{[n]}".into()),
+        });
+        let mut o = FileOutput::new(&c, &Paths::default()).unwrap();
+        // Pre-encoded by the workers (the JSON is read back), not encoded, and one without `n`.
+        let mut encoded = event(1);
+        encoded.encoded = Some(JsonCodec::default().encode(&encoded));
+        let mut no_n = Event::bare(Ts(3), Default::default());
+        no_n.put("type", "test");
+        o.publish(&[encoded, no_n, event(2)]).unwrap();
+        o.close().unwrap();
+        let text = std::fs::read_to_string(o.current_path()).unwrap();
+        assert_eq!(text, "test n=1\ntest n=2\n");
+        assert_eq!(o.codec.failed(), 1);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! with, its `packetbeat test output`). [`build`], [`codec_for`] and [`test`] read that table;
 //! adding an output is its module and one line there. What network outputs share (connections,
 //! TLS, proxies, backoff, failover and load balancing) is [`net`]; how they name an event's
-//! target (`index`/`indices`, `topic`/`topics`, `key`/`keys`) is [`select`].
+//! target (`index`/`indices`, `topic`/`topics`, `key`/`keys`) is [`select`]; the codecs of the
+//! outputs that take one (`codec.json`, `codec.format`) are [`codec`].
 
+pub mod codec;
 pub mod console;
 pub mod discard;
 pub mod elasticsearch;

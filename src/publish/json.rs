@@ -109,8 +109,9 @@ impl JsonCodec {
     }
 }
 
-/// The event's fields with the common fields and builtins merged in, as a tree.
-fn full_tree(event: &Event) -> serde_json::Map<String, Value> {
+/// The event's fields with the common fields and builtins merged in, as a tree (what the
+/// encoding writes after `@timestamp` and `@metadata`).
+pub fn full_tree(event: &Event) -> serde_json::Map<String, Value> {
     let mut m = event.fields.to_map();
     if let Some(pb) = &event.pb {
         pb.marshal(&mut m);

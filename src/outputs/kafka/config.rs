@@ -238,9 +238,7 @@ impl KafkaConfig {
         if self.kerberos.is_some() {
             return Err("output.kafka.kerberos is not supported by this build".into());
         }
-        if self.codec.format.is_some() {
-            return Err("output.kafka.codec.format is not supported by this build (events are written as JSON)".into());
-        }
+        self.codec()?;
         for h in &self.headers {
             if h.key.is_empty() {
                 return Err("output.kafka.headers: a header needs a key".into());
@@ -266,6 +264,11 @@ impl KafkaConfig {
             },
             "output.kafka",
         )
+    }
+
+    /// `codec.json` (`pretty`, `escape_html`) or `codec.format`: the record values.
+    pub fn codec(&self) -> Result<crate::outputs::codec::Codec, String> {
+        crate::outputs::codec::Codec::from_config(&self.codec, "output.kafka", false)
     }
 
     /// `key` compiled (`None` without one), the beat's version fields put in as text.
@@ -466,8 +469,16 @@ mod tests {
             ),
             ("hosts: [h]\ntopic: t\nrequired_acks: -2", "required_acks"),
             (
-                "hosts: [h]\ntopic: t\ncodec: {format: {string: '%{[message]}'}}",
-                "codec.format",
+                "hosts: [h]\ntopic: t\ncodec: {format: {string: '%{[message]}'}, json: {}}",
+                "more than one namespace configured accessing 'output.kafka.codec'",
+            ),
+            (
+                "hosts: [h]\ntopic: t\ncodec.format: {}",
+                "missing required field accessing 'output.kafka.codec.format.string'",
+            ),
+            (
+                "hosts: [h]\ntopic: t\ncodec.format.string: '%{[message'",
+                "accessing 'output.kafka.codec.format.string'",
             ),
         ] {
             let e = decode(y).validate().unwrap_err();

@@ -12,6 +12,13 @@
 //! version fields count as fixed) are computed once: nothing is read per event. Otherwise the
 //! encoded event is parsed once for both, as the Elasticsearch output does for `indices`.
 //!
+//! # Record values
+//!
+//! The event's JSON (`codec.json`, with `pretty` and `escape_html`), or its `codec.format` text
+//! (see [`crate::outputs::codec`]; the event read back once for the text, the topic and the
+//! key). An event the format string fails on is dropped, logged and counted, as libbeat's
+//! "Dropping event".
+//!
 //! # Client
 //!
 //! [`rskafka`] (InfluxData's pure-Rust client): it speaks the producer side of the protocol
@@ -64,6 +71,8 @@ pub mod config;
 pub mod partition;
 
 use crate::common::fmtstr::FormatString;
+use crate::common::Ts;
+use crate::outputs::codec::{self as codec_mod, Codec};
 use crate::outputs::net::backoff::Backoff;
 use crate::outputs::net::tls::SslConfig;
 use crate::outputs::net::{Encoded, Metrics};
@@ -97,7 +106,7 @@ const HEADER_OVERHEAD: usize = 10;
 
 pub struct KafkaOutput {
     rt: tokio::runtime::Runtime,
-    codec: JsonCodec,
+    codec: Codec,
     producer: Producer,
 }
 
@@ -225,21 +234,23 @@ fn reason(e: &KError) -> String {
     }
 }
 
+/// Whether an event's topic or key depends on its fields (else nothing is read to route it).
+fn routing_reads_event(c: &KafkaConfig) -> Result<bool, String> {
+    let topic = c.topic_selector()?;
+    let key = c.key_format()?;
+    Ok(
+        (topic.constant().is_none() && topic.reads_event())
+            || key.is_some_and(|f| f.reads_fields()),
+    )
+}
+
 /// Decodes and checks `output.kafka`.
 pub fn load_config(raw: &serde_yaml::Value, source: &str) -> anyhow::Result<KafkaConfig> {
     let c: KafkaConfig = crate::config::types::decode(raw, "output.kafka", source)?;
-    c.validate()
+    codec_mod::check_namespace(raw, "output.kafka")
+        .and_then(|_| c.validate())
         .map_err(|e| anyhow::anyhow!("{e} (source:'{source}')"))?;
     Ok(c)
-}
-
-/// `codec.json.pretty` and `codec.json.escape_html`.
-pub fn codec(c: &KafkaConfig) -> JsonCodec {
-    let json = c.codec.json.clone().unwrap_or_default();
-    JsonCodec {
-        pretty: json.pretty,
-        escape_html: json.escape_html,
-    }
 }
 
 impl KafkaOutput {
@@ -249,7 +260,7 @@ impl KafkaOutput {
             .build()?;
         Ok(KafkaOutput {
             rt,
-            codec: codec(c),
+            codec: c.codec().map_err(anyhow::Error::msg)?,
             producer: Producer::new(c)?,
         })
     }
@@ -360,16 +371,21 @@ impl Producer {
         } else {
             ProcEvent::new(ts, Map::new(), Map::new())
         };
+        self.route_event(ts, &ev)
+    }
+
+    /// [`Producer::route`] for the event read already.
+    fn route_event(&self, ts: Ts, ev: &ProcEvent) -> (String, Option<Vec<u8>>) {
         let topic = match self.fixed_topic {
             Some(_) => String::new(),
-            None => self.topic.select(ts, &ev),
+            None => self.topic.select(ts, ev),
         };
         // libbeat's getEventMessage: a key that cannot be formatted (a field is missing) is
         // left out, the event is still sent.
         let key = self
             .key_format
             .as_ref()
-            .and_then(|f| f.run(ts, &ev).ok())
+            .and_then(|f| f.run(ts, ev).ok())
             .filter(|k| !k.is_empty())
             .map(String::into_bytes);
         (topic, key)
@@ -812,7 +828,14 @@ impl OutputType for KafkaOutput {
         Ok(Box::new(KafkaOutput::new(c)?))
     }
     fn codec(c: &KafkaConfig) -> Option<JsonCodec> {
-        Some(codec(c))
+        let codec = c.codec().ok()?;
+        match &codec {
+            // The routing reads the event too: it is read back from compact JSON.
+            Codec::Format(_) if routing_reads_event(c).unwrap_or(false) => {
+                Some(JsonCodec::default())
+            }
+            _ => codec.pre_encoding(),
+        }
     }
     // No `test`: libbeat's kafka output has none either ("kafka output doesn't support
     // testing").
@@ -845,9 +868,29 @@ impl Output for KafkaOutput {
         let per_event = p.routes_per_event();
         for e in events {
             let start = enc.data.len();
-            self.codec.encode_into(e, &mut enc.data);
-            if per_event {
-                let (topic, key) = p.route(e, &enc.data[start..]);
+            let routed = match &self.codec {
+                Codec::Json(j) => {
+                    j.encode_into(e, &mut enc.data);
+                    per_event.then(|| p.route(e, &enc.data[start..]))
+                }
+                Codec::Format(f) => {
+                    // One read of the event for the value, the topic and the key.
+                    let ev = if f.reads_fields() || p.reads_event {
+                        codec_mod::tree_of(e)
+                    } else {
+                        ProcEvent::new(e.timestamp, Map::new(), Map::new())
+                    };
+                    let Some(text) = f.format(e.timestamp, &ev) else {
+                        // libbeat's getEventMessage fails on the codec's error: "Dropping
+                        // event" (logged by the codec).
+                        p.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    enc.data.extend_from_slice(text.as_bytes());
+                    per_event.then(|| p.route_event(e.timestamp, &ev))
+                }
+            };
+            if let Some((topic, key)) = routed {
                 if p.fixed_topic.is_none() {
                     if topic.is_empty() {
                         // libbeat's getEventMessage (errNoTopicsSelected), logged as its
@@ -873,6 +916,7 @@ impl Output for KafkaOutput {
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
+        self.codec.log_failed("kafka");
         let p = &mut self.producer;
         p.conn = None;
         let nd = p.metrics.not_delivered.load(Ordering::Relaxed);
@@ -985,6 +1029,31 @@ mod tests {
             docs[0].len() + RECORD_OVERHEAD + "10.0.0.1".len()
         );
         assert_eq!(groups[2].waiting[0].1, docs[2].len() + RECORD_OVERHEAD);
+    }
+
+    #[test]
+    fn with_codec_format_workers_encode_json_only_when_the_event_is_read() {
+        let codec = |y: &str| {
+            let raw = crate::config::tree::normalize(serde_yaml::from_str(y).unwrap());
+            <KafkaOutput as OutputType>::codec(&load_config(&raw, "t").unwrap())
+        };
+        let time_only = "hosts: [h]\ntopic: t\ncodec.format.string: '%{[@timestamp]} x'";
+        assert!(codec(time_only).is_none());
+        // The key, the topic or the format string reads a field: compact JSON to read back.
+        for y in [
+            format!("{time_only}\nkey: '%{{[source.ip]}}'"),
+            "hosts: [h]\ntopic: '%{[type]}'\ncodec.format.string: x".to_string(),
+            "hosts: [h]\ntopic: t\ncodec.format.string: '%{[type]}'".to_string(),
+        ] {
+            let j = codec(&y).unwrap_or_else(|| panic!("{y}"));
+            assert!(!j.pretty && !j.escape_html, "{y}");
+        }
+        // codec.json as configured.
+        assert!(
+            codec("hosts: [h]\ntopic: t\ncodec.json.pretty: true")
+                .unwrap()
+                .pretty
+        );
     }
 
     #[test]

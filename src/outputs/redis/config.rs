@@ -1,6 +1,6 @@
 //! `output.redis` options, with Packetbeat's names and defaults (libbeat `outputs/redis`).
 
-use crate::config::types::GoDuration;
+use crate::config::types::{CodecConfig, GoDuration};
 use crate::outputs::net::backoff::BackoffConfig;
 use crate::outputs::net::tls::SslConfig;
 use crate::outputs::net::DialOptions;
@@ -35,7 +35,9 @@ pub struct RedisConfig {
     pub ssl: Option<SslConfig>,
     pub proxy_url: Option<String>,
     pub proxy_use_local_resolver: bool,
-    pub codec: Option<serde_yaml::Value>,
+    /// `codec.json` (`pretty`, `escape_html`) or `codec.format`: the list values and channel
+    /// messages.
+    pub codec: CodecConfig,
     /// Removed in 7.0 (libbeat refuses it: the port goes in `hosts`).
     pub port: Option<serde_yaml::Value>,
     /// Accepted for compatibility (the queue in front of the output is the beater's).
@@ -63,7 +65,7 @@ impl Default for RedisConfig {
             ssl: None,
             proxy_url: None,
             proxy_use_local_resolver: false,
-            codec: None,
+            codec: CodecConfig::default(),
             port: None,
             queue: None,
         }
@@ -129,12 +131,7 @@ impl RedisConfig {
         }
         self.datatype()?;
         self.key_selector()?;
-        if self.codec.is_some() {
-            return Err(
-                "output.redis.codec is not supported by this build (events are written as JSON)"
-                    .into(),
-            );
-        }
+        self.codec()?;
         for h in &self.hosts {
             parse_host(h)?;
         }
@@ -142,6 +139,10 @@ impl RedisConfig {
             return Err("requires value >= 1 accessing 'output.redis.bulk_max_size'".into());
         }
         Ok(())
+    }
+
+    pub fn codec(&self) -> Result<crate::outputs::codec::Codec, String> {
+        crate::outputs::codec::Codec::from_config(&self.codec, "output.redis", false)
     }
 
     pub fn datatype(&self) -> Result<DataType, String> {
@@ -269,6 +270,14 @@ mod tests {
                 "missing output.redis.keys.0.key",
             ),
             ("hosts: ['http://h']", "invalid redis url scheme http"),
+            (
+                "hosts: [h]\ncodec: {json: {}, format: {string: x}}",
+                "more than one namespace configured accessing 'output.redis.codec'",
+            ),
+            (
+                "hosts: [h]\ncodec: {format: {}}",
+                "missing required field accessing 'output.redis.codec.format.string'",
+            ),
         ] {
             let e = decode(y).validate().unwrap_err();
             assert!(e.contains(msg), "{y}: {e}");

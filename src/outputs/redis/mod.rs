@@ -15,7 +15,10 @@
 //! libbeat's `publishEventsPipeline` sends it (an event no rule names a key for goes to the empty
 //! key, as there). Each event is
 //! the JSON the file output writes, `@metadata.beat` being `index` (lower-cased) or
-//! `packetbeat`.
+//! `packetbeat` (`codec.json.pretty` and `escape_html` apply), or its `codec.format` text (see
+//! [`crate::outputs::codec`]; the event is read once for the text and its key, and one the
+//! format string fails on is dropped, logged and counted, as libbeat's "Encoding event
+//! failed").
 //!
 //! # Delivery
 //!
@@ -31,12 +34,13 @@ pub mod config;
 pub mod resp;
 pub mod worker;
 
+use crate::outputs::codec::{self as codec_mod, Codec};
 use crate::outputs::net::balance::{self, WorkQueue};
 use crate::outputs::net::tls::SslConfig;
 use crate::outputs::net::{self as net, Encoded};
 use crate::outputs::select::Selector;
 use crate::outputs::{Deadline, Output, OutputType};
-use crate::publish::json::JsonCodec;
+use crate::publish::processors::ProcEvent;
 use crate::publish::Event;
 use config::RedisConfig;
 use std::sync::atomic::Ordering;
@@ -48,7 +52,7 @@ use worker::{RedisHost, Settings, Worker};
 const LOG: &str = "packetbeat::outputs::redis";
 
 pub struct RedisOutput {
-    codec: JsonCodec,
+    codec: Codec,
     beat: String,
     /// The key of each event, when it is not the same for all (`keys`, a format string).
     keys: Option<Selector>,
@@ -62,7 +66,8 @@ pub struct RedisOutput {
 /// Decodes and checks `output.redis`.
 pub fn load_config(raw: &serde_yaml::Value, source: &str) -> anyhow::Result<RedisConfig> {
     let c: RedisConfig = crate::config::types::decode(raw, "output.redis", source)?;
-    c.validate()
+    codec_mod::check_namespace(raw, "output.redis")
+        .and_then(|_| c.validate())
         .map_err(|e| anyhow::anyhow!("{e} (source:'{source}')"))?;
     Ok(c)
 }
@@ -122,10 +127,7 @@ impl RedisOutput {
         }
         let n = workers.len();
         Ok(RedisOutput {
-            codec: JsonCodec {
-                pretty: false,
-                escape_html: false,
-            },
+            codec: c.codec().map_err(anyhow::Error::msg)?,
             beat: c.beat_name(),
             keys,
             queue,
@@ -144,17 +146,39 @@ impl RedisOutput {
         };
         for e in events {
             let start = enc.data.len();
-            if e.meta.contains_key("beat") {
-                self.codec.encode_into(e, &mut enc.data);
-            } else {
-                let mut e = e.clone();
-                e.meta
-                    .insert("beat".into(), serde_json::Value::from(self.beat.as_str()));
-                self.codec.encode_into(&e, &mut enc.data);
-            }
-            if let Some(keys) = &self.keys {
-                let key = keys.select_encoded(e.timestamp, &e.meta, &enc.data[start..]);
-                enc.targets.push(key);
+            match &self.codec {
+                Codec::Json(json) => {
+                    if e.meta.contains_key("beat") {
+                        json.encode_into(e, &mut enc.data);
+                    } else {
+                        let mut e = e.clone();
+                        e.meta
+                            .insert("beat".into(), serde_json::Value::from(self.beat.as_str()));
+                        json.encode_into(&e, &mut enc.data);
+                    }
+                    if let Some(keys) = &self.keys {
+                        let key = keys.select_encoded(e.timestamp, &e.meta, &enc.data[start..]);
+                        enc.targets.push(key);
+                    }
+                }
+                Codec::Format(f) => {
+                    // libbeat passes `index` to the codec, which the format codec does not
+                    // read: `@metadata.beat` is the event's own here. One read of the event
+                    // for the text and the key.
+                    let reads_key = self.keys.as_ref().is_some_and(|k| k.reads_event());
+                    let ev = if f.reads_fields() || reads_key {
+                        codec_mod::tree_of(e)
+                    } else {
+                        ProcEvent::new(e.timestamp, Default::default(), Default::default())
+                    };
+                    let Some(text) = f.format(e.timestamp, &ev) else {
+                        continue;
+                    };
+                    enc.data.extend_from_slice(text.as_bytes());
+                    if let Some(keys) = &self.keys {
+                        enc.targets.push(keys.select(e.timestamp, &ev));
+                    }
+                }
             }
             enc.ends.push(enc.data.len());
         }
@@ -198,6 +222,7 @@ impl Output for RedisOutput {
     }
 
     fn close(&mut self) -> anyhow::Result<()> {
+        self.codec.log_failed("redis");
         self.queue.close();
         let abandoned = self.queue.abandoned();
         for w in self.workers.drain(..) {
