@@ -81,7 +81,7 @@ fn run_dpdk_then(
     config: &str,
     vdevs: &str,
     extra: &[&str],
-    started: impl FnOnce() + Send,
+    started: impl FnOnce(&Path) + Send,
 ) -> (Output, Vec<Value>) {
     use std::io::BufRead;
     let p = prefix();
@@ -121,7 +121,8 @@ fn run_dpdk_then(
             let line = line.unwrap();
             if line.contains("packet worker(s)") {
                 if let Some(f) = started.take() {
-                    s.spawn(f);
+                    let out_dir = out_dir.clone();
+                    s.spawn(move || f(&out_dir));
                 }
             }
             stderr.extend_from_slice(line.as_bytes());
@@ -395,7 +396,7 @@ fn af_packet_two_queues_on_veth_with_tcpreplay() {
     let vdev = format!("--vdev net_af_packet0,iface={a},qpairs=2");
     // Replay once the port is up (the log line after it started), not after a guessed delay.
     let replay = std::sync::Mutex::new(None);
-    let (out, got) = run_dpdk_then(&config, &vdev, &["--dpdk_queues", "2"], || {
+    let (out, got) = run_dpdk_then(&config, &vdev, &["--dpdk_queues", "2"], |_| {
         *replay.lock().unwrap() = Some(
             Command::new("tcpreplay")
                 .arg("-q")
@@ -491,6 +492,55 @@ fn misuse_errors() {
     // --dpdk_status enable without a port.
     let (out, _) = run(&cfg, &["--dpdk_status", "enable"]);
     assert_error(&out, "needs --dpdk_port");
+}
+
+/// Events leave the packet workers at every timeout check on the DPDK path too, not only in
+/// full batches: while the port idles after a short replay (before `exit_when_idle` ends the
+/// run), every event of the capture is already written.
+#[test]
+fn events_are_written_while_the_port_idles() {
+    let Some(pcap) = shared_or_skip("pcaps/http_basicauth.pcap") else {
+        return;
+    };
+    let want = run_capture(&pcap, ALL_PROTOCOLS, &[]).events.len();
+    assert!(want > 0 && want < 256, "{want}");
+    let cfg = dpdk_config(ALL_PROTOCOLS).replace("exit_when_idle: 500ms", "exit_when_idle: 8s");
+    let seen = std::sync::Mutex::new(0usize);
+    let (out, got) = run_dpdk_then(
+        &cfg,
+        &format!("--vdev net_pcap0,rx_pcap={}", pcap.display()),
+        &[],
+        |dir| {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(6);
+            while std::time::Instant::now() < until {
+                let n: usize = std::fs::read_dir(dir)
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|f| {
+                                std::fs::read_to_string(f.path())
+                                    .unwrap_or_default()
+                                    .lines()
+                                    .count()
+                            })
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                *seen.lock().unwrap() = n;
+                if n >= want {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        },
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(got.len(), want, "{stderr}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        want,
+        "events written while the port idled: {stderr}"
+    );
 }
 
 #[test]

@@ -378,6 +378,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
             processors,
             count: n_workers,
             live,
+            flush_on_tick: live || iface.kind == "dpdk",
         },
         &events,
         &monitoring,
@@ -533,8 +534,10 @@ struct WorkerPlan {
     flows: Option<crate::flows::Settings>,
     processors: Option<Arc<crate::publish::processors::List>>,
     count: usize,
-    /// Live capture (events leave at every tick; a full queue drops instead of waiting).
+    /// Live capture: a full queue drops instead of waiting.
     live: bool,
+    /// Events leave at every timeout check (live capture and DPDK), not only in full batches.
+    flush_on_tick: bool,
 }
 
 /// The packet workers, each with its own pipeline and analyzers, and the channels feeding them.
@@ -551,6 +554,7 @@ fn spawn_workers(
         processors,
         count: n,
         live,
+        flush_on_tick,
     } = plan;
     let info = &monitoring.info;
     let mut senders = Vec::with_capacity(n);
@@ -565,6 +569,7 @@ fn spawn_workers(
         let mut worker = Worker::new(modules, pipeline, codec);
         worker.flows = flows.map(crate::flows::Flows::new);
         worker.live = live;
+        worker.flush_on_tick = flush_on_tick;
         worker.monitoring = Some((monitoring.clone(), i));
         let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
         let events = events.clone();

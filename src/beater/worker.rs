@@ -111,6 +111,9 @@ pub struct Worker {
     /// Live capture: events leave at every timeout check (not only in full batches), and when
     /// the output queue is full they are dropped and counted instead of waited for.
     pub live: bool,
+    /// Events leave at every timeout check, not only in full batches: live capture, and DPDK
+    /// (whose port may idle for long with a few events waiting).
+    pub flush_on_tick: bool,
     queue_dropped: u64,
     /// Where this worker leaves its counters for the monitoring, and its slot there.
     pub monitoring: Option<(std::sync::Arc<crate::monitoring::Live>, usize)>,
@@ -129,6 +132,7 @@ impl Worker {
             codec,
             encoded_hint: 1024,
             live: false,
+            flush_on_tick: false,
             queue_dropped: 0,
             monitoring: None,
         }
@@ -322,7 +326,7 @@ impl Worker {
                 m.worker_report(*slot, &self.report());
             }
             let due = self.sink.len() >= EVENT_BATCH
-                || (self.live && !self.sink.is_empty() && !batch.ticks.is_empty());
+                || (self.flush_on_tick && !self.sink.is_empty() && !batch.ticks.is_empty());
             if !due {
                 continue;
             }
