@@ -692,3 +692,27 @@ fn without_agent_id(json: &str) -> String {
     e["agent"].as_object_mut().unwrap().remove("id");
     e.to_string()
 }
+
+/// Not a test: `scripts/bench-outputs` runs it (`--ignored`) for a broker to measure
+/// output.kafka against. It writes the broker's `host:port` to `$PB_KAFKA_BENCH_DIR/endpoint`
+/// and serves until `$PB_KAFKA_BENCH_DIR/stop` exists.
+#[test]
+#[ignore]
+fn broker_for_the_outputs_benchmark() {
+    let Ok(dir) = std::env::var("PB_KAFKA_BENCH_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let libs = libs().expect("the Kafka jars (scripts/install-deps)");
+    let broker = Broker::start(&libs, "");
+    std::fs::write(
+        dir.join("endpoint.tmp"),
+        format!("127.0.0.1:{}\n", broker.port),
+    )
+    .unwrap();
+    std::fs::rename(dir.join("endpoint.tmp"), dir.join("endpoint")).unwrap();
+    while !dir.join("stop").exists() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(broker);
+}
