@@ -270,3 +270,49 @@ fn packetbeat_reads_and_updates_a_keystore_written_here() {
     let o = pb(h, &["keystore", "list"], None);
     assert_eq!(text(&o).0, "ours\ntheirs\n");
 }
+
+/// Secrets never reach the log or `export config`: a keystore value used as a password, a
+/// password and an API key in the config, credentials in an Elasticsearch host URL and in a
+/// Redis URL, an Authorization header; the outputs are unreachable (a closed loopback port), so
+/// their connection errors are logged, without the secrets.
+#[test]
+fn secrets_stay_out_of_logs_and_export_config() {
+    let Some(pcap) = common::shared_or_skip("pcaps/dns_google_com.pcap") else {
+        return;
+    };
+    let secrets = ["KsS3cret1", "S3cret2", "S3cret3", "S3cret4", "S3cret5"];
+    for output in [
+        "output.elasticsearch:\n  hosts: ['http://elastic:S3cret2@127.0.0.1:1']\n  username: u\n  password: ${es_pwd}\n  headers: {Authorization: 'Bearer S3cret3'}\n  backoff.init: 100ms",
+        "output.elasticsearch:\n  hosts: ['127.0.0.1:1']\n  api_key: 'id:S3cret4'",
+        "output.redis:\n  hosts: ['redis://:S3cret5@127.0.0.1:1']\n  password: ${es_pwd}",
+        "output.kafka:\n  hosts: ['127.0.0.1:1']\n  topic: t\n  username: u\n  password: ${es_pwd}\n  timeout: 1s",
+    ] {
+        let home = home_with(&format!(
+            "packetbeat.protocols: [{{type: dns, ports: [53]}}]\n{output}\npacketbeat.shutdown_timeout: 2s\n"
+        ));
+        let h = home.path();
+        assert!(pb(h, &["keystore", "create"], None).status.success());
+        let o = pb(h, &["keystore", "add", "es_pwd", "--stdin"], Some(secrets[0]));
+        assert!(o.status.success(), "{:?}", text(&o));
+        let run = pb(h, &["-e", "-t", "-I", pcap.to_str().unwrap()], None);
+        let (_, err) = text(&run);
+        assert!(
+            err.contains("127.0.0.1:1") || err.contains("127.0.0.1"),
+            "the connection errors are logged: {err}"
+        );
+        let tested = pb(h, &["test", "output"], None);
+        let exported = pb(h, &["export", "config"], None);
+        let (config, _) = text(&exported);
+        assert!(exported.status.success(), "{:?}", text(&exported));
+        assert!(config.contains("xxxxx"), "{config}");
+        for (what, t) in [
+            ("the log", err),
+            ("test output", format!("{:?}", text(&tested))),
+            ("export config", config),
+        ] {
+            for s in secrets {
+                assert!(!t.contains(s), "{s} in {what} for {output}:\n{t}");
+            }
+        }
+    }
+}

@@ -548,7 +548,9 @@ fn execute(cli: Cli) -> Result<i32, String> {
             what: ExportCommand::Config,
         }) => {
             let (raw, _) = config::load_raw(&load_options(&g)).map_err(|e| e.0)?;
-            let text = serde_yaml::to_string(&config::tree::sorted(&raw))
+            // Secrets (passwords, API keys, credentials in URLs, keystore values) are printed
+            // as xxxxx: the output of this command ends up in tickets and chat logs.
+            let text = serde_yaml::to_string(&config::tree::redacted(&config::tree::sorted(&raw)))
                 .map_err(|e| format!("Error converting config to YAML format: {e}."))?;
             print!("{text}");
             Ok(0)

@@ -166,9 +166,86 @@ pub fn sorted(v: &Value) -> Value {
     }
 }
 
+/// What a redacted secret reads as.
+pub const REDACTED: &str = "xxxxx";
+
+/// Keys whose values are secrets (compared case-insensitively), as libbeat's config debug
+/// output masks them.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "passphrase",
+    "key_passphrase",
+    "api_key",
+    "authorization",
+    "proxy-authorization",
+];
+
+/// The tree with every secret replaced by [`REDACTED`]: values of the keys above, and the
+/// password of any `scheme://user:password@host` URL, so `export config` never prints one
+/// (keystore values included, which the tree holds resolved).
+pub fn redacted(v: &Value) -> Value {
+    match v {
+        Value::Mapping(m) => Value::Mapping(
+            m.iter()
+                .map(|(k, v)| {
+                    let secret = SECRET_KEYS
+                        .iter()
+                        .any(|s| key_string(k).eq_ignore_ascii_case(s));
+                    let v = match v {
+                        Value::String(_) | Value::Number(_) if secret => {
+                            Value::String(REDACTED.into())
+                        }
+                        other => redacted(other),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Sequence(s) => Value::Sequence(s.iter().map(redacted).collect()),
+        Value::String(s) => Value::String(redact_url_password(s)),
+        other => other.clone(),
+    }
+}
+
+/// `scheme://user:password@host…` with the password replaced.
+fn redact_url_password(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!(
+                "{scheme}://{user}:{REDACTED}@{host}{}",
+                &rest[authority_end..]
+            )
+        }
+        _ => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let v: Value = serde_yaml::from_str(
+            "output.elasticsearch:\n  hosts: ['https://elastic:pw1@es:9200/p', 'es2']\n  password: pw2\n  api_key: 'id:pw3'\n  headers: {Authorization: 'Bearer pw4', X-Other: keep}\n  ssl.key_passphrase: pw5\nname: keep\n",
+        )
+        .unwrap();
+        let text = serde_yaml::to_string(&redacted(&normalize(v))).unwrap();
+        for pw in ["pw1", "pw2", "pw3", "pw4", "pw5"] {
+            assert!(!text.contains(pw), "{pw} in {text}");
+        }
+        assert!(text.contains("https://elastic:xxxxx@es:9200/p"), "{text}");
+        assert!(
+            text.contains("X-Other: keep") && text.contains("name: keep"),
+            "{text}"
+        );
+    }
 
     fn y(s: &str) -> Value {
         serde_yaml::from_str(s).unwrap()

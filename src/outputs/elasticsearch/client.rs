@@ -30,6 +30,8 @@ pub struct Shared {
     tls: Option<Arc<rustls::ClientConfig>>,
     proxy: Option<ureq::Proxy>,
     auth: Option<String>,
+    /// Basic credentials given in a host's URL, by that host's URL (without them).
+    host_auth: Vec<(String, String)>,
     headers: Vec<(String, String)>,
     params: String,
     timeout: Duration,
@@ -71,6 +73,22 @@ impl Shared {
         } else {
             None
         };
+        let mut host_auth = Vec::new();
+        for h in &c.hosts {
+            if let (Some((user, pass)), Ok(url)) = (
+                super::config::url_credentials(h),
+                super::config::make_url(&c.protocol, &c.path, h),
+            ) {
+                let raw = format!("{user}:{pass}");
+                host_auth.push((
+                    url,
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(raw)
+                    ),
+                ));
+            }
+        }
         let params = c
             .parameters
             .iter()
@@ -81,6 +99,7 @@ impl Shared {
             tls,
             proxy,
             auth,
+            host_auth,
             headers: c
                 .headers
                 .iter()
@@ -184,7 +203,8 @@ impl Client {
             .agent
             .request(method, &url)
             .set("Accept", "application/json");
-        if let Some(a) = &self.shared.auth {
+        let host_auth = self.shared.host_auth.iter().find(|(u, _)| *u == self.url);
+        if let Some(a) = host_auth.map(|(_, a)| a).or(self.shared.auth.as_ref()) {
             req = req.set("Authorization", a);
         }
         for (k, v) in &self.shared.headers {

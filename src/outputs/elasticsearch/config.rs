@@ -258,6 +258,9 @@ pub fn make_url(protocol: &str, path: &str, host: &str) -> Result<String, String
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
+    // Credentials in the URL are the host's own (see `url_credentials`), never part of the URL
+    // the output logs.
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
     let (h, port) = crate::outputs::net::host_port(authority, DEFAULT_PORT)
         .map_err(|e| format!("invalid host '{host}': {e}"))?;
     let h = if h.contains(':') { format!("[{h}]") } else { h };
@@ -275,9 +278,40 @@ pub fn make_url(protocol: &str, path: &str, host: &str) -> Result<String, String
     Ok(format!("{scheme}://{h}:{port}{p}"))
 }
 
+/// `user:password` given in a host URL (`https://elastic:secret@host:9200`), percent-decoded:
+/// libbeat's connection takes them as that host's `username`/`password`.
+pub fn url_credentials(host: &str) -> Option<(String, String)> {
+    let rest = host.trim().split_once("://")?.1;
+    let authority = rest.split('/').next().unwrap_or("");
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let dec = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(match userinfo.split_once(':') {
+        Some((u, p)) => (dec(u), dec(p)),
+        None => (dec(userinfo), String::new()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_host_urls_stay_out_of_the_url() {
+        assert_eq!(
+            make_url("", "", "https://elastic:s%40cret@es1:9201/p").unwrap(),
+            "https://es1:9201/p"
+        );
+        assert_eq!(
+            url_credentials("https://elastic:s%40cret@es1:9201/p"),
+            Some(("elastic".into(), "s@cret".into()))
+        );
+        assert_eq!(url_credentials("https://es1:9201"), None);
+        assert_eq!(url_credentials("es1:9201"), None);
+    }
 
     fn decode(yaml: &str) -> EsConfig {
         let raw: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
