@@ -181,3 +181,95 @@ fn protocol_metadata_applies_to_icmp_events_too() {
     );
     assert_eq!(get(&run.events[0], "fields.probe"), Some(&Value::from("a")));
 }
+
+/// `-O`: one packet per Enter. After three lines on stdin the fourth prompt waits; once stdin
+/// ends the rest goes through, and the events are those of a run without `-O`.
+#[test]
+fn one_at_a_time_waits_for_enter_before_each_packet() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let Some(pcap) = shared_or_skip("pcaps/http_post.pcap") else {
+        return;
+    };
+    let want = run_capture(&pcap, HTTP, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = tmp.path().join("packetbeat.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{HTTP}output.file:\n  path: {}\n  filename: packetbeat\npath.data: {}\n",
+            out.display(),
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+        .args(["-e", "-t", "-O", "-I"])
+        .arg(&pcap)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--strict.perms=false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\n\n\n").unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let prompt = |l: &str| l == "Press enter to read packet";
+    for i in 0..4 {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("prompt {i} never came"));
+        assert!(prompt(&line), "{line}");
+    }
+    // The fourth packet waits for its Enter.
+    assert!(rx
+        .recv_timeout(std::time::Duration::from_millis(500))
+        .is_err());
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = rx.iter().collect();
+    let packets = pcap_packets(&pcap);
+    assert_eq!(4 + rest.iter().filter(|l| prompt(l)).count(), packets);
+    let got: Vec<Value> = std::fs::read_dir(&out)
+        .unwrap()
+        .flat_map(|f| {
+            std::fs::read_to_string(f.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(got.len(), want.events.len());
+    assert_eq!(got[0]["http"], want.events[0]["http"]);
+}
+
+/// Records in a classic pcap file.
+fn pcap_packets(path: &std::path::Path) -> usize {
+    let b = std::fs::read(path).unwrap();
+    let le = b[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || b[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+    let (mut at, mut n) = (24, 0);
+    while at + 16 <= b.len() {
+        let f: [u8; 4] = b[at + 8..at + 12].try_into().unwrap();
+        let incl = if le {
+            u32::from_le_bytes(f)
+        } else {
+            u32::from_be_bytes(f)
+        };
+        at += 16 + incl as usize;
+        n += 1;
+    }
+    n
+}

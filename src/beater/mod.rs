@@ -335,6 +335,9 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         true => open_source(&cfg, &iface, &modules, flows.is_some())?,
         false => fanout.remove(0),
     };
+    if iface.one_at_a_time {
+        source = Box::new(crate::sniffer::step::OneAtATime::on_terminal(source));
+    }
     let live = source.is_live();
     warn_unused_dpdk(&iface);
     let mut dumper = match &iface.dumpfile {

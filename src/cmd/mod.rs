@@ -91,7 +91,7 @@ pub struct RunArgs {
     /// Write all captured packets to this libpcap file
     #[arg(long = "dump", value_name = "FILE")]
     pub dump: Option<PathBuf>,
-    /// Read packets one at a time, pressing Enter for each (accepted, no effect)
+    /// Read packets one at a time (press Enter)
     #[arg(short = 'O')]
     pub one_at_a_time: bool,
     /// Disable actual publishing for testing

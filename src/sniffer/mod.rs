@@ -24,6 +24,7 @@ pub mod file;
 pub mod multi;
 pub mod pcap;
 pub mod route;
+pub mod step;
 
 use crate::common::Ts;
 use crate::decoder::LinkType;
