@@ -14,6 +14,7 @@
 //! worker, which keeps Packetbeat's event order; with more workers the set of events is the same,
 //! in another order.
 
+pub mod diskqueue;
 pub mod dispatch;
 pub mod queue;
 pub mod worker;
