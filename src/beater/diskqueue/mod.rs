@@ -528,6 +528,14 @@ impl EventQueue for DiskQueue {
 
     fn close(&self) {
         let mut st = self.inner.lock().unwrap();
+        if !st.closed {
+            tracing::info!(
+                "disk queue {}: closed for new events; {} event(s) to read, {} read and not acknowledged",
+                self.settings.path.display(),
+                st.unread,
+                st.inflight.len()
+            );
+        }
         st.closed = true;
         self.not_empty.notify_all();
         self.not_full.notify_all();
