@@ -497,10 +497,12 @@ impl EventQueue for DiskQueue {
         let done = {
             let mut st = self.inner.lock().unwrap();
             let n = n.min(st.inflight.len());
-            match st.inflight.drain(..n).last() {
-                Some(s) => s,
-                None => return,
+            if n == 0 {
+                return;
             }
+            let last = st.inflight[n - 1];
+            st.inflight.drain(..n);
+            last
         };
         if let Err(e) = done.store(&self.settings.path) {
             // The old state stays: those events are delivered again after a restart.

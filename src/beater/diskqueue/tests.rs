@@ -29,7 +29,7 @@ fn open(dir: &Path, max: u64, segment: u64) -> DiskQueue {
 
 fn meta_of(id: u64) -> crate::publish::event::Map {
     let mut m = crate::publish::event::Map::new();
-    if id % 3 == 0 {
+    if id.is_multiple_of(3) {
         m.insert("pipeline".into(), json!(format!("p{id}")));
     }
     m
