@@ -14,6 +14,7 @@
 //! worker, which keeps Packetbeat's event order; with more workers the set of events is the same,
 //! in another order.
 
+pub mod diskqueue;
 pub mod dispatch;
 pub mod queue;
 pub mod worker;
@@ -365,7 +366,16 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     let monitoring_cfg =
         crate::monitoring::MonitoringConfig::from_config(&cfg).map_err(anyhow::Error::msg)?;
     crate::monitoring::start(&monitoring_cfg, &monitoring)?;
-    let events: Arc<dyn EventQueue> = Arc::new(MemQueue::new(OUTPUT_QUEUE));
+    let events: Arc<dyn EventQueue> = match diskqueue::queue_choice(&cfg)? {
+        diskqueue::QueueChoice::Disk(s) => Arc::new(
+            diskqueue::DiskQueue::open(s.clone(), outputs::stored_codec(&cfg))
+                .map_err(|e| anyhow::anyhow!("queue.disk at {}: {e}", s.path.display()))?,
+        ),
+        // queue.mem.events, in batches of up to EVENT_BATCH events.
+        diskqueue::QueueChoice::Mem { events } => Arc::new(MemQueue::new(
+            events.map_or(OUTPUT_QUEUE, |n| n.div_ceil(worker::EVENT_BATCH)),
+        )),
+    };
     let deadline = output.deadline();
     let writer = spawn_output(output, events.clone(), monitoring.clone())?;
     let output_done = Arc::new(AtomicBool::new(false));
@@ -464,6 +474,7 @@ fn spawn_output(
             let mut written = 0u64;
             // Network outputs take what is already queued in one go (pipelined windows).
             let hint = output.batch_hint();
+            let deadline = output.deadline();
             let m = &monitoring;
             while let Some(batch) = events.pop(hint) {
                 let n = batch.len() as u64;
@@ -471,6 +482,12 @@ fn spawn_output(
                 if let Err(e) = output.publish(&batch) {
                     m.output_failed.fetch_add(n, Ordering::Relaxed);
                     return Err(e);
+                }
+                // Past the shutdown deadline an output gives up on what it has not sent and
+                // still returns Ok: those events stay unacknowledged (a disk queue delivers
+                // them again at the next start).
+                if !deadline.as_ref().is_some_and(|d| d.passed()) {
+                    events.ack(batch.len());
                 }
                 m.output_acked.fetch_add(n, Ordering::Relaxed);
                 m.output_batches.fetch_add(1, Ordering::Relaxed);

@@ -22,6 +22,11 @@ pub trait EventQueue: Send + Sync {
     /// `max` events (0: one batch as it came). Waits while the queue is empty; `None` once it is
     /// closed and empty.
     fn pop(&self, max: usize) -> Option<Vec<Event>>;
+    /// The output is done with the oldest `n` events popped (published, every one resolved).
+    /// A queue that keeps events across restarts ([`super::diskqueue::DiskQueue`]) forgets them
+    /// only then; popped events not acknowledged are delivered again after a restart. Nothing to
+    /// do for the memory queue.
+    fn ack(&self, _n: usize) {}
     /// Accepts no more batches and wakes every waiter: `pop` still returns what is queued.
     /// Called by the beater when every worker has ended, and by the output side when it stops.
     fn close(&self);

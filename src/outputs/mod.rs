@@ -164,6 +164,73 @@ pub fn codec_for(cfg: &Config) -> Option<JsonCodec> {
     registered(cfg).ok().and_then(|o| (o.codec)(cfg))
 }
 
+/// How a queue that keeps events serialised (`queue.disk`) encodes the events packet workers did
+/// not: as the configured output would, so what it reads back is what the output would have
+/// written. Outputs without a [`codec_for`] encode with settings of their own (logstash and redis:
+/// `@metadata.beat` from `index`; logstash: `escape_html`), repeated here.
+#[derive(Debug, Clone)]
+pub struct StoredCodec {
+    pub codec: JsonCodec,
+    /// `@metadata.beat` for events that do not carry one.
+    pub beat: Option<String>,
+}
+
+impl StoredCodec {
+    /// Encodes `e` into `out`; returns its metadata when `beat` had to be added to it (the
+    /// queue stores that metadata, so the output, seeing `beat`, keeps the bytes as they are).
+    pub fn encode_into(&self, e: &Event, out: &mut Vec<u8>) -> Option<crate::publish::event::Map> {
+        match &self.beat {
+            Some(b) if e.encoded.is_none() && !e.meta.contains_key("beat") => {
+                let mut e = e.clone();
+                e.meta
+                    .insert("beat".into(), serde_json::Value::from(b.as_str()));
+                self.codec.encode_into(&e, out);
+                Some(e.meta)
+            }
+            _ => {
+                self.codec.encode_into(e, out);
+                None
+            }
+        }
+    }
+}
+
+/// The [`StoredCodec`] of the configured output.
+pub fn stored_codec(cfg: &Config) -> StoredCodec {
+    let plain = JsonCodec {
+        pretty: false,
+        escape_html: false,
+    };
+    if let Some(codec) = codec_for(cfg) {
+        return StoredCodec { codec, beat: None };
+    }
+    match configured_name(cfg) {
+        "logstash" => match <logstash::LogstashOutput as OutputType>::load(cfg) {
+            Ok(c) => StoredCodec {
+                codec: JsonCodec {
+                    pretty: false,
+                    escape_html: c.escape_html,
+                },
+                beat: c.beat_name(),
+            },
+            Err(_) => StoredCodec {
+                codec: plain,
+                beat: None,
+            },
+        },
+        "redis" => StoredCodec {
+            codec: plain,
+            beat: <redis::RedisOutput as OutputType>::load(cfg)
+                .ok()
+                .map(|c| c.beat_name()),
+        },
+        _ => StoredCodec {
+            codec: plain,
+            beat: None,
+        },
+    }
+}
+
 /// Builds the configured output.
 pub fn build(cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
     (registered(cfg)?.build)(cfg)
