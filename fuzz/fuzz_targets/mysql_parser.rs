@@ -7,7 +7,8 @@
 use libfuzzer_sys::fuzz_target;
 use packetbeat::protos::mysql::params::{parse_execute, Statement};
 use packetbeat::protos::mysql::parser::{Parser, Step};
-use packetbeat::protos::mysql::rows::{dump_csv, parse_response};
+use packetbeat::protos::app::csv::dump as dump_csv;
+use packetbeat::protos::mysql::rows::parse_response;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&opts, data)) = data.split_first() else {
