@@ -431,6 +431,7 @@ mod tests {
         let modules = ProtocolModules::default();
         let mut w = Worker::new(&modules, Pipeline::for_tests(&[]), None);
         w.live = true;
+        w.flush_on_tick = true;
         let q = MemQueue::new(1);
         q.push(vec![event()]).unwrap();
         w.sink.publish(event());
