@@ -102,6 +102,8 @@ struct Inner {
     unread: usize,
     /// For each event read and not yet acknowledged: the position after it.
     inflight: VecDeque<State>,
+    /// Events taken off `unread` by a `pop` whose disk read is still going on.
+    reading: usize,
     /// Bytes of the segments plus the batches being written.
     disk_bytes: u64,
     closed: bool,
@@ -216,6 +218,7 @@ impl DiskQueue {
                 segments,
                 unread: recovery.events_pending as usize,
                 inflight: VecDeque::new(),
+                reading: 0,
                 disk_bytes,
                 closed: false,
                 consumers_waiting: 0,
@@ -274,7 +277,7 @@ impl DiskQueue {
             }
             let max = self.settings.max_size;
             // An empty queue always takes a batch, even one larger than max_size.
-            let idle = st.unread == 0 && st.inflight.is_empty();
+            let idle = st.unread == 0 && st.reading == 0 && st.inflight.is_empty();
             if max == 0 || st.disk_bytes + bytes <= max || idle {
                 st.disk_bytes += bytes;
                 return Ok(());
@@ -428,7 +431,9 @@ impl DiskQueue {
                 }
             }
         }
-        self.inner.lock().unwrap().inflight.extend(ends);
+        let mut st = self.inner.lock().unwrap();
+        st.inflight.extend(ends);
+        st.reading = st.reading.saturating_sub(want);
         Ok(out)
     }
 }
@@ -469,6 +474,7 @@ impl EventQueue for DiskQueue {
             }
             let n = st.unread.min(limit);
             st.unread -= n;
+            st.reading += n;
             n
         };
         match self.read(want) {
@@ -535,7 +541,7 @@ impl EventQueue for DiskQueue {
                 "disk queue {}: closed for new events; {} event(s) to read, {} read and not acknowledged",
                 self.settings.path.display(),
                 st.unread,
-                st.inflight.len()
+                st.inflight.len() + st.reading
             );
         }
         st.closed = true;
