@@ -118,9 +118,14 @@ fn http() -> ureq::Agent {
         .build()
 }
 
-/// A request to `base`; any status is returned with its body.
+/// A request to `url`; any status is returned with its body.
 fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
-    let req = http().request(method, url);
+    send(http().request(method, url), body)
+}
+
+/// Sends `req` (with a JSON `body`); any status is returned with its body (JSON, or the text).
+fn send(req: ureq::Request, body: Option<&Value>) -> (u16, Value) {
+    let what = format!("{} {}", req.method(), req.url());
     let r = match body {
         Some(b) => req
             .set("Content-Type", "application/json")
@@ -130,7 +135,7 @@ fn call(method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
     let resp = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
+        Err(e) => panic!("{what}: {e}"),
     };
     let status = resp.status();
     let text = resp.into_string().unwrap_or_default();
@@ -205,23 +210,7 @@ impl Node {
         let req = https(&s.certs)
             .request(method, &format!("{}{path}", self.url()))
             .set("Authorization", &basic_auth("elastic", &s.password));
-        let r = match body {
-            Some(b) => req
-                .set("Content-Type", "application/json")
-                .send_string(&b.to_string()),
-            None => req.call(),
-        };
-        let resp = match r {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = resp.status();
-        let text = resp.into_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        send(req, body)
     }
 
     /// Polls `GET /_cluster/health` until the node answers (180 s: the machine is shared).
@@ -381,22 +370,7 @@ impl Proxy {
 /// node's answer coming back as it was.
 fn start_tls_proxy(node: &Node) -> u16 {
     let s = node.secure.as_ref().expect("a node with security on");
-    let pem = |n: &str| std::fs::read(s.certs.p(n)).unwrap();
-    let chain: Vec<_> = rustls_pemfile::certs(&mut &pem("server.pem")[..])
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = rustls_pemfile::private_key(&mut &pem("server.key")[..])
-        .unwrap()
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap(),
-    );
+    let config = s.certs.server_config();
     let agent = https(&s.certs);
     let base = node.url();
     let root_body = json!({

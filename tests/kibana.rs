@@ -106,23 +106,7 @@ fn fake_kibana_tls(
     version: &'static str,
     certs: &common::certs::Certs,
 ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Recorded>>>) {
-    use std::sync::Arc;
-    let pem = |n: &str| std::fs::read(certs.p(n)).unwrap();
-    let chain: Vec<_> = rustls_pemfile::certs(&mut &pem("server.pem")[..])
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = rustls_pemfile::private_key(&mut &pem("server.key")[..])
-        .unwrap()
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap(),
-    );
+    let config = certs.server_config();
     serve_kibana(0, version, move |tcp| {
         let conn = rustls::ServerConnection::new(config.clone()).unwrap();
         Box::new(rustls::StreamOwned::new(conn, tcp))

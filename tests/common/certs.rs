@@ -39,4 +39,25 @@ impl Certs {
     pub fn p(&self, n: &str) -> String {
         self.dir.path().join(n).display().to_string()
     }
+
+    /// A rustls server configuration with `server.pem` and `server.key`, for the tests' own TLS
+    /// servers.
+    pub fn server_config(&self) -> std::sync::Arc<rustls::ServerConfig> {
+        let pem = |n: &str| std::fs::read(self.p(n)).unwrap();
+        let chain: Vec<_> = rustls_pemfile::certs(&mut &pem("server.pem")[..])
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = rustls_pemfile::private_key(&mut &pem("server.key")[..])
+            .unwrap()
+            .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap(),
+        )
+    }
 }
