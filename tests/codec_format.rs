@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
 const FORMAT: &str = "%{[@timestamp]} %{[type]} %{[source.ip]}:%{[source.port]}";
 
@@ -56,28 +55,7 @@ fn lines_in(dir: &Path) -> Vec<String> {
 
 /// Runs the MongoDB capture as [`run_mongodb`] does, with `output`; exit code, stdout, stderr.
 fn run_stdout(home: &Path, pcap: &Path, output: &str) -> (i32, String, String) {
-    let cfg = home.join("console.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "packetbeat.protocols:\n- type: mongodb\n  ports: [27017, 9991]\n{output}\npath.data: {}\n",
-            home.join("data").display()
-        ),
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .args(["-e", "-t", "-I"])
-        .arg(pcap)
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--strict.perms=false")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    run_to_end(packetbeat_on(home, pcap, MONGODB, output, true))
 }
 
 #[test]

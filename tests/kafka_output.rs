@@ -265,28 +265,10 @@ fn concat_captures(srcs: &[&Path], dst: &Path) {
 
 /// One run of `pcap` with the DNS and HTTP analyzers and flows, and `output`.
 fn run_mixed(home: &Path, pcap: &Path, output: &str) -> (i32, String) {
-    let cfg = home.join("packetbeat.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "packetbeat.protocols:\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80]\n\
-             packetbeat.flows: {{timeout: 30s, period: 10s}}\n{output}\npath.data: {}\n",
-            home.join("data").display()
-        ),
-    )
-    .unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .args(["-e", "-t", "-I"])
-        .arg(pcap)
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--strict.perms=false")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let protocols = "packetbeat.protocols:\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80]\n\
+                     packetbeat.flows: {timeout: 30s, period: 10s}\n";
+    let (rc, _, err) = run_to_end(packetbeat_on(home, pcap, protocols, output, true));
+    (rc, err)
 }
 
 #[test]
@@ -409,46 +391,6 @@ fn topic_rules_and_format_strings_route_each_event_to_its_topic_with_its_key() {
     let got = sorted(recs.iter().map(|r| canon(&r.value)).collect());
     assert_eq!(got, sorted(want["pb-dns"].clone()));
     assert!(recs.iter().all(|r| r.key == "null"), "no key configured");
-}
-
-/// `copies` copies of a DLT_NULL capture of TCP on IPv4, one after the other: copy k's client
-/// ports moved by k (so each is a connection of its own), its timestamps squeezed by `scale`
-/// and shifted by k × `every`. The packet workers hand events to the output 256 at a time,
-/// so a capture of a few hundred events replayed at its own pace reaches the output in steps.
-fn stretched_copies(src: &Path, dst: &Path, copies: u32, every: f64, scale: f64) {
-    let d = std::fs::read(src).unwrap();
-    let u32le = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
-    assert_eq!(u32le(&d[20..24]), 0, "DLT_NULL capture expected");
-    let mut packets = Vec::new();
-    let mut off = 24;
-    while off + 16 <= d.len() {
-        let t = u32le(&d[off..]) as f64 + u32le(&d[off + 4..]) as f64 / 1e6;
-        let len = u32le(&d[off + 8..]) as usize;
-        packets.push((t, d[off + 16..off + 16 + len].to_vec()));
-        off += 16 + len;
-    }
-    let t0 = packets[0].0;
-    let mut out = d[..24].to_vec();
-    for k in 0..copies {
-        for (t, p) in &packets {
-            let mut p = p.clone();
-            let ihl = (p[4] & 15) as usize * 4;
-            let tcp = 4 + ihl;
-            for at in [tcp, tcp + 2] {
-                let port = u16::from_be_bytes([p[at], p[at + 1]]);
-                if port != 9991 {
-                    p[at..at + 2].copy_from_slice(&(port + k as u16).to_be_bytes());
-                }
-            }
-            let nt = t0 + k as f64 * every + (t - t0) * scale;
-            out.extend_from_slice(&(nt.floor() as u32).to_le_bytes());
-            out.extend_from_slice(&(((nt.fract()) * 1e6) as u32).to_le_bytes());
-            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            out.extend_from_slice(&p);
-        }
-    }
-    std::fs::write(dst, out).unwrap();
 }
 
 #[test]

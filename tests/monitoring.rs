@@ -8,9 +8,9 @@
 
 mod common;
 
-use common::{free_port, shared_or_skip};
+use common::{free_port, http_get, http_get_tcp, shared_or_skip};
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,48 +27,6 @@ fn start(cfg: &str, dir: &Path, args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// One GET over `stream`; returns the status and the body.
-fn get(mut stream: impl Read + Write, path: &str) -> (u16, String) {
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&after[..n]);
-            rest = &after[n + 2..];
-        }
-        out
-    } else {
-        body.to_string()
-    };
-    (status, body)
-}
-
-fn get_tcp(port: u16, path: &str) -> Option<(u16, String)> {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    Some(get(s, path))
 }
 
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
@@ -164,7 +122,7 @@ fn stats_during_a_replay_over_tcp_and_a_unix_socket() {
             Instant::now() < until,
             "no acknowledged events in /stats within 60 s"
         );
-        if let Some((200, body)) = get_tcp(port, "/stats") {
+        if let Some((200, body)) = http_get_tcp(port, "/stats") {
             let s: Value = serde_json::from_str(&body).unwrap();
             check_stats(&s);
             if num(&s, "libbeat.output.events.acked") > 0 {
@@ -188,17 +146,17 @@ fn stats_during_a_replay_over_tcp_and_a_unix_socket() {
     assert!(num(&b, "packetbeat.packets.received") > num(&a, "packetbeat.packets.received"));
     assert!(num(&b, "http.unmatched_requests") + num(&b, "libbeat.output.events.acked") > 0);
 
-    let (st, body) = get_tcp(port, "/").unwrap();
+    let (st, body) = http_get_tcp(port, "/").unwrap();
     assert_eq!(st, 200);
     let info: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(info["beat"], "packetbeat");
     assert_eq!(info["ephemeral_id"], b["beat"]["info"]["ephemeral_id"]);
-    let (st, body) = get_tcp(port, "/state?pretty").unwrap();
+    let (st, body) = http_get_tcp(port, "/state?pretty").unwrap();
     assert_eq!(st, 200);
     assert!(body.contains("\n  \"output\": {"), "{body}");
     let state: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(state["output"]["name"], "file");
-    assert_eq!(get_tcp(port, "/nope").unwrap().0, 404);
+    assert_eq!(http_get_tcp(port, "/nope").unwrap().0, 404);
     let err = stop(child);
     assert!(err.contains("Non-zero metrics in the last 500ms"), "{err}");
     let line = err
@@ -225,7 +183,7 @@ fn stats_during_a_replay_over_tcp_and_a_unix_socket() {
         assert!(Instant::now() < until, "no answer on {}", sock.display());
         if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let (st, body) = get(s, "/stats");
+            let (st, body) = http_get(s, "/stats");
             assert_eq!(st, 200);
             break body;
         }

@@ -1,7 +1,8 @@
 //! `output.redis` against Debian's redis-server on loopback: the events in the list (or on the
 //! channel) are the events `output.file` writes for the same capture; passwords and `db`; `keys`
 //! rules and a format string in `key` spreading the events over several lists; `codec.format`
-//! putting each event's formatted line in the list; an outage at start; a key Redis refuses.
+//! putting each event's formatted line in the list; an outage at start; a key Redis refuses;
+//! the server killed mid-run and restarted; `/stats` during an outage with a disk queue.
 
 mod common;
 use common::*;
@@ -14,7 +15,7 @@ struct Server {
     child: Child,
     port: u16,
     password: Option<String>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -37,20 +38,26 @@ fn tools() -> bool {
 
 fn start_server(port: u16, password: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let mut s = spawn_server(dir.path(), port, password, false);
+    s._dir = Some(dir);
+    s
+}
+
+/// A server whose data survives a SIGKILL: every write is in its append-only file, fsynced,
+/// before it answers; restarted in the same `dir`, it has everything it acknowledged.
+fn start_durable_server(dir: &Path, port: u16) -> Server {
+    spawn_server(dir, port, None, true)
+}
+
+fn spawn_server(dir: &Path, port: u16, password: Option<&str>, durable: bool) -> Server {
     let mut c = Command::new("redis-server");
-    c.args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ])
-    .arg("--dir")
-    .arg(dir.path())
-    .stdout(Stdio::null());
+    c.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+    if durable {
+        c.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        c.args(["--appendonly", "no"]);
+    }
+    c.arg("--dir").arg(dir).stdout(Stdio::null());
     if let Some(p) = password {
         c.args(["--requirepass", p]);
     }
@@ -58,7 +65,7 @@ fn start_server(port: u16, password: Option<&str>) -> Server {
         child: c.spawn().unwrap(),
         port,
         password: password.map(str::to_string),
-        _dir: dir,
+        _dir: None,
     };
     for _ in 0..200 {
         if s.cli(&["PING"]).trim() == "PONG" {
@@ -345,4 +352,158 @@ fn an_outage_at_start_loses_nothing_and_a_refused_key_is_dropped_after_retries()
         err.contains(&format!("not delivered {}", expected.len())),
         "{err}"
     );
+}
+
+/// "resent N" from the output's closing line: events sent again after a failure.
+fn resent(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("redis output: ").nth(1))
+        .filter_map(|l| l.split("resent ").nth(1))
+        .filter_map(|l| l.split(|c: char| !c.is_ascii_digit()).next())
+        .filter_map(|n| n.parse::<usize>().ok())
+        .sum()
+}
+
+#[test]
+fn the_server_killed_mid_run_and_restarted_loses_nothing() {
+    let Some(src) = shared_or_skip("pcaps/mongodb_op_msg_opcode.pcap") else {
+        return;
+    };
+    if !tools() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    // 4 × 101 events over about 16 s, reaching the output in steps (see stretched_copies).
+    let pcap = h.join("four-sessions.pcap");
+    stretched_copies(&src, &pcap, 4, 4.0, 0.3);
+    let expected: Vec<String> = file_events(&h, &pcap)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(expected.len() >= 300, "{}", expected.len());
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start_durable_server(data.path(), port);
+    let runner = {
+        let (h, pcap) = (h.clone(), pcap.clone());
+        std::thread::spawn(move || {
+            run_mongodb(
+                &h,
+                &pcap,
+                &format!("output.redis: {{hosts: ['127.0.0.1:{port}'], bulk_max_size: 16, timeout: 2s, backoff: {{init: 100ms, max: 500ms}}}}"),
+                false,
+            )
+        })
+    };
+    // The server dies as soon as the first events are in the list.
+    let t0 = std::time::Instant::now();
+    while server.cli(&["LLEN", "packetbeat"]).trim().parse::<u64>().unwrap_or(0) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no event reached the list");
+        assert!(!runner.is_finished(), "packetbeat ended before the outage");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server); // SIGKILL
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!runner.is_finished(), "packetbeat did not wait for the server");
+    let server = start_durable_server(data.path(), port);
+    let (rc, err) = runner.join().unwrap();
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("will be resent") || err.contains("Failed to connect to redis"),
+        "the outage was not seen:\n{err}"
+    );
+    let resent = resent(&err);
+    let mut got: Vec<String> = strip(server.list("0", "packetbeat"))
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    got.sort();
+    // Nothing lost; duplicates at most what was sent again.
+    assert!(got.len() >= expected.len(), "{} of {}", got.len(), expected.len());
+    let dups = got.len() - expected.len();
+    assert!(dups <= resent, "{dups} duplicates, {resent} resent");
+    got.dedup();
+    let mut want = expected;
+    want.sort();
+    want.dedup();
+    assert_eq!(got, want);
+}
+
+/// A `/stats` document from the monitoring endpoint on `port`, once `ready` accepts one.
+fn stats_when(port: u16, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let t0 = std::time::Instant::now();
+    loop {
+        assert!(t0.elapsed() < Duration::from_secs(60), "/stats never showed {what}");
+        if let Some((200, body)) = http_get_tcp(port, "/stats") {
+            let s: Value = serde_json::from_str(&body).unwrap();
+            if ready(&s) {
+                return s;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count(s: &Value, path: &str) -> u64 {
+    path.split('.')
+        .fold(s, |v, k| &v[k])
+        .as_u64()
+        .unwrap_or_else(|| panic!("{path} is not a count in {s}"))
+}
+
+#[test]
+fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_after() {
+    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    if !tools() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let n = file_events(h, &pcap).len() as u64;
+    let (port, mon) = (free_port(), free_port());
+    let max_size = 10 << 20;
+    let mut c = packetbeat_on(
+        h,
+        &pcap,
+        MONGODB,
+        &format!(
+            "output.redis: {{hosts: ['127.0.0.1:{port}'], backoff: {{init: 100ms, max: 200ms}}}}\n\
+             queue.disk: {{path: {}, max_size: {max_size}}}\n\
+             http: {{enabled: true, host: 127.0.0.1, port: {mon}}}\nlogging.json: true\n",
+            h.join("dq").display()
+        ),
+        true,
+    );
+    let child = c.stderr(Stdio::piped()).spawn().unwrap();
+    // Nothing listens: every event waits in the disk queue, and the output counts its failures.
+    let s = stats_when(mon, "every event queued", |s| {
+        s["libbeat"]["pipeline"]["queue"]["filled"]["events"] == n
+            && count(s, "libbeat.output.write.errors") > 0
+    });
+    assert_eq!(count(&s, "libbeat.pipeline.queue.max_bytes"), max_size);
+    let bytes = count(&s, "libbeat.pipeline.queue.filled.bytes");
+    assert!(bytes > 0 && bytes < max_size, "{s}");
+    assert_eq!(count(&s, "libbeat.output.events.acked"), 0);
+    assert_eq!(count(&s, "libbeat.output.write.bytes"), 0);
+    assert_eq!(s["libbeat"]["output"]["type"], "redis");
+    // The server comes up: everything is delivered, the queue empties, and the run ends.
+    let server = start_server(port, None);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(server.list("0", "packetbeat").len() as u64, n);
+    // The closing "Total metrics" line has the output's own counts.
+    let totals = err
+        .lines()
+        .find(|l| l.contains("\"Total metrics\""))
+        .unwrap_or_else(|| panic!("no Total metrics line: {err}"));
+    let json: Value = serde_json::from_str(totals).unwrap();
+    let m = &json["monitoring"]["metrics"];
+    assert_eq!(count(m, "libbeat.output.events.acked"), n, "{m}");
+    assert!(count(m, "libbeat.output.write.bytes") > 0, "{m}");
+    assert!(count(m, "libbeat.output.write.errors") > 0, "{m}");
 }

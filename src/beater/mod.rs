@@ -355,17 +355,6 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         output.name()
     );
 
-    let info = beat_info(&cfg);
-    let monitoring = crate::monitoring::Live::new(
-        info,
-        output.name(),
-        (OUTPUT_QUEUE * worker::EVENT_BATCH) as u64,
-        n_workers,
-        modules.modules.clone(),
-    );
-    let monitoring_cfg =
-        crate::monitoring::MonitoringConfig::from_config(&cfg).map_err(anyhow::Error::msg)?;
-    crate::monitoring::start(&monitoring_cfg, &monitoring)?;
     let events: Arc<dyn EventQueue> = match diskqueue::queue_choice(&cfg)? {
         diskqueue::QueueChoice::Disk(s) => Arc::new(
             diskqueue::DiskQueue::open(s.clone(), outputs::stored_codec(&cfg))
@@ -376,6 +365,16 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
             events.map_or(OUTPUT_QUEUE, |n| n.div_ceil(worker::EVENT_BATCH)),
         )),
     };
+    let monitoring = crate::monitoring::Live::new(
+        beat_info(&cfg),
+        &*output,
+        events.clone(),
+        n_workers,
+        modules.modules.clone(),
+    );
+    let monitoring_cfg =
+        crate::monitoring::MonitoringConfig::from_config(&cfg).map_err(anyhow::Error::msg)?;
+    crate::monitoring::start(&monitoring_cfg, &monitoring)?;
     let deadline = output.deadline();
     let writer = spawn_output(output, events.clone(), monitoring.clone())?;
     let output_done = Arc::new(AtomicBool::new(false));

@@ -35,6 +35,20 @@ pub trait EventQueue: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// How full the queue is, for the monitoring.
+    fn fill(&self) -> QueueFill;
+}
+
+/// How full a queue is (`libbeat.pipeline.queue` in `/stats`): events held (waiting, or read
+/// and not yet acknowledged), and for a queue bounded in bytes, its bytes and their limit.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFill {
+    pub events: u64,
+    /// 0 when the queue is bounded in bytes.
+    pub max_events: u64,
+    pub bytes: u64,
+    /// 0 when the queue is bounded in events (or unbounded).
+    pub max_bytes: u64,
 }
 
 /// Why [`EventQueue::try_push`] gave a batch back.
@@ -146,6 +160,14 @@ impl EventQueue for MemQueue {
 
     fn len(&self) -> usize {
         self.state.lock().unwrap().events
+    }
+
+    fn fill(&self) -> QueueFill {
+        QueueFill {
+            events: self.len() as u64,
+            max_events: (self.capacity * super::worker::EVENT_BATCH) as u64,
+            ..QueueFill::default()
+        }
     }
 }
 

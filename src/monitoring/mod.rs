@@ -3,7 +3,9 @@
 //!   Unix socket `http.host: unix:///path`) with `/` (the Beat's identity), `/stats` (libbeat's
 //!   `beat`, `libbeat`, `system` sections and Packetbeat's own counters, each under its
 //!   protocol or layer name as Packetbeat registers them: `tcp.dropped_because_of_gaps`,
-//!   `http.unmatched_responses`, …) and `/state`; `?pretty` indents;
+//!   `http.unmatched_responses`, …), `/inputs/` (each live capture's counters, Packetbeat's
+//!   af_packet `socket_drops` & co., [`crate::sniffer::metrics`]) and `/state`; `?pretty`
+//!   indents;
 //! - the periodic log line (`logging.metrics.enabled`, default on, every
 //!   `logging.metrics.period`, default 30s): "Non-zero metrics in the last 30s" with the counters
 //!   that moved, in the same structure as `/stats`.
@@ -27,8 +29,10 @@ pub struct Live {
     /// The Beat's name, `agent.id` and ephemeral id, shared with the workers' pipelines.
     pub info: crate::publish::pipeline::BeatInfo,
     pub output_type: &'static str,
-    /// The output queue's capacity in events (batches × events per batch).
-    pub queue_max_events: u64,
+    /// The output's own counters, for outputs that keep them (network outputs).
+    pub output_metrics: Option<crate::outputs::MetricsReader>,
+    /// The queue between the workers and the output (its fill).
+    pub queue: Arc<dyn crate::beater::queue::EventQueue>,
     /// Each packet worker's counters, as of its last batch.
     pub workers: Vec<Mutex<WorkerReport>>,
     pub modules: Vec<Arc<dyn ProtocolModule>>,
@@ -45,16 +49,17 @@ pub struct Live {
 impl Live {
     pub fn new(
         info: crate::publish::pipeline::BeatInfo,
-        output_type: &'static str,
-        queue_max_events: u64,
+        output: &dyn crate::outputs::Output,
+        queue: Arc<dyn crate::beater::queue::EventQueue>,
         n_workers: usize,
         modules: Vec<Arc<dyn ProtocolModule>>,
     ) -> Arc<Live> {
         Arc::new(Live {
             started: Instant::now(),
             info,
-            output_type,
-            queue_max_events,
+            output_type: output.name(),
+            output_metrics: output.metrics(),
+            queue,
             workers: (0..n_workers)
                 .map(|_| Mutex::new(WorkerReport::default()))
                 .collect(),

@@ -71,6 +71,7 @@ fn answer(method: &tiny_http::Method, url: &str, live: &Live) -> (u16, String) {
     let doc = match path.trim_end_matches('/') {
         "" => info(live),
         "/stats" => stats::snapshot(live),
+        "/inputs" => stats::inputs(),
         "/state" => state(live),
         _ => return (404, "404 page not found\n".into()),
     };

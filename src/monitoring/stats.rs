@@ -91,9 +91,12 @@ pub fn snapshot(live: &Live) -> Value {
     let published = w.pipeline.published;
     let filtered =
         w.pipeline.invalid + w.pipeline.ignored_outgoing + w.pipeline.dropped_by_processors;
-    let queued = published
-        .saturating_sub(w.queue_dropped)
-        .saturating_sub(total);
+    let fill = live.queue.fill();
+    // The output's own view when it keeps one: what its peer acknowledged, refused or had.
+    let out = live.output_metrics.as_ref().map(|m| m());
+    let out_acked = out.map_or(acked, |o| o.acked);
+    let inputs = crate::sniffer::metrics::live_inputs();
+    let kernel_dropped: u64 = inputs.iter().map(|i| i.dropped()).sum();
     let mut doc = json!({
         "beat": {
             "cpu": {
@@ -115,21 +118,29 @@ pub fn snapshot(live: &Live) -> Value {
             "config": {"module": {"running": 0, "starts": 0, "stops": 0}, "reloads": 0, "scans": 0},
             "output": {
                 "events": {
-                    "acked": acked,
+                    "acked": out_acked,
                     "active": total - acked.min(total),
                     "batches": live.output_batches.load(Ordering::Relaxed),
-                    "dropped": 0,
-                    "duplicates": 0,
-                    "failed": live.output_failed.load(Ordering::Relaxed),
-                    "toomany": 0,
+                    "dropped": out.map_or(0, |o| o.dropped),
+                    "duplicates": out.map_or(0, |o| o.duplicates),
+                    "failed": live.output_failed.load(Ordering::Relaxed) + out.map_or(0, |o| o.failed),
+                    "toomany": out.map_or(0, |o| o.too_many),
                     "total": total,
                 },
+                "read": {
+                    "bytes": out.map_or(0, |o| o.read_bytes),
+                    "errors": out.map_or(0, |o| o.read_errors),
+                },
                 "type": live.output_type,
+                "write": {
+                    "bytes": out.map_or(0, |o| o.write_bytes),
+                    "errors": out.map_or(0, |o| o.write_errors),
+                },
             },
             "pipeline": {
                 "clients": live.workers.len(),
                 "events": {
-                    "active": queued,
+                    "active": fill.events,
                     "dropped": w.queue_dropped,
                     "failed": 0,
                     "filtered": filtered,
@@ -137,22 +148,16 @@ pub fn snapshot(live: &Live) -> Value {
                     "retry": 0,
                     "total": published + filtered,
                 },
-                "queue": {
-                    "acked": acked,
-                    "max_events": live.queue_max_events,
-                    "filled": {
-                        "events": queued,
-                        "pct": if live.queue_max_events == 0 { 0.0 } else {
-                            ((queued as f64 / live.queue_max_events as f64) * 10_000.0).round() / 10_000.0
-                        },
-                    },
-                },
+                "queue": queue_json(acked, &fill),
             },
         },
         "system": {"cpu": {"cores": cores()}, "load": load()},
         "tcp": {"dropped_because_of_gaps": w.tcp.dropped_because_of_gaps},
         "packetbeat": {
-            "packets": {"received": live.frames.load(Ordering::Relaxed)},
+            "packets": {
+                "received": live.frames.load(Ordering::Relaxed),
+                "kernel_dropped": kernel_dropped,
+            },
             "decoder": {
                 "packets": w.decoder.packets,
                 "not_ip": w.decoder.not_ip,
@@ -188,6 +193,45 @@ pub fn snapshot(live: &Live) -> Value {
     doc
 }
 
+/// `libbeat.pipeline.queue`: the memory queue's fill in events, the disk queue's in bytes
+/// (`max_bytes`, `filled.bytes`), `filled.pct` against whichever bounds it.
+fn queue_json(acked: u64, fill: &crate::beater::queue::QueueFill) -> Value {
+    let ratio = |n: u64, max: u64| {
+        if max == 0 {
+            0.0
+        } else {
+            ((n as f64 / max as f64) * 10_000.0).round() / 10_000.0
+        }
+    };
+    if fill.max_bytes > 0 || fill.max_events == 0 {
+        json!({
+            "acked": acked,
+            "max_bytes": fill.max_bytes,
+            "filled": {
+                "bytes": fill.bytes,
+                "events": fill.events,
+                "pct": ratio(fill.bytes, fill.max_bytes),
+            },
+        })
+    } else {
+        json!({
+            "acked": acked,
+            "max_events": fill.max_events,
+            "filled": {"events": fill.events, "pct": ratio(fill.events, fill.max_events)},
+        })
+    }
+}
+
+/// The `/inputs/` document: one entry per live capture.
+pub fn inputs() -> Value {
+    Value::Array(
+        crate::sniffer::metrics::live_inputs()
+            .iter()
+            .map(|i| i.to_json())
+            .collect(),
+    )
+}
+
 /// Gauges (reported as they are, when not zero) rather than counters (reported as the change).
 fn is_gauge(path: &str) -> bool {
     path.starts_with("beat.info")
@@ -198,6 +242,7 @@ fn is_gauge(path: &str) -> bool {
         || path.ends_with(".active")
         || path.starts_with("libbeat.pipeline.queue.filled")
         || path.starts_with("libbeat.pipeline.queue.max_events")
+        || path.starts_with("libbeat.pipeline.queue.max_bytes")
         || path == "libbeat.pipeline.clients"
         || path == "libbeat.output.type"
 }

@@ -43,7 +43,31 @@ pub trait Output: Send {
     fn batch_hint(&self) -> usize {
         0
     }
+    /// For outputs that count what their peer did with the events: a reader of those counters
+    /// for the monitoring (`libbeat.output.*` in `/stats`), callable from any thread.
+    fn metrics(&self) -> Option<MetricsReader> {
+        None
+    }
 }
+
+/// An output's counters as libbeat names them under `libbeat.output`: `events.acked`,
+/// `events.failed` (sent again), `events.dropped`, `events.duplicates`, `events.toomany`,
+/// `write.bytes`, `write.errors`, `read.bytes`, `read.errors`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputCounters {
+    pub acked: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub duplicates: u64,
+    pub too_many: u64,
+    pub write_bytes: u64,
+    pub write_errors: u64,
+    pub read_bytes: u64,
+    pub read_errors: u64,
+}
+
+/// Reads an output's [`OutputCounters`] (see [`Output::metrics`]).
+pub type MetricsReader = std::sync::Arc<dyn Fn() -> OutputCounters + Send + Sync>;
 
 /// One kind of output: its options and what is made from them.
 pub trait OutputType {

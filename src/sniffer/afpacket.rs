@@ -211,6 +211,8 @@ pub struct AfPacketSource {
     loopback_echoes: u64,
     metrics_interval: std::time::Duration,
     stats_at: Instant,
+    /// The counters `/inputs/` shows.
+    monitor: Arc<super::metrics::InputStats>,
     _promisc: Option<Promisc>,
 }
 
@@ -400,11 +402,13 @@ impl AfPacketSource {
             loopback_echoes: 0,
             metrics_interval: o.metrics_interval.max(std::time::Duration::from_secs(1)),
             stats_at: Instant::now(),
+            monitor: super::metrics::InputStats::register("af_packet", dev),
             _promisc: promisc,
         })
     }
 
     fn wait_readable(&self, timeout: std::time::Duration) {
+        self.monitor.polls.fetch_add(1, Ordering::Relaxed);
         let mut pfd = libc::pollfd {
             fd: self.ring.fd.as_raw_fd(),
             events: libc::POLLIN | libc::POLLERR,
@@ -485,6 +489,7 @@ impl AfPacketSource {
             off += h.tp_next_offset as usize;
         }
         self.frames += descs.len() as u64;
+        self.monitor.packets.store(self.frames, Ordering::Relaxed);
         self.blocks += 1;
         PacketBatch {
             buf: BatchBuf::External(Arc::new(Block {
@@ -516,6 +521,10 @@ impl AfPacketSource {
             self.packets += st.tp_packets as u64;
             self.drops += st.tp_drops as u64;
             self.freezes += st.tp_freeze_q_cnt as u64;
+            let m = &self.monitor;
+            m.kernel_packets.store(self.packets, Ordering::Relaxed);
+            m.kernel_drops.store(self.drops, Ordering::Relaxed);
+            m.queue_freezes.store(self.freezes, Ordering::Relaxed);
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod devices;
 pub mod dpdk;
 pub mod dump;
 pub mod file;
+pub mod metrics;
 pub mod multi;
 pub mod pcap;
 pub mod route;

@@ -12,13 +12,14 @@
 //! the kernel before it is seen.
 //!
 //! Drops: `pcap_stats` (`ps_drop`: the kernel buffer was full; `ps_ifdrop`: the interface
-//! dropped) are read at the end and reported in [`PacketSource::summary`] and
-//! [`PacketSource::kernel_drops`].
+//! dropped) are read every second for the monitoring's `/inputs/` ([`super::metrics`]) and at
+//! the end for [`PacketSource::summary`] and [`PacketSource::kernel_drops`].
 
 use super::{BatchBuf, FrameDesc, PacketBatch, PacketSource, SnifferError};
 use crate::common::Ts;
 use crate::decoder::LinkType;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ const BATCH_BYTES: usize = 1 << 20;
 const BATCH_FRAMES: usize = 4096;
 /// Batch buffers kept for reuse.
 const POOL: usize = 32;
+/// How often `pcap_stats` is read for the monitoring.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// Options of a live capture handle.
 #[derive(Debug, Clone)]
@@ -48,6 +51,9 @@ pub struct PcapSource {
     last_batch_at: Instant,
     frames: u64,
     stats: Option<pcap::Stat>,
+    /// The counters `/inputs/` shows, and when `pcap_stats` was last read into them.
+    monitor: Arc<super::metrics::InputStats>,
+    stats_at: Instant,
 }
 
 impl PcapSource {
@@ -100,6 +106,8 @@ impl PcapSource {
             last_batch_at: Instant::now(),
             frames: 0,
             stats: None,
+            monitor: super::metrics::InputStats::register("pcap", &o.device),
+            stats_at: Instant::now(),
         })
     }
 
@@ -113,6 +121,17 @@ impl PcapSource {
             }
         }
         Vec::with_capacity(BATCH_BYTES + 65_536)
+    }
+
+    /// `pcap_stats` (cumulative on Linux), kept for the summary and shown in `/inputs/`.
+    fn read_stats(&mut self) {
+        self.stats = self.cap.stats().ok();
+        if let Some(s) = self.stats {
+            let m = &self.monitor;
+            m.kernel_packets.store(s.received as u64, Ordering::Relaxed);
+            m.kernel_drops.store(s.dropped as u64, Ordering::Relaxed);
+            m.interface_drops.store(s.if_dropped as u64, Ordering::Relaxed);
+        }
     }
 
     fn wait_readable(&self, timeout: Duration) {
@@ -131,6 +150,11 @@ impl PcapSource {
             self.pool.push(buf.clone());
         }
         self.last_batch_at = Instant::now();
+        self.monitor.packets.store(self.frames, Ordering::Relaxed);
+        if self.stats_at.elapsed() >= STATS_EVERY {
+            self.stats_at = self.last_batch_at;
+            self.read_stats();
+        }
         PacketBatch {
             buf: BatchBuf::Owned(buf),
             frames,
@@ -194,7 +218,7 @@ impl PacketSource for PcapSource {
     }
 
     fn finish(&mut self) {
-        self.stats = self.cap.stats().ok();
+        self.read_stats();
     }
 
     fn kernel_drops(&self) -> u64 {

@@ -276,15 +276,18 @@ impl Drop for LoopbackCapture {
     }
 }
 
-/// Runs a MongoDB capture (ports 27017 and 9991) with `output` (a YAML output section) from
-/// `home`; exit code and stderr. `fast`: read the file as fast as possible (`-t`), else at the
-/// capture's own pace. For the network outputs' tests.
-pub fn run_mongodb(home: &Path, pcap: &Path, output: &str, fast: bool) -> (i32, String) {
+/// The MongoDB analyzer on the ports of the shared MongoDB captures.
+pub const MONGODB: &str = "packetbeat.protocols:\n- type: mongodb\n  ports: [27017, 9991]\n";
+
+/// The packetbeat command that reads `pcap` with `protocols` and `rest` (YAML: the output and
+/// anything else) written to `home/packetbeat.yml`, data under `home/data`, logging to stderr.
+/// `fast`: read the file as fast as possible (`-t`), else at the capture's own pace.
+pub fn packetbeat_on(home: &Path, pcap: &Path, protocols: &str, rest: &str, fast: bool) -> Command {
     let cfg = home.join("packetbeat.yml");
     std::fs::write(
         &cfg,
         format!(
-            "packetbeat.protocols:\n- type: mongodb\n  ports: [27017, 9991]\n{output}\npath.data: {}\n",
+            "{protocols}{rest}\npath.data: {}\n",
             home.join("data").display()
         ),
     )
@@ -295,17 +298,28 @@ pub fn run_mongodb(home: &Path, pcap: &Path, output: &str, fast: bool) -> (i32, 
     } else {
         &["-e", "-I"][..]
     });
-    let o = c
-        .arg(pcap)
+    c.arg(pcap)
         .arg("-c")
         .arg(&cfg)
-        .arg("--strict.perms=false")
-        .output()
-        .unwrap();
+        .arg("--strict.perms=false");
+    c
+}
+
+/// Runs `c` to its end: exit code, stdout and stderr.
+pub fn run_to_end(mut c: Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
     (
         o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// Runs a MongoDB capture (ports 27017 and 9991) with `output` (a YAML output section) from
+/// `home`; exit code and stderr. For the network outputs' tests.
+pub fn run_mongodb(home: &Path, pcap: &Path, output: &str, fast: bool) -> (i32, String) {
+    let (rc, _, err) = run_to_end(packetbeat_on(home, pcap, MONGODB, output, fast));
+    (rc, err)
 }
 
 /// The lines `output.file` writes for a MongoDB capture (as [`run_mongodb`] runs it).
@@ -326,4 +340,89 @@ pub fn mongodb_file_lines(home: &Path, pcap: &Path) -> Vec<String> {
         }
     }
     v
+}
+
+/// `copies` copies of a DLT_NULL capture of TCP on IPv4, one after the other: copy k's client
+/// ports moved by k (so each is a connection of its own), its timestamps squeezed by `scale`
+/// and shifted by k × `every`. The packet workers hand events to the output 256 at a time,
+/// so a capture of a few hundred events replayed at its own pace reaches the output in steps.
+pub fn stretched_copies(src: &Path, dst: &Path, copies: u32, every: f64, scale: f64) {
+    let d = std::fs::read(src).unwrap();
+    let u32le = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
+    assert_eq!(u32le(&d[20..24]), 0, "DLT_NULL capture expected");
+    let mut packets = Vec::new();
+    let mut off = 24;
+    while off + 16 <= d.len() {
+        let t = u32le(&d[off..]) as f64 + u32le(&d[off + 4..]) as f64 / 1e6;
+        let len = u32le(&d[off + 8..]) as usize;
+        packets.push((t, d[off + 16..off + 16 + len].to_vec()));
+        off += 16 + len;
+    }
+    let t0 = packets[0].0;
+    let mut out = d[..24].to_vec();
+    for k in 0..copies {
+        for (t, p) in &packets {
+            let mut p = p.clone();
+            let ihl = (p[4] & 15) as usize * 4;
+            let tcp = 4 + ihl;
+            for at in [tcp, tcp + 2] {
+                let port = u16::from_be_bytes([p[at], p[at + 1]]);
+                if port != 9991 {
+                    p[at..at + 2].copy_from_slice(&(port + k as u16).to_be_bytes());
+                }
+            }
+            let nt = t0 + k as f64 * every + (t - t0) * scale;
+            out.extend_from_slice(&(nt.floor() as u32).to_le_bytes());
+            out.extend_from_slice(&(((nt.fract()) * 1e6) as u32).to_le_bytes());
+            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            out.extend_from_slice(&p);
+        }
+    }
+    std::fs::write(dst, out).unwrap();
+}
+
+/// One HTTP/1.1 GET over `stream` (`Connection: close`); the status and the body (chunked
+/// bodies joined).
+pub fn http_get(mut stream: impl std::io::Read + std::io::Write, path: &str) -> (u16, String) {
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+/// [`http_get`] on `127.0.0.1:port`; `None` while nothing listens.
+pub fn http_get_tcp(port: u16, path: &str) -> Option<(u16, String)> {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    Some(http_get(s, path))
 }

@@ -552,6 +552,16 @@ impl EventQueue for DiskQueue {
     fn len(&self) -> usize {
         self.inner.lock().unwrap().unread
     }
+
+    fn fill(&self) -> super::queue::QueueFill {
+        let st = self.inner.lock().unwrap();
+        super::queue::QueueFill {
+            events: (st.unread + st.reading + st.inflight.len()) as u64,
+            max_events: 0,
+            bytes: st.disk_bytes,
+            max_bytes: self.settings.max_size,
+        }
+    }
 }
 
 /// The sequence numbers the first good frame after damage at `off` can have: after `expected`,

@@ -471,6 +471,20 @@ impl Output for EsOutput {
     fn batch_hint(&self) -> usize {
         self.batch_hint
     }
+
+    fn metrics(&self) -> Option<crate::outputs::MetricsReader> {
+        let (q, x) = (self.queue.clone(), self.ctx.clone());
+        Some(Arc::new(move || {
+            let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let st = &x.stats;
+            crate::outputs::OutputCounters {
+                dropped: g(&st.dropped),
+                duplicates: g(&st.duplicates),
+                too_many: g(&st.too_many),
+                ..q.metrics.counters()
+            }
+        }))
+    }
 }
 
 struct Worker {

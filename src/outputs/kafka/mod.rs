@@ -91,7 +91,7 @@ use rskafka::client::partition::{
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::record::Record;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,10 +138,9 @@ struct Producer {
     partitioning: HashMap<String, Partitioning>,
     builder: BuilderSettings,
     conn: Option<Connected>,
+    /// Its counters; `dropped` are the events dropped before sending (no topic, too large, or
+    /// no hash field with `random: false`).
     metrics: Arc<Metrics>,
-    /// Events dropped before sending (no topic, too large, or no hash field with
-    /// `random: false`).
-    dropped: AtomicU64,
     /// Bytes of the acknowledged records (before compression).
     record_bytes: u64,
     deadline: Deadline,
@@ -349,7 +348,6 @@ impl Producer {
             },
             conn: None,
             metrics: Arc::new(Metrics::default()),
-            dropped: AtomicU64::new(0),
             record_bytes: 0,
             deadline: Deadline::default(),
             abandoned: false,
@@ -548,7 +546,7 @@ impl Producer {
             let size = self.record_size(enc.event(i).len(), key_len);
             if size > self.max_message_bytes {
                 tracing::error!(target: LOG, "Kafka (topic={}): dropping too large message of size {size}.", groups[last].name);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
             } else {
                 groups[last].waiting.push((i, size));
             }
@@ -583,7 +581,7 @@ impl Producer {
                 Some(p) => per[p as usize].push((i, size)),
                 None => {
                     tracing::error!(target: LOG, "Hashing partition key failed: a hash field is missing; dropping the event");
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -707,7 +705,7 @@ impl Producer {
                         c.refusals += 1;
                         if self.max_retries >= 0 && c.refusals > self.max_retries {
                             tracing::error!(target: LOG, "Kafka (topic={topic}): the broker refused {n} events {} times ({}); dropping them", c.refusals, reason(&e));
-                            self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                            self.metrics.dropped.fetch_add(n as u64, Ordering::Relaxed);
                         } else {
                             tracing::error!(target: LOG, "Kafka (topic={topic}): the broker refused {n} events ({}); retrying", reason(&e));
                             self.metrics.failed.fetch_add(n as u64, Ordering::Relaxed);
@@ -883,7 +881,7 @@ impl Output for KafkaOutput {
                     let Some(text) = f.format(e.timestamp, &ev) else {
                         // libbeat's getEventMessage fails on the codec's error: "Dropping
                         // event" (logged by the codec).
-                        p.dropped.fetch_add(1, Ordering::Relaxed);
+                        p.metrics.dropped.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
                     enc.data.extend_from_slice(text.as_bytes());
@@ -896,7 +894,7 @@ impl Output for KafkaOutput {
                         // libbeat's getEventMessage (errNoTopicsSelected), logged as its
                         // Publish does.
                         tracing::error!(target: LOG, "Dropping event: no topic could be selected");
-                        p.dropped.fetch_add(1, Ordering::Relaxed);
+                        p.metrics.dropped.fetch_add(1, Ordering::Relaxed);
                         enc.data.truncate(start);
                         continue;
                     }
@@ -923,7 +921,7 @@ impl Output for KafkaOutput {
         if nd > 0 {
             tracing::warn!(target: LOG, "kafka: {nd} events were not delivered before shutdown_timeout");
         }
-        tracing::info!(target: LOG, "kafka output: {}; dropped {}; record bytes {}", p.metrics.summary(), p.dropped.load(Ordering::Relaxed), p.record_bytes);
+        tracing::info!(target: LOG, "kafka output: {}; dropped {}; record bytes {}", p.metrics.summary(), p.metrics.dropped.load(Ordering::Relaxed), p.record_bytes);
         Ok(())
     }
 
@@ -933,6 +931,11 @@ impl Output for KafkaOutput {
 
     fn batch_hint(&self) -> usize {
         self.producer.bulk_max_size
+    }
+
+    fn metrics(&self) -> Option<crate::outputs::MetricsReader> {
+        let m = self.producer.metrics.clone();
+        Some(Arc::new(move || m.counters()))
     }
 }
 
@@ -1022,7 +1025,7 @@ mod tests {
                 ("pb-http", vec![2])
             ]
         );
-        assert_eq!(p.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(p.metrics.dropped.load(Ordering::Relaxed), 1);
         // The record size counts each event's own key.
         assert_eq!(
             groups[0].waiting[0].1,

@@ -182,4 +182,9 @@ impl Output for LogstashOutput {
     fn batch_hint(&self) -> usize {
         self.batch_hint
     }
+
+    fn metrics(&self) -> Option<crate::outputs::MetricsReader> {
+        let q = self.queue.clone();
+        Some(Arc::new(move || q.metrics.counters()))
+    }
 }

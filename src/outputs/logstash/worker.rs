@@ -163,7 +163,13 @@ impl Worker {
             }
             // 2. read one ACK for the oldest window
             let (c, _) = s.conn.as_mut().unwrap();
-            match read_ack(c) {
+            let ack = read_ack(c);
+            let m = &self.queue.metrics;
+            match &ack {
+                Ok(_) => m.read_bytes.fetch_add(protocol::ACK_LEN as u64, Ordering::Relaxed),
+                Err(_) => m.read_errors.fetch_add(1, Ordering::Relaxed),
+            };
+            match ack {
                 Ok(0) => {} // keep-alive
                 Ok(seq) => {
                     let head = s.inflight.front_mut().unwrap();

@@ -180,6 +180,7 @@ impl WorkQueue {
         self.metrics
             .not_delivered
             .fetch_add(n as u64, Ordering::Relaxed);
+        self.metrics.dropped.fetch_add(n as u64, Ordering::Relaxed);
         let mut st = self.state.lock().unwrap();
         st.outstanding = st.outstanding.saturating_sub(n);
         if st.outstanding == 0 {

@@ -17,13 +17,20 @@ pub mod tls;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A network output's counters (logged when it closes).
+/// A network output's counters (logged when it closes, read by `/stats` as libbeat's
+/// `libbeat.output.*`).
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Events acknowledged by a server.
     pub acked: AtomicU64,
     /// Events whose window failed and that were queued again (each resend counts).
     pub failed: AtomicU64,
+    /// Events given up for good (refused by the server, too large, no target).
+    pub dropped: AtomicU64,
+    /// Events the server already had (Elasticsearch's 409 on a create).
+    pub duplicates: AtomicU64,
+    /// Events the server asked to send again later (Elasticsearch's 429).
+    pub too_many: AtomicU64,
     /// Events given up when the shutdown deadline passed.
     pub not_delivered: AtomicU64,
     /// Windows (requests) written.
@@ -32,9 +39,29 @@ pub struct Metrics {
     pub write_bytes: AtomicU64,
     /// Connection, write, acknowledgement and protocol errors.
     pub errors: AtomicU64,
+    /// Bytes of the server's answers read.
+    pub read_bytes: AtomicU64,
+    /// Answers that could not be read (connection lost, malformed).
+    pub read_errors: AtomicU64,
 }
 
 impl Metrics {
+    /// Their values now, under libbeat's names.
+    pub fn counters(&self) -> super::OutputCounters {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        super::OutputCounters {
+            acked: g(&self.acked),
+            failed: g(&self.failed),
+            dropped: g(&self.dropped),
+            duplicates: g(&self.duplicates),
+            too_many: g(&self.too_many),
+            write_bytes: g(&self.write_bytes),
+            write_errors: g(&self.errors),
+            read_bytes: g(&self.read_bytes),
+            read_errors: g(&self.read_errors),
+        }
+    }
+
     pub fn summary(&self) -> String {
         format!(
             "events acked {}, resent {}, not delivered {}; windows {}; write bytes {}; errors {}",

@@ -246,4 +246,9 @@ impl Output for RedisOutput {
     fn batch_hint(&self) -> usize {
         self.batch_hint
     }
+
+    fn metrics(&self) -> Option<crate::outputs::MetricsReader> {
+        let q = self.queue.clone();
+        Some(Arc::new(move || q.metrics.counters()))
+    }
 }
