@@ -696,10 +696,14 @@ fn replay_drop_accounting() {
             .status();
     }
     for kind in ["pcap", "af_packet"] {
-        // Flows on: no generated filter, every frame counts.
+        // Flows on: no generated filter, every frame counts. The monitoring endpoint on a Unix
+        // socket, reachable from outside the namespace.
+        let sock = net.dir.path().join(format!("{kind}.sock"));
         let iface = format!(
-            "  type: {kind}\n  device: {}\n  buffer_size_mb: 4\npacketbeat.flows: {{}}",
-            net.srv_if
+            "  type: {kind}\n  device: {}\n  buffer_size_mb: 4\n  metrics_interval: 1s\n\
+             packetbeat.flows: {{}}\nhttp: {{enabled: true, host: 'unix://{}'}}",
+            net.srv_if,
+            sock.display()
         );
         let sniffer = start_sniffer(&net, &net.srv.clone(), &format!("replay-{kind}"), &iface);
         let loops = "3000";
@@ -728,6 +732,45 @@ fn replay_drop_accounting() {
             .and_then(|t| t.split_whitespace().next())
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("tcpreplay output: {text}"));
+        // The monitoring's view, while the capture runs: its device's counters at /inputs/
+        // settle on what was sent, and /stats sums the drops.
+        let get = |path: &str| -> serde_json::Value {
+            let s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+            let (status, body) = common::http_get(s, path);
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str(&body).unwrap()
+        };
+        let t0 = Instant::now();
+        // One entry per socket (af_packet with several workers has one each).
+        let input = loop {
+            let inputs = get("/inputs/");
+            let all = inputs.as_array().unwrap();
+            assert!(!all.is_empty(), "{inputs}");
+            let (mut packets, mut drops) = (0, 0);
+            for i in all {
+                assert_eq!(i["input"], kind, "{inputs}");
+                assert_eq!(i["device"], net.srv_if.as_str(), "{inputs}");
+                let n = |k: &str| i[k].as_u64().unwrap_or_else(|| panic!("{k} in {i}"));
+                packets += n("packets");
+                drops += if kind == "af_packet" {
+                    n("socket_drops")
+                } else {
+                    n("kernel_drops") + n("interface_drops")
+                };
+            }
+            if packets + drops == sent {
+                break (inputs, drops);
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "{kind}: {inputs} of {sent} sent");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let stats = get("/stats");
+        assert_eq!(
+            stats["packetbeat"]["packets"]["kernel_dropped"].as_u64(),
+            Some(input.1),
+            "{stats}"
+        );
+        eprintln!("{kind} /inputs/: {}", input.0);
         let (_, log) = sniffer.stop();
         // Summed over the capture's sockets (af_packet with several workers has one each).
         let num = |after: &str| -> u64 {

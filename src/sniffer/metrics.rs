@@ -25,6 +25,9 @@ pub struct InputStats {
     /// `af_packet` or `pcap`.
     pub input: &'static str,
     pub device: String,
+    /// `input::device`, and `#k` after it for the k-th other socket open on the same device
+    /// (af_packet with several workers has one socket per worker).
+    pub id: String,
     /// Frames read by this process.
     pub packets: AtomicU64,
     /// Packets the kernel saw (af_packet `tp_packets`, pcap `ps_recv`).
@@ -44,9 +47,18 @@ static REGISTRY: Mutex<Vec<Weak<InputStats>>> = Mutex::new(Vec::new());
 impl InputStats {
     /// Registers a capture's counters; they are listed while the returned `Arc` lives.
     pub fn register(input: &'static str, device: &str) -> Arc<InputStats> {
+        let mut r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        r.retain(|w| w.strong_count() > 0);
+        let base = format!("{input}::{device}");
+        let same = r
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|s| s.input == input && s.device == device)
+            .count();
         let s = Arc::new(InputStats {
             input,
             device: device.to_string(),
+            id: if same == 0 { base } else { format!("{base}#{same}") },
             packets: AtomicU64::new(0),
             kernel_packets: AtomicU64::new(0),
             kernel_drops: AtomicU64::new(0),
@@ -54,8 +66,6 @@ impl InputStats {
             queue_freezes: AtomicU64::new(0),
             polls: AtomicU64::new(0),
         });
-        let mut r = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        r.retain(|w| w.strong_count() > 0);
         r.push(Arc::downgrade(&s));
         s
     }
@@ -69,10 +79,7 @@ impl InputStats {
     pub fn to_json(&self) -> serde_json::Value {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut m = serde_json::Map::new();
-        m.insert(
-            "id".into(),
-            format!("{}::{}", self.input, self.device).into(),
-        );
+        m.insert("id".into(), self.id.clone().into());
         m.insert("input".into(), self.input.into());
         m.insert("device".into(), self.device.clone().into());
         m.insert("packets".into(), g(&self.packets).into());
@@ -127,7 +134,10 @@ mod tests {
         p.kernel_drops.store(1, Ordering::Relaxed);
         assert_eq!(p.dropped(), 3);
         assert_eq!(p.to_json()["interface_drops"], 2);
+        let second = InputStats::register("af_packet", "test-veth-a");
+        assert_eq!(second.id, "af_packet::test-veth-a#1");
         drop(a);
+        drop(second);
         assert!(!listed("test-veth-a"));
         assert!(listed("test-veth-b"));
     }
