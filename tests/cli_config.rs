@@ -534,3 +534,59 @@ fn completion_scripts() {
     assert_eq!(f.status.code(), Some(1));
     assert!(stderr(&f).contains("Unknown shell fish"), "{}", stderr(&f));
 }
+
+/// `--help` in cobra's layout, as Packetbeat prints it: sections, pflag's columns (three spaces
+/// after the longest flag), flags sorted by name with their Go type and default, the hidden
+/// `completion`, `help` at the root only, and the closing line.
+#[test]
+fn help_has_cobras_layout() {
+    let o = run(&["--help"], &[]);
+    assert!(o.status.success());
+    let root = stdout(&o);
+    assert!(root.starts_with("Usage:\n  packetbeat [flags]\n  packetbeat [command]\n\nAvailable Commands:\n  devices     List available devices\n"), "{root}");
+    for line in [
+        "  help        Help about any command",
+        "  -E, --E setting=value              Configuration overwrite",
+        "  -c, --c string                     Configuration file, relative to path.config (default \"packetbeat.yml\")",
+        "      --environment environmentVar   set environment being ran in (default default)",
+        "  -h, --help                         help for packetbeat",
+        "  -l, --l int                        Loop file. 0 - loop forever (default 1)",
+        "      --strict.perms                 Strict permission checking on config files (default true)",
+    ] {
+        assert!(root.lines().any(|l| l == line), "{line:?} in\n{root}");
+    }
+    assert!(!root.contains("completion"), "{root}");
+    assert!(root.ends_with("\nUse \"packetbeat [command] --help\" for more information about a command.\n"), "{root}");
+    // Sorted by flag name, upper case first (byte order), as pflag sorts.
+    let flags: Vec<&str> = root
+        .split("\nFlags:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.trim_start().split_whitespace().find(|w| w.starts_with("--")).unwrap())
+        .collect();
+    let mut sorted = flags.clone();
+    sorted.sort();
+    assert_eq!(flags, sorted);
+    assert_eq!(&flags[..4], ["--E", "--I", "--N", "--O"]);
+
+    // A subcommand: its own flags, then the inherited ones.
+    let run_help = stdout(&run(&["run", "--help"], &[]));
+    assert!(run_help.starts_with("Run packetbeat\n\nUsage:\n  packetbeat run [flags]\n\nFlags:\n"), "{run_help}");
+    let (own, inherited) = run_help.split_once("\nGlobal Flags:\n").unwrap();
+    assert!(own.contains("\n  -I, --I string "), "{own}");
+    assert!(own.contains("\n  -h, --help "), "{own}");
+    assert!(!own.contains("--path.data"), "{own}");
+    assert!(inherited.contains("\n      --path.data string "), "{inherited}");
+    assert!(!inherited.contains("--I "), "{inherited}");
+    // A group: its commands padded to the longest name, no `help`, and the closing line.
+    let export = stdout(&run(&["export", "--help"], &[]));
+    assert!(export.contains("\n  index-pattern Export kibana index pattern to stdout\n"), "{export}");
+    assert!(export.contains("\nUsage:\n  packetbeat export [command]\n\n"), "{export}");
+    assert!(!export.contains("\n  help "), "{export}");
+    let tmpl = stdout(&run(&["export", "template", "--help"], &[]));
+    assert!(tmpl.contains("\n      --dir string          Specify directory for printing template files. By default templates are printed to stdout.\n"), "{tmpl}");
+    let completion = stdout(&run(&["completion", "--help"], &[]));
+    assert!(completion.contains("\n  packetbeat completion SHELL [flags]\n"), "{completion}");
+}

@@ -66,9 +66,21 @@ fn dump_writes_every_packet_seen() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let dump = tmp.path().join("dump.pcap");
-    let run = run_capture(&pcap, HTTP, &["--dump", dump.to_str().unwrap()]);
+    let prefix = tmp.path().join("dump");
+    let run = run_capture(&pcap, HTTP, &["--dump", prefix.to_str().unwrap()]);
     assert_eq!(run.status, 0, "{}", run.stderr);
+    // Packetbeat's name: the prefix, the local time at start, `.pcap`.
+    let files: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let stamp = files[0]
+        .strip_prefix("dump-")
+        .and_then(|s| s.strip_suffix(".pcap"))
+        .unwrap_or_else(|| panic!("{files:?}"));
+    assert!(stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit()), "{stamp}");
+    let dump = tmp.path().join(&files[0]);
     // Same packets, same bytes: replaying the dump gives the same event.
     let again = run_capture(&dump, HTTP, &[]);
     assert_eq!(again.events.len(), 1);

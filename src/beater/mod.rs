@@ -342,7 +342,11 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     let live = source.is_live();
     warn_unused_dpdk(&iface);
     let mut dumper = match &iface.dumpfile {
-        Some(path) => Some(Dumper::create(path, source.link_type())?),
+        Some(prefix) => {
+            let (d, path) = Dumper::create(prefix, source.link_type())?;
+            tracing::info!("Writing every captured packet to {}", path.display());
+            Some(d)
+        }
         None => None,
     };
 

@@ -18,6 +18,7 @@ pub const LONG_VALUE_FLAGS: &[&str] = &[
     "dpdk_port",
     "dpdk_args",
     "dpdk_queues",
+    "plugin",
 ];
 /// Long boolean flags (`--strict.perms`, `--strict.perms=false`).
 pub const LONG_BOOL_FLAGS: &[&str] = &["strict.perms"];

@@ -18,7 +18,7 @@ pub enum KeystoreCommand {
     },
     /// Add secret
     Add(AddArgs),
-    /// remove secret
+    /// Remove secret
     Remove {
         #[arg(value_name = "KEY")]
         keys: Vec<String>,

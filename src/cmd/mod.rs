@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod export;
+pub mod help;
 pub mod keystore;
 pub mod logging;
 
@@ -34,13 +35,13 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Configuration file, relative to path.config
-    #[arg(short = 'c', value_name = "FILE", global = true, action = ArgAction::Append)]
+    #[arg(short = 'c', value_name = "string", global = true, action = ArgAction::Append)]
     pub config: Vec<PathBuf>,
-    /// Configuration overwrite (KEY=VALUE)
-    #[arg(short = 'E', value_name = "KEY=VALUE", global = true, action = ArgAction::Append)]
+    /// Configuration overwrite
+    #[arg(short = 'E', value_name = "setting=value", global = true, action = ArgAction::Append)]
     pub settings: Vec<String>,
-    /// Enable certain debug selectors (comma-separated, or '*')
-    #[arg(short = 'd', value_name = "SELECTORS", global = true, action = ArgAction::Append)]
+    /// Enable certain debug selectors
+    #[arg(short = 'd', value_name = "string", global = true, action = ArgAction::Append)]
     pub debug: Vec<String>,
     /// Log to stderr and disable syslog/file output
     #[arg(short = 'e', global = true)]
@@ -48,24 +49,28 @@ pub struct GlobalArgs {
     /// Log at INFO level
     #[arg(short = 'v', global = true)]
     pub verbose: bool,
-    /// Set the environment in which the beat is running
-    #[arg(long = "environment", value_name = "ENV", global = true)]
+    /// set environment being ran in
+    #[arg(long = "environment", value_name = "environmentVar", global = true)]
     pub environment: Option<String>,
     /// Home path
-    #[arg(long = "path.home", value_name = "PATH", global = true)]
+    #[arg(long = "path.home", value_name = "string", global = true)]
     pub path_home: Option<PathBuf>,
     /// Configuration path
-    #[arg(long = "path.config", value_name = "PATH", global = true)]
+    #[arg(long = "path.config", value_name = "string", global = true)]
     pub path_config: Option<PathBuf>,
     /// Data path
-    #[arg(long = "path.data", value_name = "PATH", global = true)]
+    #[arg(long = "path.data", value_name = "string", global = true)]
     pub path_data: Option<PathBuf>,
     /// Logs path
-    #[arg(long = "path.logs", value_name = "PATH", global = true)]
+    #[arg(long = "path.logs", value_name = "string", global = true)]
     pub path_logs: Option<PathBuf>,
+    /// Load additional plugins (Go plugins: not supported, using it is an error)
+    #[arg(long = "plugin", value_name = "pluginList", global = true, action = ArgAction::Append)]
+    pub plugin: Vec<String>,
     /// Strict permission checking on config files
     #[arg(
         long = "strict.perms",
+        value_name = "bool",
         global = true,
         num_args = 0..=1,
         require_equals = true,
@@ -80,16 +85,16 @@ pub struct GlobalArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
     /// Read packet data from specified file
-    #[arg(short = 'I', value_name = "FILE")]
+    #[arg(short = 'I', value_name = "string")]
     pub file: Option<PathBuf>,
     /// Read packets as fast as possible, without sleeping
     #[arg(short = 't')]
     pub top_speed: bool,
-    /// Loop file N number of times (0 = forever)
-    #[arg(short = 'l', value_name = "N", allow_negative_numbers = true)]
+    /// Loop file. 0 - loop forever
+    #[arg(short = 'l', value_name = "int", allow_negative_numbers = true)]
     pub loop_count: Option<i64>,
-    /// Write all captured packets to this libpcap file
-    #[arg(long = "dump", value_name = "FILE")]
+    /// Write all captured packets to libpcap files with this prefix - a timestamp and pcap extension are added
+    #[arg(long = "dump", value_name = "string")]
     pub dump: Option<PathBuf>,
     /// Read packets one at a time (press Enter)
     #[arg(short = 'O')]
@@ -98,25 +103,25 @@ pub struct RunArgs {
     #[arg(short = 'N')]
     pub no_publish: bool,
     /// Start pprof http server (accepted, no effect)
-    #[arg(long = "httpprof", value_name = "ADDR")]
+    #[arg(long = "httpprof", value_name = "string")]
     pub httpprof: Option<String>,
     /// Write cpu profile to file (accepted, no effect)
-    #[arg(long = "cpuprofile", value_name = "FILE")]
+    #[arg(long = "cpuprofile", value_name = "string")]
     pub cpuprofile: Option<String>,
     /// Write memory profile to this file (accepted, no effect)
-    #[arg(long = "memprofile", value_name = "FILE")]
+    #[arg(long = "memprofile", value_name = "string")]
     pub memprofile: Option<String>,
     /// DPDK capture: enable or disable (read from the raw command line before anything else)
-    #[arg(long = "dpdk_status", value_name = "enable|disable")]
+    #[arg(long = "dpdk_status", value_name = "string")]
     pub dpdk_status: Option<String>,
     /// DPDK port number
-    #[arg(long = "dpdk_port", value_name = "N")]
+    #[arg(long = "dpdk_port", value_name = "int")]
     pub dpdk_port: Option<u16>,
     /// DPDK EAL arguments (shell-split; default: env PACKETBEAT_DPDK_ARGS)
-    #[arg(long = "dpdk_args", value_name = "ARGS", allow_hyphen_values = true)]
+    #[arg(long = "dpdk_args", value_name = "string", allow_hyphen_values = true)]
     pub dpdk_args: Option<String>,
     /// DPDK RX queues (RSS with a symmetric key)
-    #[arg(long = "dpdk_queues", value_name = "Q")]
+    #[arg(long = "dpdk_queues", value_name = "int")]
     pub dpdk_queues: Option<u16>,
 }
 
@@ -179,6 +184,11 @@ pub enum Command {
         what: ExportCommand,
     },
     /// Setup index template, dashboards and ML jobs
+    #[command(long_about = "This command does initial setup of the environment:\n\n \
+        * Index mapping template in Elasticsearch to ensure fields are mapped.\n \
+        * Kibana dashboards (where available).\n \
+        * Ingest pipelines (where available).\n \
+        * ILM policy (for Elasticsearch 6.5 and newer).")]
     Setup(SetupArgs),
     /// Manage secrets keystore
     Keystore {
@@ -186,6 +196,7 @@ pub enum Command {
         what: keystore::KeystoreCommand,
     },
     /// Output shell completion code for the specified shell (bash and zsh only by the moment)
+    #[command(hide = true)]
     Completion {
         /// bash or zsh
         shell: String,
@@ -220,13 +231,16 @@ pub enum ExportCommand {
 #[derive(Args, Debug, Clone, Default)]
 pub struct TemplateArgs {
     /// Elasticsearch version
-    #[arg(long = "es.version", value_name = "VERSION")]
+    #[arg(long = "es.version", value_name = "string")]
     pub es_version: Option<String>,
     /// Generate template with ILM disabled
     #[arg(long = "noilm")]
     pub noilm: bool,
-    /// Specify directory for printing template files. By default templates are printed to stdout.
-    #[arg(long = "dir", value_name = "DIR")]
+    #[arg(
+        long = "dir",
+        value_name = "string",
+        help = "Specify directory for printing template files. By default templates are printed to stdout."
+    )]
     pub dir: Option<PathBuf>,
 }
 
@@ -245,16 +259,25 @@ pub struct SetupArgs {
     /// Setup machine learning job configurations (not implemented by packetbeat-rs)
     #[arg(long = "machine-learning")]
     pub machine_learning: bool,
+    /// Behave as if all modules and filesets had been enabled
+    #[arg(long = "enable-all-filesets")]
+    pub enable_all_filesets: bool,
+    /// Behave as if all filesets, within enabled modules, are enabled
+    #[arg(long = "force-enable-module-filesets")]
+    pub force_enable_module_filesets: bool,
 }
 
 /// `export ilm-policy` flags.
 #[derive(Args, Debug, Clone, Default)]
 pub struct IlmPolicyArgs {
     /// Elasticsearch version
-    #[arg(long = "es.version", value_name = "VERSION")]
+    #[arg(long = "es.version", value_name = "string")]
     pub es_version: Option<String>,
-    /// Specify directory for printing policy files. By default policies are printed to stdout.
-    #[arg(long = "dir", value_name = "DIR")]
+    #[arg(
+        long = "dir",
+        value_name = "string",
+        help = "Specify directory for printing policy files. By default policies are printed to stdout."
+    )]
     pub dir: Option<PathBuf>,
 }
 
@@ -262,10 +285,10 @@ pub struct IlmPolicyArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct DashboardArgs {
     /// Dashboard id
-    #[arg(long = "id", value_name = "ID")]
+    #[arg(long = "id", value_name = "string")]
     pub id: Option<String>,
-    /// Target folder to save exported assets (default: print to stdout)
-    #[arg(long = "folder", value_name = "DIR")]
+    /// Target folder to save exported assets
+    #[arg(long = "folder", value_name = "string")]
     pub folder: Option<PathBuf>,
 }
 
@@ -273,7 +296,7 @@ pub struct DashboardArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct EsVersionArgs {
     /// Elasticsearch version
-    #[arg(long = "es.version", value_name = "VERSION")]
+    #[arg(long = "es.version", value_name = "string")]
     pub es_version: Option<String>,
 }
 
@@ -316,7 +339,11 @@ fn dpdk_early_init(argv: &[String]) -> Result<(), String> {
 
 /// Runs the command line `argv` (argv[0] included); returns the exit code.
 pub fn run_with_args(argv: Vec<String>) -> i32 {
-    let cli = match Cli::try_parse_from(args::normalize_args(argv)) {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = help::with_cobra_help(Cli::command())
+        .try_get_matches_from(args::normalize_args(argv))
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -485,6 +512,11 @@ fn unsupported(what: &str) -> Result<i32, String> {
 
 fn execute(cli: Cli) -> Result<i32, String> {
     let g = cli.global;
+    if let Some(p) = g.plugin.first() {
+        return Err(format!(
+            "loading plugin '{p}': Go plugins (--plugin) cannot be loaded by packetbeat-rs"
+        ));
+    }
     if let Some(env) = g
         .environment
         .as_deref()
@@ -575,8 +607,6 @@ fn execute(cli: Cli) -> Result<i32, String> {
     }
 }
 
-/// `setup`: index management through the Elasticsearch output (template and lifecycle policy,
-/// overwritten); dashboards, ingest pipelines and machine learning jobs are not implemented.
 /// `setup`: with no flag everything Packetbeat sets up (index management, then dashboards);
 /// otherwise what the flags name.
 fn setup(g: &GlobalArgs, a: &SetupArgs) -> Result<i32, String> {

@@ -1,19 +1,30 @@
-//! `--dump FILE`: writes every frame seen to a pcap file (nanosecond timestamps, snaplen 65535).
+//! `--dump PREFIX`: writes every frame seen to the pcap file `PREFIX-YYYYmmddHHMMSS.pcap`
+//! (local time at start, as Packetbeat names it; nanosecond timestamps, snaplen 65535).
 
 use super::Frame;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, TsResolution};
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct Dumper {
     writer: PcapWriter<BufWriter<File>>,
 }
 
 impl Dumper {
-    pub fn create(path: &Path, link: crate::decoder::LinkType) -> anyhow::Result<Dumper> {
-        let file = File::create(path)
+    /// Creates the dump file for `prefix`; returns it and its path.
+    pub fn create(
+        prefix: &Path,
+        link: crate::decoder::LinkType,
+    ) -> anyhow::Result<(Dumper, PathBuf)> {
+        let mut name = prefix.as_os_str().to_owned();
+        name.push(format!(
+            "-{}.pcap",
+            chrono::Local::now().format("%Y%m%d%H%M%S")
+        ));
+        let path = PathBuf::from(name);
+        let file = File::create(&path)
             .map_err(|e| anyhow::anyhow!("cannot create dump file '{}': {e}", path.display()))?;
         let header = PcapHeader {
             datalink: DataLink::from(link.to_pcap()),
@@ -22,7 +33,7 @@ impl Dumper {
             ..Default::default()
         };
         let writer = PcapWriter::with_header(BufWriter::new(file), header)?;
-        Ok(Dumper { writer })
+        Ok((Dumper { writer }, path))
     }
 
     pub fn write(&mut self, frame: &Frame) -> anyhow::Result<()> {

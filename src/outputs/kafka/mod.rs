@@ -823,6 +823,13 @@ impl OutputType for KafkaOutput {
         load_config(crate::outputs::raw_section(cfg, "kafka")?, &cfg.source)
     }
     fn build(c: &KafkaConfig, _cfg: &crate::config::Config) -> anyhow::Result<Box<dyn Output>> {
+        // Said once at start, where the client cannot do what the options ask (module doc).
+        if c.required_acks != -1 {
+            tracing::info!(target: LOG, "kafka: required_acks {} is met by acks=all (-1): each produce request waits for every in-sync replica", c.required_acks);
+        }
+        if c.compression != "none" && c.compression_level != 4 {
+            tracing::warn!(target: LOG, "kafka: compression_level {} is not applied: {} compresses at its codec's default level", c.compression_level, c.compression);
+        }
         Ok(Box::new(KafkaOutput::new(c)?))
     }
     fn codec(c: &KafkaConfig) -> Option<JsonCodec> {
