@@ -590,3 +590,28 @@ fn help_has_cobras_layout() {
     let completion = stdout(&run(&["completion", "--help"], &[]));
     assert!(completion.contains("\n  packetbeat completion SHELL [flags]\n"), "{completion}");
 }
+
+/// `test config` refuses what `run` would refuse at start: an output option out of range, a
+/// queue option that does not parse, a monitoring port that is not one.
+#[test]
+fn test_config_checks_the_output_queue_and_monitoring_options() {
+    for (yaml, needle) in [
+        (
+            "output.kafka: {hosts: ['127.0.0.1:9092'], topic: t, compression_level: 12}\n",
+            "compression_level must be between 0 and 9",
+        ),
+        (
+            "output.console: {}\nqueue.mem.flush.timeout: soon\n",
+            "queue.mem.flush.timeout",
+        ),
+        ("output.console: {}\nhttp.port: 99999\n", "http.port"),
+    ] {
+        let f = Fixture::new(yaml);
+        let o = run(&["test", "config", "-c", &f.cfg()], &[]);
+        assert_eq!(o.status.code(), Some(1), "{yaml}: {}", stdout(&o));
+        assert!(stderr(&o).contains(needle), "{yaml}: {}", stderr(&o));
+    }
+    let f = Fixture::new("output.console: {}\nqueue.mem: {events: 4096, flush.min_events: 512, flush.timeout: 1s}\n");
+    let o = run(&["test", "config", "-c", &f.cfg()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -365,8 +365,9 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
                 .map_err(|e| anyhow::anyhow!("queue.disk at {}: {e}", s.path.display()))?,
         ),
         // queue.mem.events, in batches of up to EVENT_BATCH events.
-        diskqueue::QueueChoice::Mem { events } => Arc::new(MemQueue::new(
+        diskqueue::QueueChoice::Mem { events, flush } => Arc::new(MemQueue::with_flush(
             events.map_or(OUTPUT_QUEUE, |n| n.div_ceil(worker::EVENT_BATCH)),
+            flush,
         )),
     };
     let monitoring = crate::monitoring::Live::new(

@@ -61,6 +61,7 @@ pub enum TryPushError {
 /// A bounded in-memory queue of batches.
 pub struct MemQueue {
     capacity: usize,
+    flush: Flush,
     state: Mutex<State>,
     /// Signalled for a waiting consumer when a batch arrives or the queue closes.
     not_empty: Condvar,
@@ -72,17 +73,34 @@ pub struct MemQueue {
 struct State {
     batches: VecDeque<Vec<Event>>,
     events: usize,
+    /// When the oldest waiting event arrived (for `flush.timeout`).
+    first_at: Option<std::time::Instant>,
     closed: bool,
     /// Threads waiting on `not_empty` / `not_full` (signals are sent only when someone waits).
     consumers_waiting: usize,
     producers_waiting: usize,
 }
 
+/// `queue.mem.flush`: the output is handed events once `min_events` wait, or the oldest has
+/// waited `timeout`. libbeat's defaults are 1600 and 10 s; this build's default is 0 (events go
+/// as soon as the output is ready: the packet workers already hand them over in batches, and
+/// a busy output takes everything queued at once), a listed difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flush {
+    pub min_events: usize,
+    pub timeout: std::time::Duration,
+}
+
 impl MemQueue {
     /// A queue holding up to `capacity` batches (at least one).
     pub fn new(capacity: usize) -> MemQueue {
+        MemQueue::with_flush(capacity, Flush::default())
+    }
+
+    pub fn with_flush(capacity: usize, flush: Flush) -> MemQueue {
         MemQueue {
             capacity: capacity.max(1),
+            flush,
             state: Mutex::new(State::default()),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -101,6 +119,9 @@ impl EventQueue for MemQueue {
         if st.closed {
             return Err(batch);
         }
+        if st.events == 0 && self.flush.min_events > 0 {
+            st.first_at = Some(std::time::Instant::now());
+        }
         st.events += batch.len();
         st.batches.push_back(batch);
         if st.consumers_waiting > 0 {
@@ -117,6 +138,9 @@ impl EventQueue for MemQueue {
         if st.batches.len() >= self.capacity {
             return Err(TryPushError::Full(batch));
         }
+        if st.events == 0 && self.flush.min_events > 0 {
+            st.first_at = Some(std::time::Instant::now());
+        }
         st.events += batch.len();
         st.batches.push_back(batch);
         if st.consumers_waiting > 0 {
@@ -128,6 +152,19 @@ impl EventQueue for MemQueue {
     fn pop(&self, max: usize) -> Option<Vec<Event>> {
         let mut st = self.state.lock().unwrap();
         let mut batch = loop {
+            // Held back until flush.min_events wait or the oldest has waited flush.timeout.
+            let hold = match st.first_at {
+                Some(t) if !st.closed && st.events < self.flush.min_events => {
+                    self.flush.timeout.checked_sub(t.elapsed())
+                }
+                _ => None,
+            };
+            if let Some(left) = hold.filter(|d| !d.is_zero()) {
+                st.consumers_waiting += 1;
+                st = self.not_empty.wait_timeout(st, left).unwrap().0;
+                st.consumers_waiting -= 1;
+                continue;
+            }
             if let Some(b) = st.batches.pop_front() {
                 break b;
             }
@@ -145,6 +182,11 @@ impl EventQueue for MemQueue {
             batch.extend(more);
         }
         st.events -= batch.len();
+        st.first_at = match st.events {
+            0 => None,
+            _ if self.flush.min_events > 0 => Some(std::time::Instant::now()),
+            _ => None,
+        };
         if st.producers_waiting > 0 {
             self.not_full.notify_all();
         }
@@ -197,6 +239,42 @@ mod tests {
         assert!(q.push(batch(1)).is_err());
         assert_eq!(q.pop(0).unwrap().len(), 1);
         assert!(q.pop(0).is_none());
+    }
+
+    #[test]
+    fn flush_min_events_and_timeout_hold_events_back() {
+        use std::time::{Duration, Instant};
+        let q = Arc::new(MemQueue::with_flush(
+            8,
+            Flush {
+                min_events: 5,
+                timeout: Duration::from_millis(300),
+            },
+        ));
+        // Enough events: handed over at once.
+        q.push(batch(3)).unwrap();
+        q.push(batch(2)).unwrap();
+        let t = Instant::now();
+        assert_eq!(q.pop(10).unwrap().len(), 5);
+        assert!(t.elapsed() < Duration::from_millis(200));
+        // Too few: held until the oldest has waited flush.timeout.
+        q.push(batch(2)).unwrap();
+        let t = Instant::now();
+        assert_eq!(q.pop(10).unwrap().len(), 2);
+        assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+        // Too few, then more arrive: handed over when min_events is reached.
+        q.push(batch(1)).unwrap();
+        let p = {
+            let q = q.clone();
+            std::thread::spawn(move || q.pop(10).unwrap().len())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        q.push(batch(4)).unwrap();
+        assert_eq!(p.join().unwrap(), 5);
+        // Closing hands over what waits.
+        q.push(batch(1)).unwrap();
+        q.close();
+        assert_eq!(q.pop(10).unwrap().len(), 1);
     }
 
     #[test]

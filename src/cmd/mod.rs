@@ -566,6 +566,10 @@ fn execute(cli: Cli) -> Result<i32, String> {
                 }
             }
             crate::publish::processors::check(&cfg)?;
+            // What `run` reads before it starts: the output's options, the queue, monitoring.
+            crate::outputs::check(&cfg).map_err(|e| format!("{e:#}"))?;
+            crate::beater::diskqueue::queue_choice(&cfg).map_err(|e| e.0)?;
+            crate::monitoring::MonitoringConfig::from_config(&cfg)?;
             println!("Config OK");
             Ok(0)
         }

@@ -91,6 +91,7 @@ pub trait OutputType {
 /// An output of this build: its name under `output` and its [`OutputType`], type-erased.
 pub struct Registered {
     pub name: &'static str,
+    check: fn(&Config) -> anyhow::Result<()>,
     build: fn(&Config) -> anyhow::Result<Box<dyn Output>>,
     codec: fn(&Config) -> Option<JsonCodec>,
     test: fn(&Config, &mut dyn Write) -> Result<Tested, String>,
@@ -100,11 +101,16 @@ impl Registered {
     pub const fn of<T: OutputType>(name: &'static str) -> Registered {
         Registered {
             name,
+            check: check_as::<T>,
             build: build_as::<T>,
             codec: codec_as::<T>,
             test: test_as::<T>,
         }
     }
+}
+
+fn check_as<T: OutputType>(cfg: &Config) -> anyhow::Result<()> {
+    T::load(cfg).map(|_| ())
 }
 
 fn build_as<T: OutputType>(cfg: &Config) -> anyhow::Result<Box<dyn Output>> {
@@ -164,6 +170,12 @@ fn registered(cfg: &Config) -> anyhow::Result<&'static Registered> {
             available.join(", ")
         )
     })
+}
+
+/// `test config`: the configured output exists in this build and its options load as `run`
+/// would load them (nothing is connected).
+pub fn check(cfg: &Config) -> anyhow::Result<()> {
+    (registered(cfg)?.check)(cfg)
 }
 
 /// The raw section of an output the config carries untyped (`OutputConfig::Other`).

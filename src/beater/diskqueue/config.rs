@@ -45,9 +45,10 @@ impl DiskQueueSettings {
 /// The queue in front of the output, from `queue.*`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueueChoice {
-    /// `queue.mem` (or nothing): `events` when set.
+    /// `queue.mem` (or nothing): `events` when set, and `flush.min_events` / `flush.timeout`.
     Mem {
         events: Option<usize>,
+        flush: crate::beater::queue::Flush,
     },
     Disk(DiskQueueSettings),
 }
@@ -57,7 +58,10 @@ pub enum QueueChoice {
 pub fn queue_choice(cfg: &Config) -> Result<QueueChoice, ConfigError> {
     let src = cfg.source.as_str();
     let Some(queue) = lookup(&cfg.raw, "queue").and_then(Value::as_mapping) else {
-        return Ok(QueueChoice::Mem { events: None });
+        return Ok(QueueChoice::Mem {
+            events: None,
+            flush: Default::default(),
+        });
     };
     let mut chosen: Option<(&str, &Value)> = None;
     for (k, v) in queue {
@@ -86,11 +90,43 @@ pub fn queue_choice(cfg: &Config) -> Result<QueueChoice, ConfigError> {
                         ConfigError::at("requires value > 0", "queue.mem.events", src)
                     })? as usize),
                 };
-            Ok(QueueChoice::Mem { events })
+            Ok(QueueChoice::Mem {
+                events,
+                flush: mem_flush(v, src)?,
+            })
         }
         // Other queue types (libbeat has none for Packetbeat 8) are left to the memory queue.
-        _ => Ok(QueueChoice::Mem { events: None }),
+        _ => Ok(QueueChoice::Mem {
+            events: None,
+            flush: Default::default(),
+        }),
     }
+}
+
+/// `queue.mem.flush.min_events` (>= 0) and `queue.mem.flush.timeout`, both 0 when unset.
+fn mem_flush(v: &Value, src: &str) -> Result<crate::beater::queue::Flush, ConfigError> {
+    let min_events = match lookup(v, "flush.min_events") {
+        None | Some(Value::Null) => 0,
+        Some(n) => n.as_u64().ok_or_else(|| {
+            ConfigError::at(
+                "requires value >= 0",
+                "queue.mem.flush.min_events",
+                src,
+            )
+        })? as usize,
+    };
+    let timeout = match lookup(v, "flush.timeout") {
+        None | Some(Value::Null) => std::time::Duration::ZERO,
+        Some(t) => {
+            serde_yaml::from_value::<crate::config::types::GoDuration>(t.clone())
+                .map_err(|e| ConfigError::at(&e.to_string(), "queue.mem.flush.timeout", src))?
+                .0
+        }
+    };
+    Ok(crate::beater::queue::Flush {
+        min_events,
+        timeout,
+    })
 }
 
 fn disk_settings(
@@ -319,9 +355,34 @@ mod tests {
             "{e}"
         );
         assert_eq!(
-            choice("queue: {mem: {events: 4096}, disk: {enabled: false, max_size: 1}}"),
-            Ok(QueueChoice::Mem { events: Some(4096) })
+            choice("queue.mem: {events: 64, flush.min_events: 10, flush.timeout: 2s}"),
+            Ok(QueueChoice::Mem {
+                events: Some(64),
+                flush: crate::beater::queue::Flush {
+                    min_events: 10,
+                    timeout: Duration::from_secs(2)
+                }
+            })
         );
-        assert_eq!(choice("name: x"), Ok(QueueChoice::Mem { events: None }));
+        assert!(choice("queue.mem.flush.min_events: -1")
+            .unwrap_err()
+            .contains("queue.mem.flush.min_events"));
+        assert!(choice("queue.mem.flush.timeout: soon")
+            .unwrap_err()
+            .contains("queue.mem.flush.timeout"));
+        assert_eq!(
+            choice("queue: {mem: {events: 4096}, disk: {enabled: false, max_size: 1}}"),
+            Ok(QueueChoice::Mem {
+                events: Some(4096),
+                flush: Default::default()
+            })
+        );
+        assert_eq!(
+            choice("name: x"),
+            Ok(QueueChoice::Mem {
+                events: None,
+                flush: Default::default()
+            })
+        );
     }
 }
