@@ -478,6 +478,7 @@ fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_a
         ),
         true,
     );
+    let started = std::time::Instant::now();
     let child = c.stderr(Stdio::piped()).spawn().unwrap();
     // Nothing listens: every event waits in the disk queue, and the output counts its failures.
     let s = stats_when(mon, "every event queued", |s| {
@@ -490,11 +491,19 @@ fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_a
     assert_eq!(count(&s, "libbeat.output.events.acked"), 0);
     assert_eq!(count(&s, "libbeat.output.write.bytes"), 0);
     assert_eq!(s["libbeat"]["output"]["type"], "redis");
+    // Long enough for the stall to be said (every 5 s while nothing is delivered).
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(started.elapsed()));
     // The server comes up: everything is delivered, the queue empties, and the run ends.
     let server = start_server(port, None);
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
+    assert!(
+        err.lines().any(|l| l.contains("output.redis: no event delivered for")
+            && l.contains(&format!("{n} events wait"))
+            && l.contains("last error: Failed to connect to redis(")),
+        "no stall line: {err}"
+    );
     assert_eq!(server.list("0", "packetbeat").len() as u64, n);
     // The closing "Total metrics" line has the output's own counts.
     let totals = err

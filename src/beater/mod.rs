@@ -386,6 +386,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     if let Some(d) = deadline.clone() {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
+    spawn_stall_reporter(monitoring.clone(), output_done.clone());
     let (senders, handles) = spawn_workers(
         &cfg,
         &modules,
@@ -501,6 +502,65 @@ fn spawn_output(
             Ok(written)
         },
     )?)
+}
+
+/// How long the output may deliver nothing while events wait before it is said, and how often
+/// it is said again.
+const STALL_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// While events wait and the output delivers none (its peer unreachable, refusing), says so
+/// every [`STALL_EVERY`]: how many events wait, and the output's last error.
+fn spawn_stall_reporter(live: Arc<crate::monitoring::Live>, done: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("output-watch".into())
+        .spawn(move || {
+            let delivered = |out: &Option<outputs::OutputCounters>| match out {
+                Some(o) => o.acked + o.dropped,
+                None => live.output_acked.load(Ordering::Relaxed),
+            };
+            let mut last = 0;
+            let mut moved = std::time::Instant::now();
+            let mut said: Option<std::time::Instant> = None;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+                let out = live.output_metrics.as_ref().map(|m| m());
+                let fill = live.queue.fill();
+                let sending = live
+                    .output_total
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(live.output_acked.load(Ordering::Relaxed));
+                // The disk queue counts the events being sent among its own.
+                let queued = if fill.max_bytes > 0 {
+                    fill.events.saturating_sub(sending)
+                } else {
+                    fill.events
+                };
+                let now = delivered(&out);
+                if now != last || queued + sending == 0 {
+                    (last, moved, said) = (now, std::time::Instant::now(), None);
+                    continue;
+                }
+                if moved.elapsed() >= STALL_EVERY && said.is_none_or(|t| t.elapsed() >= STALL_EVERY) {
+                    let why = out
+                        .as_ref()
+                        .map(|o| o.last_error.as_str())
+                        .filter(|e| !e.is_empty())
+                        .map_or(String::new(), |e| format!("; last error: {e}"));
+                    tracing::warn!(
+                        "output.{}: no event delivered for {} s; {} events wait ({} queued, {} being sent){why}",
+                        live.output_type,
+                        moved.elapsed().as_secs(),
+                        queued + sending,
+                        queued,
+                        sending
+                    );
+                    said = Some(std::time::Instant::now());
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the output watch: {e}");
+    }
 }
 
 /// On a signal, an output waiting on a peer gets `grace` (shutdown_timeout), even while the

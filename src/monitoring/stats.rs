@@ -94,7 +94,7 @@ pub fn snapshot(live: &Live) -> Value {
     let fill = live.queue.fill();
     // The output's own view when it keeps one: what its peer acknowledged, refused or had.
     let out = live.output_metrics.as_ref().map(|m| m());
-    let out_acked = out.map_or(acked, |o| o.acked);
+    let out_acked = out.as_ref().map_or(acked, |o| o.acked);
     let inputs = crate::sniffer::metrics::live_inputs();
     let kernel_dropped: u64 = inputs.iter().map(|i| i.dropped()).sum();
     let mut doc = json!({
@@ -121,20 +121,20 @@ pub fn snapshot(live: &Live) -> Value {
                     "acked": out_acked,
                     "active": total - acked.min(total),
                     "batches": live.output_batches.load(Ordering::Relaxed),
-                    "dropped": out.map_or(0, |o| o.dropped),
-                    "duplicates": out.map_or(0, |o| o.duplicates),
-                    "failed": live.output_failed.load(Ordering::Relaxed) + out.map_or(0, |o| o.failed),
-                    "toomany": out.map_or(0, |o| o.too_many),
+                    "dropped": out.as_ref().map_or(0, |o| o.dropped),
+                    "duplicates": out.as_ref().map_or(0, |o| o.duplicates),
+                    "failed": live.output_failed.load(Ordering::Relaxed) + out.as_ref().map_or(0, |o| o.failed),
+                    "toomany": out.as_ref().map_or(0, |o| o.too_many),
                     "total": total,
                 },
                 "read": {
-                    "bytes": out.map_or(0, |o| o.read_bytes),
-                    "errors": out.map_or(0, |o| o.read_errors),
+                    "bytes": out.as_ref().map_or(0, |o| o.read_bytes),
+                    "errors": out.as_ref().map_or(0, |o| o.read_errors),
                 },
                 "type": live.output_type,
                 "write": {
-                    "bytes": out.map_or(0, |o| o.write_bytes),
-                    "errors": out.map_or(0, |o| o.write_errors),
+                    "bytes": out.as_ref().map_or(0, |o| o.write_bytes),
+                    "errors": out.as_ref().map_or(0, |o| o.write_errors),
                 },
             },
             "pipeline": {

@@ -53,7 +53,7 @@ pub trait Output: Send {
 /// An output's counters as libbeat names them under `libbeat.output`: `events.acked`,
 /// `events.failed` (sent again), `events.dropped`, `events.duplicates`, `events.toomany`,
 /// `write.bytes`, `write.errors`, `read.bytes`, `read.errors`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct OutputCounters {
     pub acked: u64,
     pub failed: u64,
@@ -64,6 +64,8 @@ pub struct OutputCounters {
     pub write_errors: u64,
     pub read_bytes: u64,
     pub read_errors: u64,
+    /// The output's last error ("" when none), for the stall message.
+    pub last_error: String,
 }
 
 /// Reads an output's [`OutputCounters`] (see [`Output::metrics`]).

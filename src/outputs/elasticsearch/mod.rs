@@ -481,6 +481,7 @@ impl Output for EsOutput {
                 dropped: g(&st.dropped),
                 duplicates: g(&st.duplicates),
                 too_many: g(&st.too_many),
+                write_errors: g(&st.errors),
                 ..q.metrics.counters()
             }
         }))
@@ -536,7 +537,9 @@ impl Worker {
                     Ok(c) => client = Some(c),
                     Err(e) => {
                         self.ctx.stats.errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(target: LOG, "Failed to connect to backoff(elasticsearch({})): {e}", self.hosts.current());
+                        let why = format!("Failed to connect to backoff(elasticsearch({})): {e}", self.hosts.current());
+                        self.queue.metrics.remember(&why);
+                        tracing::error!(target: LOG, "{why}");
                         self.queue.requeue(works);
                         self.hosts.advance();
                         if !self.queue.sleep(backoff.next_wait()) {

@@ -600,8 +600,9 @@ impl Producer {
                 return;
             }
             if let Err(e) = self.connect().await {
-                self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(target: LOG, "Kafka connect fails with: {}", reason(&e));
+                let why = format!("Kafka connect fails with: {}", reason(&e));
+                self.metrics.error(&why);
+                tracing::error!(target: LOG, "{why}");
                 self.conn = None;
                 self.wait_backoff().await;
                 continue;
@@ -620,8 +621,9 @@ impl Producer {
                 match self.partitions(&group.name).await {
                     Ok(p) => group.parts = Some(p),
                     Err(e) => {
-                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(target: LOG, "Kafka connect fails with: {} (topic={})", reason(&e), group.name);
+                        let why = format!("Kafka connect fails with: {} (topic={})", reason(&e), group.name);
+                        self.metrics.error(&why);
+                        tracing::error!(target: LOG, "{why}");
                         unread = true;
                     }
                 }
@@ -688,7 +690,7 @@ impl Producer {
                         self.record_bytes += c.bytes as u64;
                     }
                     Err(e) if retriable(&e) => {
-                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.error(format!("Kafka (topic={topic}): {}", reason(&e)));
                         self.metrics.failed.fetch_add(n as u64, Ordering::Relaxed);
                         let parts = groups[c.topic]
                             .parts
@@ -701,7 +703,7 @@ impl Producer {
                         still.push(c);
                     }
                     Err(e) => {
-                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.error(format!("Kafka (topic={topic}): the broker refused events ({})", reason(&e)));
                         c.refusals += 1;
                         if self.max_retries >= 0 && c.refusals > self.max_retries {
                             tracing::error!(target: LOG, "Kafka (topic={topic}): the broker refused {n} events {} times ({}); dropping them", c.refusals, reason(&e));

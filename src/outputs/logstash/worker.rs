@@ -120,8 +120,9 @@ impl Worker {
                             s.conn = Some((c, Instant::now()));
                         }
                         Err(e) => {
-                            self.queue.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(target: LOG, "Failed to connect to {}: {e}", self.describe());
+                            let why = format!("Failed to connect to {}: {e}", self.describe());
+                            self.queue.metrics.error(&why);
+                            tracing::error!(target: LOG, "{why}");
                             self.queue.requeue(vec![work]);
                             if !self.next_host_after_backoff(&mut s) {
                                 return;
@@ -219,7 +220,7 @@ impl Worker {
     /// worker should end.
     fn fail(&mut self, s: &mut Session, why: &str) -> bool {
         let m = &self.queue.metrics;
-        m.errors.fetch_add(1, Ordering::Relaxed);
+        m.error(why);
         if let Some((mut c, _)) = s.conn.take() {
             c.shutdown();
         }

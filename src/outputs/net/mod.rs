@@ -43,9 +43,24 @@ pub struct Metrics {
     pub read_bytes: AtomicU64,
     /// Answers that could not be read (connection lost, malformed).
     pub read_errors: AtomicU64,
+    /// The last error, said again while the output is stalled.
+    pub last_error: std::sync::Mutex<String>,
 }
 
 impl Metrics {
+    /// Counts an error (`write.errors`) and keeps its text as the last error.
+    pub fn error(&self, why: impl std::fmt::Display) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.remember(why);
+    }
+
+    /// Keeps `why` as the last error without counting it.
+    pub fn remember(&self, why: impl std::fmt::Display) {
+        if let Ok(mut l) = self.last_error.lock() {
+            *l = why.to_string();
+        }
+    }
+
     /// Their values now, under libbeat's names.
     pub fn counters(&self) -> super::OutputCounters {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -59,6 +74,7 @@ impl Metrics {
             write_errors: g(&self.errors),
             read_bytes: g(&self.read_bytes),
             read_errors: g(&self.read_errors),
+            last_error: self.last_error.lock().map(|l| l.clone()).unwrap_or_default(),
         }
     }
 

@@ -59,8 +59,9 @@ impl Worker {
                             conn = Some(c);
                         }
                         Err(e) => {
-                            self.queue.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(target: LOG, "Failed to connect to redis({}): {e}", self.label());
+                            let why = format!("Failed to connect to redis({}): {e}", self.label());
+                            self.queue.metrics.error(&why);
+                            tracing::error!(target: LOG, "{why}");
                             if !self.next_host_after(&mut backoff) {
                                 self.queue.requeue(vec![work]);
                                 return;
@@ -78,7 +79,7 @@ impl Worker {
                     Ok(Sent::Refused(rest, why)) => {
                         refusals += 1;
                         let n: usize = rest.iter().map(|w| w.range.len()).sum();
-                        self.queue.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        self.queue.metrics.error(format!("redis refused {n} events ({why})"));
                         if refusals > self.settings.max_retries {
                             // libbeat drops events past max_retries; a refused command would
                             // otherwise block the pipeline for good.
@@ -105,7 +106,7 @@ impl Worker {
                     Err(e) => {
                         let n = work.range.len();
                         let m = &self.queue.metrics;
-                        m.errors.fetch_add(1, Ordering::Relaxed);
+                        m.error(format!("Failed to publish events caused by: {e}"));
                         m.failed.fetch_add(n as u64, Ordering::Relaxed);
                         tracing::error!(target: LOG, "Failed to publish events caused by: {e}; {n} events will be resent");
                         if let Some(mut c) = conn.take() {
