@@ -605,6 +605,10 @@ fn test_config_checks_the_output_queue_and_monitoring_options() {
             "queue.mem.flush.timeout",
         ),
         ("output.console: {}\nhttp.port: 99999\n", "http.port"),
+        (
+            "output.console: {}\npacketbeat.run_as.user: no-such-user-here\n",
+            "packetbeat.run_as.user: no user 'no-such-user-here'",
+        ),
     ] {
         let f = Fixture::new(yaml);
         let o = run(&["test", "config", "-c", &f.cfg()], &[]);

@@ -1082,3 +1082,52 @@ fn procs_name_the_local_server_processes() {
         }
     }
 }
+
+/// `packetbeat.run_as`: root only to open the capture, then the `nobody` user for every thread,
+/// none of them with a capability left; the traffic is still reported.
+#[test]
+fn run_as_drops_root_once_the_capture_is_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(mut net) = Net::new() else { return };
+    net.start_servers();
+    // What packetbeat creates after the drop (the output file, path.data) must be writable by
+    // the user it becomes.
+    let dir = net.dir.path().join("run-as");
+    for d in [net.dir.path().to_path_buf(), dir.clone(), dir.join("out"), dir.join("data")] {
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let iface = format!(
+        "  type: af_packet\n  device: {}\n  workers: 2\npacketbeat.run_as.user: nobody",
+        net.srv_if
+    );
+    let sniffer = start_sniffer(&net, &net.srv.clone(), "run-as", &iface);
+    let pid = sniffer.child.as_ref().unwrap().id();
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .collect();
+    assert!(tasks.len() > 2, "{tasks:?}");
+    for t in &tasks {
+        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>())
+                .unwrap_or_else(|| panic!("{k} in {status}"))
+        };
+        assert_eq!(field("Uid:"), ["65534"; 4], "{t:?}: {status}");
+        assert!(field("Gid:").iter().all(|g| *g != "0"), "{t:?}: {status}");
+        assert_eq!(field("CapEff:"), ["0000000000000000"], "{t:?}: {status}");
+        assert_eq!(field("NoNewPrivs:"), ["1"], "{t:?}: {status}");
+    }
+    let cli = net.cli.clone();
+    net.run_clients(&cli, SERVER_IP);
+    let (events, log) = sniffer.stop();
+    assert!(
+        log.contains("Dropped privileges: running as user nobody (65534)"),
+        "{log}"
+    );
+    check_events(&events, SERVER_IP, "ingress", true, &log);
+}

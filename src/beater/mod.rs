@@ -16,6 +16,7 @@
 
 pub mod diskqueue;
 pub mod dispatch;
+pub mod privileges;
 pub mod queue;
 pub mod worker;
 
@@ -350,6 +351,14 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         None => None,
     };
 
+    // The capture is open: from here on, the configured user (packetbeat.run_as).
+    if let Some(to) = privileges::run_as(&cfg).map_err(anyhow::Error::msg)? {
+        let reopen = cfg
+            .interfaces
+            .iter()
+            .any(|i| i.poll_default_route.is_some() || i.auto_promisc_mode);
+        privileges::drop_to(&to, reopen && live).map_err(anyhow::Error::msg)?;
+    }
     let codec = outputs::codec_for(&cfg);
     let output = outputs::build(&cfg)?;
     tracing::info!(
@@ -474,6 +483,7 @@ fn spawn_output(
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<u64>>> {
     Ok(std::thread::Builder::new().name("output".into()).spawn(
         move || -> anyhow::Result<u64> {
+            privileges::shed_inherited();
             // However this thread ends, workers stop waiting to push.
             let _close = CloseOnDrop(&*events);
             let mut written = 0u64;
@@ -660,7 +670,10 @@ fn spawn_workers(
         handles.push(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || worker.run(rx, &*events))?,
+                .spawn(move || {
+                    privileges::shed_inherited();
+                    worker.run(rx, &*events)
+                })?,
         );
         senders.push(tx);
     }

@@ -570,6 +570,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
             crate::outputs::check(&cfg).map_err(|e| format!("{e:#}"))?;
             crate::beater::diskqueue::queue_choice(&cfg).map_err(|e| e.0)?;
             crate::monitoring::MonitoringConfig::from_config(&cfg)?;
+            crate::beater::privileges::run_as(&cfg)?;
             println!("Config OK");
             Ok(0)
         }
