@@ -16,6 +16,7 @@
 
 pub mod diskqueue;
 pub mod dispatch;
+pub mod limits;
 pub mod privileges;
 pub mod queue;
 pub mod worker;
@@ -651,6 +652,7 @@ fn spawn_workers(
         flush_on_tick,
     } = plan;
     let info = &monitoring.info;
+    let limits = limits::Limits::from_config(cfg).map_err(anyhow::Error::msg)?;
     let mut senders = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -661,6 +663,7 @@ fn spawn_workers(
             processors.clone(),
         )?;
         let mut worker = Worker::new(modules, pipeline, codec);
+        worker.tcp.set_max_connections(limits.tcp_connections);
         worker.flows = flows.map(crate::flows::Flows::new);
         worker.live = live;
         worker.flush_on_tick = flush_on_tick;
@@ -672,6 +675,7 @@ fn spawn_workers(
                 .name(format!("worker-{i}"))
                 .spawn(move || {
                     privileges::shed_inherited();
+                    crate::protos::app::stream::budget::set_limit(limits.stream_bytes);
                     worker.run(rx, &*events)
                 })?,
         );
@@ -756,7 +760,8 @@ fn log_summary(
     let dropped = p.invalid + p.ignored_outgoing + p.dropped_by_processors;
     tracing::info!(
         "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
-         tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state); \
+         tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state), \
+         {} connections evicted (table full), {} stream allocations refused (stream_bytes); \
          udp: {} datagrams, {} analysed; flows: {} seen, {} reports, {} evicted (table full); \
          events: {} published, {} written, {} dropped; \
          drops: {} packets by the kernel, {} malformed packets, {} events at the full output queue",
@@ -773,6 +778,8 @@ fn log_summary(
         t.reordered,
         t.gaps,
         t.dropped_because_of_gaps,
+        t.evicted,
+        t.stream_bytes_refused,
         u.datagrams,
         u.analysed,
         total.flows.flows,

@@ -89,7 +89,7 @@ sum_fields! {
     DecoderStats { packets, not_ip, malformed, fragments, reassembled, ipv6_fragments }
     TcpStats {
         segments, payload_bytes, retransmissions, overlaps, gaps, dropped_because_of_gaps,
-        reordered, connections, expired, closed,
+        reordered, connections, expired, closed, evicted, stream_bytes_refused,
     }
     UdpStats { datagrams, analysed }
     PipelineStats { published, invalid, ignored_outgoing, dropped_by_processors }
@@ -384,7 +384,10 @@ impl Worker {
     pub fn report(&self) -> WorkerReport {
         WorkerReport {
             decoder: self.decoder.stats,
-            tcp: self.tcp.stats,
+            tcp: crate::protos::tcp::TcpStats {
+                stream_bytes_refused: crate::protos::app::stream::budget::refused(),
+                ..self.tcp.stats
+            },
             udp: self.udp.stats,
             pipeline: self.pipeline.stats,
             flows: self.flows.as_ref().map(|f| f.stats).unwrap_or_default(),

@@ -571,6 +571,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
             crate::beater::diskqueue::queue_choice(&cfg).map_err(|e| e.0)?;
             crate::monitoring::MonitoringConfig::from_config(&cfg)?;
             crate::beater::privileges::run_as(&cfg)?;
+            crate::beater::limits::Limits::from_config(&cfg)?;
             println!("Config OK");
             Ok(0)
         }

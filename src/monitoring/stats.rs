@@ -176,6 +176,8 @@ pub fn snapshot(live: &Live) -> Value {
                 "connections": w.tcp.connections,
                 "expired": w.tcp.expired,
                 "closed": w.tcp.closed,
+                "evicted": w.tcp.evicted,
+                "stream_bytes_refused": w.tcp.stream_bytes_refused,
             },
             "udp": {"datagrams": w.udp.datagrams, "analysed": w.udp.analysed},
             "flows": {"seen": w.flows.flows, "reported": w.flows.reported, "evicted": w.flows.evicted},

@@ -685,9 +685,12 @@ impl Producer {
                 match r {
                     Ok(_) => {
                         self.metrics.acked.fetch_add(n as u64, Ordering::Relaxed);
-                        // The client compresses out of sight: what is counted is the records'
-                        // size before compression (`write_bytes` stays for compressed bytes).
+                        // The client compresses out of sight: what is counted (also as
+                        // `write.bytes`) is the records' size before compression.
                         self.record_bytes += c.bytes as u64;
+                        self.metrics
+                            .write_bytes
+                            .fetch_add(c.bytes as u64, Ordering::Relaxed);
                     }
                     Err(e) if retriable(&e) => {
                         self.metrics.error(format!("Kafka (topic={topic}): {}", reason(&e)));

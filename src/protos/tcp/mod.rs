@@ -16,6 +16,13 @@
 //! wire does not look like loss. The hole is declared a gap (`gap_in_stream`, as Packetbeat does at
 //! once) when the receiver acknowledges data beyond it (the capture missed the segment, it will
 //! not come again), when the buffer is full, or when the connection ends.
+//!
+//! Memory is bounded per worker (this build's options, for hostile traffic: a SYN flood, endless
+//! out-of-order segments): `packetbeat.limits.tcp_connections` connections (open and closed;
+//! past it, a new connection first evicts a closed one, else the least recently seen of a few
+//! open ones, which ends as on expiry; counted as `evicted`), and held segments count in the
+//! worker's stream budget ([`crate::protos::app::stream::budget`]), past which a hole is
+//! declared a gap at once.
 
 use crate::common::{IpPortTuple, TcpTuple, Ts};
 use crate::decoder::TcpHeader;
@@ -23,12 +30,18 @@ use crate::protos::{
     PortMap, ProtocolModules, TcpAnalyzer, TcpConnectionParser, TcpDirection, TcpPacket,
 };
 use crate::publish::EventSink;
+use crate::protos::app::stream::budget;
 use rustc_hash::FxHashMap;
 
 pub const MAX_OUT_OF_ORDER_SEGMENTS: usize = 64;
 pub const MAX_OUT_OF_ORDER_BYTES: usize = 256 * 1024;
 /// How often (packet time) idle connections are looked for.
 const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
+/// Default `packetbeat.limits.tcp_connections`, per worker.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 262_144;
+/// Open connections looked at to choose one to evict (an approximation of the least recently
+/// seen, at a fixed cost).
+const EVICTION_SAMPLE: usize = 8;
 
 /// TCP layer counters (Packetbeat's `tcp` input metrics).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +56,11 @@ pub struct TcpStats {
     pub connections: u64,
     pub expired: u64,
     pub closed: u64,
+    /// Connections ended early because the table was full (`packetbeat.limits.tcp_connections`).
+    pub evicted: u64,
+    /// Bytes refused because the worker's stream budget was spent (`packetbeat.limits.stream_bytes`),
+    /// each refusal dropping a stream or declaring a gap.
+    pub stream_bytes_refused: u64,
 }
 
 struct Held {
@@ -58,7 +76,14 @@ struct Direction {
     /// Sequence number just after the last delivered byte (Packetbeat's `lastSeq`); 0 = unknown.
     last_seq: u32,
     held: Vec<Held>,
+    /// Bytes of `held`, taken from the worker's stream budget.
     held_bytes: usize,
+}
+
+impl Drop for Direction {
+    fn drop(&mut self) {
+        budget::release(self.held_bytes);
+    }
 }
 
 struct Connection {
@@ -104,6 +129,8 @@ pub struct Tcp {
     /// The capture's clock at the last timeout check (over all workers' frames).
     clock: Ts,
     last_sweep: Ts,
+    /// `packetbeat.limits.tcp_connections`.
+    max_connections: usize,
     pub stats: TcpStats,
 }
 
@@ -134,8 +161,35 @@ impl Tcp {
             now: Ts::ZERO,
             clock: Ts::ZERO,
             last_sweep: Ts::ZERO,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             stats: TcpStats::default(),
         }
+    }
+
+    /// Sets `packetbeat.limits.tcp_connections` (at least 1).
+    pub fn set_max_connections(&mut self, n: usize) {
+        self.max_connections = n.max(1);
+    }
+
+    /// Makes room for one more connection: a closed one goes first (nothing left to report),
+    /// else the least recently seen of a few open ones ends as on expiry.
+    fn evict_one(&mut self, out: &mut EventSink, now: Ts) {
+        let key = match self.closed.keys().next() {
+            Some(k) => *k,
+            None => match self
+                .conns
+                .iter()
+                .take(EVICTION_SAMPLE)
+                .min_by_key(|(_, c)| c.last_seen.max(c.last_active))
+            {
+                Some((k, _)) => *k,
+                None => return,
+            },
+        };
+        self.stats.evicted += 1;
+        self.expire(out, &key, now);
+        // `expire` counted it as expired too.
+        self.stats.expired -= 1;
     }
 
     pub fn connections(&self) -> usize {
@@ -184,6 +238,11 @@ impl Tcp {
             {
                 self.expire(out, &key, ts);
             }
+        }
+        if self.conns.len() + self.closed.len() >= self.max_connections
+            && !self.conns.contains_key(&key)
+        {
+            self.evict_one(out, ts);
         }
         let self_clock = self.clock;
         let Tcp {
@@ -367,6 +426,7 @@ impl Connection {
                 // A hole before this segment: hold it and wait for the missing bytes.
                 if d.held.len() < MAX_OUT_OF_ORDER_SEGMENTS
                     && d.held_bytes + payload.len() <= MAX_OUT_OF_ORDER_BYTES
+                    && budget::try_reserve(payload.len())
                 {
                     hold(d, start, ts, tuple, payload, hdr.fin());
                     ctx.stats.reordered += 1;
@@ -389,7 +449,7 @@ impl Connection {
                 ctx.stats.overlaps += 1;
             }
         } else if payload.is_empty() && !d.held.is_empty() {
-            // A FIN behind a hole waits with the held data.
+            // A FIN behind a hole waits with the held data (no bytes: nothing to reserve).
             hold(d, start, ts, tuple, payload, true);
             return;
         }
@@ -452,6 +512,7 @@ impl Connection {
             }
             let h = d.held.remove(0);
             d.held_bytes -= h.payload.len();
+            budget::release(h.payload.len());
             self.deliver_held(ctx, dir, h);
         }
     }
@@ -459,7 +520,7 @@ impl Connection {
     /// Delivers everything held in `dir`, declaring each remaining hole a gap.
     fn flush_held(&mut self, ctx: &mut Ctx, dir: TcpDirection) {
         let held = std::mem::take(&mut self.dirs[dir.index()].held);
-        self.dirs[dir.index()].held_bytes = 0;
+        budget::release(std::mem::take(&mut self.dirs[dir.index()].held_bytes));
         for h in held {
             self.deliver_held(ctx, dir, h);
         }
@@ -507,6 +568,7 @@ impl Connection {
     }
 }
 
+/// Holds a segment ahead of a hole; its bytes were reserved from the worker's budget.
 fn hold(d: &mut Direction, seq: u32, ts: Ts, tuple: IpPortTuple, payload: &[u8], fin: bool) {
     d.held_bytes += payload.len();
     let pos = d

@@ -333,3 +333,76 @@ fn closed_connections_end_at_once_and_keep_recognising_retransmissions() {
         Some(&Call::Data(2, O, b"again".to_vec()))
     );
 }
+
+/// A segment of a client `port` (on 10.0.0.1) to the server.
+fn seg_from(tcp: &mut Tcp, port: u16, seq: u32, flags: u8, payload: &[u8], t_ms: i64) {
+    let tuple = IpPortTuple::new(
+        CLIENT.0.parse().unwrap(),
+        port,
+        SERVER.0.parse().unwrap(),
+        SERVER.1,
+    );
+    let hdr = TcpHeader {
+        src_port: port,
+        dst_port: SERVER.1,
+        seq,
+        ack: 0,
+        flags,
+    };
+    tcp.process(&mut EventSink::new(), Ts(t_ms * 1_000_000), tuple, &hdr, payload);
+}
+
+#[test]
+fn a_full_table_evicts_the_least_recently_seen_connection() {
+    let (mut tcp, log) = setup(false);
+    tcp.set_max_connections(3);
+    for (i, port) in [1000u16, 1001, 1002].into_iter().enumerate() {
+        seg_from(&mut tcp, port, 1, A, b"x", i as i64);
+    }
+    assert_eq!(tcp.connections(), 3);
+    // A fourth: the oldest (port 1000, stream 1) ends as on expiry.
+    seg_from(&mut tcp, 1003, 1, A, b"y", 10);
+    assert_eq!(tcp.connections(), 3);
+    assert_eq!(tcp.stats.evicted, 1);
+    assert_eq!(tcp.stats.expired, 0);
+    assert!(calls(&log).contains(&Call::Expired(1)), "{:?}", calls(&log));
+    // A packet of a connection already in the table evicts nothing.
+    seg_from(&mut tcp, 1003, 2, A, b"z", 11);
+    assert_eq!(tcp.stats.evicted, 1);
+    // A SYN flood never holds more than the limit.
+    for port in 2000u16..3000 {
+        seg_from(&mut tcp, port, 1, TcpHeader::SYN, b"", 20);
+    }
+    assert_eq!(tcp.connections(), 3);
+    assert_eq!(tcp.stats.evicted, 1001);
+}
+
+#[test]
+fn held_segments_stay_within_the_workers_stream_budget() {
+    std::thread::spawn(|| {
+        use crate::protos::app::stream::budget;
+        budget::set_limit(10_000);
+        let (mut tcp, log) = setup(false);
+        seg(&mut tcp, true, 1, 0, A, b"a", 0);
+        // Segments beyond a hole are held while they fit in the budget...
+        for k in 0..3u32 {
+            seg(&mut tcp, true, 1000 + k * 3000, 0, A, &[b'b'; 3000], 1);
+        }
+        assert_eq!(budget::used(), 9000);
+        assert_eq!(budget::refused(), 0);
+        assert!(!calls(&log).iter().any(|c| matches!(c, Call::Gap(..))));
+        // ...past it the hole is declared a gap at once and everything held is delivered.
+        seg(&mut tcp, true, 10_000, 0, A, &[b'b'; 3000], 1);
+        assert_eq!(budget::refused(), 1);
+        assert!(calls(&log).iter().any(|c| matches!(c, Call::Gap(1, _, _))), "{:?}", calls(&log));
+        assert_eq!(budget::used(), 0);
+        // Held bytes go back to the budget when the connection ends.
+        seg(&mut tcp, true, 50_000, 0, A, b"c", 2);
+        seg(&mut tcp, true, 60_000, 0, A, &[b'd'; 500], 3);
+        assert_eq!(budget::used(), 501);
+        tcp.flush(&mut EventSink::new());
+        assert_eq!(budget::used(), 0);
+    })
+    .join()
+    .unwrap();
+}

@@ -1,0 +1,85 @@
+//! `packetbeat.limits` (this build's options): what one packet worker may hold, so hostile
+//! traffic cannot grow memory without bound. Packetbeat has no such limits.
+//! - `tcp_connections` (default 262,144 per worker): open and recently closed TCP connections
+//!   ([`crate::protos::tcp`]); a new one past it evicts one, counted as `tcp.evicted`.
+//! - `stream_bytes` (default 256 MiB per worker, a size like `512MiB`): bytes buffered for TCP
+//!   streams, by the analyzers and ahead of holes ([`crate::protos::app::stream::budget`]);
+//!   past it a stream that needs more is dropped, counted as `tcp.stream_bytes_refused`.
+//!
+//! What else is bounded, and by what: IPv4 datagrams in reassembly (1,024 per worker,
+//! [`crate::decoder::defrag`]), flows (`packetbeat.flows.max_flows`), each stream
+//! (Packetbeat's 10 MiB), each connection's held segments (64 / 256 KiB per direction).
+
+use crate::config::types::lookup;
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub tcp_connections: usize,
+    pub stream_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            tcp_connections: crate::protos::tcp::DEFAULT_MAX_CONNECTIONS,
+            stream_bytes: crate::protos::app::stream::budget::DEFAULT_LIMIT,
+        }
+    }
+}
+
+impl Limits {
+    pub fn from_config(cfg: &Config) -> Result<Limits, String> {
+        let mut l = Limits::default();
+        match lookup(&cfg.raw, "packetbeat.limits.tcp_connections") {
+            None | Some(serde_yaml::Value::Null) => {}
+            Some(v) => {
+                l.tcp_connections = v
+                    .as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("requires a count > 0 accessing 'packetbeat.limits.tcp_connections' (got {v:?})")
+                    })? as usize
+            }
+        }
+        match lookup(&cfg.raw, "packetbeat.limits.stream_bytes") {
+            None | Some(serde_yaml::Value::Null) => {}
+            Some(v) => {
+                l.stream_bytes = crate::beater::diskqueue::config::byte_size(v)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("requires a size > 0 accessing 'packetbeat.limits.stream_bytes' (got {v:?})")
+                    })? as usize
+            }
+        }
+        Ok(l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_defaults() {
+        let load = |y: &str| {
+            let text = format!("output.console.enabled: true\n{y}\n");
+            Limits::from_config(&crate::config::load_from_str(&text, "t.yml", &[]).unwrap())
+        };
+        assert_eq!(load(""), Ok(Limits::default()));
+        assert_eq!(
+            load("packetbeat.limits: {tcp_connections: 1000, stream_bytes: 64MiB}"),
+            Ok(Limits {
+                tcp_connections: 1000,
+                stream_bytes: 64 << 20
+            })
+        );
+        assert!(load("packetbeat.limits.tcp_connections: 0")
+            .unwrap_err()
+            .contains("packetbeat.limits.tcp_connections"));
+        assert!(load("packetbeat.limits.stream_bytes: lots")
+            .unwrap_err()
+            .contains("packetbeat.limits.stream_bytes"));
+    }
+}
