@@ -281,7 +281,8 @@ def case_out_of_order(w, rng, scale):
 
     def conn_gen(i):
         # Most connections carry small segments (the held-segment count cap is what they
-        # stress, 128-byte segments); 1 in 16 carries 1,400-byte segments and a few carry 8,000-byte ones
+        # stress, 128-byte segments); 1 in 16 carries 1,400-byte segments and a few carry
+        # 8,000-byte ones
         # (held-bytes cap). Payload is pipelined HTTP text, so a parser resynchronising
         # after a gap has work to do.
         if i % 250 == 1:
@@ -758,7 +759,8 @@ def case_tls_absurd(w, rng, scale):
                   tls_record(22, server_hello(rng) + tls_hs(
                       11, (len(cert) + 3).to_bytes(3, "big") + b"\xff\xff\xff" + cert))))
         v.append(("five_thousand_empty_certs", tls_record(22, ch),
-                  tls_record(22, server_hello(rng) + tls_hs(11, (3 * 5000).to_bytes(3, "big") + b"\x00\x00\x00" * 5000))))
+                  tls_record(22, server_hello(rng) + tls_hs(
+                      11, (3 * 5000).to_bytes(3, "big") + b"\x00\x00\x00" * 5000))))
         der_bad = b"\x30\x84\xff\xff\xff\xff\x30\x84\x7f\xff\xff\xff" + big[:100]
         v.append(("cert_der_lengths", tls_record(22, ch),
                   tls_record(22, server_hello(rng) + tls_hs(
@@ -850,11 +852,13 @@ def binary_variants(rng):
          p("<iiii", 16 + 20 + 4 + 8, 9, 8, 1) + p("<iqii", 0, 0, 0, 1) + p("<i", -5) + junk[:4]),
     ]
     v[9042] = [
-        (p("!BBhBI", 0x04, 0, 1, 0x07, 0xFFFFFFFF) + junk[:100], p("!BBhBI", 0x84, 0, 1, 0x08, 0xFFFFFFFF) + junk[:100]),
+        (p("!BBhBI", 0x04, 0, 1, 0x07, 0xFFFFFFFF) + junk[:100],
+         p("!BBhBI", 0x84, 0, 1, 0x08, 0xFFFFFFFF) + junk[:100]),
         (p("!BBhBI", 0x04, 0, 2, 0x07, 0x7FFFFFFF) + p("!i", 0x7FFFFFFF) + b"select",
          p("!BBhBI", 0x84, 0, 2, 0x00, 0x7FFFFFFF) + junk[:40]),
         # compressed flag on, absurd inner lengths
-        (p("!BBhBI", 0x04, 0x01, 3, 0x07, 8) + p("!ii", 0x7FFFFFFF, -1), p("!BBhBI", 0x84, 0x01, 3, 0x08, 4) + b"\xff\xff\xff\xff"),
+        (p("!BBhBI", 0x04, 0x01, 3, 0x07, 8) + p("!ii", 0x7FFFFFFF, -1),
+         p("!BBhBI", 0x84, 0x01, 3, 0x08, 4) + b"\xff\xff\xff\xff"),
         (p("!BBhBI", 0x04, 0, 4, 0x05, 0) * 100, p("!BBhBI", 0x84, 0, 4, 0x06, 4) + p("!i", 0x7FFFFFFF)),
     ]
     amqp_hdr = b"AMQP\x00\x00\x09\x01"
@@ -890,7 +894,8 @@ def binary_variants(rng):
         (rpc_call(1, 0xFFFFFFFF), p("!IIIIIII", 0xFFFFFFFF, 1, 1, 0, 0, 0, 0) + junk[:60]),
         (rpc_call(2, 0x7FFFFFFF) + junk[:200], p("!IIIIIII", 0x7FFFFFFF, 2, 1, 0, 0, 0, 0)),
         (rpc_call(3, 0x80000000) * 20, p("!I", 0x80000000) * 20),
-        (rpc_call(4, 0x80000000 | 52, fh_len=0x7FFFFFFF), p("!IIIIIIII", 0x80000000 | 28, 4, 1, 0, 0, 0, 0, 0xFFFFFFFF)),
+        (rpc_call(4, 0x80000000 | 52, fh_len=0x7FFFFFFF),
+         p("!IIIIIIII", 0x80000000 | 28, 4, 1, 0, 0, 0, 0, 0xFFFFFFFF)),
     ]
     return v
 

@@ -143,7 +143,7 @@ impl HttpConnection {
                 self.pairing
                     .handle(&self.settings, &self.counters, out, conn, dir.other(), req);
             }
-            let answers_request_in_progress = self.pairing.requests.is_empty()
+            let answers_request_in_progress = self.pairing.no_request_waits()
                 && self.early_response.is_none()
                 && self.streams[other]
                     .as_ref()

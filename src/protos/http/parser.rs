@@ -165,7 +165,15 @@ pub struct Cursor {
     pub parse_offset: usize,
     pub state: State,
     pub body_received: i64,
+    /// For each kind of search ([`SEARCH_CRLF`], [`SEARCH_COLON`]): where the last one that
+    /// failed started and how far it looked, so a line that arrives segment by segment is
+    /// scanned once, not once per segment (a 10 MiB line would otherwise cost gigabytes of
+    /// scanning).
+    searched: [(usize, usize); 2],
 }
+
+const SEARCH_CRLF: usize = 0;
+const SEARCH_COLON: usize = 1;
 
 impl Cursor {
     pub fn data(&self) -> &[u8] {
@@ -182,10 +190,33 @@ impl Cursor {
 
     fn consume(&mut self, n: usize) {
         self.buf.consume(n);
+        self.searched = Default::default();
     }
 
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.searched = Default::default();
+    }
+
+    /// The first `needle` at or after `from` (an index into [`data`](Self::data)). A search of
+    /// the same kind from the same place that failed before resumes where it stopped.
+    fn find_from(&mut self, kind: usize, from: usize, needle: &[u8]) -> Option<usize> {
+        let data = self.buf.data();
+        let (start_before, upto) = self.searched[kind];
+        let start = if start_before == from && upto > from {
+            upto.min(data.len())
+        } else {
+            from.min(data.len())
+        };
+        match memchr::memmem::find(&data[start..], needle) {
+            Some(i) => Some(start + i),
+            None => {
+                // A needle split by the end of the data is found next time.
+                let upto = data.len().saturating_sub(needle.len() - 1).max(from);
+                self.searched[kind] = (from, upto);
+                None
+            }
+        }
     }
 
     pub fn append(&mut self, bytes: &[u8]) {
@@ -319,18 +350,6 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn find_crlf(hay: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = hay[from..].iter().position(|&b| b == b'\r') {
-        let at = from + i;
-        if hay.get(at + 1) == Some(&b'\n') {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
 /// Byte index of the first / last Unicode white-space character (Go's `unicode.IsSpace`, which
 /// has the same set as Rust's `char::is_whitespace`); invalid UTF-8 counts as non-space.
 fn index_space(b: &[u8], last: bool) -> Option<usize> {
@@ -351,10 +370,12 @@ fn index_space(b: &[u8], last: bool) -> Option<usize> {
 }
 
 fn parse_http_line(cur: &mut Cursor, m: &mut Message) -> Step {
-    let data = cur.data();
-    let Some(i) = find_crlf(&data[cur.parse_offset..]) else {
+    // Packetbeat searches from the start of the buffer: parse_offset is 0 in this state, so the
+    // index is the same either way.
+    let Some(i) = cur.find_from(SEARCH_CRLF, cur.parse_offset, b"\r\n") else {
         return Some(Outcome::Incomplete);
     };
+    let data = cur.data();
     // Packetbeat slices the line from the start of the buffer (parse_offset is 0 here anyway).
     let fline = &data[cur.parse_offset..i.max(cur.parse_offset)];
     if fline.len() < 9 {
@@ -483,29 +504,23 @@ fn parse_headers(cfg: &ParserConfig, cur: &mut Cursor, m: &mut Message) -> Step 
         cur.state = State::Body;
         return None;
     }
-    match parse_header(cfg, m, &data[cur.parse_offset..]) {
-        HeaderLine::Incomplete => Some(Outcome::Incomplete),
-        HeaderLine::Done(n) => {
-            cur.parse_offset += n;
-            None
-        }
-    }
-}
-
-enum HeaderLine {
-    Incomplete,
-    /// Bytes consumed.
-    Done(usize),
-}
-
-fn parse_header(cfg: &ParserConfig, m: &mut Message, data: &[u8]) -> HeaderLine {
     // Packetbeat looks for the colon anywhere ahead, not just on this line.
-    let Some(i) = data.iter().position(|&b| b == b':') else {
-        return HeaderLine::Incomplete;
+    let start = cur.parse_offset;
+    let Some(colon) = cur.find_from(SEARCH_COLON, start, b":") else {
+        return Some(Outcome::Incomplete);
     };
-    let Some(q) = find_crlf(&data[i + 1..]) else {
-        return HeaderLine::Incomplete;
+    let Some(crlf) = cur.find_from(SEARCH_CRLF, colon + 1, b"\r\n") else {
+        return Some(Outcome::Incomplete);
     };
+    let data = cur.data();
+    let n = parse_header(cfg, m, &data[start..], colon - start, crlf - colon - 1);
+    cur.parse_offset += n;
+    None
+}
+
+/// One header line of `data`, whose first colon is at `i` and whose CRLF is `q` bytes after the
+/// colon; returns the bytes it took.
+fn parse_header(cfg: &ParserConfig, m: &mut Message, data: &[u8], i: usize, q: usize) -> usize {
     // Packetbeat's folding check looks at the byte after '\r', which is always '\n', so a
     // continuation line is never joined: it becomes a header line of its own.
     let p = i + 1 + q;
@@ -566,7 +581,7 @@ fn parse_header(cfg: &ParserConfig, m: &mut Message, data: &[u8]) -> HeaderLine 
             None => m.headers.push((name.into_owned(), value.to_vec())),
         }
     }
-    HeaderLine::Done(p + 2)
+    p + 2
 }
 
 fn parse_comma_separated_list(s: &[u8]) -> Vec<String> {
@@ -672,10 +687,10 @@ fn eat_body(cur: &mut Cursor, m: &mut Message, size: i64) -> Outcome {
 }
 
 fn parse_body_chunked_start(cur: &mut Cursor, m: &mut Message) -> Step {
-    let data = cur.data();
-    let Some(i) = find_crlf(data) else {
+    let Some(i) = cur.find_from(SEARCH_CRLF, 0, b"\r\n") else {
         return Some(Outcome::Incomplete);
     };
+    let data = cur.data();
     // strconv.ParseInt(line, 16, 32): no chunk extensions, no blanks. A negative length would
     // make Packetbeat panic later; it is a parse error here.
     let Some(len) = parse_go_hex_i32(&data[..i]) else {

@@ -5,28 +5,84 @@
 //! in order. A response that finds no request is published at once as "Unmatched response",
 //! except a `100 Continue`, which is dropped (the request is usually still waiting for its
 //! body). Requests that never get a response stay queued until the connection expires and are
-//! then published as "Unmatched request".
+//! then published as "Unmatched request". Two bounds this build adds against endless
+//! pipelining: at most [`MAX_PENDING_REQUESTS`] wait per connection, and each waiting request
+//! takes [`PENDING_REQUEST_COST`] from the worker's stream budget
+//! ([`crate::protos::app::stream::budget`]); when either is reached the oldest is published as
+//! "Unmatched request" then, as on expiry.
 
 use super::config::HttpSettings;
 use super::event::{new_transaction, Completed};
 use super::parser::Message;
 use crate::common::TcpTuple;
+use crate::protos::app::stream::budget;
 use crate::protos::app::AppCounters;
 use crate::protos::TcpDirection;
 use crate::publish::EventSink;
 use base64::Engine;
 use std::collections::VecDeque;
 
+/// Requests that may wait for their responses on one connection; past it the oldest is published
+/// as "Unmatched request", as on expiry. Real clients pipeline a handful.
+pub const MAX_PENDING_REQUESTS: usize = 32;
+
+/// What a waiting request is counted as in the worker's stream budget: the message, its fields'
+/// allocations and the queue's slack, measured at about 4 KiB.
+pub const PENDING_REQUEST_COST: usize = 4096;
+
 #[derive(Debug, Default)]
 pub struct Pairing {
-    pub requests: VecDeque<Completed>,
+    requests: VecDeque<Completed>,
     pub responses: VecDeque<Completed>,
+}
+
+impl Drop for Pairing {
+    fn drop(&mut self) {
+        budget::release(self.requests.len() * PENDING_REQUEST_COST);
+    }
 }
 
 impl Pairing {
     pub fn clear(&mut self) {
+        budget::release(self.requests.len() * PENDING_REQUEST_COST);
         self.requests.clear();
         self.responses.clear();
+    }
+
+    /// No request waits for its response.
+    pub fn no_request_waits(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    fn pop_request(&mut self) -> Option<Completed> {
+        let r = self.requests.pop_front();
+        if r.is_some() {
+            budget::release(PENDING_REQUEST_COST);
+        }
+        r
+    }
+
+    /// Queues a request within the bounds, publishing the oldest ones as unmatched to make room
+    /// (or this one, when the budget has no room even for it).
+    fn push_request(
+        &mut self,
+        cfg: &HttpSettings,
+        counters: &AppCounters,
+        out: &mut EventSink,
+        c: Completed,
+    ) {
+        while self.requests.len() >= MAX_PENDING_REQUESTS
+            || !budget::try_reserve(PENDING_REQUEST_COST)
+        {
+            let Some(oldest) = self.pop_request() else {
+                counters.unmatched_request();
+                out.publish(new_transaction(cfg, Some(c), None));
+                return;
+            };
+            counters.unmatched_request();
+            out.publish(new_transaction(cfg, Some(oldest), None));
+        }
+        self.requests.push_back(c);
     }
 
     /// `handleHTTP`: attach endpoints and user, apply redaction, queue, and pair on responses.
@@ -58,7 +114,7 @@ impl Pairing {
             username,
         };
         if is_request {
-            self.requests.push_back(c);
+            self.push_request(cfg, counters, out, c);
         } else {
             self.responses.push_back(c);
             self.correlate(cfg, counters, out);
@@ -71,7 +127,7 @@ impl Pairing {
             return;
         }
         while !self.requests.is_empty() && !self.responses.is_empty() {
-            let requ = self.requests.pop_front();
+            let requ = self.pop_request();
             let resp = self.responses.pop_front();
             out.publish(new_transaction(cfg, requ, resp));
         }
@@ -99,7 +155,7 @@ impl Pairing {
         counters: &AppCounters,
         out: &mut EventSink,
     ) {
-        while let Some(requ) = self.requests.pop_front() {
+        while let Some(requ) = self.pop_request() {
             counters.unmatched_request();
             out.publish(new_transaction(cfg, Some(requ), None));
         }

@@ -375,12 +375,14 @@ impl TcpConnectionParser for MemcacheConnection {
     }
 }
 
-/// The datagrams of one message of a UDP transaction (`udpMessage`).
+/// The datagrams of one message of a UDP transaction (`udpMessage`). They are kept by sequence
+/// number as they arrive: what the header announces (up to 65,535 datagrams) costs nothing until
+/// it comes, so random bytes on the port cannot make each flow allocate for a full message.
 struct UdpMessage {
     num_datagrams: u16,
     count: u16,
     complete: bool,
-    datagrams: Vec<Option<Vec<u8>>>,
+    datagrams: std::collections::BTreeMap<u16, Vec<u8>>,
 }
 
 impl UdpMessage {
@@ -389,11 +391,7 @@ impl UdpMessage {
             num_datagrams,
             count: 0,
             complete: false,
-            datagrams: if num_datagrams > 1 {
-                vec![None; usize::from(num_datagrams)]
-            } else {
-                Vec::new()
-            },
+            datagrams: Default::default(),
         }
     }
 
@@ -407,11 +405,10 @@ impl UdpMessage {
             return Some(data.to_vec());
         }
         if self.count < self.num_datagrams {
-            let slot = self.datagrams.get_mut(usize::from(seq))?;
-            if slot.is_some() {
+            if seq >= self.num_datagrams || self.datagrams.contains_key(&seq) {
                 return None;
             }
-            *slot = Some(data.to_vec());
+            self.datagrams.insert(seq, data.to_vec());
             self.count += 1;
         }
         if self.count < self.num_datagrams {
@@ -420,8 +417,7 @@ impl UdpMessage {
         self.complete = true;
         Some(
             std::mem::take(&mut self.datagrams)
-                .into_iter()
-                .flatten()
+                .into_values()
                 .flatten()
                 .collect(),
         )

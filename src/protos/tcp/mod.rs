@@ -19,8 +19,9 @@
 //!
 //! Memory is bounded per worker (this build's options, for hostile traffic: a SYN flood, endless
 //! out-of-order segments): `packetbeat.limits.tcp_connections` connections (open and closed;
-//! past it, a new connection first evicts a closed one, else the least recently seen of a few
-//! open ones, which ends as on expiry; counted as `evicted`), and held segments count in the
+//! past it, a new connection evicts one chosen by the CLOCK algorithm over the connections in
+//! creation order: a closed one, or an open one not seen since its turn last came, which ends as
+//! on expiry; counted as `evicted`), and held segments count in the
 //! worker's stream budget ([`crate::protos::app::stream::budget`]), past which a hole is
 //! declared a gap at once.
 
@@ -39,9 +40,9 @@ pub const MAX_OUT_OF_ORDER_BYTES: usize = 256 * 1024;
 const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
 /// Default `packetbeat.limits.tcp_connections`, per worker.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 262_144;
-/// Open connections looked at to choose one to evict (an approximation of the least recently
-/// seen, at a fixed cost).
-const EVICTION_SAMPLE: usize = 8;
+/// Connections given a second chance (seen since their turn last came) before one is evicted
+/// anyway: a fixed cost per eviction.
+const EVICTION_TRIES: usize = 32;
 
 /// TCP layer counters (Packetbeat's `tcp` input metrics).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +132,9 @@ pub struct Tcp {
     last_sweep: Ts,
     /// `packetbeat.limits.tcp_connections`.
     max_connections: usize,
+    /// Connections in creation order, each with its `last_seen` when it was queued: the CLOCK
+    /// hand for eviction. Entries of connections gone since are skipped when reached.
+    order: std::collections::VecDeque<(IpPortTuple, Ts)>,
     pub stats: TcpStats,
 }
 
@@ -162,6 +166,7 @@ impl Tcp {
             clock: Ts::ZERO,
             last_sweep: Ts::ZERO,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            order: Default::default(),
             stats: TcpStats::default(),
         }
     }
@@ -171,25 +176,52 @@ impl Tcp {
         self.max_connections = n.max(1);
     }
 
-    /// Makes room for one more connection: a closed one goes first (nothing left to report),
-    /// else the least recently seen of a few open ones ends as on expiry.
+    /// Makes room for one more connection (CLOCK): from the oldest in creation order, a closed
+    /// connection goes at once (nothing left to report); an open one seen since its turn last
+    /// came goes to the back, else it ends as on expiry.
     fn evict_one(&mut self, out: &mut EventSink, now: Ts) {
-        let key = match self.closed.keys().next() {
-            Some(k) => *k,
-            None => match self
-                .conns
-                .iter()
-                .take(EVICTION_SAMPLE)
-                .min_by_key(|(_, c)| c.last_seen.max(c.last_active))
-            {
-                Some((k, _)) => *k,
-                None => return,
-            },
+        let mut victim = None;
+        for _ in 0..EVICTION_TRIES {
+            let Some((key, stamp)) = self.order.pop_front() else {
+                break;
+            };
+            if self.closed.contains_key(&key) {
+                victim = Some(key);
+                break;
+            }
+            let Some(c) = self.conns.get(&key) else {
+                continue; // gone since
+            };
+            let seen = c.last_seen.max(c.last_active);
+            victim = Some(key);
+            if seen <= stamp {
+                break;
+            }
+            self.order.push_back((key, seen));
+        }
+        let Some(key) = victim else {
+            return;
         };
         self.stats.evicted += 1;
         self.expire(out, &key, now);
         // `expire` counted it as expired too.
         self.stats.expired -= 1;
+    }
+
+    /// Remembers a new connection for the CLOCK hand; drops the entries of connections gone
+    /// since when they outnumber the live ones.
+    fn queue_for_eviction(&mut self, key: IpPortTuple, ts: Ts) {
+        self.order.push_back((key, ts));
+        let live = self.conns.len() + self.closed.len();
+        if self.order.len() > 2 * live + 1024 {
+            // One entry per live connection (a tuple reused after its connection ended has one
+            // entry per use), at its last place.
+            let (conns, closed) = (&self.conns, &self.closed);
+            let mut kept = rustc_hash::FxHashSet::default();
+            let mut rev: Vec<_> = self.order.drain(..).rev().collect();
+            rev.retain(|(k, _)| (conns.contains_key(k) || closed.contains_key(k)) && kept.insert(*k));
+            self.order.extend(rev.into_iter().rev());
+        }
     }
 
     pub fn connections(&self) -> usize {
@@ -295,7 +327,11 @@ impl Tcp {
         if (hdr.rst() || conn.fin == [true, true]) && conn.parser.is_some() {
             conn.close(&mut ctx, ts);
         }
-        if conn.parser.is_none() {
+        let closed_now = conn.parser.is_none();
+        if created {
+            self.queue_for_eviction(key, ts);
+        }
+        if closed_now {
             if let Some(c) = self.conns.remove(&key) {
                 self.closed.insert(key, c);
             }
