@@ -450,6 +450,10 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let dropped = log_summary(&*source, &dispatcher, &total, written);
     log_protocol_counters(&modules);
+    tracing::info!(
+        "peak resident memory: {} KiB",
+        crate::monitoring::stats::peak_rss() / 1024
+    );
     if monitoring_cfg.metrics_enabled {
         crate::monitoring::stats::log_totals(&monitoring);
     }

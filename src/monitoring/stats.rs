@@ -40,6 +40,16 @@ fn memory() -> (u64, u64) {
     (rss * page_size(), size * page_size())
 }
 
+/// The process's peak resident memory in bytes (`VmHWM`: of this program since it started, not
+/// inherited from whatever started it).
+pub fn peak_rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 fn threads() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
