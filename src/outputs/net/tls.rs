@@ -268,12 +268,16 @@ pub fn client_config(ssl: &SslConfig, key: &str) -> anyhow::Result<Arc<ClientCon
                     provider,
                 }))
         }
-        "none" => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Verifier {
-                inner: None,
-                provider,
-            })),
+        "none" => {
+            // libbeat's warning, said when the output is built.
+            tracing::warn!(target: LOG, "SSL/TLS verifications disabled. ({key}.verification_mode: none)");
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Verifier {
+                    inner: None,
+                    provider,
+                }))
+        }
         other => {
             anyhow::bail!("unknown verification mode '{other}' accessing '{key}.verification_mode'")
         }
