@@ -385,50 +385,27 @@ fn the_server_killed_mid_run_and_restarted_loses_nothing() {
     assert!(expected.len() >= 300, "{}", expected.len());
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = start_durable_server(data.path(), port);
-    let runner = {
-        let (h, pcap) = (h.clone(), pcap.clone());
-        std::thread::spawn(move || {
-            run_mongodb(
-                &h,
-                &pcap,
-                &format!("output.redis: {{hosts: ['127.0.0.1:{port}'], bulk_max_size: 16, timeout: 2s, backoff: {{init: 100ms, max: 500ms}}}}"),
-                false,
-            )
-        })
-    };
-    // The server dies as soon as the first events are in the list.
-    let t0 = std::time::Instant::now();
-    while server.cli(&["LLEN", "packetbeat"]).trim().parse::<u64>().unwrap_or(0) == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no event reached the list");
-        assert!(!runner.is_finished(), "packetbeat ended before the outage");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    drop(server); // SIGKILL
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(!runner.is_finished(), "packetbeat did not wait for the server");
-    let server = start_durable_server(data.path(), port);
-    let (rc, err) = runner.join().unwrap();
-    assert_eq!(rc, 0, "{err}");
+    let server = std::cell::RefCell::new(Some(start_durable_server(data.path(), port)));
+    // The server dies (SIGKILL) as soon as the first events are in the list.
+    let err = outage_mid_run(
+        &h,
+        &pcap,
+        format!("output.redis: {{hosts: ['127.0.0.1:{port}'], bulk_max_size: 16, timeout: 2s, backoff: {{init: 100ms, max: 500ms}}}}"),
+        || {
+            server.borrow().as_ref().unwrap().cli(&["LLEN", "packetbeat"]).trim().parse::<u64>().unwrap_or(0) > 0
+        },
+        || drop(server.borrow_mut().take()),
+        || *server.borrow_mut() = Some(start_durable_server(data.path(), port)),
+    );
     assert!(
         err.contains("will be resent") || err.contains("Failed to connect to redis"),
         "the outage was not seen:\n{err}"
     );
-    let resent = resent(&err);
-    let mut got: Vec<String> = strip(server.list("0", "packetbeat"))
+    let got = strip(server.borrow().as_ref().unwrap().list("0", "packetbeat"))
         .iter()
         .map(|e| e.to_string())
         .collect();
-    got.sort();
-    // Nothing lost; duplicates at most what was sent again.
-    assert!(got.len() >= expected.len(), "{} of {}", got.len(), expected.len());
-    let dups = got.len() - expected.len();
-    assert!(dups <= resent, "{dups} duplicates, {resent} resent");
-    got.dedup();
-    let mut want = expected;
-    want.sort();
-    want.dedup();
-    assert_eq!(got, want);
+    assert_at_least_once(got, expected, resent(&err));
 }
 
 /// A `/stats` document from the monitoring endpoint on `port`, once `ready` accepts one.

@@ -426,3 +426,55 @@ pub fn http_get_tcp(port: u16, path: &str) -> Option<(u16, String)> {
         .unwrap();
     Some(http_get(s, path))
 }
+
+/// An output's peer dies mid-run and comes back: packetbeat reads `pcap` at its own pace with
+/// `output` (a MongoDB capture, see [`run_mongodb`]); once `arrived` says the first events are
+/// in the peer, `kill` stops it; packetbeat must still be waiting 3 s later; `restart` brings the
+/// peer back, and the run must end with exit 0. Returns packetbeat's stderr.
+pub fn outage_mid_run(
+    home: &Path,
+    pcap: &Path,
+    output: String,
+    arrived: impl Fn() -> bool,
+    kill: impl FnOnce(),
+    restart: impl FnOnce(),
+) -> String {
+    let runner = {
+        let (h, pcap) = (home.to_path_buf(), pcap.to_path_buf());
+        std::thread::spawn(move || run_mongodb(&h, &pcap, &output, false))
+    };
+    let t0 = std::time::Instant::now();
+    while !arrived() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "no event reached the peer"
+        );
+        assert!(!runner.is_finished(), "packetbeat ended before the outage");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    kill();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!runner.is_finished(), "packetbeat did not wait for the peer");
+    restart();
+    let (rc, err) = runner.join().unwrap();
+    assert_eq!(rc, 0, "{err}");
+    err
+}
+
+/// At least once: every expected event arrived, and the duplicates are at most the events the
+/// output said it sent again.
+pub fn assert_at_least_once(mut got: Vec<String>, mut expected: Vec<String>, resent: usize) {
+    got.sort();
+    expected.sort();
+    assert!(
+        got.len() >= expected.len(),
+        "{} of {}",
+        got.len(),
+        expected.len()
+    );
+    let dups = got.len() - expected.len();
+    assert!(dups <= resent, "{dups} duplicates, {resent} resent");
+    got.dedup();
+    expected.dedup();
+    assert_eq!(got, expected);
+}
