@@ -36,6 +36,16 @@ fn tools() -> bool {
     })
 }
 
+/// What a test here needs: the capture `rel` under ../shared, redis-server and redis-cli, and a
+/// home directory; `None` (a skip, a failure under CI=true) when one is missing.
+fn redis_test(rel: &str) -> Option<(std::path::PathBuf, tempfile::TempDir)> {
+    let pcap = shared_or_skip(rel)?;
+    if !tools() {
+        return None;
+    }
+    Some((pcap, tempfile::tempdir().unwrap()))
+}
+
 fn start_server(port: u16, password: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut s = spawn_server(dir.path(), port, password, false);
@@ -130,13 +140,9 @@ fn strip(mut events: Vec<Value>) -> Vec<Value> {
 
 #[test]
 fn list_channel_password_and_db() {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+    let Some((pcap, home)) = redis_test("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
-    if !tools() {
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let expected = file_events(h, &pcap);
     assert!(expected.len() >= 20, "{}", expected.len());
@@ -211,13 +217,9 @@ fn list_channel_password_and_db() {
 
 #[test]
 fn keys_rules_and_a_format_string_choose_each_events_list() {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+    let Some((pcap, home)) = redis_test("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
-    if !tools() {
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let expected = file_events(h, &pcap);
     let server = start_server(free_port(), None);
@@ -263,13 +265,9 @@ fn keys_rules_and_a_format_string_choose_each_events_list() {
 
 #[test]
 fn codec_format_puts_each_events_formatted_line_in_its_list() {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+    let Some((pcap, home)) = redis_test("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
-    if !tools() {
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
     let h = home.path();
     // The line of each event the file output writes as JSON for the capture.
     let want: Vec<String> = file_events(h, &pcap)
@@ -304,13 +302,9 @@ fn codec_format_puts_each_events_formatted_line_in_its_list() {
 
 #[test]
 fn an_outage_at_start_loses_nothing_and_a_refused_key_is_dropped_after_retries() {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+    let Some((pcap, home)) = redis_test("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
-    if !tools() {
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
     let h = home.path().to_path_buf();
     let expected = file_events(&h, &pcap);
     let port = free_port();
@@ -367,13 +361,9 @@ fn resent(stderr: &str) -> usize {
 
 #[test]
 fn the_server_killed_mid_run_and_restarted_loses_nothing() {
-    let Some(src) = shared_or_skip("pcaps/mongodb_op_msg_opcode.pcap") else {
+    let Some((src, home)) = redis_test("pcaps/mongodb_op_msg_opcode.pcap") else {
         return;
     };
-    if !tools() {
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
     let h = home.path().to_path_buf();
     // 4 × 101 events over about 16 s, reaching the output in steps (see stretched_copies).
     let pcap = h.join("four-sessions.pcap");
@@ -432,13 +422,9 @@ fn count(s: &Value, path: &str) -> u64 {
 
 #[test]
 fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_after() {
-    let Some(pcap) = shared_or_skip("pcaps/mongo_3.0_session.pcap") else {
+    let Some((pcap, home)) = redis_test("pcaps/mongo_3.0_session.pcap") else {
         return;
     };
-    if !tools() {
-        return;
-    }
-    let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let n = file_events(h, &pcap).len() as u64;
     let (port, mon) = (free_port(), free_port());
