@@ -129,6 +129,33 @@ def run_reference(ref, pcap, tmp):
     return r, counts
 
 
+def instructions(cmd, out_file):
+    """Instructions the whole process executes (all threads), counted by callgrind: the same on
+    every run of the same build on the same input, so two builds compare without timing noise."""
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"] + cmd,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    total = 0
+    for f in Path(out_file).parent.glob(Path(out_file).name + "*"):
+        for line in f.read_text(errors="replace").splitlines():
+            if line.startswith("summary:") or line.startswith("totals:"):
+                total += int(line.split()[1])
+                break
+    return total
+
+
+def callgrind_run(pcap, packets, floor, tmp):
+    """`--callgrind`: instructions of the read floor and of 1 worker -> file, per packet."""
+    cfg = Path(tmp) / "callgrind.yml"
+    out = Path(tmp) / "callgrind-out"
+    cfg.write_text(PROTOCOLS + "packetbeat.interfaces.workers: 1\n"
+                   f"output.file:\n  path: {out}\n  rotate_every_kb: 100000000\n")
+    floor_ir = instructions([str(floor), str(pcap)], Path(tmp) / "cg.floor")
+    ours_ir = instructions([str(OURS), "-t", "-I", str(pcap), "-c", str(cfg), "--strict.perms=false",
+                            "--path.data", str(Path(tmp) / "data")], Path(tmp) / "cg.ours")
+    print(f"\ncallgrind (instructions, all threads): read floor {floor_ir:,} ({floor_ir / packets:.0f}/packet); "
+          f"packetbeat-rs 1 worker -> file {ours_ir:,} ({ours_ir / packets:.0f}/packet, {ours_ir / floor_ir:.2f}x the floor)")
+
+
 def median_of(n, fn):
     runs = [fn() for _ in range(n)]
     runs.sort(key=lambda r: r[0][0])
@@ -144,6 +171,8 @@ def main():
     ap.add_argument("--processors", action="store_true",
                     help="also run 1 worker -> file with no processors, the stock chain and a drop_event dropping half")
     ap.add_argument("--no-stage", action="store_true", help="skip benches/stage.rs")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also count instructions with valgrind's callgrind (use with --size 50M)")
     a = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     floor = OUT / "pcapread"
@@ -175,6 +204,8 @@ def main():
                                  median_of(a.runs, lambda: run_ours(pcap, 1, "file", tmp, chain))))
             if ref:
                 rows.append(("reference Packetbeat -> file", median_of(1, lambda: run_reference(ref, pcap, tmp))))
+            if a.callgrind:
+                callgrind_run(pcap, packets, floor, tmp)
         floor_wall = rows[0][1][0][0]
         print(f"\n== {pcap.name}: {packets:,} packets, {wire / 1e9:.3f} GB on the wire ==")
         print(f"{'run':38} {'wall s':>7} {'x floor':>8} {'Mpps':>7} {'Gbit/s':>7} {'events/s':>10} {'CPU s':>7} {'RSS MB':>7}")
