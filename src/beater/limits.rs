@@ -5,6 +5,10 @@
 //! - `stream_bytes` (default 256 MiB per worker, a size like `512MiB`): bytes buffered for TCP
 //!   streams, by the analyzers and ahead of holes ([`crate::protos::app::stream::budget`]);
 //!   past it a stream that needs more is dropped, counted as `tcp.stream_bytes_refused`.
+//! - `transactions` (default 65,536 per table): open transactions an analyzer pairs by key (DNS
+//!   queries, ICMP echoes, memcache UDP, NFS calls, Cassandra and MongoDB requests); past it the
+//!   oldest is reported as unanswered at once ([`crate::protos::app::transactions`]), counted as
+//!   `packetbeat.transactions.evicted`.
 //!
 //! What else is bounded, and by what: IPv4 datagrams in reassembly (1,024 per worker,
 //! [`crate::decoder::defrag`]), flows (`packetbeat.flows.max_flows`), each stream
@@ -17,6 +21,7 @@ use crate::config::Config;
 pub struct Limits {
     pub tcp_connections: usize,
     pub stream_bytes: usize,
+    pub transactions: usize,
 }
 
 impl Default for Limits {
@@ -24,6 +29,7 @@ impl Default for Limits {
         Limits {
             tcp_connections: crate::protos::tcp::DEFAULT_MAX_CONNECTIONS,
             stream_bytes: crate::protos::app::stream::budget::DEFAULT_LIMIT,
+            transactions: crate::protos::app::transactions::DEFAULT_MAX_TRANSACTIONS,
         }
     }
 }
@@ -39,6 +45,17 @@ impl Limits {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| {
                         format!("requires a count > 0 accessing 'packetbeat.limits.tcp_connections' (got {v:?})")
+                    })? as usize
+            }
+        }
+        match lookup(&cfg.raw, "packetbeat.limits.transactions") {
+            None | Some(serde_yaml::Value::Null) => {}
+            Some(v) => {
+                l.transactions = v
+                    .as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("requires a count > 0 accessing 'packetbeat.limits.transactions' (got {v:?})")
                     })? as usize
             }
         }
@@ -69,10 +86,11 @@ mod tests {
         };
         assert_eq!(load(""), Ok(Limits::default()));
         assert_eq!(
-            load("packetbeat.limits: {tcp_connections: 1000, stream_bytes: 64MiB}"),
+            load("packetbeat.limits: {tcp_connections: 1000, stream_bytes: 64MiB, transactions: 99}"),
             Ok(Limits {
                 tcp_connections: 1000,
-                stream_bytes: 64 << 20
+                stream_bytes: 64 << 20,
+                transactions: 99,
             })
         );
         assert!(load("packetbeat.limits.tcp_connections: 0")

@@ -657,6 +657,7 @@ fn spawn_workers(
     } = plan;
     let info = &monitoring.info;
     let limits = limits::Limits::from_config(cfg).map_err(anyhow::Error::msg)?;
+    crate::protos::app::transactions::set_max_transactions(limits.transactions);
     let mut senders = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -765,7 +766,8 @@ fn log_summary(
     tracing::info!(
         "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
          tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state), \
-         {} connections evicted (table full), {} stream allocations refused (stream_bytes); \
+         {} connections evicted (table full), {} stream allocations refused (stream_bytes), \
+         {} transactions evicted (table full); \
          udp: {} datagrams, {} analysed; flows: {} seen, {} reports, {} evicted (table full); \
          events: {} published, {} written, {} dropped; \
          drops: {} packets by the kernel, {} malformed packets, {} events at the full output queue",
@@ -784,6 +786,7 @@ fn log_summary(
         t.dropped_because_of_gaps,
         t.evicted,
         t.stream_bytes_refused,
+        crate::protos::app::transactions::evicted(),
         u.datagrams,
         u.analysed,
         total.flows.flows,

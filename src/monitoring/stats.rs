@@ -190,6 +190,7 @@ pub fn snapshot(live: &Live) -> Value {
                 "stream_bytes_refused": w.tcp.stream_bytes_refused,
             },
             "udp": {"datagrams": w.udp.datagrams, "analysed": w.udp.analysed},
+            "transactions": {"evicted": crate::protos::app::transactions::evicted()},
             "flows": {"seen": w.flows.flows, "reported": w.flows.reported, "evicted": w.flows.evicted},
         },
     });

@@ -9,12 +9,35 @@
 //!   MySQL, PostgreSQL, Redis, the template analyzer).
 //!
 //! Both run on the capture's timestamps, so a replay gives the same events whatever its speed.
+//!
+//! Both are bounded. A table holds at most `packetbeat.limits.transactions` entries (this
+//! build's option, default [`DEFAULT_MAX_TRANSACTIONS`]; a flood of queries that are never
+//! answered, each with its own id, would otherwise grow it until the timeout): past it the oldest
+//! leaves early, returned by the next [`TransactionTable::expire`] as if it had expired, and
+//! counted ([`evicted`]).
 
 use crate::common::Ts;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// Default `packetbeat.limits.transactions`: open transactions per table.
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 65_536;
+
+static MAX_TRANSACTIONS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_TRANSACTIONS);
+static EVICTED: AtomicU64 = AtomicU64::new(0);
+
+/// Sets `packetbeat.limits.transactions` for the tables made from now on (at start).
+pub fn set_max_transactions(n: usize) {
+    MAX_TRANSACTIONS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Transactions that left a full table early, in this process.
+pub fn evicted() -> u64 {
+    EVICTED.load(Ordering::Relaxed)
+}
 
 struct Entry<V> {
     value: V,
@@ -43,6 +66,12 @@ pub struct TransactionTable<K, V> {
     seq: u64,
     /// No entry expires before this.
     next_expiry: Option<Ts>,
+    max_len: usize,
+    /// Keys in insertion order with their `seq`, to find the oldest when the table is full;
+    /// entries of transactions gone since are skipped.
+    order: VecDeque<(K, u64)>,
+    /// Transactions that left the full table early, for the next `expire`.
+    evicted: Vec<V>,
 }
 
 impl<K: Hash + Eq + Copy, V> TransactionTable<K, V> {
@@ -52,6 +81,28 @@ impl<K: Hash + Eq + Copy, V> TransactionTable<K, V> {
             timeout,
             seq: 0,
             next_expiry: None,
+            max_len: MAX_TRANSACTIONS.load(Ordering::Relaxed),
+            order: VecDeque::new(),
+            evicted: Vec::new(),
+        }
+    }
+
+    /// A table of at most `max_len` transactions.
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len.max(1);
+        self
+    }
+
+    /// Makes the oldest transaction leave early.
+    fn evict_oldest(&mut self) {
+        while let Some((k, seq)) = self.order.pop_front() {
+            if self.map.get(&k).is_some_and(|e| e.seq == seq) {
+                if let Some(e) = self.map.remove(&k) {
+                    self.evicted.push(e.value);
+                    EVICTED.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
         }
     }
 
@@ -79,6 +130,15 @@ impl<K: Hash + Eq + Copy, V> TransactionTable<K, V> {
                 seq: self.seq,
             },
         );
+        self.order.push_back((key, self.seq));
+        if self.map.len() > self.max_len {
+            self.evict_oldest();
+        }
+        if self.order.len() > 2 * self.map.len() + 1024 {
+            let map = &self.map;
+            self.order
+                .retain(|(k, seq)| map.get(k).is_some_and(|e| e.seq == *seq));
+        }
         old
     }
 
@@ -97,10 +157,12 @@ impl<K: Hash + Eq + Copy, V> TransactionTable<K, V> {
     }
 
     /// Removes the transactions whose timeout passed by `now`, oldest first.
+    /// Transactions that left the full table early come first.
     pub fn expire(&mut self, now: Ts) -> Vec<V> {
+        let mut out = std::mem::take(&mut self.evicted);
         match self.next_expiry {
             Some(next) if now > next => {}
-            _ => return Vec::new(),
+            _ => return out,
         }
         let keys: Vec<K> = self
             .map
@@ -108,7 +170,7 @@ impl<K: Hash + Eq + Copy, V> TransactionTable<K, V> {
             .filter(|(_, e)| now > e.expires)
             .map(|(k, _)| *k)
             .collect();
-        let out = self.remove_ordered(keys);
+        out.extend(self.remove_ordered(keys));
         self.next_expiry = self.map.values().map(|e| e.expires).min();
         out
     }
@@ -117,7 +179,10 @@ impl<K: Hash + Eq + Copy, V> TransactionTable<K, V> {
     pub fn drain(&mut self) -> Vec<V> {
         let keys: Vec<K> = self.map.keys().copied().collect();
         self.next_expiry = None;
-        self.remove_ordered(keys)
+        self.order.clear();
+        let mut out = std::mem::take(&mut self.evicted);
+        out.extend(self.remove_ordered(keys));
+        out
     }
 
     fn remove_ordered(&mut self, keys: Vec<K>) -> Vec<V> {
@@ -190,6 +255,33 @@ mod tests {
 
     fn ts(ms: i64) -> Ts {
         Ts(ms * 1_000_000)
+    }
+
+    #[test]
+    fn a_full_table_lets_its_oldest_go_early() {
+        let mut t: TransactionTable<u32, u32> =
+            TransactionTable::new(Duration::from_secs(10)).with_max_len(3);
+        let ts = |s: i64| Ts(s * 1_000_000_000);
+        for k in 0..3 {
+            t.insert(k, ts(0), k);
+        }
+        assert_eq!(t.take(&1), Some(1));
+        t.insert(3, ts(1), 3);
+        assert_eq!(t.len(), 3);
+        let before = evicted();
+        // A fourth while full: the oldest still open (0) leaves.
+        t.insert(4, ts(1), 4);
+        assert_eq!(t.len(), 3);
+        assert!(evicted() > before);
+        assert_eq!(t.expire(ts(1)), vec![0]);
+        assert_eq!(t.take(&0), None);
+        // A flood of new keys keeps the table at its bound and the queue short.
+        for k in 10..10_000 {
+            t.insert(k, ts(2), k);
+        }
+        assert_eq!(t.len(), 3);
+        assert!(t.order.len() <= 2 * 3 + 1024 + 1);
+        assert_eq!(t.expire(ts(2)).len(), 10_000 - 10 + 2 - 3 + 1);
     }
 
     #[test]
