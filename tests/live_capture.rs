@@ -858,9 +858,10 @@ fn poll_default_route_follows_the_route() {
         &cli2,
     ]);
     let deadline = Instant::now() + Duration::from_secs(10);
+    // Restarted, and the new capture open (the request must not come between the two).
     while !sniffer
         .stderr()
-        .contains(&format!("to {cli2}: restarting the sniffer"))
+        .contains(&format!("Capturing on device {cli2} "))
     {
         assert!(
             Instant::now() < deadline,
