@@ -24,9 +24,7 @@ static BROKERS: Mutex<()> = Mutex::new(());
 
 /// An event without its per-run field, as canonical JSON text (for multiset comparisons).
 fn canon(line: &str) -> String {
-    let mut e: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    e["agent"].as_object_mut().unwrap().remove("ephemeral_id");
-    e.to_string()
+    without_ephemeral_id(line)
 }
 
 fn canon_all<'a>(lines: impl IntoIterator<Item = &'a String>) -> Vec<String> {
@@ -623,4 +621,68 @@ fn broker_for_the_outputs_benchmark() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(broker);
+}
+
+/// Every capture of ../shared/pcaps, with every analyzer and flows, each with the next
+/// compression codec and partitioner in turn and keyed by its index: the records of each key
+/// are exactly the events `output.file` writes for that capture.
+#[test]
+fn every_shared_capture_arrives_as_output_file_writes_it() {
+    let Some((_, libs, _one)) = broker_test("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    let partitioners = ["{random: {}}", "{round_robin: {}}", "{hash: {}}"];
+    // The captures' own times become the records' timestamps: from 2006 to 2073. The broker
+    // keeps them whatever their age (no retention) and takes those ahead of its clock (Kafka 4
+    // refuses records more than an hour in the future by default).
+    let broker = Broker::start(
+        &libs,
+        "log.retention.ms=-1\nlog.message.timestamp.after.max.ms=9223372036854775807",
+    );
+    let host = format!("127.0.0.1:{}", broker.port);
+    let home = tempfile::tempdir().unwrap();
+    let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut total = 0;
+    let captures = all_captures();
+    assert!(captures.len() > 100, "{}", captures.len());
+    for (i, pcap) in captures.iter().enumerate() {
+        let key = format!("c{i}");
+        let h = home.path().join(&key);
+        std::fs::create_dir_all(&h).unwrap();
+        let events = all_protocols_file_events(&h, pcap);
+        let (codec, part) = (codecs[i % codecs.len()], partitioners[i % partitioners.len()]);
+        let (rc, _, err) = run_to_end(packetbeat_on(
+            &h,
+            pcap,
+            &all_protocols_and_flows(),
+            &format!("output.kafka: {{hosts: ['{host}'], topic: pb-all, key: {key}, compression: {codec}, partition: {part}}}"),
+            true,
+        ));
+        assert_eq!(rc, 0, "{}: {err}", pcap.display());
+        assert!(
+            events.is_empty() || err.contains(&format!("kafka output: events acked {},", events.len())),
+            "{} ({codec}, {part}): {} events: {err}",
+            pcap.display(),
+            events.len()
+        );
+        total += events.len();
+        if !events.is_empty() {
+            want.insert(key, events);
+        }
+    }
+    assert!(total > 500, "{total}");
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in parse_records(broker.consume("pb-all", total, "")) {
+        got.entry(r.key).or_default().push(canon(&r.value));
+    }
+    for v in got.values_mut() {
+        v.sort();
+    }
+    let n: usize = got.values().map(Vec::len).sum();
+    assert_eq!(n, total, "records read back");
+    for (key, events) in &want {
+        assert_eq!(got.get(key), Some(events), "capture {key}");
+    }
+    assert_eq!(got.len(), want.len());
 }

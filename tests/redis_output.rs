@@ -479,3 +479,40 @@ fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_a
     assert!(count(m, "libbeat.output.write.bytes") > 0, "{m}");
     assert!(count(m, "libbeat.output.write.errors") > 0, "{m}");
 }
+
+/// Every capture of ../shared/pcaps, with every analyzer and flows, each to a list of its own:
+/// the list holds exactly the events `output.file` writes for that capture.
+#[test]
+fn every_shared_capture_arrives_as_output_file_writes_it() {
+    let Some((_, home)) = redis_test("pcaps/mongo_3.0_session.pcap") else {
+        return;
+    };
+    let server = start_server(free_port(), None);
+    let captures = all_captures();
+    assert!(captures.len() > 100, "{}", captures.len());
+    let mut total = 0;
+    for (i, pcap) in captures.iter().enumerate() {
+        let key = format!("c{i}");
+        let h = home.path().join(&key);
+        std::fs::create_dir_all(&h).unwrap();
+        let want = all_protocols_file_events(&h, pcap);
+        let (rc, _, err) = run_to_end(packetbeat_on(
+            &h,
+            pcap,
+            &all_protocols_and_flows(),
+            &format!("output.redis: {{hosts: ['127.0.0.1:{}'], key: {key}, bulk_max_size: 64}}", server.port),
+            true,
+        ));
+        assert_eq!(rc, 0, "{}: {err}", pcap.display());
+        let mut got: Vec<String> = server
+            .raw_list(&key)
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| without_ephemeral_id(l))
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{}", pcap.display());
+        total += want.len();
+    }
+    assert!(total > 500, "{total}");
+}

@@ -478,3 +478,42 @@ pub fn assert_at_least_once(mut got: Vec<String>, mut expected: Vec<String>, res
     expected.dedup();
     assert_eq!(got, expected);
 }
+
+/// [`ALL_PROTOCOLS`] with flows: for tests that run every capture through an output.
+pub fn all_protocols_and_flows() -> String {
+    format!("{ALL_PROTOCOLS}packetbeat.flows: {{timeout: 30s, period: 10s}}\n")
+}
+
+/// The events `output.file` writes for `pcap` with [`all_protocols_and_flows`], run from `home`, each
+/// without its per-run field (`agent.ephemeral_id`), as JSON text, sorted.
+pub fn all_protocols_file_events(home: &Path, pcap: &Path) -> Vec<String> {
+    let out = home.join("file-out");
+    let _ = std::fs::remove_dir_all(&out);
+    let (rc, _, err) = run_to_end(packetbeat_on(
+        home,
+        pcap,
+        &all_protocols_and_flows(),
+        &format!("output.file: {{path: {}}}", out.display()),
+        true,
+    ));
+    assert_eq!(rc, 0, "{}: {err}", pcap.display());
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&out) {
+        for f in rd.flatten() {
+            for l in std::fs::read_to_string(f.path()).unwrap().lines() {
+                v.push(without_ephemeral_id(l));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// An event's JSON text without `agent.ephemeral_id`, canonical (for multiset comparisons).
+pub fn without_ephemeral_id(line: &str) -> String {
+    let mut e: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    if let Some(a) = e["agent"].as_object_mut() {
+        a.remove("ephemeral_id");
+    }
+    e.to_string()
+}
