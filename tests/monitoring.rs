@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{free_port, http_get, http_get_tcp, shared_or_skip};
+use common::{count_at, free_port, http_get, http_get_tcp, shared_or_skip, total_metrics};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -33,12 +33,6 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| {
         v.get(k).unwrap_or_else(|| panic!("no {path} in {v}"))
     })
-}
-
-fn num(v: &Value, path: &str) -> u64 {
-    at(v, path)
-        .as_u64()
-        .unwrap_or_else(|| panic!("{path} is not a count"))
 }
 
 fn stop(mut child: Child) -> String {
@@ -83,17 +77,17 @@ fn check_stats(s: &Value) {
         "packetbeat.decoder.packets",
         "packetbeat.tcp.segments",
     ] {
-        num(s, key);
+        count_at(s, key);
     }
     assert_eq!(at(s, "beat.info.version"), packetbeat::BEAT_VERSION);
     assert_eq!(at(s, "libbeat.output.type"), "file");
     assert!(at(s, "system.load.1").is_number());
-    let acked = num(s, "libbeat.output.events.acked");
-    let total = num(s, "libbeat.output.events.total");
-    let published = num(s, "libbeat.pipeline.events.published");
+    let acked = count_at(s, "libbeat.output.events.acked");
+    let total = count_at(s, "libbeat.output.events.total");
+    let published = count_at(s, "libbeat.pipeline.events.published");
     assert!(acked <= total && total <= published, "{s}");
-    assert!(num(s, "packetbeat.decoder.packets") <= num(s, "packetbeat.packets.received"));
-    assert!(num(s, "beat.info.uptime.ms") > 0);
+    assert!(count_at(s, "packetbeat.decoder.packets") <= count_at(s, "packetbeat.packets.received"));
+    assert!(count_at(s, "beat.info.uptime.ms") > 0);
 }
 
 #[test]
@@ -125,7 +119,7 @@ fn stats_during_a_replay_over_tcp_and_a_unix_socket() {
         if let Some((200, body)) = http_get_tcp(port, "/stats") {
             let s: Value = serde_json::from_str(&body).unwrap();
             check_stats(&s);
-            if num(&s, "libbeat.output.events.acked") > 0 {
+            if count_at(&s, "libbeat.output.events.acked") > 0 {
                 if let Some(f) = &first {
                     break (f.clone(), s);
                 }
@@ -141,10 +135,10 @@ fn stats_during_a_replay_over_tcp_and_a_unix_socket() {
         "packetbeat.packets.received",
         "libbeat.pipeline.events.published",
     ] {
-        assert!(num(&b, k) >= num(&a, k), "{k}");
+        assert!(count_at(&b, k) >= count_at(&a, k), "{k}");
     }
-    assert!(num(&b, "packetbeat.packets.received") > num(&a, "packetbeat.packets.received"));
-    assert!(num(&b, "http.unmatched_requests") + num(&b, "libbeat.output.events.acked") > 0);
+    assert!(count_at(&b, "packetbeat.packets.received") > count_at(&a, "packetbeat.packets.received"));
+    assert!(count_at(&b, "http.unmatched_requests") + count_at(&b, "libbeat.output.events.acked") > 0);
 
     let (st, body) = http_get_tcp(port, "/").unwrap();
     assert_eq!(st, 200);
@@ -242,14 +236,9 @@ fn total_metrics_at_exit_count_the_capture() {
         })
         .sum();
     assert!(events > 0);
-    let line = err
-        .lines()
-        .find(|l| l.contains("\"Total metrics\""))
-        .unwrap_or_else(|| panic!("no Total metrics line:\n{err}"));
-    let v: Value = serde_json::from_str(line).unwrap();
-    let m = &v["monitoring"]["metrics"];
-    assert_eq!(num(m, "packetbeat.packets.received"), pcap_records(&pcap));
-    assert_eq!(num(m, "libbeat.output.events.acked"), events);
-    assert_eq!(num(m, "libbeat.output.events.total"), events);
-    assert_eq!(num(m, "libbeat.pipeline.events.published"), events);
+    let m = &total_metrics(&err);
+    assert_eq!(count_at(m, "packetbeat.packets.received"), pcap_records(&pcap));
+    assert_eq!(count_at(m, "libbeat.output.events.acked"), events);
+    assert_eq!(count_at(m, "libbeat.output.events.total"), events);
+    assert_eq!(count_at(m, "libbeat.pipeline.events.published"), events);
 }

@@ -413,13 +413,6 @@ fn stats_when(port: u16, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
-fn count(s: &Value, path: &str) -> u64 {
-    path.split('.')
-        .fold(s, |v, k| &v[k])
-        .as_u64()
-        .unwrap_or_else(|| panic!("{path} is not a count in {s}"))
-}
-
 #[test]
 fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_after() {
     let Some((pcap, home)) = redis_test("pcaps/mongo_3.0_session.pcap") else {
@@ -446,13 +439,13 @@ fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_a
     // Nothing listens: every event waits in the disk queue, and the output counts its failures.
     let s = stats_when(mon, "every event queued", |s| {
         s["libbeat"]["pipeline"]["queue"]["filled"]["events"] == n
-            && count(s, "libbeat.output.write.errors") > 0
+            && count_at(s, "libbeat.output.write.errors") > 0
     });
-    assert_eq!(count(&s, "libbeat.pipeline.queue.max_bytes"), max_size);
-    let bytes = count(&s, "libbeat.pipeline.queue.filled.bytes");
+    assert_eq!(count_at(&s, "libbeat.pipeline.queue.max_bytes"), max_size);
+    let bytes = count_at(&s, "libbeat.pipeline.queue.filled.bytes");
     assert!(bytes > 0 && bytes < max_size, "{s}");
-    assert_eq!(count(&s, "libbeat.output.events.acked"), 0);
-    assert_eq!(count(&s, "libbeat.output.write.bytes"), 0);
+    assert_eq!(count_at(&s, "libbeat.output.events.acked"), 0);
+    assert_eq!(count_at(&s, "libbeat.output.write.bytes"), 0);
     assert_eq!(s["libbeat"]["output"]["type"], "redis");
     // Long enough for the stall to be said (every 5 s while nothing is delivered).
     std::thread::sleep(Duration::from_secs(7).saturating_sub(started.elapsed()));
@@ -469,15 +462,10 @@ fn stats_show_the_disk_queue_filling_during_an_outage_and_the_outputs_counters_a
     );
     assert_eq!(server.list("0", "packetbeat").len() as u64, n);
     // The closing "Total metrics" line has the output's own counts.
-    let totals = err
-        .lines()
-        .find(|l| l.contains("\"Total metrics\""))
-        .unwrap_or_else(|| panic!("no Total metrics line: {err}"));
-    let json: Value = serde_json::from_str(totals).unwrap();
-    let m = &json["monitoring"]["metrics"];
-    assert_eq!(count(m, "libbeat.output.events.acked"), n, "{m}");
-    assert!(count(m, "libbeat.output.write.bytes") > 0, "{m}");
-    assert!(count(m, "libbeat.output.write.errors") > 0, "{m}");
+    let m = &total_metrics(&err);
+    assert_eq!(count_at(m, "libbeat.output.events.acked"), n, "{m}");
+    assert!(count_at(m, "libbeat.output.write.bytes") > 0, "{m}");
+    assert!(count_at(m, "libbeat.output.write.errors") > 0, "{m}");
 }
 
 /// Every capture of ../shared/pcaps, with every analyzer and flows, each to a list of its own:

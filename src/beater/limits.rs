@@ -36,41 +36,34 @@ impl Default for Limits {
 
 impl Limits {
     pub fn from_config(cfg: &Config) -> Result<Limits, String> {
-        let mut l = Limits::default();
-        match lookup(&cfg.raw, "packetbeat.limits.tcp_connections") {
-            None | Some(serde_yaml::Value::Null) => {}
-            Some(v) => {
-                l.tcp_connections = v
-                    .as_u64()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        format!("requires a count > 0 accessing 'packetbeat.limits.tcp_connections' (got {v:?})")
-                    })? as usize
-            }
-        }
-        match lookup(&cfg.raw, "packetbeat.limits.transactions") {
-            None | Some(serde_yaml::Value::Null) => {}
-            Some(v) => {
-                l.transactions = v
-                    .as_u64()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        format!("requires a count > 0 accessing 'packetbeat.limits.transactions' (got {v:?})")
-                    })? as usize
-            }
-        }
-        match lookup(&cfg.raw, "packetbeat.limits.stream_bytes") {
-            None | Some(serde_yaml::Value::Null) => {}
-            Some(v) => {
-                l.stream_bytes = crate::beater::diskqueue::config::byte_size(v)
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        format!("requires a size > 0 accessing 'packetbeat.limits.stream_bytes' (got {v:?})")
-                    })? as usize
-            }
-        }
-        Ok(l)
+        let d = Limits::default();
+        let count = |v: &serde_yaml::Value| v.as_u64();
+        let size = |v: &serde_yaml::Value| crate::beater::diskqueue::config::byte_size(v).ok();
+        Ok(Limits {
+            tcp_connections: positive(cfg, "tcp_connections", "a count", count)?
+                .unwrap_or(d.tcp_connections),
+            stream_bytes: positive(cfg, "stream_bytes", "a size", size)?
+                .unwrap_or(d.stream_bytes),
+            transactions: positive(cfg, "transactions", "a count", count)?
+                .unwrap_or(d.transactions),
+        })
+    }
+}
+
+/// `packetbeat.limits.<key>` read by `parse`, which must give more than 0; `None` when unset.
+fn positive(
+    cfg: &Config,
+    key: &str,
+    what: &str,
+    parse: impl Fn(&serde_yaml::Value) -> Option<u64>,
+) -> Result<Option<usize>, String> {
+    let path = format!("packetbeat.limits.{key}");
+    match lookup(&cfg.raw, &path) {
+        None | Some(serde_yaml::Value::Null) => Ok(None),
+        Some(v) => parse(v)
+            .filter(|n| *n > 0)
+            .map(|n| Some(n as usize))
+            .ok_or_else(|| format!("requires {what} > 0 accessing '{path}' (got {v:?})")),
     }
 }
 

@@ -544,12 +544,7 @@ fn spawn_stall_reporter(live: Arc<crate::monitoring::Live>, done: Arc<AtomicBool
                     .output_total
                     .load(Ordering::Relaxed)
                     .saturating_sub(live.output_acked.load(Ordering::Relaxed));
-                // The disk queue counts the events being sent among its own.
-                let queued = if fill.max_bytes > 0 {
-                    fill.events.saturating_sub(sending)
-                } else {
-                    fill.events
-                };
+                let queued = fill.events.saturating_sub(fill.in_flight);
                 let now = delivered(&out);
                 if now != last || queued + sending == 0 {
                     (last, moved, said) = (now, std::time::Instant::now(), None);

@@ -44,6 +44,9 @@ pub trait EventQueue: Send + Sync {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct QueueFill {
     pub events: u64,
+    /// Of `events`, those the output has taken and not acknowledged yet (a queue that keeps
+    /// them until then: the disk queue; the memory queue forgets an event once taken).
+    pub in_flight: u64,
     /// 0 when the queue is bounded in bytes.
     pub max_events: u64,
     pub bytes: u64,

@@ -200,18 +200,14 @@ pub struct AfPacketSource {
     ring: Arc<Ring>,
     next: usize,
     last_batch_at: Instant,
-    frames: u64,
     blocks: u64,
-    /// Kernel counters, summed (each read resets them).
-    packets: u64,
-    drops: u64,
-    freezes: u64,
     /// The loopback device's index, and its outgoing copies skipped.
     lo_index: i32,
     loopback_echoes: u64,
     metrics_interval: std::time::Duration,
     stats_at: Instant,
-    /// The counters `/inputs/` shows.
+    /// Its counters, shown at `/inputs/` and in the summary: frames read (`packets`) and the
+    /// kernel's, summed (each `PACKET_STATISTICS` read resets them).
     monitor: Arc<super::metrics::InputStats>,
     _promisc: Option<Promisc>,
 }
@@ -392,11 +388,7 @@ impl AfPacketSource {
             ring,
             next: 0,
             last_batch_at: Instant::now(),
-            frames: 0,
             blocks: 0,
-            packets: 0,
-            drops: 0,
-            freezes: 0,
             // SAFETY: a valid C string.
             lo_index: unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32,
             loopback_echoes: 0,
@@ -488,8 +480,9 @@ impl AfPacketSource {
             }
             off += h.tp_next_offset as usize;
         }
-        self.frames += descs.len() as u64;
-        self.monitor.packets.store(self.frames, Ordering::Relaxed);
+        self.monitor
+            .packets
+            .fetch_add(descs.len() as u64, Ordering::Relaxed);
         self.blocks += 1;
         PacketBatch {
             buf: BatchBuf::External(Arc::new(Block {
@@ -518,13 +511,12 @@ impl AfPacketSource {
             )
         };
         if rc == 0 {
-            self.packets += st.tp_packets as u64;
-            self.drops += st.tp_drops as u64;
-            self.freezes += st.tp_freeze_q_cnt as u64;
             let m = &self.monitor;
-            m.kernel_packets.store(self.packets, Ordering::Relaxed);
-            m.kernel_drops.store(self.drops, Ordering::Relaxed);
-            m.queue_freezes.store(self.freezes, Ordering::Relaxed);
+            m.kernel_packets
+                .fetch_add(st.tp_packets as u64, Ordering::Relaxed);
+            m.kernel_drops.fetch_add(st.tp_drops as u64, Ordering::Relaxed);
+            m.queue_freezes
+                .fetch_add(st.tp_freeze_q_cnt as u64, Ordering::Relaxed);
         }
     }
 }
@@ -580,13 +572,15 @@ impl PacketSource for AfPacketSource {
     }
 
     fn kernel_drops(&self) -> u64 {
-        self.drops
+        self.monitor.kernel_drops.load(Ordering::Relaxed)
     }
 
     fn summary(&self) -> String {
+        let m = &self.monitor;
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         format!(
             "af_packet device {}: {} frames received in {} blocks, PACKET_STATISTICS: {} packets, {} dropped by the kernel, {} ring freezes, {} outgoing loopback copies skipped",
-            self.device, self.frames, self.blocks, self.packets, self.drops, self.freezes, self.loopback_echoes
+            self.device, g(&m.packets), self.blocks, g(&m.kernel_packets), g(&m.kernel_drops), g(&m.queue_freezes), self.loopback_echoes
         )
     }
 }

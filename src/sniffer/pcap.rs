@@ -49,7 +49,6 @@ pub struct PcapSource {
     link: LinkType,
     pool: Vec<Arc<Vec<u8>>>,
     last_batch_at: Instant,
-    frames: u64,
     stats: Option<pcap::Stat>,
     /// The counters `/inputs/` shows, and when `pcap_stats` was last read into them.
     monitor: Arc<super::metrics::InputStats>,
@@ -104,7 +103,6 @@ impl PcapSource {
             link,
             pool: Vec::new(),
             last_batch_at: Instant::now(),
-            frames: 0,
             stats: None,
             monitor: super::metrics::InputStats::register("pcap", &o.device),
             stats_at: Instant::now(),
@@ -150,7 +148,10 @@ impl PcapSource {
             self.pool.push(buf.clone());
         }
         self.last_batch_at = Instant::now();
-        self.monitor.packets.store(self.frames, Ordering::Relaxed);
+        // Frames read: what `/inputs/` and the summary show.
+        self.monitor
+            .packets
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
         if self.stats_at.elapsed() >= STATS_EVERY {
             self.stats_at = self.last_batch_at;
             self.read_stats();
@@ -187,13 +188,11 @@ impl PacketSource for PcapSource {
                     });
                     buf.extend_from_slice(p.data);
                     if buf.len() >= BATCH_BYTES || frames.len() >= BATCH_FRAMES {
-                        self.frames += frames.len() as u64;
                         return Ok(Some(self.batch(buf, frames, Ts::ZERO)));
                     }
                 }
                 Err(pcap::Error::TimeoutExpired) => {
                     if !frames.is_empty() {
-                        self.frames += frames.len() as u64;
                         return Ok(Some(self.batch(buf, frames, Ts::ZERO)));
                     }
                     let idle = self.last_batch_at.elapsed();
@@ -230,7 +229,8 @@ impl PacketSource for PcapSource {
     fn summary(&self) -> String {
         let mut s = format!(
             "pcap device {}: {} frames received",
-            self.device, self.frames
+            self.device,
+            self.monitor.packets.load(Ordering::Relaxed)
         );
         if let Some(st) = self.stats {
             s.push_str(&format!(

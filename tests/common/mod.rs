@@ -191,6 +191,24 @@ pub fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// The count at a dotted path of a metrics document; panics when it is missing or not a count.
+pub fn count_at(v: &Value, path: &str) -> u64 {
+    get(v, path)
+        .unwrap_or_else(|| panic!("no {path} in {v}"))
+        .as_u64()
+        .unwrap_or_else(|| panic!("{path} is not a count in {v}"))
+}
+
+/// The metrics of the "Total metrics" line a run with `logging.json` logs at exit.
+pub fn total_metrics(stderr: &str) -> Value {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("\"Total metrics\""))
+        .unwrap_or_else(|| panic!("no Total metrics line:\n{stderr}"));
+    let v: Value = serde_json::from_str(line).unwrap();
+    v["monitoring"]["metrics"].clone()
+}
+
 /// Config enabling the analyzers on the ports Packetbeat's own system tests use.
 pub const ALL_PROTOCOLS: &str = r#"
 packetbeat.interfaces.internal_networks: [private]

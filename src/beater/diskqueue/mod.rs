@@ -555,8 +555,10 @@ impl EventQueue for DiskQueue {
 
     fn fill(&self) -> super::queue::QueueFill {
         let st = self.inner.lock().unwrap();
+        let in_flight = (st.reading + st.inflight.len()) as u64;
         super::queue::QueueFill {
-            events: (st.unread + st.reading + st.inflight.len()) as u64,
+            events: st.unread as u64 + in_flight,
+            in_flight,
             max_events: 0,
             bytes: st.disk_bytes,
             max_bytes: self.settings.max_size,

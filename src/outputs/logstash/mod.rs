@@ -184,7 +184,6 @@ impl Output for LogstashOutput {
     }
 
     fn metrics(&self) -> Option<crate::outputs::MetricsReader> {
-        let q = self.queue.clone();
-        Some(Arc::new(move || q.metrics.counters()))
+        Some(self.queue.metrics_reader())
     }
 }

@@ -48,6 +48,12 @@ pub struct WorkQueue {
 }
 
 impl WorkQueue {
+    /// A reader of the counters, for [`crate::outputs::Output::metrics`].
+    pub fn metrics_reader(self: &Arc<Self>) -> crate::outputs::MetricsReader {
+        let q = self.clone();
+        Arc::new(move || q.metrics.counters())
+    }
+
     // The output's side.
 
     /// Queues serialised events.

@@ -39,24 +39,20 @@ pub mod budget {
 
     /// Takes `n` more bytes if they fit; counts a refusal otherwise.
     pub fn try_reserve(n: usize) -> bool {
-        let fits = USED.with(|u| {
-            let want = u.get().saturating_add(n);
-            if want <= LIMIT.with(Cell::get) {
-                u.set(want);
-                true
-            } else {
-                false
-            }
-        });
-        if !fits {
-            REFUSED.with(|r| r.set(r.get() + 1));
+        let fits = admits(n);
+        if fits {
+            grow(n);
         }
         fits
     }
 
-    /// Whether `n` more bytes would fit (nothing taken).
-    pub fn fits(n: usize) -> bool {
-        USED.with(Cell::get).saturating_add(n) <= LIMIT.with(Cell::get)
+    /// Whether `n` more bytes would fit (nothing taken); counts a refusal when they would not.
+    pub fn admits(n: usize) -> bool {
+        let fits = USED.with(Cell::get).saturating_add(n) <= LIMIT.with(Cell::get);
+        if !fits {
+            REFUSED.with(|r| r.set(r.get() + 1));
+        }
+        fits
     }
 
     /// Takes `n` bytes whatever the limit (an allocation that already happened).
@@ -170,9 +166,7 @@ impl StreamBuffer {
             return Err(StreamTooLarge);
         }
         let spare = self.buf.capacity() - self.buf.len();
-        if bytes.len() > spare && !budget::fits(bytes.len()) {
-            // Counted as a refusal.
-            budget::try_reserve(bytes.len());
+        if bytes.len() > spare && !budget::admits(bytes.len()) {
             return Err(StreamTooLarge);
         }
         self.append(bytes);
