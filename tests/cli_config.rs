@@ -1,5 +1,7 @@
 //! Runs the built binary: `test config`, `export config`, `version`, flags and exit codes.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -556,7 +558,12 @@ fn help_has_cobras_layout() {
         assert!(root.lines().any(|l| l == line), "{line:?} in\n{root}");
     }
     assert!(!root.contains("completion"), "{root}");
-    assert!(root.ends_with("\nUse \"packetbeat [command] --help\" for more information about a command.\n"), "{root}");
+    assert!(
+        root.ends_with(
+            "\nUse \"packetbeat [command] --help\" for more information about a command.\n"
+        ),
+        "{root}"
+    );
     // Sorted by flag name, upper case first (byte order), as pflag sorts.
     let flags: Vec<&str> = root
         .split("\nFlags:\n")
@@ -564,7 +571,12 @@ fn help_has_cobras_layout() {
         .unwrap()
         .lines()
         .take_while(|l| !l.is_empty())
-        .map(|l| l.trim_start().split_whitespace().find(|w| w.starts_with("--")).unwrap())
+        .map(|l| {
+            l.trim_start()
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .unwrap()
+        })
         .collect();
     let mut sorted = flags.clone();
     sorted.sort();
@@ -573,22 +585,37 @@ fn help_has_cobras_layout() {
 
     // A subcommand: its own flags, then the inherited ones.
     let run_help = stdout(&run(&["run", "--help"], &[]));
-    assert!(run_help.starts_with("Run packetbeat\n\nUsage:\n  packetbeat run [flags]\n\nFlags:\n"), "{run_help}");
+    assert!(
+        run_help.starts_with("Run packetbeat\n\nUsage:\n  packetbeat run [flags]\n\nFlags:\n"),
+        "{run_help}"
+    );
     let (own, inherited) = run_help.split_once("\nGlobal Flags:\n").unwrap();
     assert!(own.contains("\n  -I, --I string "), "{own}");
     assert!(own.contains("\n  -h, --help "), "{own}");
     assert!(!own.contains("--path.data"), "{own}");
-    assert!(inherited.contains("\n      --path.data string "), "{inherited}");
+    assert!(
+        inherited.contains("\n      --path.data string "),
+        "{inherited}"
+    );
     assert!(!inherited.contains("--I "), "{inherited}");
     // A group: its commands padded to the longest name, no `help`, and the closing line.
     let export = stdout(&run(&["export", "--help"], &[]));
-    assert!(export.contains("\n  index-pattern Export kibana index pattern to stdout\n"), "{export}");
-    assert!(export.contains("\nUsage:\n  packetbeat export [command]\n\n"), "{export}");
+    assert!(
+        export.contains("\n  index-pattern Export kibana index pattern to stdout\n"),
+        "{export}"
+    );
+    assert!(
+        export.contains("\nUsage:\n  packetbeat export [command]\n\n"),
+        "{export}"
+    );
     assert!(!export.contains("\n  help "), "{export}");
     let tmpl = stdout(&run(&["export", "template", "--help"], &[]));
     assert!(tmpl.contains("\n      --dir string          Specify directory for printing template files. By default templates are printed to stdout.\n"), "{tmpl}");
     let completion = stdout(&run(&["completion", "--help"], &[]));
-    assert!(completion.contains("\n  packetbeat completion SHELL [flags]\n"), "{completion}");
+    assert!(
+        completion.contains("\n  packetbeat completion SHELL [flags]\n"),
+        "{completion}"
+    );
 }
 
 /// `test config` refuses what `run` would refuse at start: an output option out of range, a
@@ -609,13 +636,79 @@ fn test_config_checks_the_output_queue_and_monitoring_options() {
             "output.console: {}\npacketbeat.run_as.user: no-such-user-here\n",
             "packetbeat.run_as.user: no user 'no-such-user-here'",
         ),
+        (
+            "output.console: {}\nseccomp.syscalls: [{action: errno, names: [connect, no_such_call]}]\n",
+            "seccomp.syscalls.0.names: 'no_such_call' is not a system call",
+        ),
+        (
+            "output.console: {}\nseccomp.default_action: deny\n",
+            "seccomp.default_action: expected one of allow, errno",
+        ),
     ] {
         let f = Fixture::new(yaml);
         let o = run(&["test", "config", "-c", &f.cfg()], &[]);
         assert_eq!(o.status.code(), Some(1), "{yaml}: {}", stdout(&o));
         assert!(stderr(&o).contains(needle), "{yaml}: {}", stderr(&o));
     }
-    let f = Fixture::new("output.console: {}\nqueue.mem: {events: 4096, flush.min_events: 512, flush.timeout: 1s}\n");
+    let f = Fixture::new(
+        "output.console: {}\nqueue.mem: {events: 4096, flush.min_events: 512, flush.timeout: 1s}\n",
+    );
     let o = run(&["test", "config", "-c", &f.cfg()], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `seccomp.*`: the filter is on every thread of a run. A policy that refuses `connect` makes
+/// the Logstash output's connections fail with `EPERM` ("Operation not permitted"), where the
+/// same run without the filter meets the closed port ("Connection refused").
+#[test]
+fn seccomp_policy_applies_to_the_whole_process() {
+    use std::io::{BufRead, BufReader};
+    let Some(pcap) = common::shared_or_skip("pcaps/http_post.pcap") else {
+        return;
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for (seccomp, needle) in [
+        (
+            "seccomp.syscalls: [{action: errno, names: [connect]}]",
+            "Operation not permitted",
+        ),
+        ("seccomp.enabled: false", "Connection refused"),
+    ] {
+        let f = Fixture::new(&format!(
+            "packetbeat.protocols:\n- type: http\n  ports: [80]\noutput.logstash: {{hosts: ['127.0.0.1:{port}'], timeout: 2}}\n{seccomp}\n"
+        ));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+            .args(["-e", "-t", "-I"])
+            .arg(&pcap)
+            .args(["-c", &f.cfg(), "--strict.perms=false"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut log = String::new();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let found = loop {
+            match lines.next() {
+                Some(Ok(l)) if l.contains("Failed to connect") => break l.contains(needle),
+                Some(Ok(l)) => log.push_str(&l),
+                _ => break false,
+            }
+        };
+        child.kill().ok();
+        child.wait().ok();
+        assert!(
+            found,
+            "{seccomp}: no connection error with '{needle}': {log}"
+        );
+        if seccomp.contains("errno") {
+            assert!(
+                log.contains("Syscall filter successfully installed (1 call(s) named"),
+                "{log}"
+            );
+        } else {
+            assert!(log.contains("Syscall filter disabled"), "{log}");
+        }
+    }
 }

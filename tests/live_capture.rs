@@ -761,7 +761,10 @@ fn replay_drop_accounting() {
             if packets + drops == sent {
                 break (inputs, drops);
             }
-            assert!(t0.elapsed() < Duration::from_secs(20), "{kind}: {inputs} of {sent} sent");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{kind}: {inputs} of {sent} sent"
+            );
             std::thread::sleep(Duration::from_millis(200));
         };
         let stats = get("/stats");
@@ -1094,7 +1097,12 @@ fn run_as_drops_root_once_the_capture_is_open() {
     // What packetbeat creates after the drop (the output file, path.data) must be writable by
     // the user it becomes.
     let dir = net.dir.path().join("run-as");
-    for d in [net.dir.path().to_path_buf(), dir.clone(), dir.join("out"), dir.join("data")] {
+    for d in [
+        net.dir.path().to_path_buf(),
+        dir.clone(),
+        dir.join("out"),
+        dir.join("data"),
+    ] {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
@@ -1122,6 +1130,9 @@ fn run_as_drops_root_once_the_capture_is_open() {
         assert!(field("Gid:").iter().all(|g| *g != "0"), "{t:?}: {status}");
         assert_eq!(field("CapEff:"), ["0000000000000000"], "{t:?}: {status}");
         assert_eq!(field("NoNewPrivs:"), ["1"], "{t:?}: {status}");
+        // The built-in system call filter (seccomp.*), on every thread.
+        assert_eq!(field("Seccomp:"), ["2"], "{t:?}: {status}");
+        assert_eq!(field("Seccomp_filters:"), ["1"], "{t:?}: {status}");
     }
     let cli = net.cli.clone();
     net.run_clients(&cli, SERVER_IP);

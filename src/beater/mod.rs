@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod limits;
 pub mod privileges;
 pub mod queue;
+pub mod seccomp;
 pub mod worker;
 
 use crate::config::{Config, InterfaceConfig};
@@ -360,6 +361,8 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
             .any(|i| i.poll_default_route.is_some() || i.auto_promisc_mode);
         privileges::drop_to(&to, reopen && live).map_err(anyhow::Error::msg)?;
     }
+    // Then the system call filter, on every thread (seccomp.*).
+    seccomp::install(&cfg).map_err(anyhow::Error::msg)?;
     let codec = outputs::codec_for(&cfg);
     let output = outputs::build(&cfg)?;
     tracing::info!(

@@ -184,11 +184,13 @@ pub enum Command {
         what: ExportCommand,
     },
     /// Setup index template, dashboards and ML jobs
-    #[command(long_about = "This command does initial setup of the environment:\n\n \
+    #[command(
+        long_about = "This command does initial setup of the environment:\n\n \
         * Index mapping template in Elasticsearch to ensure fields are mapped.\n \
         * Kibana dashboards (where available).\n \
         * Ingest pipelines (where available).\n \
-        * ILM policy (for Elasticsearch 6.5 and newer).")]
+        * ILM policy (for Elasticsearch 6.5 and newer)."
+    )]
     Setup(SetupArgs),
     /// Manage secrets keystore
     Keystore {
@@ -571,6 +573,7 @@ fn execute(cli: Cli) -> Result<i32, String> {
             crate::beater::diskqueue::queue_choice(&cfg).map_err(|e| e.0)?;
             crate::monitoring::MonitoringConfig::from_config(&cfg)?;
             crate::beater::privileges::run_as(&cfg)?;
+            crate::beater::seccomp::policy(&cfg)?;
             crate::beater::limits::Limits::from_config(&cfg)?;
             println!("Config OK");
             Ok(0)
