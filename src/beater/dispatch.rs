@@ -43,6 +43,16 @@ impl Dispatcher {
         }
     }
 
+    /// Sets `packetbeat.limits.ip_datagrams`.
+    pub fn set_max_datagrams(&mut self, n: usize) {
+        self.defrag.set_max_datagrams(n);
+    }
+
+    /// IPv4 datagrams given up before they were whole.
+    pub fn datagrams_dropped(&self) -> u64 {
+        self.defrag.dropped
+    }
+
     fn worker_of(&self, hash: u64) -> usize {
         ((hash as u128 * self.workers as u128) >> 64) as usize
     }

@@ -10,8 +10,12 @@
 //!   oldest is reported as unanswered at once ([`crate::protos::app::transactions`]), counted as
 //!   `packetbeat.transactions.evicted`.
 //!
-//! What else is bounded, and by what: IPv4 datagrams in reassembly (1,024 per worker,
-//! [`crate::decoder::defrag`]), flows (`packetbeat.flows.max_flows`), each stream
+//! - `ip_datagrams` (default 1,024 per worker, and as many for the capture thread's dispatcher):
+//!   IPv4 datagrams in reassembly, each at most 64 KiB ([`crate::decoder::defrag`]); past it
+//!   the oldest is given up, counted (with those that timed out) as
+//!   `packetbeat.decoder.ipv4_datagrams_dropped`.
+//!
+//! What else is bounded, and by what: flows (`packetbeat.flows.max_flows`), each stream
 //! (Packetbeat's 10 MiB), each connection's held segments (64 / 256 KiB per direction).
 
 use crate::config::types::lookup;
@@ -22,6 +26,7 @@ pub struct Limits {
     pub tcp_connections: usize,
     pub stream_bytes: usize,
     pub transactions: usize,
+    pub ip_datagrams: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +35,7 @@ impl Default for Limits {
             tcp_connections: crate::protos::tcp::DEFAULT_MAX_CONNECTIONS,
             stream_bytes: crate::protos::app::stream::budget::DEFAULT_LIMIT,
             transactions: crate::protos::app::transactions::DEFAULT_MAX_TRANSACTIONS,
+            ip_datagrams: crate::decoder::defrag::DEFAULT_MAX_DATAGRAMS,
         }
     }
 }
@@ -46,6 +52,8 @@ impl Limits {
                 .unwrap_or(d.stream_bytes),
             transactions: positive(cfg, "transactions", "a count", count)?
                 .unwrap_or(d.transactions),
+            ip_datagrams: positive(cfg, "ip_datagrams", "a count", count)?
+                .unwrap_or(d.ip_datagrams),
         })
     }
 }
@@ -79,11 +87,12 @@ mod tests {
         };
         assert_eq!(load(""), Ok(Limits::default()));
         assert_eq!(
-            load("packetbeat.limits: {tcp_connections: 1000, stream_bytes: 64MiB, transactions: 99}"),
+            load("packetbeat.limits: {tcp_connections: 1000, stream_bytes: 64MiB, transactions: 99, ip_datagrams: 7}"),
             Ok(Limits {
                 tcp_connections: 1000,
                 stream_bytes: 64 << 20,
                 transactions: 99,
+                ip_datagrams: 7,
             })
         );
         assert!(load("packetbeat.limits.tcp_connections: 0")
@@ -92,5 +101,8 @@ mod tests {
         assert!(load("packetbeat.limits.stream_bytes: lots")
             .unwrap_err()
             .contains("packetbeat.limits.stream_bytes"));
+        assert!(load("packetbeat.limits.ip_datagrams: -1")
+            .unwrap_err()
+            .contains("packetbeat.limits.ip_datagrams"));
     }
 }

@@ -256,6 +256,7 @@ fn capture_fanout(
     sources: Vec<Box<dyn PacketSource>>,
     senders: &[SyncSender<WorkerBatch>],
     monitoring: &crate::monitoring::Live,
+    ip_datagrams: usize,
 ) -> anyhow::Result<(u64, Vec<Box<dyn PacketSource>>)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = sources
@@ -267,6 +268,7 @@ fn capture_fanout(
                     .name(format!("sniffer-{i}"))
                     .spawn_scoped(scope, move || {
                         let mut dispatcher = dispatch::Dispatcher::new(1);
+                        dispatcher.set_max_datagrams(ip_datagrams);
                         let frames = capture(&mut *src, None, &mut dispatcher, tx, monitoring);
                         src.finish();
                         // Another capture thread may still be reading: end it too.
@@ -415,8 +417,10 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         &monitoring,
     )?;
 
+    let limits = limits::Limits::from_config(&cfg).map_err(anyhow::Error::msg)?;
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
+    dispatcher.set_max_datagrams(limits.ip_datagrams);
     let frames = if fanout.is_empty() {
         let frames = capture(
             &mut *source,
@@ -429,7 +433,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         frames
     } else {
         fanout.insert(0, source);
-        let (frames, sources) = capture_fanout(fanout, &senders, &monitoring)?;
+        let (frames, sources) = capture_fanout(fanout, &senders, &monitoring, limits.ip_datagrams)?;
         source = Box::new(crate::sniffer::multi::Finished(sources));
         frames
     };
@@ -451,7 +455,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     output_done.store(true, Ordering::Relaxed);
     let written = joined??;
 
-    let dropped = log_summary(&*source, &dispatcher, &total, written);
+    let dropped = log_summary(&*source, &dispatcher, &monitoring, &total, written);
     log_protocol_counters(&modules);
     tracing::info!(
         "peak resident memory: {} KiB",
@@ -667,6 +671,7 @@ fn spawn_workers(
         )?;
         let mut worker = Worker::new(modules, pipeline, codec);
         worker.tcp.set_max_connections(limits.tcp_connections);
+        worker.decoder.set_max_datagrams(limits.ip_datagrams);
         worker.flows = flows.map(crate::flows::Flows::new);
         worker.live = live;
         worker.flush_on_tick = flush_on_tick;
@@ -697,6 +702,7 @@ fn capture(
     monitoring: &crate::monitoring::Live,
 ) -> anyhow::Result<u64> {
     let mut frames = 0u64;
+    let mut datagrams_dropped = 0u64;
     // On a signal, a live source is drained first: what the kernel already holds is still
     // analysed, up to the first idle (empty) batch or DRAIN_MAX.
     let mut draining: Option<std::time::Instant> = None;
@@ -734,6 +740,13 @@ fn capture(
                 break 'capture; // a worker is gone: the output failed
             }
         }
+        let dropped = dispatcher.datagrams_dropped();
+        if dropped != datagrams_dropped {
+            monitoring
+                .datagrams_dropped
+                .fetch_add(dropped - datagrams_dropped, Ordering::Relaxed);
+            datagrams_dropped = dropped;
+        }
     }
     Ok(frames)
 }
@@ -756,13 +769,14 @@ fn join_workers(handles: WorkerHandles) -> anyhow::Result<WorkerReport> {
 fn log_summary(
     source: &dyn PacketSource,
     dispatcher: &dispatch::Dispatcher,
+    monitoring: &crate::monitoring::Live,
     total: &WorkerReport,
     written: u64,
 ) -> u64 {
     let (d, t, u, p) = (&total.decoder, &total.tcp, &total.udp, &total.pipeline);
     let dropped = p.invalid + p.ignored_outgoing + p.dropped_by_processors;
     tracing::info!(
-        "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled), {} IPv6 fragments skipped; \
+        "{}; decoder: {} packets, {} not IP, {} malformed, {} IPv4 fragments ({} datagrams reassembled, {} datagrams dropped), {} IPv6 fragments skipped; \
          tcp: {} segments, {} retransmissions, {} overlaps, {} reordered, {} gaps ({} dropped state), \
          {} connections evicted (table full), {} stream allocations refused (stream_bytes), \
          {} transactions evicted (table full); \
@@ -775,6 +789,8 @@ fn log_summary(
         d.malformed,
         d.fragments + dispatcher.fragments,
         d.reassembled + dispatcher.reassembled,
+        // The capture threads' dispatchers (one, or one per fan-out socket) count theirs there.
+        d.datagrams_dropped + monitoring.datagrams_dropped.load(Ordering::Relaxed),
         d.ipv6_fragments,
         t.segments,
         t.retransmissions,

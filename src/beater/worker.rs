@@ -86,7 +86,7 @@ macro_rules! sum_fields {
 sum_fields! {
     WorkerReport { decoder, tcp, udp, pipeline, flows, queue_dropped }
     FlowStats { flows, reported, evicted }
-    DecoderStats { packets, not_ip, malformed, fragments, reassembled, ipv6_fragments }
+    DecoderStats { packets, not_ip, malformed, fragments, reassembled, datagrams_dropped, ipv6_fragments }
     TcpStats {
         segments, payload_bytes, retransmissions, overlaps, gaps, dropped_because_of_gaps,
         reordered, connections, expired, closed, evicted, stream_bytes_refused,
@@ -383,7 +383,7 @@ impl Worker {
     /// The counters so far.
     pub fn report(&self) -> WorkerReport {
         WorkerReport {
-            decoder: self.decoder.stats,
+            decoder: self.decoder.stats(),
             tcp: crate::protos::tcp::TcpStats {
                 stream_bytes_refused: crate::protos::app::stream::budget::refused(),
                 ..self.tcp.stats

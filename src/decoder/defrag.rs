@@ -1,14 +1,16 @@
 //! IPv4 fragment reassembly (Packetbeat 8 reassembles IPv4 too, since beats PR #33296).
 //!
-//! Memory is bounded: at most [`MAX_DATAGRAMS`] datagrams in progress, each at most 64 KiB, and a
-//! datagram whose fragments stop arriving is dropped after [`FRAGMENT_TIMEOUT_NS`] of packet time.
+//! Memory is bounded: at most `packetbeat.limits.ip_datagrams` ([`DEFAULT_MAX_DATAGRAMS`])
+//! datagrams in progress, each at most 64 KiB; a datagram whose fragments stop arriving is
+//! dropped after [`FRAGMENT_TIMEOUT_NS`] of packet time. Every datagram given up (timed out, past
+//! 64 KiB, or the oldest when the table is full) is counted in [`Ipv4Defrag::dropped`].
 //! Overlapping fragments keep the first copy of each byte.
 
 use crate::common::Ts;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-pub const MAX_DATAGRAMS: usize = 1024;
+pub const DEFAULT_MAX_DATAGRAMS: usize = 1024;
 pub const FRAGMENT_TIMEOUT_NS: i64 = 30_000_000_000;
 const MAX_DATAGRAM: usize = 65535;
 
@@ -53,6 +55,7 @@ pub struct Ipv4Defrag {
     pending: HashMap<FragKey, Partial>,
     /// The last reassembled datagram's payload.
     done: Vec<u8>,
+    max_datagrams: usize,
     pub dropped: u64,
 }
 
@@ -67,8 +70,14 @@ impl Ipv4Defrag {
         Ipv4Defrag {
             pending: HashMap::new(),
             done: Vec::new(),
+            max_datagrams: DEFAULT_MAX_DATAGRAMS,
             dropped: 0,
         }
+    }
+
+    /// Sets `packetbeat.limits.ip_datagrams` (at least 1).
+    pub fn set_max_datagrams(&mut self, n: usize) {
+        self.max_datagrams = n.max(1);
     }
 
     /// Adds one fragment's payload. Returns the datagram's payload length when this fragment
@@ -89,7 +98,7 @@ impl Ipv4Defrag {
         }
         if !self.pending.contains_key(&key) {
             self.expire(ts);
-            if self.pending.len() >= MAX_DATAGRAMS {
+            if self.pending.len() >= self.max_datagrams {
                 // Drop the oldest datagram in progress to make room.
                 if let Some(oldest) = self
                     .pending
@@ -152,5 +161,45 @@ impl Ipv4Defrag {
         self.pending
             .retain(|_, p| now.since(p.first_seen) <= FRAGMENT_TIMEOUT_NS);
         self.dropped += (before - self.pending.len()) as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: u16) -> FragKey {
+        FragKey {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            id,
+            proto: 17,
+        }
+    }
+
+    #[test]
+    fn a_full_table_gives_up_the_oldest_datagram_and_counts_it() {
+        let mut d = Ipv4Defrag::new();
+        d.set_max_datagrams(2);
+        for (i, id) in [1u16, 2, 3].into_iter().enumerate() {
+            assert_eq!(d.add(Ts(i as i64), key(id), 0, true, &[0; 8]), None);
+        }
+        assert_eq!(d.dropped, 1);
+        // The oldest (1) is gone: its last fragment alone completes nothing.
+        assert_eq!(d.add(Ts(3), key(1), 8, false, &[1; 8]), None);
+        // 3 is still there.
+        assert_eq!(d.add(Ts(4), key(3), 8, false, &[1; 8]), Some(16));
+        assert_eq!(d.completed(16), [[0; 8], [1; 8]].concat());
+    }
+
+    #[test]
+    fn stalled_and_oversized_datagrams_are_counted() {
+        let mut d = Ipv4Defrag::new();
+        d.add(Ts(0), key(1), 0, true, &[0; 8]);
+        // Past the timeout, a new datagram's arrival sweeps the stalled one.
+        d.add(Ts(FRAGMENT_TIMEOUT_NS + 1), key(2), 0, true, &[0; 8]);
+        assert_eq!(d.dropped, 1);
+        assert_eq!(d.add(Ts(FRAGMENT_TIMEOUT_NS + 2), key(2), 65_528, false, &[0; 16]), None);
+        assert_eq!(d.dropped, 2);
     }
 }

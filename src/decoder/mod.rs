@@ -115,6 +115,9 @@ pub struct DecoderStats {
     pub malformed: u64,
     pub fragments: u64,
     pub reassembled: u64,
+    /// IPv4 datagrams given up before they were whole ([`defrag::Ipv4Defrag::dropped`]; filled
+    /// in by [`Decoder::stats`]).
+    pub datagrams_dropped: u64,
     pub ipv6_fragments: u64,
 }
 
@@ -128,6 +131,19 @@ pub struct Decoder {
 impl Decoder {
     pub fn new() -> Decoder {
         Decoder::default()
+    }
+
+    /// Sets `packetbeat.limits.ip_datagrams`.
+    pub fn set_max_datagrams(&mut self, n: usize) {
+        self.defrag.set_max_datagrams(n);
+    }
+
+    /// The counters, with the datagrams the reassembly gave up.
+    pub fn stats(&self) -> DecoderStats {
+        DecoderStats {
+            datagrams_dropped: self.defrag.dropped,
+            ..self.stats
+        }
     }
 
     /// Decodes one frame. The result borrows the frame, or the reassembly buffer when the frame

@@ -38,6 +38,8 @@ pub struct Live {
     pub modules: Vec<Arc<dyn ProtocolModule>>,
     /// Frames the capture read.
     pub frames: AtomicU64,
+    /// IPv4 datagrams the capture threads' dispatchers gave up (the workers count their own).
+    pub datagrams_dropped: AtomicU64,
     /// Events the output took from the queue, and of those, the ones it resolved.
     pub output_total: AtomicU64,
     pub output_acked: AtomicU64,
@@ -65,6 +67,7 @@ impl Live {
                 .collect(),
             modules,
             frames: AtomicU64::new(0),
+            datagrams_dropped: AtomicU64::new(0),
             output_total: AtomicU64::new(0),
             output_acked: AtomicU64::new(0),
             output_batches: AtomicU64::new(0),

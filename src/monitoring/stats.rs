@@ -174,6 +174,8 @@ pub fn snapshot(live: &Live) -> Value {
                 "malformed": w.decoder.malformed,
                 "ipv4_fragments": w.decoder.fragments,
                 "ipv4_reassembled": w.decoder.reassembled,
+                "ipv4_datagrams_dropped": w.decoder.datagrams_dropped
+                    + live.datagrams_dropped.load(Ordering::Relaxed),
                 "ipv6_fragments": w.decoder.ipv6_fragments,
             },
             "tcp": {
