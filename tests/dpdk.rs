@@ -5,8 +5,12 @@
 //!   exactly the events `-I` gives (multisets, agent ids dropped). Captures of other link types
 //!   (Linux SLL, BSD loopback/NULL) are skipped: the pcap PMD hands their bytes over as if they
 //!   were Ethernet frames and says nothing of the file's link type.
-//! - Multi-queue: two RX queues of the pcap PMD (one file each), and `net_af_packet` with
-//!   `qpairs=2` on a veth pair with tcpreplay on the other end: every transaction once.
+//! - Per-queue receive: every Ethernet capture cut in two by host pair, one file per RX queue of
+//!   the pcap PMD, each queue read on its own thread into its own worker: again exactly the
+//!   events of `-I`.
+//! - Multi-queue: two RX queues of the pcap PMD (one file each; one receive loop and the
+//!   software dispatch), and `net_af_packet` with `qpairs=2` on a veth pair with tcpreplay on
+//!   the other end (per-queue receive): every transaction once.
 //! - Errors: each misuse gives one `Exiting: ...` line and exit code 1.
 #![cfg(feature = "dpdk")]
 
@@ -247,8 +251,11 @@ fn link_type(path: &Path) -> Option<u32> {
     }
 }
 
-#[test]
-fn differential_every_ethernet_capture() {
+/// Every Ethernet capture through the DPDK path gives exactly the events `-I` gives. `split`:
+/// the capture is cut in two by host pair (one file per RX queue of the pcap PMD, as a NIC
+/// hashing flows symmetrically would spread it) and read by one receive loop per queue, each
+/// straight into its own worker (`dpdk.per_queue: true`); otherwise one queue, one loop.
+fn differential(split: bool) {
     let Some(captures) = captures_or_skip() else {
         return;
     };
@@ -261,7 +268,11 @@ fn differential_every_ethernet_capture() {
             link_type(p)
         );
     }
-    let config = dpdk_config(ALL_PROTOCOLS);
+    let mut config = dpdk_config(ALL_PROTOCOLS);
+    if split {
+        config = config.replace(DPDK_IFACE, &format!("{DPDK_IFACE}  dpdk.per_queue: true\n"));
+    }
+    let tmp = tempfile::tempdir().unwrap();
     let failures = std::sync::Mutex::new(Vec::new());
     let compared = AtomicUsize::new(0);
     let next = AtomicUsize::new(0);
@@ -271,9 +282,21 @@ fn differential_every_ethernet_capture() {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(pcap) = eth.get(i) else { break };
                 let want = run_capture(pcap, ALL_PROTOCOLS, &[]);
-                let vdev = format!("--vdev net_pcap0,rx_pcap={}", pcap.display());
-                let (out, got) = run_dpdk(&config, &vdev, &[]);
+                let (vdev, extra): (String, &[&str]) = if split {
+                    let (a, b) = (tmp.path().join(format!("{i}-a.pcap")), tmp.path().join(format!("{i}-b.pcap")));
+                    split_by_host_pair(pcap, &a, &b);
+                    (
+                        format!("--vdev net_pcap0,rx_pcap={},rx_pcap={}", a.display(), b.display()),
+                        &["--dpdk_queues", "2"],
+                    )
+                } else {
+                    (format!("--vdev net_pcap0,rx_pcap={}", pcap.display()), &[])
+                };
+                let (out, got) = run_dpdk(&config, &vdev, extra);
                 let stderr = String::from_utf8_lossy(&out.stderr);
+                if split && !stderr.contains("per-queue receive: 2 RX loops") {
+                    failures.lock().unwrap().push(format!("{}: not per-queue: {stderr}", pcap.display()));
+                }
                 // DPDK's pcap PMD takes its times from libpcap, which reads a record's seconds
                 // as signed 32-bit: a capture written past 2038 comes out 2^32 s earlier there
                 // (the file reader reads them unsigned, as the pcap format defines them).
@@ -310,10 +333,64 @@ fn differential_every_ethernet_capture() {
     let compared = compared.into_inner();
     assert!(compared > 100, "only {compared} events compared");
     eprintln!(
-        "{} Ethernet captures identical through DPDK ({compared} events); {} skipped (not Ethernet)",
+        "{} Ethernet captures identical through DPDK{} ({compared} events); {} skipped (not Ethernet)",
         eth.len(),
+        if split { ", two queues read per queue" } else { "" },
         skipped.len()
     );
+}
+
+#[test]
+fn differential_every_ethernet_capture() {
+    differential(false);
+}
+
+#[test]
+fn per_queue_receive_every_ethernet_capture_split_by_flow() {
+    differential(true);
+}
+
+/// Writes the frames of `pcap` (classic, Ethernet) into `a` and `b` by a symmetric hash of the
+/// IP address pair (both directions, and every fragment, of a conversation in one file; frames
+/// that are not IP in `a`).
+fn split_by_host_pair(pcap: &Path, a: &Path, b: &Path) {
+    let d = std::fs::read(pcap).unwrap();
+    let le = d[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || d[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+    let rd = |o: usize| {
+        let x: [u8; 4] = d[o..o + 4].try_into().unwrap();
+        if le { u32::from_le_bytes(x) } else { u32::from_be_bytes(x) }
+    };
+    let (mut out_a, mut out_b) = (d[..24].to_vec(), d[..24].to_vec());
+    let mut off = 24;
+    while off + 16 <= d.len() {
+        let len = rd(off + 8) as usize;
+        let end = (off + 16 + len).min(d.len());
+        let frame = &d[off + 16..end];
+        let mut at = 12;
+        let mut etype = 0u16;
+        while at + 2 <= frame.len() {
+            etype = u16::from_be_bytes([frame[at], frame[at + 1]]);
+            at += 2;
+            if matches!(etype, 0x8100 | 0x88a8 | 0x9100) {
+                at += 2;
+                continue;
+            }
+            break;
+        }
+        let addrs = match etype {
+            0x0800 if frame.len() >= at + 20 => Some((&frame[at + 12..at + 16], &frame[at + 16..at + 20])),
+            0x86dd if frame.len() >= at + 40 => Some((&frame[at + 8..at + 24], &frame[at + 24..at + 40])),
+            _ => None,
+        };
+        let second = addrs.is_some_and(|(x, y)| {
+            let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+            lo.iter().chain(hi).fold(0x811c_9dc5u32, |h, &c| (h ^ u32::from(c)).wrapping_mul(0x0100_0193)) & 1 == 1
+        });
+        if second { &mut out_b } else { &mut out_a }.extend_from_slice(&d[off..end]);
+        off = end;
+    }
+    std::fs::write(a, out_a).unwrap();
+    std::fs::write(b, out_b).unwrap();
 }
 
 #[test]
@@ -337,6 +414,11 @@ fn two_pcap_queues_every_transaction_once() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("2 RX queue(s)"), "{stderr}");
     assert!(stderr.contains("2 packet worker(s)"), "{stderr}");
+    // The pcap PMD has no RSS: one receive loop, and the dispatcher keeps connections whole.
+    assert!(
+        stderr.contains("one receive loop for 2 RX queues and software dispatch to 2 packet workers: the port has no RSS"),
+        "{stderr}"
+    );
     assert_eq!(normalise(&got, &[]), normalise(&want, &[]), "{stderr}");
 }
 
@@ -419,6 +501,13 @@ fn af_packet_two_queues_on_veth_with_tcpreplay() {
     );
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("2 RX queue(s)"), "{stderr}");
+    // The PMD's queues are sockets of one fanout group (a symmetric flow hash): each queue is
+    // read on its own thread straight into its own worker.
+    assert!(
+        stderr.contains("per-queue receive: 2 RX loops, each on its own thread straight into its packet worker (af_packet fanout hash)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("queue 0: ") && stderr.contains("queue 1: "), "{stderr}");
     // Timestamps are the receive time here; everything else must match, each event once.
     let time_keys = ["@timestamp", "event.start", "event.end", "event.duration"];
     assert_eq!(

@@ -341,6 +341,14 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         true => open_source(&cfg, &iface, &modules, flows.is_some())?,
         false => fanout.remove(0),
     };
+    // A DPDK port whose queues keep connections whole: one receive loop per queue, each into
+    // its own worker (see `sniffer::dpdk`).
+    if fanout.is_empty() && iface.dumpfile.is_none() && !iface.one_at_a_time {
+        if let Some(mut per_worker) = source.split_per_worker(n_workers) {
+            source = per_worker.remove(0);
+            fanout = per_worker;
+        }
+    }
     if iface.one_at_a_time {
         source = Box::new(crate::sniffer::step::OneAtATime::on_terminal(source));
     }

@@ -270,6 +270,11 @@ pub struct DpdkConfig {
     pub exit_when_idle: Option<GoDuration>,
     /// Put the port in promiscuous mode.
     pub promiscuous: bool,
+    /// One receive loop per RX queue, straight into its worker: unset = when the port spreads
+    /// flows symmetrically (symmetric RSS, `net_af_packet`); `true` = the queues are known to
+    /// hold whole connections (a NIC hashing symmetrically by its own setup, one capture file
+    /// per queue split by flow); `false` = always one loop and the software dispatch.
+    pub per_queue: Option<bool>,
 }
 
 impl Default for DpdkConfig {
@@ -281,6 +286,7 @@ impl Default for DpdkConfig {
             idle_sleep: GoDuration(Duration::from_millis(1)),
             exit_when_idle: None,
             promiscuous: true,
+            per_queue: None,
         }
     }
 }

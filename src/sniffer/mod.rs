@@ -157,6 +157,13 @@ pub trait PacketSource: Send {
     fn is_live(&self) -> bool {
         false
     }
+    /// One source per packet worker, each delivering whole connections (both directions) to
+    /// its worker, when this source can split so (a DPDK port whose RX queues hash flows
+    /// symmetrically); they replace this source, which is not read afterwards. `None`: read
+    /// this source and dispatch in software.
+    fn split_per_worker(&mut self, _workers: usize) -> Option<Vec<Box<dyn PacketSource>>> {
+        None
+    }
 }
 
 #[cfg(test)]

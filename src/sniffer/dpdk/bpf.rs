@@ -10,6 +10,8 @@ pub struct BpfFilter {
 
 // SAFETY: the compiled program is plain memory owned by this value; pcap_offline_filter only reads it.
 unsafe impl Send for BpfFilter {}
+// SAFETY: matching only reads the program, so the per-queue sources share one.
+unsafe impl Sync for BpfFilter {}
 
 impl BpfFilter {
     pub fn compile(expr: &str, snaplen: u32) -> Result<BpfFilter, String> {

@@ -24,11 +24,24 @@
 //!
 //! **Queues and workers.** `--dpdk_queues` or `dpdk.queues` (config) RX queues; with RSS (when the
 //! port has it) on a symmetric key (0x6D5A repeated, as long as the port's key), so both
-//! directions of a connection land on one queue. This one capture loop polls all queues and the
-//! beater's dispatcher spreads frames over the packet workers by its symmetric flow hash (workers
-//! default to one per queue, or one per core with a single queue). So the result never depends on
-//! how the NIC spread flows; the price is one RX thread, which is not the bottleneck (analysis is;
-//! see `scripts/bench-dpdk`).
+//! directions of a connection land on one queue. Workers default to one per queue (one per core
+//! with a single queue).
+//! - **Per-queue receive**, when the port spreads flows symmetrically — symmetric RSS, or the
+//!   `net_af_packet` PMD, whose queues are sockets of one `PACKET_FANOUT_HASH` group (the
+//!   kernel's flow hash is the same both ways; it also reassembles IPv4 fragments first) — and
+//!   there is one worker per queue: [`DpdkSource::split_per_worker`] makes one source per queue,
+//!   each read on its own thread straight into its own worker (the beater's fan-out path, as
+//!   for af_packet sockets), with no dispatch in between.
+//! - **One receive loop** otherwise (no RSS, or workers ≠ queues, or a `--dump`): this loop
+//!   polls all queues on the main lcore and the beater's dispatcher spreads frames over the
+//!   workers by its symmetric flow hash, so the result never depends on how the NIC spread
+//!   flows. The log says which path runs and why.
+//!
+//! With RSS, the fragments of an IPv4 datagram hash by address pair and are reassembled on their
+//! queue, which may not be the queue of the datagram's other packets (RSS hashes those with
+//! their ports); a fragmented UDP answer then meets its question only if both hashed alike.
+//! `net_af_packet` has no such case (the kernel reassembles before hashing). Under overload the
+//! af_packet PMD's fanout rolls a full socket's packets over to another (`FLAG_ROLLOVER`).
 //!
 //! **Idle.** An empty poll round spins a little, then sleeps 1 µs doubling up to
 //! `dpdk.idle_sleep` (1 ms) so an idle port does not hold a core at 100 %. Every 100 ms without
@@ -284,15 +297,36 @@ const IDLE_SPINS: u32 = 200;
 /// Poll rounds gathered into one batch at most while traffic flows.
 const MAX_ROUNDS: usize = 8;
 
+/// Stops the port when the last source reading it is gone.
+struct PortGuard {
+    port: u16,
+    /// When a packet last arrived on any queue (ns since `epoch`), for `exit_when_idle`, which
+    /// is about the port, not one queue.
+    epoch: Instant,
+    last_pkt_ns: std::sync::atomic::AtomicU64,
+}
+
+impl Drop for PortGuard {
+    fn drop(&mut self) {
+        // SAFETY: the port was started by open(); outstanding mbufs stay valid until freed.
+        unsafe { sys::pb_port_stop(self.port) };
+    }
+}
+
 pub struct DpdkSource {
     port: u16,
     name: String,
     driver: String,
+    /// The port's RX queues.
     queues: u16,
+    /// The queues this source polls: all of them, or one after `split_per_worker`.
+    polled: std::ops::Range<u16>,
     burst: u16,
     hw_ts: bool,
     rss: bool,
-    filter: Option<bpf::BpfFilter>,
+    filter: Option<Arc<bpf::BpfFilter>>,
+    /// `dpdk.per_queue`.
+    per_queue_cfg: Option<bool>,
     idle_sleep: Duration,
     exit_when_idle: Option<Duration>,
     idle_rounds: u32,
@@ -307,7 +341,7 @@ pub struct DpdkSource {
     frames: u64,
     filtered: u64,
     multiseg: u64,
-    stopped: bool,
+    guard: Arc<PortGuard>,
 }
 
 // SAFETY: the raw pointers in `scratch` are only a receive buffer, empty between calls.
@@ -388,10 +422,12 @@ impl DpdkSource {
             name: handle.name,
             driver: handle.driver,
             queues,
+            polled: 0..queues,
             burst,
             hw_ts,
             rss: rss != 0,
-            filter,
+            filter: filter.map(Arc::new),
+            per_queue_cfg: cfg.per_queue,
             idle_sleep: cfg.idle_sleep.0.max(Duration::from_micros(1)),
             exit_when_idle: cfg.exit_when_idle.map(|d| d.0),
             idle_rounds: 0,
@@ -405,8 +441,64 @@ impl DpdkSource {
             frames: 0,
             filtered: 0,
             multiseg: 0,
-            stopped: false,
+            guard: Arc::new(PortGuard {
+                port: handle.port,
+                epoch: now,
+                last_pkt_ns: Default::default(),
+            }),
         })
+    }
+
+    /// Why the port hands each queue whole connections (see the module doc), if it does.
+    fn symmetric_queues(&self) -> Option<&'static str> {
+        match self.per_queue_cfg {
+            Some(true) => Some("dpdk.per_queue: true"),
+            Some(false) => None,
+            None if self.rss => Some("symmetric RSS"),
+            None if self.driver == "net_af_packet" => Some("af_packet fanout hash"),
+            None => None,
+        }
+    }
+
+    /// This source for queue `q` alone.
+    fn for_queue(&self, q: u16) -> DpdkSource {
+        let now = Instant::now();
+        DpdkSource {
+            port: self.port,
+            name: self.name.clone(),
+            driver: self.driver.clone(),
+            queues: self.queues,
+            polled: q..q + 1,
+            burst: self.burst,
+            hw_ts: self.hw_ts,
+            rss: self.rss,
+            filter: self.filter.clone(),
+            per_queue_cfg: self.per_queue_cfg,
+            idle_sleep: self.idle_sleep,
+            exit_when_idle: self.exit_when_idle,
+            idle_rounds: 0,
+            sleep: Duration::from_micros(1),
+            last_pkt_ts: Ts::ZERO,
+            last_pkt_at: now,
+            last_batch_at: now,
+            first_pkt_at: None,
+            scratch: vec![std::ptr::null_mut(); self.burst as usize],
+            per_queue: vec![0; self.queues as usize],
+            frames: 0,
+            filtered: 0,
+            multiseg: 0,
+            guard: self.guard.clone(),
+        }
+    }
+
+    /// `exit_when_idle`: no packet on any queue of the port for `limit`.
+    fn port_idle_for(&self, limit: Duration) -> bool {
+        let last = Duration::from_nanos(
+            self.guard
+                .last_pkt_ns
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        self.guard.epoch.elapsed().saturating_sub(last) >= limit
     }
 
     pub fn queues(&self) -> u16 {
@@ -491,19 +583,43 @@ impl DpdkSource {
             Ts(self.last_pkt_ts.0 + self.last_pkt_at.elapsed().as_nanos() as i64)
         }
     }
-
-    fn stop(&mut self) {
-        if !self.stopped {
-            self.stopped = true;
-            // SAFETY: the port was started by open(); outstanding mbufs stay valid until freed.
-            unsafe { sys::pb_port_stop(self.port) };
-        }
-    }
 }
 
 impl PacketSource for DpdkSource {
     fn link_type(&self) -> LinkType {
         LinkType::Ethernet
+    }
+
+    /// One source per queue when the queues hold whole connections and each has its worker;
+    /// otherwise this one loop and the software dispatch (see the module doc), and the log says
+    /// why.
+    fn split_per_worker(&mut self, workers: usize) -> Option<Vec<Box<dyn PacketSource>>> {
+        let queues = self.queues as usize;
+        let why = if queues < 2 {
+            return None;
+        } else if self.per_queue_cfg == Some(false) {
+            "dpdk.per_queue: false"
+        } else if self.symmetric_queues().is_none() {
+            "the port has no RSS to keep connections on one queue"
+        } else if workers != queues {
+            "the packet workers are not one per queue"
+        } else {
+            tracing::info!(
+                "DPDK port {}: per-queue receive: {queues} RX loops, each on its own thread straight into its packet worker ({})",
+                self.port,
+                self.symmetric_queues().unwrap_or_default()
+            );
+            return Some(
+                (0..self.queues)
+                    .map(|q| Box::new(self.for_queue(q)) as Box<dyn PacketSource>)
+                    .collect(),
+            );
+        };
+        tracing::info!(
+            "DPDK port {}: one receive loop for {queues} RX queues and software dispatch to {workers} packet workers: {why}",
+            self.port
+        );
+        None
     }
 
     fn next_batch(&mut self) -> Result<Option<PacketBatch>, SnifferError> {
@@ -517,7 +633,7 @@ impl PacketSource for DpdkSource {
             let mut received = 0;
             for _ in 0..MAX_ROUNDS {
                 let mut round = 0;
-                for q in 0..self.queues {
+                for q in self.polled.clone() {
                     round += self.poll_queue(q, &mut burst, &mut frames);
                 }
                 received += round;
@@ -530,6 +646,10 @@ impl PacketSource for DpdkSource {
                 self.sleep = Duration::from_micros(1);
                 self.last_pkt_at = Instant::now();
                 self.first_pkt_at.get_or_insert(self.last_pkt_at);
+                self.guard.last_pkt_ns.store(
+                    self.guard.epoch.elapsed().as_nanos() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 self.frames += frames.len() as u64;
                 if frames.is_empty() {
                     // Everything filtered out (the burst frees its mbufs). Still hand out an
@@ -562,7 +682,7 @@ impl PacketSource for DpdkSource {
                 self.sleep = (self.sleep * 2).min(self.idle_sleep);
             }
             if let Some(limit) = self.exit_when_idle {
-                if self.last_pkt_at.elapsed() >= limit {
+                if self.port_idle_for(limit) {
                     tracing::info!(
                         "DPDK port {}: no packet for {:?}, stopping the capture (exit_when_idle)",
                         self.port,
@@ -586,12 +706,22 @@ impl PacketSource for DpdkSource {
     fn summary(&self) -> String {
         let nq = self.queues as usize;
         let mut st = vec![0u64; 4 + nq.min(16)];
+        let whole_port = self.polled.len() == nq;
+        // The port's own counters once: on the source of queue 0 when each queue has its own.
         // SAFETY: st has room for 4 + nq (≤ 16) counters.
-        let ok = unsafe { sys::pb_port_stats(self.port, st.as_mut_ptr(), nq.min(16) as u32) } == 0;
-        let mut s = format!(
-            "DPDK port {} ({}, {}): {} frames received",
-            self.port, self.name, self.driver, self.frames
-        );
+        let ok = self.polled.start == 0
+            && unsafe { sys::pb_port_stats(self.port, st.as_mut_ptr(), nq.min(16) as u32) } == 0;
+        let mut s = if whole_port {
+            format!(
+                "DPDK port {} ({}, {}): {} frames received",
+                self.port, self.name, self.driver, self.frames
+            )
+        } else {
+            format!(
+                "DPDK port {} ({}, {}) queue {}: {} frames received",
+                self.port, self.name, self.driver, self.polled.start, self.frames
+            )
+        };
         if ok {
             s.push_str(&format!(
                 ", port stats: ipackets {}, imissed {}, ierrors {}, rx_nombuf {}",
@@ -607,17 +737,19 @@ impl PacketSource for DpdkSource {
                 ));
             }
         }
-        let per: Vec<String> = self
-            .per_queue
-            .iter()
-            .enumerate()
-            .map(|(q, n)| format!("q{q} {n}"))
-            .collect();
-        s.push_str(&format!(
-            "; per queue: {}{}",
-            per.join(", "),
-            if self.rss { " (symmetric RSS)" } else { "" }
-        ));
+        if whole_port {
+            let per: Vec<String> = self
+                .per_queue
+                .iter()
+                .enumerate()
+                .map(|(q, n)| format!("q{q} {n}"))
+                .collect();
+            s.push_str(&format!(
+                "; per queue: {}{}",
+                per.join(", "),
+                if self.rss { " (symmetric RSS)" } else { "" }
+            ));
+        }
         if self.filtered > 0 {
             s.push_str(&format!(", {} filtered out by bpf_filter", self.filtered));
         }
@@ -625,12 +757,6 @@ impl PacketSource for DpdkSource {
             s.push_str(&format!(", {} multi-segment frames copied", self.multiseg));
         }
         s
-    }
-}
-
-impl Drop for DpdkSource {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
