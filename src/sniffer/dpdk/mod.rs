@@ -377,7 +377,7 @@ impl DpdkSource {
             + workers * 6 * MAX_ROUNDS as u32 * burst as u32 * queues as u32
             + 1024;
         let n_mbufs = from_mb.max(floor);
-        let (mut ts, mut rss) = (0, 0);
+        let (mut ts, mut rss, mut reta) = (0, 0, 0);
         let mut err = [0 as libc::c_char; 256];
         // SAFETY: EAL is initialised (the handle exists only then); out-pointers are valid.
         let rc = unsafe {
@@ -389,6 +389,7 @@ impl DpdkSource {
                 cfg.promiscuous as i32,
                 &mut ts,
                 &mut rss,
+                &mut reta,
                 err.as_mut_ptr(),
                 err.len(),
             )
@@ -404,13 +405,19 @@ impl DpdkSource {
         // for, and without advertising it; its value is the capture's time in microseconds.
         let _ = ts;
         let hw_ts = handle.driver == "net_pcap";
+        let spread = match (queues, rss, reta) {
+            (1, _, _) => String::new(),
+            (_, 0, _) => " without RSS (the port has none)".into(),
+            (_, _, 0) => " with symmetric RSS (the port's redirection table left as it is: it has none we may set)".into(),
+            (_, _, n) => format!(" with symmetric RSS, redirection table of {n} entries over the queues"),
+        };
         tracing::info!(
             "DPDK port {} ({}, driver {}) started: {} RX queue(s){}, {} descriptors, {} mbufs, timestamps from {}{}",
             handle.port,
             handle.name,
             handle.driver,
             queues,
-            if rss != 0 { " with symmetric RSS" } else { "" },
+            spread,
             rxd,
             n_mbufs,
             if hw_ts { "the PMD" } else { "the system clock" },

@@ -85,11 +85,14 @@ const char *pb_port_driver(uint16_t port)
  * Configures and starts `port` with `*nb_queues` RX queues (reduced to what the port offers; no
  * TX queue is used but one is set up, as some PMDs require it), `nb_rxd` descriptors per queue,
  * a mempool of `n_mbufs` mbufs. RSS with the symmetric key 0x6D5A... when the port has RSS and
- * more than one queue; RX timestamp offload when offered (*ts_enabled = 1).
+ * more than one queue, and its redirection table spread evenly over the queues when the port
+ * has one it lets us write (*reta_entries = its size, else 0); RX timestamp offload when offered
+ * (*ts_enabled = 1).
  * Returns 0, or -1 with a message in err.
  */
 int pb_port_start(uint16_t port, uint16_t *nb_queues, uint16_t nb_rxd, unsigned int n_mbufs,
-		  int promisc, int *ts_enabled, int *rss_enabled, char *err, size_t errlen)
+		  int promisc, int *ts_enabled, int *rss_enabled, int *reta_entries, char *err,
+		  size_t errlen)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
@@ -179,6 +182,18 @@ int pb_port_start(uint16_t port, uint16_t *nb_queues, uint16_t nb_rxd, unsigned 
 	if (rc != 0) {
 		set_err(err, errlen, "cannot start DPDK port %d: %s", port, rc);
 		return -1;
+	}
+	*reta_entries = 0;
+	if (*rss_enabled && info.reta_size > 0 && info.reta_size <= RTE_ETH_RSS_RETA_SIZE_512) {
+		struct rte_eth_rss_reta_entry64 reta[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE];
+		memset(reta, 0, sizeof(reta));
+		for (unsigned int i = 0; i < info.reta_size; i++) {
+			reta[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+			reta[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] =
+				i % *nb_queues;
+		}
+		if (rte_eth_dev_rss_reta_update(port, reta, info.reta_size) == 0)
+			*reta_entries = info.reta_size;
 	}
 	if (promisc)
 		rte_eth_promiscuous_enable(port);

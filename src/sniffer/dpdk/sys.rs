@@ -50,6 +50,7 @@ extern "C" {
         promisc: c_int,
         ts_enabled: *mut c_int,
         rss_enabled: *mut c_int,
+        reta_entries: *mut c_int,
         err: *mut c_char,
         errlen: size_t,
     ) -> c_int;
