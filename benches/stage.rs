@@ -28,6 +28,10 @@ const PROTOCOLS: &[(&str, &str)] = &[
     ("dns", "ports: [53]"),
     ("http", "ports: [80, 8080, 8000, 5000, 8002]"),
     ("tls", "ports: [443, 993, 995, 5223, 8443, 8883, 9243]"),
+    ("mysql", "ports: [3306]"),
+    ("pgsql", "ports: [5432]"),
+    ("redis", "ports: [6379]"),
+    ("memcache", "ports: [11211]"),
 ];
 
 fn main() {

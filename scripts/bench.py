@@ -9,10 +9,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "bench"
 OUT = ROOT / "bench-out"
 OURS = ROOT / "target" / "release" / "packetbeat"
+# `--stages`: the same build with the stage-cycles feature (scripts/bench builds it).
+OURS_STAGES = ROOT / "target" / "stage-cycles" / "release" / "packetbeat"
 
-# The analyzers both implementations run: the ones this build has, on Packetbeat's default ports.
+# The analyzers both implementations run, on Packetbeat's default ports, and flows (Packetbeat's
+# stock settings).
 PROTOCOLS = """
 packetbeat.interfaces.internal_networks: [private]
+packetbeat.flows:
+  timeout: 30s
+  period: 10s
 packetbeat.protocols:
   - type: icmp
     enabled: true
@@ -156,6 +162,30 @@ def callgrind_run(pcap, packets, floor, tmp):
           f"packetbeat-rs 1 worker -> file {ours_ir:,} ({ours_ir / packets:.0f}/packet, {ours_ir / floor_ir:.2f}x the floor)")
 
 
+def stages_run(pcap, workers, tmp):
+    """`--stages`: cycles per stage (the stage-cycles build), `workers` -> file, as a table."""
+    cfg = Path(tmp) / "stages.yml"
+    out = Path(tmp) / "stages-out"
+    cfg.write_text(PROTOCOLS + f"packetbeat.interfaces.workers: {workers}\n"
+                   f"output.file:\n  path: {out}\n  rotate_every_kb: 100000000\n  number_of_files: 1024\n")
+    r = subprocess.run([str(OURS_STAGES), "-e", "-t", "-I", str(pcap), "-c", str(cfg), "--strict.perms=false",
+                        "--path.data", str(Path(tmp) / "data")], capture_output=True, text=True, check=True)
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"\ncycles per stage ({workers} worker(s) -> file, TSC; p50/p99 per sample, mean per captured frame):")
+    print(f"  {'stage':10} {'p50':>8} {'p99':>8} {'mean/frame':>11} {'share':>7}")
+    for line in r.stderr.splitlines():
+        try:
+            msg = json.loads(line).get("message", "")
+        except ValueError:
+            continue
+        m = re.match(r"stage (\w+): p50 (\d+) p99 (\d+) .*mean ([\d.]+) cycles per frame, ([\d.]+) %", msg)
+        if m:
+            print(f"  {m[1]:10} {m[2]:>8} {m[3]:>8} {m[4]:>11} {m[5]:>6}%")
+        elif msg.startswith("stage cycles:"):
+            total = re.search(r"([\d.]+) cycles per frame in all", msg)
+            print(f"  {'all':10} {'':>8} {'':>8} {total[1] if total else '?':>11} {'100.0':>6}%")
+
+
 def median_of(n, fn):
     runs = [fn() for _ in range(n)]
     runs.sort(key=lambda r: r[0][0])
@@ -173,6 +203,8 @@ def main():
     ap.add_argument("--no-stage", action="store_true", help="skip benches/stage.rs")
     ap.add_argument("--callgrind", action="store_true",
                     help="also count instructions with valgrind's callgrind (use with --size 50M)")
+    ap.add_argument("--stages", action="store_true",
+                    help="also the cycles per stage of 1 and all workers -> file (stage-cycles build)")
     a = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     floor = OUT / "pcapread"
@@ -206,6 +238,9 @@ def main():
                 rows.append(("reference Packetbeat -> file", median_of(1, lambda: run_reference(ref, pcap, tmp))))
             if a.callgrind:
                 callgrind_run(pcap, packets, floor, tmp)
+            if a.stages:
+                for w in sorted({1, cores}):
+                    stages_run(pcap, w, tmp)
         floor_wall = rows[0][1][0][0]
         print(f"\n== {pcap.name}: {packets:,} packets, {wire / 1e9:.3f} GB on the wire ==")
         print(f"{'run':38} {'wall s':>7} {'x floor':>8} {'Mpps':>7} {'Gbit/s':>7} {'events/s':>10} {'CPU s':>7} {'RSS MB':>7}")

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod privileges;
 pub mod queue;
 pub mod seccomp;
+pub mod stages;
 pub mod worker;
 
 use crate::config::{Config, InterfaceConfig};
@@ -465,6 +466,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
 
     let dropped = log_summary(&*source, &dispatcher, &monitoring, &total, written);
     log_protocol_counters(&modules);
+    stages::log_report();
     tracing::info!(
         "peak resident memory: {} KiB",
         crate::monitoring::stats::peak_rss() / 1024
@@ -511,13 +513,16 @@ fn spawn_output(
             let hint = output.batch_hint();
             let deadline = output.deadline();
             let m = &monitoring;
+            let mut clock = stages::StageClock::default();
             while let Some(batch) = events.pop(hint) {
                 let n = batch.len() as u64;
                 m.output_total.fetch_add(n, Ordering::Relaxed);
+                let mut mark = clock.mark();
                 if let Err(e) = output.publish(&batch) {
                     m.output_failed.fetch_add(n, Ordering::Relaxed);
                     return Err(e);
                 }
+                clock.lap(stages::Stage::Output, &mut mark, n);
                 // Past the shutdown deadline an output gives up on what it has not sent and
                 // still returns Ok: those events stay unacknowledged (a disk queue delivers
                 // them again at the next start).
@@ -529,6 +534,7 @@ fn spawn_output(
                 written += n;
             }
             output.close()?;
+            stages::submit(clock);
             Ok(written)
         },
     )?)
@@ -711,6 +717,7 @@ fn capture(
 ) -> anyhow::Result<u64> {
     let mut frames = 0u64;
     let mut datagrams_dropped = 0u64;
+    let mut clock = stages::StageClock::default();
     // On a signal, a live source is drained first: what the kernel already holds is still
     // analysed, up to the first idle (empty) batch or DRAIN_MAX.
     let mut draining: Option<std::time::Instant> = None;
@@ -721,6 +728,7 @@ fn capture(
             }
             draining = Some(std::time::Instant::now());
         }
+        let mut mark = clock.mark();
         let batch = match source.next_batch() {
             Ok(Some(b)) => b,
             Ok(None) => break,
@@ -729,6 +737,9 @@ fn capture(
                 break;
             }
         };
+        let n = batch.frames.len() as u64;
+        clock.lap(stages::Stage::Capture, &mut mark, n);
+        clock.frames(n);
         if let Some(t) = draining {
             if batch.frames.is_empty() || t.elapsed() >= DRAIN_MAX {
                 break;
@@ -743,7 +754,10 @@ fn capture(
                 d.write(&batch.frame(f))?;
             }
         }
-        for (tx, wb) in senders.iter().zip(dispatcher.split(&batch)) {
+        let split = dispatcher.split(&batch);
+        // Waiting for a worker to take its batch is not dispatch work: not counted.
+        clock.lap(stages::Stage::Dispatch, &mut mark, n);
+        for (tx, wb) in senders.iter().zip(split) {
             if tx.send(wb).is_err() {
                 break 'capture; // a worker is gone: the output failed
             }
@@ -756,6 +770,7 @@ fn capture(
             datagrams_dropped = dropped;
         }
     }
+    stages::submit(clock);
     Ok(frames)
 }
 

@@ -450,7 +450,7 @@ mod tests {
         assert!(err("seccomp: {syscalls: [{names: [read]}]}").contains("seccomp.syscalls.0.action"));
         assert!(err("seccomp: {syscalls: [{action: allow}]}").contains("seccomp.syscalls.0.names"));
         assert!(err("seccomp: {sycalls: []}").contains("unknown option"));
-        let many: Vec<&str> = std::iter::repeat("read").take(2100).collect();
+        let many: Vec<&str> = std::iter::repeat_n("read", 2100).collect();
         assert!(err(&format!(
             "seccomp: {{syscalls: [{{action: allow, names: [{}]}}]}}",
             many.join(",")

@@ -3,6 +3,7 @@
 //! events leave in batches, already serialised, so the output only writes.
 
 use super::queue::{EventQueue, TryPushError};
+use super::stages::{Stage, StageClock};
 use crate::common::{IpPortTuple, Ts};
 use crate::decoder::{Decoder, DecoderStats, Skip, L4};
 use crate::flows::flowid::FlowId;
@@ -117,6 +118,8 @@ pub struct Worker {
     queue_dropped: u64,
     /// Where this worker leaves its counters for the monitoring, and its slot there.
     pub monitoring: Option<(std::sync::Arc<crate::monitoring::Live>, usize)>,
+    /// Cycles per stage (feature `stage-cycles`; nothing otherwise).
+    stages: StageClock,
 }
 
 impl Worker {
@@ -135,6 +138,7 @@ impl Worker {
             flush_on_tick: false,
             queue_dropped: 0,
             monitoring: None,
+            stages: StageClock::default(),
         }
     }
 
@@ -147,8 +151,10 @@ impl Worker {
             icmp,
             sink,
             flows,
+            stages,
             ..
         } = self;
+        let mut mark = stages.mark();
         // The flow id is built as Packetbeat's decoder builds it, layer by layer, on the stack;
         // without flows there is none (and no cost).
         let mut fid = flows.as_ref().map(|_| FlowId::new());
@@ -156,11 +162,14 @@ impl Worker {
         if let Some(id) = fid.as_mut() {
             to_ip = crate::flows::add_link_layers(id, frame.link, frame.data);
         }
-        let pkt = match decoder.decode(frame.link, frame.ts, frame.data) {
+        let decoded = decoder.decode(frame.link, frame.ts, frame.data);
+        stages.lap(Stage::Decode, &mut mark, 1);
+        let pkt = match decoded {
             Ok(pkt) => pkt,
             Err(e) => {
                 if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
                     Self::flow_of_undecoded(fl, sink, id, to_ip, frame, e);
+                    stages.lap(Stage::Flows, &mut mark, 1);
                 }
                 return;
             }
@@ -216,8 +225,10 @@ impl Worker {
             }
             L4::Other { .. } => {}
         }
+        stages.lap(Stage::Transport, &mut mark, 1);
         if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
             fl.record(sink, id, frame.ts, frame.orig_len as u64, icmp_tc);
+            stages.lap(Stage::Flows, &mut mark, 1);
         }
     }
 
@@ -297,8 +308,11 @@ impl Worker {
     /// Finalises and encodes the events collected so far.
     pub fn take_events(&mut self) -> Vec<Event> {
         let mut out = Vec::with_capacity(self.sink.len());
+        let mut mark = self.stages.mark();
         for e in self.sink.take() {
-            if let Some(mut e) = self.pipeline.process(e) {
+            let kept = self.pipeline.process(e);
+            self.stages.lap(Stage::Events, &mut mark, 1);
+            if let Some(mut e) = kept {
                 if let Some(codec) = &self.codec {
                     let mut bytes = Vec::with_capacity(self.encoded_hint);
                     codec.encode_into(&e, &mut bytes);
@@ -309,6 +323,7 @@ impl Worker {
                     // freed on the thread that allocated it, which is cheaper.
                     e.fields = Default::default();
                     e.pb = None;
+                    self.stages.lap(Stage::Encode, &mut mark, 1);
                 }
                 out.push(e);
             }
@@ -377,6 +392,7 @@ impl Worker {
         if let Some((m, slot)) = &self.monitoring {
             m.worker_report(*slot, &report);
         }
+        crate::beater::stages::submit(std::mem::take(&mut self.stages));
         report
     }
 

@@ -521,6 +521,14 @@ impl DpdkSource {
             return 0;
         }
         self.per_queue[queue as usize] += n as u64;
+        if frames.capacity() == 0 {
+            // The batch's first packets: room for all the rounds it may gather, once, rather
+            // than growing (nothing is allocated while the port idles).
+            let most = MAX_ROUNDS * self.burst as usize * self.polled.len();
+            frames.reserve(most);
+            b.mbufs.reserve(most);
+            b.slices.reserve(most);
+        }
         let clock = if self.hw_ts { Ts::ZERO } else { realtime_now() };
         for i in 0..n {
             let m = self.scratch[i];
