@@ -36,6 +36,23 @@ pub struct Event {
 }
 
 impl Event {
+    /// `event.action`: with the common fields when the event has them (see
+    /// [`EventMeta::action`]), else among its own fields.
+    pub fn set_action(&mut self, action: String) {
+        match self.pb.as_mut() {
+            Some(pb) => pb.event.action = Some(action),
+            None => self.fields.put_str("event.action", &action),
+        }
+    }
+
+    /// `event.outcome`, likewise.
+    pub fn set_outcome(&mut self, outcome: &'static str) {
+        match self.pb.as_mut() {
+            Some(pb) => pb.event.outcome = Some(outcome),
+            None => self.fields.put_str("event.outcome", outcome),
+        }
+    }
+
     /// A new event with Packetbeat's default common fields (see `pb.NewFields`).
     pub fn new(timestamp: Ts) -> Event {
         Event {
@@ -135,6 +152,11 @@ pub struct EventMeta {
     /// `end` only says when the event was last seen, not when a transaction ended (a request
     /// that got no response): no duration is computed.
     pub end_is_last_seen: bool,
+    /// `event.action` and `event.outcome`, for the analyzers that set them: kept here rather
+    /// than in the event's own fields, so the event keeps the pipeline's fast path (an own
+    /// field under `event` would make the pipeline merge on a tree).
+    pub action: Option<String>,
+    pub outcome: Option<&'static str>,
 }
 
 /// Packetbeat's `pb.Fields`.
@@ -181,6 +203,8 @@ impl PbFields {
                 end: None,
                 duration: None,
                 end_is_last_seen: false,
+                action: None,
+                outcome: None,
             },
             error_messages: Vec::new(),
             icmp_type: 0,
@@ -327,6 +351,12 @@ impl PbFields {
             m.put("network.forwarded_ip", Value::from(f.as_str()));
         }
         let e = &self.event;
+        if let Some(a) = &e.action {
+            m.put("event.action", Value::from(a.as_str()));
+        }
+        if let Some(o) = e.outcome {
+            m.put("event.outcome", Value::from(o));
+        }
         m.put("event.kind", Value::from(e.kind));
         m.put("event.category", Value::from(e.category.to_vec()));
         m.put("event.type", Value::from(e.kind_type.to_vec()));
@@ -539,6 +569,9 @@ impl PbFields {
             },
             "event" => {
                 let e = &self.event;
+                if let Some(a) = &e.action {
+                    w.str("action", a);
+                }
                 w.strs("category", e.category);
                 if let Some(d) = e.dataset {
                     w.str("dataset", d);
@@ -550,6 +583,9 @@ impl PbFields {
                     json_time(w.key("end"), t);
                 }
                 w.str("kind", e.kind);
+                if let Some(o) = e.outcome {
+                    w.str("outcome", o);
+                }
                 if let Some(t) = e.start.filter(|t| !t.is_zero()) {
                     json_time(w.key("start"), t);
                 }

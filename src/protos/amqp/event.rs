@@ -96,12 +96,12 @@ pub fn transaction_event(cfg: &Amqp, t: &Transaction) -> Event {
         end: t.end,
         notes: &t.notes,
     });
-    let f = &mut ev.fields;
-    f.put_str("type", "amqp");
     let mut action = String::with_capacity(5 + t.method.len());
     action.push_str("amqp.");
     action.push_str(t.method);
-    f.put_str("event.action", &action);
+    ev.set_action(action);
+    let f = &mut ev.fields;
+    f.put_str("type", "amqp");
     f.put_str("method", t.method);
     f.put_str("status", if t.is_error() { "Error" } else { "OK" });
     match &t.amqp {

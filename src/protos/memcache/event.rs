@@ -91,20 +91,22 @@ pub fn transaction_event(transport: Transport, req: Option<&Seen>, resp: Option<
         end: resp.map(|r| r.ts),
         notes: &notes,
     });
+    if let Some(r) = req {
+        ev.set_action(r.msg.command.typ().action().to_string());
+    }
+    // `normalizeEventOutcome` of the status name: only "Success" has an outcome (a text
+    // response's status is always 0).
+    if resp.is_some_and(|r| codes::status_name(r.msg.status) == "Success") {
+        ev.set_outcome("success");
+    }
     let f = &mut ev.fields;
     f.put_str("type", "memcache");
     f.put_str("status", status(req.map(|r| &r.msg), resp.map(|r| &r.msg)));
     if let Some(r) = req {
         write_message(f, true, &r.msg);
-        f.put_str("event.action", r.msg.command.typ().action());
     }
     if let Some(r) = resp {
         write_message(f, false, &r.msg);
-        // `normalizeEventOutcome` of the status name: only "Success" has an outcome (a text
-        // response's status is always 0).
-        if codes::status_name(r.msg.status) == "Success" {
-            f.put_str("event.outcome", "success");
-        }
     }
     f.put_str(
         "memcache.protocol_type",

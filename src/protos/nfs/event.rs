@@ -58,14 +58,14 @@ pub fn nfs_event(req: &Pending, answer: Option<&Answer>) -> Event {
         }
     }
     let failed = answer.is_some_and(|a| a.reply.accept_status != 0);
-    let f = &mut ev.fields;
-    f.put_str("type", "nfs");
     if let Some(op) = c.opcode {
-        f.put_str("event.action", &format!("nfs.{op}"));
+        ev.set_action(format!("nfs.{op}"));
     }
     if failed {
-        f.put_str("event.outcome", "failure");
+        ev.set_outcome("failure");
     }
+    let f = &mut ev.fields;
+    f.put_str("type", "nfs");
     f.put_str("status", if answer.is_some() { "OK" } else { "NO_REPLY" });
     f.put_str("rpc.xid", &format!("{:08x}", c.xid));
     match &c.auth {

@@ -35,15 +35,15 @@ pub fn transaction_event(cfg: &Redis, req: &Seen, resp: &Seen) -> Event {
         end: Some(resp.ts),
         notes: &[],
     });
-    let f = &mut ev.fields;
-    f.put_str("type", "redis");
     // Packetbeat sets `event.action` to the command and `event.outcome` on an error reply.
     let mut action = b"redis.".to_vec();
     action.extend(req.method.to_ascii_lowercase());
-    f.put_bytes("event.action", &action);
+    ev.set_action(String::from_utf8_lossy(&action).into_owned());
     if resp.is_error {
-        f.put_str("event.outcome", "failure");
+        ev.set_outcome("failure");
     }
+    let f = &mut ev.fields;
+    f.put_str("type", "redis");
     f.put_bytes("method", &req.method.to_ascii_uppercase());
     f.put_bytes("resource", &req.resource);
     f.put_bytes("query", &req.text);
