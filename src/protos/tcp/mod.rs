@@ -178,13 +178,14 @@ impl Tcp {
 
     /// Makes room for one more connection (CLOCK): from the oldest in creation order, a closed
     /// connection goes at once (nothing left to report); an open one seen since its turn last
-    /// came goes to the back, else it ends as on expiry.
+    /// came goes to the back, else it ends as on expiry; after [`EVICTION_TRIES`] open ones the
+    /// last of them goes. Entries of connections gone since (expired, or evicted under another
+    /// entry) are dropped on the way and do not count as tries: every live connection has an
+    /// entry, so one is always found.
     fn evict_one(&mut self, out: &mut EventSink, now: Ts) {
         let mut victim = None;
-        for _ in 0..EVICTION_TRIES {
-            let Some((key, stamp)) = self.order.pop_front() else {
-                break;
-            };
+        let mut tries = 0;
+        while let Some((key, stamp)) = self.order.pop_front() {
             if self.closed.contains_key(&key) {
                 victim = Some(key);
                 break;
@@ -194,7 +195,8 @@ impl Tcp {
             };
             let seen = c.last_seen.max(c.last_active);
             victim = Some(key);
-            if seen <= stamp {
+            tries += 1;
+            if seen <= stamp || tries == EVICTION_TRIES {
                 break;
             }
             self.order.push_back((key, seen));

@@ -377,6 +377,27 @@ fn a_full_table_evicts_the_least_recently_seen_connection() {
     assert_eq!(tcp.stats.evicted, 1001);
 }
 
+/// Connections that ended on their own leave their places in the eviction order behind; a
+/// full table still evicts one when those come first (found by the tcp_reassembly fuzz target:
+/// the table grew past its limit).
+#[test]
+fn a_full_table_evicts_past_connections_that_ended_on_their_own() {
+    let (mut tcp, _log) = setup(false);
+    // 40 connections (more than EVICTION_TRIES) that end by RST and are expired.
+    for port in 3000u16..3040 {
+        seg_from(&mut tcp, port, 1, A, b"x", 0);
+        seg_from(&mut tcp, port, 2, TcpHeader::RST, b"", 0);
+    }
+    tcp.tick(&mut EventSink::new(), Ts(3_600_000_000_000), 0);
+    assert_eq!(tcp.connections(), 0);
+    tcp.set_max_connections(5);
+    for port in 4000u16..4020 {
+        seg_from(&mut tcp, port, 1, A, b"y", 3_600_001);
+        assert!(tcp.connections() <= 5, "{} connections", tcp.connections());
+    }
+    assert_eq!(tcp.connections(), 5);
+}
+
 #[test]
 fn held_segments_stay_within_the_workers_stream_budget() {
     std::thread::spawn(|| {
