@@ -329,6 +329,12 @@ pub struct DpdkSource {
     per_queue_cfg: Option<bool>,
     idle_sleep: Duration,
     exit_when_idle: Option<Duration>,
+    rx: RxState,
+    guard: Arc<PortGuard>,
+}
+
+/// What one receive loop keeps for itself: its idle back-off, clock, buffer and counters.
+struct RxState {
     idle_rounds: u32,
     sleep: Duration,
     last_pkt_ts: Ts,
@@ -341,7 +347,25 @@ pub struct DpdkSource {
     frames: u64,
     filtered: u64,
     multiseg: u64,
-    guard: Arc<PortGuard>,
+}
+
+impl RxState {
+    fn new(burst: u16, queues: u16) -> RxState {
+        let now = Instant::now();
+        RxState {
+            idle_rounds: 0,
+            sleep: Duration::from_micros(1),
+            last_pkt_ts: Ts::ZERO,
+            last_pkt_at: now,
+            last_batch_at: now,
+            first_pkt_at: None,
+            scratch: vec![std::ptr::null_mut(); burst as usize],
+            per_queue: vec![0; queues as usize],
+            frames: 0,
+            filtered: 0,
+            multiseg: 0,
+        }
+    }
 }
 
 // SAFETY: the raw pointers in `scratch` are only a receive buffer, empty between calls.
@@ -423,7 +447,6 @@ impl DpdkSource {
             if hw_ts { "the PMD" } else { "the system clock" },
             if filter.is_some() { ", BPF filter on" } else { "" },
         );
-        let now = Instant::now();
         Ok(DpdkSource {
             port: handle.port,
             name: handle.name,
@@ -437,20 +460,10 @@ impl DpdkSource {
             per_queue_cfg: cfg.per_queue,
             idle_sleep: cfg.idle_sleep.0.max(Duration::from_micros(1)),
             exit_when_idle: cfg.exit_when_idle.map(|d| d.0),
-            idle_rounds: 0,
-            sleep: Duration::from_micros(1),
-            last_pkt_ts: Ts::ZERO,
-            last_pkt_at: now,
-            last_batch_at: now,
-            first_pkt_at: None,
-            scratch: vec![std::ptr::null_mut(); burst as usize],
-            per_queue: vec![0; queues as usize],
-            frames: 0,
-            filtered: 0,
-            multiseg: 0,
+            rx: RxState::new(burst, queues),
             guard: Arc::new(PortGuard {
                 port: handle.port,
-                epoch: now,
+                epoch: Instant::now(),
                 last_pkt_ns: Default::default(),
             }),
         })
@@ -469,7 +482,6 @@ impl DpdkSource {
 
     /// This source for queue `q` alone.
     fn for_queue(&self, q: u16) -> DpdkSource {
-        let now = Instant::now();
         DpdkSource {
             port: self.port,
             name: self.name.clone(),
@@ -483,17 +495,7 @@ impl DpdkSource {
             per_queue_cfg: self.per_queue_cfg,
             idle_sleep: self.idle_sleep,
             exit_when_idle: self.exit_when_idle,
-            idle_rounds: 0,
-            sleep: Duration::from_micros(1),
-            last_pkt_ts: Ts::ZERO,
-            last_pkt_at: now,
-            last_batch_at: now,
-            first_pkt_at: None,
-            scratch: vec![std::ptr::null_mut(); self.burst as usize],
-            per_queue: vec![0; self.queues as usize],
-            frames: 0,
-            filtered: 0,
-            multiseg: 0,
+            rx: RxState::new(self.burst, self.queues),
             guard: self.guard.clone(),
         }
     }
@@ -515,12 +517,12 @@ impl DpdkSource {
     /// Receives one burst from `queue` into `burst`.
     fn poll_queue(&mut self, queue: u16, b: &mut MbufBurst, frames: &mut Vec<FrameDesc>) -> usize {
         // SAFETY: scratch holds `burst` slots; the port and queue are started.
-        let n = unsafe { sys::pb_rx_burst(self.port, queue, self.scratch.as_mut_ptr(), self.burst) }
+        let n = unsafe { sys::pb_rx_burst(self.port, queue, self.rx.scratch.as_mut_ptr(), self.burst) }
             as usize;
         if n == 0 {
             return 0;
         }
-        self.per_queue[queue as usize] += n as u64;
+        self.rx.per_queue[queue as usize] += n as u64;
         if frames.capacity() == 0 {
             // The batch's first packets: room for all the rounds it may gather, once, rather
             // than growing (nothing is allocated while the port idles).
@@ -531,7 +533,7 @@ impl DpdkSource {
         }
         let clock = if self.hw_ts { Ts::ZERO } else { realtime_now() };
         for i in 0..n {
-            let m = self.scratch[i];
+            let m = self.rx.scratch[i];
             let (mut data, mut data_len, mut pkt_len, mut segs) = (std::ptr::null(), 0, 0, 0);
             let mut raw_ts = 0u64;
             // SAFETY: m is a valid mbuf just received.
@@ -548,7 +550,7 @@ impl DpdkSource {
             };
             let slice = if segs > 1 {
                 // Chained mbufs: copy into one buffer, free the chain now.
-                self.multiseg += 1;
+                self.rx.multiseg += 1;
                 let mut copy = vec![0u8; pkt_len as usize].into_boxed_slice();
                 // SAFETY: copy has pkt_len bytes; m is freed once and not used after.
                 let got = unsafe {
@@ -563,14 +565,14 @@ impl DpdkSource {
                 b.mbufs.push(m);
                 (data, data_len)
             };
-            if ts > self.last_pkt_ts {
-                self.last_pkt_ts = ts; // filtered frames move the clock too
+            if ts > self.rx.last_pkt_ts {
+                self.rx.last_pkt_ts = ts; // filtered frames move the clock too
             }
             if let Some(f) = &self.filter {
                 // SAFETY: the slice is alive (mbuf or copy held by b).
                 let bytes = unsafe { std::slice::from_raw_parts(slice.0, slice.1 as usize) };
                 if !f.matches(bytes, pkt_len) {
-                    self.filtered += 1;
+                    self.rx.filtered += 1;
                     continue; // its mbuf (if any) is freed with the burst
                 }
             }
@@ -588,14 +590,14 @@ impl DpdkSource {
 
     /// The clock while idle: the last packet's time plus the time since it arrived.
     fn idle_clock(&self) -> Ts {
-        if self.last_pkt_ts.is_zero() {
+        if self.rx.last_pkt_ts.is_zero() {
             if self.hw_ts {
                 Ts::ZERO // packet time is the PMD's; unknown before the first packet
             } else {
                 realtime_now()
             }
         } else {
-            Ts(self.last_pkt_ts.0 + self.last_pkt_at.elapsed().as_nanos() as i64)
+            Ts(self.rx.last_pkt_ts.0 + self.rx.last_pkt_at.elapsed().as_nanos() as i64)
         }
     }
 }
@@ -657,20 +659,20 @@ impl PacketSource for DpdkSource {
                 }
             }
             if received > 0 {
-                self.idle_rounds = 0;
-                self.sleep = Duration::from_micros(1);
-                self.last_pkt_at = Instant::now();
-                self.first_pkt_at.get_or_insert(self.last_pkt_at);
+                self.rx.idle_rounds = 0;
+                self.rx.sleep = Duration::from_micros(1);
+                self.rx.last_pkt_at = Instant::now();
+                self.rx.first_pkt_at.get_or_insert(self.rx.last_pkt_at);
                 self.guard.last_pkt_ns.store(
                     self.guard.epoch.elapsed().as_nanos() as u64,
                     std::sync::atomic::Ordering::Relaxed,
                 );
-                self.frames += frames.len() as u64;
+                self.rx.frames += frames.len() as u64;
                 if frames.is_empty() {
                     // Everything filtered out (the burst frees its mbufs). Still hand out an
                     // empty batch now and then: the clock moves on and a signal is noticed.
-                    if self.last_batch_at.elapsed() >= IDLE_TICK {
-                        self.last_batch_at = self.last_pkt_at;
+                    if self.rx.last_batch_at.elapsed() >= IDLE_TICK {
+                        self.rx.last_batch_at = self.rx.last_pkt_at;
                         return Ok(Some(PacketBatch {
                             buf: BatchBuf::Owned(Arc::new(Vec::new())),
                             frames,
@@ -680,7 +682,7 @@ impl PacketSource for DpdkSource {
                     }
                     continue;
                 }
-                self.last_batch_at = self.last_pkt_at;
+                self.rx.last_batch_at = self.rx.last_pkt_at;
                 return Ok(Some(PacketBatch {
                     buf: BatchBuf::External(Arc::new(burst)),
                     frames,
@@ -689,12 +691,12 @@ impl PacketSource for DpdkSource {
                 }));
             }
             // Idle: spin briefly, then sleep with a growing interval.
-            self.idle_rounds = self.idle_rounds.saturating_add(1);
-            if self.idle_rounds <= IDLE_SPINS {
+            self.rx.idle_rounds = self.rx.idle_rounds.saturating_add(1);
+            if self.rx.idle_rounds <= IDLE_SPINS {
                 std::hint::spin_loop();
             } else {
-                std::thread::sleep(self.sleep);
-                self.sleep = (self.sleep * 2).min(self.idle_sleep);
+                std::thread::sleep(self.rx.sleep);
+                self.rx.sleep = (self.rx.sleep * 2).min(self.idle_sleep);
             }
             if let Some(limit) = self.exit_when_idle {
                 if self.port_idle_for(limit) {
@@ -706,8 +708,8 @@ impl PacketSource for DpdkSource {
                     return Ok(None);
                 }
             }
-            if self.last_batch_at.elapsed() >= IDLE_TICK {
-                self.last_batch_at = Instant::now();
+            if self.rx.last_batch_at.elapsed() >= IDLE_TICK {
+                self.rx.last_batch_at = Instant::now();
                 return Ok(Some(PacketBatch {
                     buf: BatchBuf::Owned(Arc::new(Vec::new())),
                     frames: Vec::new(),
@@ -729,12 +731,12 @@ impl PacketSource for DpdkSource {
         let mut s = if whole_port {
             format!(
                 "DPDK port {} ({}, {}): {} frames received",
-                self.port, self.name, self.driver, self.frames
+                self.port, self.name, self.driver, self.rx.frames
             )
         } else {
             format!(
                 "DPDK port {} ({}, {}) queue {}: {} frames received",
-                self.port, self.name, self.driver, self.polled.start, self.frames
+                self.port, self.name, self.driver, self.polled.start, self.rx.frames
             )
         };
         if ok {
@@ -743,18 +745,18 @@ impl PacketSource for DpdkSource {
                 st[0], st[1], st[2], st[3]
             ));
         }
-        if let Some(first) = self.first_pkt_at {
-            let secs = self.last_pkt_at.duration_since(first).as_secs_f64();
+        if let Some(first) = self.rx.first_pkt_at {
+            let secs = self.rx.last_pkt_at.duration_since(first).as_secs_f64();
             if secs > 0.0 {
                 s.push_str(&format!(
                     ", {:.0} packets/s from first to last packet ({secs:.3} s)",
-                    self.frames as f64 / secs
+                    self.rx.frames as f64 / secs
                 ));
             }
         }
         if whole_port {
             let per: Vec<String> = self
-                .per_queue
+                .rx.per_queue
                 .iter()
                 .enumerate()
                 .map(|(q, n)| format!("q{q} {n}"))
@@ -765,11 +767,11 @@ impl PacketSource for DpdkSource {
                 if self.rss { " (symmetric RSS)" } else { "" }
             ));
         }
-        if self.filtered > 0 {
-            s.push_str(&format!(", {} filtered out by bpf_filter", self.filtered));
+        if self.rx.filtered > 0 {
+            s.push_str(&format!(", {} filtered out by bpf_filter", self.rx.filtered));
         }
-        if self.multiseg > 0 {
-            s.push_str(&format!(", {} multi-segment frames copied", self.multiseg));
+        if self.rx.multiseg > 0 {
+            s.push_str(&format!(", {} multi-segment frames copied", self.rx.multiseg));
         }
         s
     }
