@@ -411,6 +411,7 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
         arm_deadline_on_signal(d, output_done.clone(), cfg.shutdown_timeout);
     }
     spawn_stall_reporter(monitoring.clone(), output_done.clone());
+    let limits = limits::Limits::from_config(&cfg).map_err(anyhow::Error::msg)?;
     let (senders, handles) = spawn_workers(
         &cfg,
         &modules,
@@ -421,12 +422,12 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
             count: n_workers,
             live,
             flush_on_tick: live || iface.kind == "dpdk",
+            limits,
         },
         &events,
         &monitoring,
     )?;
 
-    let limits = limits::Limits::from_config(&cfg).map_err(anyhow::Error::msg)?;
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
     dispatcher.set_max_datagrams(limits.ip_datagrams);
@@ -653,6 +654,8 @@ struct WorkerPlan {
     live: bool,
     /// Events leave at every timeout check (live capture and DPDK), not only in full batches.
     flush_on_tick: bool,
+    /// `packetbeat.limits`.
+    limits: limits::Limits,
 }
 
 /// The packet workers, each with its own pipeline and analyzers, and the channels feeding them.
@@ -670,9 +673,9 @@ fn spawn_workers(
         count: n,
         live,
         flush_on_tick,
+        limits,
     } = plan;
     let info = &monitoring.info;
-    let limits = limits::Limits::from_config(cfg).map_err(anyhow::Error::msg)?;
     crate::protos::app::transactions::set_max_transactions(limits.transactions);
     let mut senders = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);

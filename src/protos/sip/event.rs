@@ -336,16 +336,13 @@ pub fn message_event(
     } else {
         format!("sip-{}", go_lower(cseq_method.as_bytes()))
     };
-    ev.fields.put_str("event.action", &action);
+    ev.set_action(action);
     if m.status_code >= 200 {
-        ev.fields.put_str(
-            "event.outcome",
-            if m.status_code > 299 {
-                "failure"
-            } else {
-                "success"
-            },
-        );
+        ev.set_outcome(if m.status_code > 299 {
+            "failure"
+        } else {
+            "success"
+        });
     }
     if !m.is_request {
         put_nonempty(
