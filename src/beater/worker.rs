@@ -104,11 +104,7 @@ pub struct Worker {
     pub sink: EventSink,
     /// The flow table, when `packetbeat.flows` is enabled (none: no cost on the packet path).
     pub flows: Option<Flows>,
-    pipeline: Pipeline,
-    /// The output's codec, when events can be encoded here (see `outputs::codec_for`).
-    codec: Option<JsonCodec>,
-    /// Capacity for the next encoded event.
-    encoded_hint: usize,
+    finisher: Finisher,
     /// Live capture: events leave at every timeout check (not only in full batches), and when
     /// the output queue is full they are dropped and counted instead of waited for.
     pub live: bool,
@@ -116,6 +112,8 @@ pub struct Worker {
     /// (whose port may idle for long with a few events waiting).
     pub flush_on_tick: bool,
     queue_dropped: u64,
+    /// The output queue was closed: nothing more can be delivered.
+    output_gone: bool,
     /// Where this worker leaves its counters for the monitoring, and its slot there.
     pub monitoring: Option<(std::sync::Arc<crate::monitoring::Live>, usize)>,
     /// Cycles per stage (feature `stage-cycles`; nothing otherwise).
@@ -131,12 +129,15 @@ impl Worker {
             icmp: IcmpLayer::new(modules),
             sink: EventSink::new(),
             flows: None,
-            pipeline,
-            codec,
-            encoded_hint: 1024,
+            finisher: Finisher {
+                pipeline,
+                codec,
+                encoded_hint: 1024,
+            },
             live: false,
             flush_on_tick: false,
             queue_dropped: 0,
+            output_gone: false,
             monitoring: None,
             stages: StageClock::default(),
         }
@@ -144,6 +145,12 @@ impl Worker {
 
     /// Processes one frame; events it completes are left in `self.sink`.
     pub fn handle(&mut self, frame: &Frame) {
+        self.handle_to(frame, None)
+    }
+
+    /// [`Worker::handle`]; with a queue, a flow table's mass reports (an eviction) are
+    /// finished and queued as they are made.
+    fn handle_to(&mut self, frame: &Frame, queue: Option<&dyn EventQueue>) {
         let Worker {
             decoder,
             tcp,
@@ -152,6 +159,10 @@ impl Worker {
             sink,
             flows,
             stages,
+            finisher,
+            live,
+            queue_dropped,
+            output_gone,
             ..
         } = self;
         let mut mark = stages.mark();
@@ -227,7 +238,12 @@ impl Worker {
         }
         stages.lap(Stage::Transport, &mut mark, 1);
         if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
-            fl.record(sink, id, frame.ts, frame.orig_len as u64, icmp_tc);
+            let mut drain = |s: &mut EventSink| {
+                if let Some(q) = queue {
+                    finisher.drain_to(q, s, *live, queue_dropped, output_gone);
+                }
+            };
+            fl.record_draining(sink, id, frame.ts, frame.orig_len as u64, icmp_tc, &mut drain);
             stages.lap(Stage::Flows, &mut mark, 1);
         }
     }
@@ -265,33 +281,54 @@ impl Worker {
     }
 
     pub fn handle_batch(&mut self, b: &WorkerBatch) {
+        self.handle_batch_to(b, None)
+    }
+
+    /// [`Worker::handle_batch`]; with a queue, a flow table's reports are finished and queued
+    /// as they are made, not all held until the batch ends.
+    fn handle_batch_to(&mut self, b: &WorkerBatch, queue: Option<&dyn EventQueue>) {
         if b.new_pass {
             self.flush();
         }
         let mut ticks = b.ticks.iter().peekable();
         while let Some(t) = ticks.next_if(|t| t.after == 0) {
-            self.tick(t);
+            self.tick(t, queue);
         }
         for (i, (d, owned)) in b.frames.iter().enumerate() {
             let f = b.frame(d, *owned);
-            self.handle(&f);
+            self.handle_to(&f, queue);
             while let Some(t) = ticks.next_if(|t| t.after <= i + 1) {
-                self.tick(t);
+                self.tick(t, queue);
             }
         }
         for t in ticks {
-            self.tick(t);
+            self.tick(t, queue);
         }
     }
 
-    fn tick(&mut self, t: &Tick) {
+    fn tick(&mut self, t: &Tick, queue: Option<&dyn EventQueue>) {
         if !t.now.is_zero() {
             self.tcp.tick(&mut self.sink, t.now, t.lateness_ns);
             self.udp.tick(&mut self.sink, t.now);
             self.icmp.tick(&mut self.sink, t.now);
-            if let Some(f) = &mut self.flows {
-                f.tick(&mut self.sink, t.now, t.lateness_ns);
-            }
+            let Worker {
+                flows: Some(f),
+                sink,
+                finisher,
+                live,
+                queue_dropped,
+                output_gone,
+                ..
+            } = self
+            else {
+                return;
+            };
+            let mut drain = |s: &mut EventSink| {
+                if let Some(q) = queue {
+                    finisher.drain_to(q, s, *live, queue_dropped, output_gone);
+                }
+            };
+            f.tick_draining(sink, t.now, t.lateness_ns, &mut drain);
         }
     }
 
@@ -307,28 +344,8 @@ impl Worker {
 
     /// Finalises and encodes the events collected so far.
     pub fn take_events(&mut self) -> Vec<Event> {
-        let mut out = Vec::with_capacity(self.sink.len());
-        let mut mark = self.stages.mark();
-        for e in self.sink.take() {
-            let kept = self.pipeline.process(e);
-            self.stages.lap(Stage::Events, &mut mark, 1);
-            if let Some(mut e) = kept {
-                if let Some(codec) = &self.codec {
-                    let mut bytes = Vec::with_capacity(self.encoded_hint);
-                    codec.encode_into(&e, &mut bytes);
-                    // Room for a slightly larger event next time, without regrowing.
-                    self.encoded_hint = bytes.len() + bytes.len() / 4;
-                    e.encoded = Some(bytes);
-                    // The output needs the bytes and the metadata only; what is freed here is
-                    // freed on the thread that allocated it, which is cheaper.
-                    e.fields = Default::default();
-                    e.pb = None;
-                    self.stages.lap(Stage::Encode, &mut mark, 1);
-                }
-                out.push(e);
-            }
-        }
-        out
+        self.finisher
+            .finish(self.sink.take(), Some(&mut self.stages))
     }
 
     /// The worker thread: batches in, encoded events out, until the input closes or the output
@@ -336,7 +353,11 @@ impl Worker {
     pub fn run(mut self, rx: Receiver<WorkerBatch>, events: &dyn EventQueue) -> WorkerReport {
         let mut output_gone = false;
         for batch in rx {
-            self.handle_batch(&batch);
+            self.handle_batch_to(&batch, Some(events));
+            if self.output_gone {
+                output_gone = true;
+                break;
+            }
             if let Some((m, slot)) = &self.monitoring {
                 m.worker_report(*slot, &self.report());
             }
@@ -349,19 +370,7 @@ impl Worker {
             if out.is_empty() {
                 continue;
             }
-            let gone = if self.live {
-                match events.try_push(out) {
-                    Ok(()) => false,
-                    Err(TryPushError::Full(b)) => {
-                        self.queue_dropped += b.len() as u64;
-                        false
-                    }
-                    Err(TryPushError::Closed(_)) => true,
-                }
-            } else {
-                events.push(out).is_err()
-            };
-            if gone {
+            if !send(events, out, self.live, &mut self.queue_dropped) {
                 output_gone = true;
                 break;
             }
@@ -372,7 +381,8 @@ impl Worker {
             self.icmp.flush(&mut self.sink);
             // A flow table's final reports go in batches, not all in memory at once.
             while let Some(f) = &mut self.flows {
-                let more = f.flush_some(&mut self.sink, EVENT_BATCH);
+                let room = EVENT_BATCH.saturating_sub(self.sink.len()).max(1);
+                let more = f.flush_some(&mut self.sink, room);
                 if !more || self.sink.len() >= EVENT_BATCH {
                     let batch = self.take_events();
                     if !batch.is_empty() && events.push(batch).is_err() {
@@ -405,9 +415,88 @@ impl Worker {
                 ..self.tcp.stats
             },
             udp: self.udp.stats,
-            pipeline: self.pipeline.stats,
+            pipeline: self.finisher.pipeline.stats,
             flows: self.flows.as_ref().map(|f| f.stats).unwrap_or_default(),
             queue_dropped: self.queue_dropped,
+        }
+    }
+}
+
+/// Sends finished events to the output queue: a live capture drops (and counts) what a full
+/// queue has no room for, a file replay waits. `false` once the queue is closed.
+fn send(queue: &dyn EventQueue, out: Vec<Event>, live: bool, dropped: &mut u64) -> bool {
+    if live {
+        match queue.try_push(out) {
+            Ok(()) => true,
+            Err(TryPushError::Full(b)) => {
+                *dropped += b.len() as u64;
+                true
+            }
+            Err(TryPushError::Closed(_)) => false,
+        }
+    } else {
+        queue.push(out).is_ok()
+    }
+}
+
+/// The last steps of a worker's events: the publish pipeline, then the output's codec.
+struct Finisher {
+    pipeline: Pipeline,
+    /// The output's codec, when events can be encoded here (see `outputs::codec_for`).
+    codec: Option<JsonCodec>,
+    /// Capacity for the next encoded event.
+    encoded_hint: usize,
+}
+
+impl Finisher {
+    /// Runs `events` through the pipeline and encodes the ones it keeps.
+    fn finish(&mut self, events: Vec<Event>, mut stages: Option<&mut StageClock>) -> Vec<Event> {
+        let mut out = Vec::with_capacity(events.len());
+        let mut mark = stages.as_ref().map(|s| s.mark());
+        let mut lap = |stage: Stage, stages: &mut Option<&mut StageClock>| {
+            if let (Some(s), Some(m)) = (stages.as_mut(), mark.as_mut()) {
+                s.lap(stage, m, 1);
+            }
+        };
+        for e in events {
+            let kept = self.pipeline.process(e);
+            lap(Stage::Events, &mut stages);
+            if let Some(mut e) = kept {
+                if let Some(codec) = &self.codec {
+                    let mut bytes = Vec::with_capacity(self.encoded_hint);
+                    codec.encode_into(&e, &mut bytes);
+                    // Room for a slightly larger event next time, without regrowing.
+                    self.encoded_hint = bytes.len() + bytes.len() / 4;
+                    e.encoded = Some(bytes);
+                    // The output needs the bytes and the metadata only; what is freed here is
+                    // freed on the thread that allocated it, which is cheaper.
+                    e.fields = Default::default();
+                    e.pb = None;
+                    lap(Stage::Encode, &mut stages);
+                }
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// Finishes the events of `sink` and queues them; once the queue is closed, they are
+    /// dropped (nothing can deliver them) and `gone` is set.
+    fn drain_to(
+        &mut self,
+        queue: &dyn EventQueue,
+        sink: &mut EventSink,
+        live: bool,
+        dropped: &mut u64,
+        gone: &mut bool,
+    ) {
+        let events = sink.take();
+        if *gone {
+            return;
+        }
+        let out = self.finish(events, None);
+        if !out.is_empty() && !send(queue, out, live, dropped) {
+            *gone = true;
         }
     }
 }
@@ -470,5 +559,104 @@ mod tests {
         let report = w.run(rx, &q);
         assert_eq!(report.queue_dropped, 2);
         assert_eq!(q.len(), 1);
+    }
+
+    /// Ethernet + IPv4 + UDP, from 10.0.x.y:`port` to 10.1.0.1:9999.
+    fn udp_frame(host: u16, port: u16) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let mut ip = vec![0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&[10, 0, (host >> 8) as u8, host as u8, 10, 1, 0, 1]);
+        let sum = ip
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum::<u32>();
+        let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&port.to_be_bytes());
+        f.extend_from_slice(&9999u16.to_be_bytes());
+        f.extend_from_slice(&[0, 12, 0, 0, b'p', b'i', b'n', b'g']);
+        f
+    }
+
+    /// Records the size of every batch queued.
+    #[derive(Default)]
+    struct SizesQueue(std::sync::Mutex<Vec<usize>>);
+
+    impl EventQueue for SizesQueue {
+        fn push(&self, batch: Vec<Event>) -> Result<(), Vec<Event>> {
+            self.0.lock().unwrap().push(batch.len());
+            Ok(())
+        }
+        fn try_push(&self, batch: Vec<Event>) -> Result<(), TryPushError> {
+            self.push(batch).map_err(TryPushError::Full)
+        }
+        fn pop(&self, _: usize) -> Option<Vec<Event>> {
+            None
+        }
+        fn close(&self) {}
+        fn len(&self) -> usize {
+            0
+        }
+        fn fill(&self) -> crate::beater::queue::QueueFill {
+            Default::default()
+        }
+    }
+
+    /// A flow tick reports every flow of the table at once; the worker queues those reports
+    /// in batches as they are made, so a big table's reports are never all in memory.
+    #[test]
+    fn a_tick_reporting_a_big_flow_table_queues_its_reports_in_batches() {
+        const FLOWS: usize = 5000;
+        let modules = ProtocolModules::default();
+        let mut w = Worker::new(&modules, Pipeline::for_tests(&[]), None);
+        w.flows = Some(Flows::new(crate::flows::Settings {
+            timeout_ns: 30_000_000_000,
+            period_ns: Some(10_000_000_000),
+            delta: false,
+            max_flows: 1_000_000,
+        }));
+        let mut owned = Vec::new();
+        let mut frames = Vec::new();
+        for i in 0..FLOWS {
+            let f = udp_frame(i as u16, 1024 + (i % 1000) as u16);
+            frames.push((
+                FrameDesc {
+                    ts: Ts(1_000_000_000),
+                    offset: owned.len() as u32,
+                    len: f.len() as u32,
+                    orig_len: f.len() as u32,
+                    link: crate::decoder::LinkType::Ethernet,
+                },
+                true,
+            ));
+            owned.extend_from_slice(&f);
+        }
+        let tick = |s: i64| Tick {
+            after: FLOWS,
+            now: Ts(s * 1_000_000_000),
+            lateness_ns: 0,
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        // The first tick sets the clock; the flows worker's first report is due at 20 s.
+        tx.send(WorkerBatch {
+            owned,
+            frames,
+            ticks: vec![tick(1), tick(21)],
+            ..Default::default()
+        })
+        .unwrap();
+        drop(tx);
+        let q = SizesQueue::default();
+        let report = w.run(rx, &q);
+        let sizes = q.0.into_inner().unwrap();
+        // Every flow reported twice: on the tick, and as final at the end.
+        assert_eq!(report.flows.reported, 2 * FLOWS as u64);
+        assert_eq!(sizes.iter().sum::<usize>(), 2 * FLOWS);
+        let largest = sizes.iter().max().copied().unwrap_or(0);
+        assert!(
+            largest <= crate::flows::DRAIN_EVERY.max(EVENT_BATCH),
+            "a batch of {largest} events was queued"
+        );
     }
 }

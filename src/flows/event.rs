@@ -46,11 +46,6 @@ impl Ips {
     }
 }
 
-fn put_stats(ev: &mut Event, s: &DirStats, bytes_key: &'static str, packets_key: &'static str) {
-    ev.fields.put_u64(bytes_key, s.bytes);
-    ev.fields.put_u64(packets_key, s.packets);
-}
-
 /// The event of one report of `f` at packet time `ts`.
 pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
     let mut ev = Event::bare(ts, Map::new());
@@ -108,15 +103,19 @@ pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
         }
     }
 
-    // Keys in order: destination, event, flow, network, source, type.
-    if let Some((s, d)) = k.eth(dir) {
-        let _ = s;
-        ev.fields.put_str("destination.mac", &format_mac(&d));
-    }
-    if let Some(st) = &f.stats[1] {
-        put_stats(&mut ev, st, "destination.bytes", "destination.packets");
+    // Put in key order, so the codec writes them without sorting.
+    let eth = k.eth(dir);
+    let dst_stats = f.stats[1].as_ref();
+    if let Some(st) = dst_stats {
+        ev.fields.put_u64("destination.bytes", st.bytes);
     }
     dst_ips.put(&mut ev, "destination.ip");
+    if let Some((_, d)) = eth {
+        ev.fields.put_str("destination.mac", &format_mac(&d));
+    }
+    if let Some(st) = dst_stats {
+        ev.fields.put_u64("destination.packets", st.packets);
+    }
     if let Some((_, d)) = ports {
         ev.fields.put_u64("destination.port", d as u64);
     }
@@ -163,12 +162,16 @@ pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
         ev.fields.put_str("network.type", ty);
     }
 
-    if let Some(st) = &f.stats[0] {
-        put_stats(&mut ev, st, "source.bytes", "source.packets");
+    let src_stats = f.stats[0].as_ref();
+    if let Some(st) = src_stats {
+        ev.fields.put_u64("source.bytes", st.bytes);
     }
     src_ips.put(&mut ev, "source.ip");
-    if let Some((s, _)) = k.eth(dir) {
+    if let Some((s, _)) = eth {
         ev.fields.put_str("source.mac", &format_mac(&s));
+    }
+    if let Some(st) = src_stats {
+        ev.fields.put_u64("source.packets", st.packets);
     }
     if let Some((s, _)) = ports {
         ev.fields.put_u64("source.port", s as u64);

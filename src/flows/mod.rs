@@ -38,6 +38,13 @@ use rustc_hash::FxHashMap;
 /// Flows a worker's table holds by default (`packetbeat.flows.max_flows`).
 pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
 
+/// Reports collected before a tick or an eviction hands them to its drain.
+pub const DRAIN_EVERY: usize = 256;
+
+/// Where a tick or an eviction hands its reports as they pile up: the worker finalises, encodes
+/// and queues them, so a table's reports are never all in memory at once.
+pub type Drain<'a> = &'a mut dyn FnMut(&mut EventSink);
+
 /// The tick alignment of Packetbeat's flows worker (`align = 10` seconds).
 const ALIGN_NS: i64 = 10_000_000_000;
 
@@ -190,6 +197,20 @@ impl Flows {
         wire_len: u64,
         icmp: IcmpTypeCode,
     ) {
+        self.record_draining(out, id, ts, wire_len, icmp, &mut |_| {})
+    }
+
+    /// [`Flows::record`], handing the reports of an eviction to `drain` every
+    /// [`DRAIN_EVERY`] events (see [`Flows::tick_draining`]).
+    pub fn record_draining(
+        &mut self,
+        out: &mut EventSink,
+        id: &mut FlowId,
+        ts: Ts,
+        wire_len: u64,
+        icmp: IcmpTypeCode,
+        drain: Drain<'_>,
+    ) {
         if id.flags() == 0 {
             return;
         }
@@ -197,7 +218,7 @@ impl Flows {
             Some(f) => f,
             None => {
                 if self.index.len() >= self.settings.max_flows {
-                    self.evict(out);
+                    self.evict(out, drain);
                 }
                 self.seq += 1;
                 self.stats.flows += 1;
@@ -224,7 +245,7 @@ impl Flows {
     }
 
     /// The table is full: the least recently seen eighth goes, reported as final.
-    fn evict(&mut self, out: &mut EventSink) {
+    fn evict(&mut self, out: &mut EventSink, drain: Drain<'_>) {
         let mut seen: Vec<(Ts, u64)> = self.index.values().map(|f| (f.last, f.seq)).collect();
         if seen.is_empty() {
             return;
@@ -237,13 +258,20 @@ impl Flows {
                 return true;
             }
             stats.evicted += 1;
-            report(out, stats, delta, k, f, now, true);
+            report(out, drain, stats, delta, k, f, now, true);
             false
         });
     }
 
     /// `flowsProcessor.execute` at packet time `ts`.
-    fn execute(&mut self, out: &mut EventSink, ts: Ts, check_timeout: bool, reports: bool) {
+    fn execute(
+        &mut self,
+        out: &mut EventSink,
+        drain: Drain<'_>,
+        ts: Ts,
+        check_timeout: bool,
+        reports: bool,
+    ) {
         if !check_timeout && !reports {
             return;
         }
@@ -253,11 +281,11 @@ impl Flows {
         let (delta, stats) = (self.settings.delta, &mut self.stats);
         self.index.retain(|k, f| {
             if check_timeout && ts.since(f.last) > idle_ns {
-                report(out, stats, delta, k, f, ts, true);
+                report(out, drain, stats, delta, k, f, ts, true);
                 return false;
             }
             if reports {
-                report(out, stats, delta, k, f, ts, false);
+                report(out, drain, stats, delta, k, f, ts, false);
             }
             true
         });
@@ -266,6 +294,13 @@ impl Flows {
     /// The capture's clock moved on to `now`, packets having been stamped up to `lateness_ns`
     /// behind it (the same values in every worker): runs the ticks due by then.
     pub fn tick(&mut self, out: &mut EventSink, now: Ts, lateness_ns: i64) {
+        self.tick_draining(out, now, lateness_ns, &mut |_| {})
+    }
+
+    /// [`Flows::tick`], handing the reports to `drain` every [`DRAIN_EVERY`] events: a tick
+    /// reports every flow of the table, which may be a million events, and the worker sends
+    /// them on in batches rather than holding them all.
+    pub fn tick_draining(&mut self, out: &mut EventSink, now: Ts, lateness_ns: i64, drain: Drain<'_>) {
         self.lateness_ns = self.lateness_ns.max(lateness_ns);
         if now <= self.clock {
             return;
@@ -298,7 +333,7 @@ impl Flows {
             if self.n_period <= 0 {
                 self.n_period = self.ticks_period;
             }
-            self.execute(out, at, check_timeout, reports);
+            self.execute(out, drain, at, check_timeout, reports);
             self.next_tick = Ts(at.nanos().saturating_add(self.tick_ns));
         }
     }
@@ -313,15 +348,17 @@ impl Flows {
     pub fn flush_some(&mut self, out: &mut EventSink, max: usize) -> bool {
         let (now, delta, stats) = (self.clock, self.settings.delta, &mut self.stats);
         for (k, mut f) in self.index.extract_if(|_, _| true).take(max) {
-            report(out, stats, delta, &k, &mut f, now, true);
+            report(out, &mut |_| {}, stats, delta, &k, &mut f, now, true);
         }
         !self.index.is_empty()
     }
 }
 
 /// Publishes one report of a flow; with `enable_delta_flow_reports`, its counts start again.
+#[allow(clippy::too_many_arguments)]
 fn report(
     out: &mut EventSink,
+    drain: Drain<'_>,
     stats: &mut FlowStats,
     delta: bool,
     key: &FlowKey,
@@ -333,6 +370,9 @@ fn report(
     // A flow's report is never stamped before its last packet (the capture's clock comes
     // from the ticks, which may lag this worker's packets by one tick).
     out.publish(event::flow_event(key, f, now.max(f.last), final_));
+    if out.len() >= DRAIN_EVERY {
+        drain(out);
+    }
     if delta {
         // `enable_delta_flow_reports`: each report counts what came since the last one.
         for s in f.stats.iter_mut().flatten() {

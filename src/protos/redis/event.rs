@@ -42,23 +42,23 @@ pub fn transaction_event(cfg: &Redis, req: &Seen, resp: &Seen) -> Event {
     if resp.is_error {
         ev.set_outcome("failure");
     }
+    // Put in key order, so the codec writes them without sorting.
     let f = &mut ev.fields;
-    f.put_str("type", "redis");
     f.put_bytes("method", &req.method.to_ascii_uppercase());
-    f.put_bytes("resource", &req.resource);
     f.put_bytes("query", &req.text);
     if resp.is_error {
-        f.put_str("status", "Error");
         f.put_bytes("redis.error", &resp.text);
     } else {
-        f.put_str("status", "OK");
         f.put_bytes("redis.return_value", &resp.text);
     }
     if cfg.send_request {
         f.put_bytes("request", &req.text);
     }
+    f.put_bytes("resource", &req.resource);
     if cfg.send_response {
         f.put_bytes("response", &resp.text);
     }
+    f.put_str("status", if resp.is_error { "Error" } else { "OK" });
+    f.put_str("type", "redis");
     ev
 }
