@@ -120,6 +120,50 @@ def run_ours(pcap, workers, output, tmp, extra=""):
     return r, counts
 
 
+SINK_CPU = {}
+
+
+def lumber_sink():
+    """tests/lumber-sink (Elastic's go-lumber server), built as the Logstash tests build it."""
+    out = ROOT / "target" / "lumber-sink" / "lumber-sink"
+    go = "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else "go"
+    sh([go, "build", "-o", str(out), "."], cwd=ROOT / "tests" / "lumber-sink")
+    return out
+
+
+def run_logstash(pcap, workers, tmp, extra=""):
+    """`--logstash`: ours with output.logstash to the go-lumber sink on loopback, which writes
+    every event it receives (before ACKing it) as a JSON line; the events are counted there."""
+    out = Path(tmp) / f"lumber-{workers}"
+    out.mkdir(exist_ok=True)
+    received = open(out / "events.ndjson", "wb")
+    sink = subprocess.Popen([str(lumber_sink()), "-addr", "127.0.0.1:0"], stdout=received,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        addr = None
+        for line in sink.stderr:
+            if line.startswith("LISTENING "):
+                addr = line.split()[1]
+                break
+        if not addr:
+            raise SystemExit("lumber-sink did not start")
+        cfg = Path(tmp) / f"lumber-{workers}.yml"
+        cfg.write_text(PROTOCOLS + extra + f"packetbeat.interfaces.workers: {workers}\n"
+                       f"output.logstash:\n  hosts: [\"{addr}\"]\n")
+        r = timed([str(OURS), "-t", "-I", str(pcap), "-c", str(cfg), "--strict.perms=false",
+                   "--path.data", str(Path(tmp) / "data")])
+        # The sink's own CPU time: it decodes and writes every event on the same cores.
+        stat = (Path("/proc") / str(sink.pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        SINK_CPU[workers] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    finally:
+        sink.terminate()
+        sink.wait()
+        received.close()
+    counts = count_types(out)
+    shutil.rmtree(out, ignore_errors=True)
+    return r, counts
+
+
 def run_reference(ref, pcap, tmp):
     out = Path(tmp) / "reference"
     home = Path(tmp) / "ref-home"
@@ -200,6 +244,8 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--processors", action="store_true",
                     help="also run 1 worker -> file with no processors, the stock chain and a drop_event dropping half")
+    ap.add_argument("--logstash", action="store_true",
+                    help="also run 1 worker and all cores with output.logstash to the go-lumber sink")
     ap.add_argument("--no-stage", action="store_true", help="skip benches/stage.rs")
     ap.add_argument("--callgrind", action="store_true",
                     help="also count instructions with valgrind's callgrind (use with --size 50M)")
@@ -234,6 +280,10 @@ def main():
                 for label, chain in PROCESSOR_CHAINS.items():
                     rows.append((f"1 worker -> file, {label}",
                                  median_of(a.runs, lambda: run_ours(pcap, 1, "file", tmp, chain))))
+            if a.logstash:
+                for w in sorted({1, cores}):
+                    rows.append((f"packetbeat-rs {w} worker(s) -> logstash",
+                                 median_of(a.runs, lambda: run_logstash(pcap, w, tmp))))
             if ref:
                 rows.append(("reference Packetbeat -> file", median_of(1, lambda: run_reference(ref, pcap, tmp))))
             if a.callgrind:
@@ -257,6 +307,12 @@ def main():
         if one and allc:
             print(f"  all cores ({cores}) vs 1 worker (file): {one / allc:.2f}x faster")
             print(f"  ours / read floor: 1 worker {one / floor_wall:.2f}x, all cores {allc / floor_wall:.2f}x")
+        if a.logstash:
+            for w in sorted({1, cores}):
+                ls, fl = walls.get(f"packetbeat-rs {w} worker(s) -> logstash"), walls.get(f"packetbeat-rs {w} worker(s) -> file")
+                if ls and fl:
+                    print(f"  {w} worker(s) -> logstash (go-lumber sink on the same cores): {ls / floor_wall:.2f}x read floor, "
+                          f"{ls / fl:.2f}x the file run; the sink used {SINK_CPU.get(w, 0):.2f} CPU s of the cores")
         if a.processors:
             cpus = {label: r[0][1] for label, r in rows}
             none = walls.get("1 worker -> file, no processors")
