@@ -343,6 +343,8 @@ struct RxState {
     /// Wall time of the first packet, for the receive rate in the summary.
     first_pkt_at: Option<Instant>,
     scratch: Vec<*mut sys::rte_mbuf>,
+    /// What the shim read of each mbuf of `scratch`.
+    info: Vec<sys::MbufInfo>,
     per_queue: Vec<u64>,
     frames: u64,
     filtered: u64,
@@ -360,6 +362,7 @@ impl RxState {
             last_batch_at: now,
             first_pkt_at: None,
             scratch: vec![std::ptr::null_mut(); burst as usize],
+            info: vec![sys::MbufInfo::EMPTY; burst as usize],
             per_queue: vec![0; queues as usize],
             frames: 0,
             filtered: 0,
@@ -516,9 +519,16 @@ impl DpdkSource {
 
     /// Receives one burst from `queue` into `burst`.
     fn poll_queue(&mut self, queue: u16, b: &mut MbufBurst, frames: &mut Vec<FrameDesc>) -> usize {
-        // SAFETY: scratch holds `burst` slots; the port and queue are started.
-        let n = unsafe { sys::pb_rx_burst(self.port, queue, self.rx.scratch.as_mut_ptr(), self.burst) }
-            as usize;
+        // SAFETY: scratch and info hold `burst` slots each; the port and queue are started.
+        let n = unsafe {
+            sys::pb_rx_burst_info(
+                self.port,
+                queue,
+                self.rx.scratch.as_mut_ptr(),
+                self.burst,
+                self.rx.info.as_mut_ptr(),
+            )
+        } as usize;
         if n == 0 {
             return 0;
         }
@@ -534,13 +544,15 @@ impl DpdkSource {
         let clock = if self.hw_ts { Ts::ZERO } else { realtime_now() };
         for i in 0..n {
             let m = self.rx.scratch[i];
-            let (mut data, mut data_len, mut pkt_len, mut segs) = (std::ptr::null(), 0, 0, 0);
+            let sys::MbufInfo {
+                data,
+                data_len,
+                pkt_len,
+                nb_segs: segs,
+            } = self.rx.info[i];
             let mut raw_ts = 0u64;
             // SAFETY: m is a valid mbuf just received.
-            let has_ts = unsafe {
-                sys::pb_mbuf_info(m, &mut data, &mut data_len, &mut pkt_len, &mut segs);
-                self.hw_ts && sys::pb_mbuf_rx_timestamp(m, &mut raw_ts) != 0
-            };
+            let has_ts = self.hw_ts && unsafe { sys::pb_mbuf_rx_timestamp(m, &mut raw_ts) != 0 };
             let ts = if has_ts {
                 Ts(raw_ts as i64 * 1000)
             } else if self.hw_ts {

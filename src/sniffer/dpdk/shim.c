@@ -19,19 +19,28 @@
 static int ts_offset = -1;
 static uint64_t ts_flag;
 
-uint16_t pb_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
-{
-	return rte_eth_rx_burst(port, queue, pkts, n);
-}
+/* What the receive loop reads of each mbuf (laid out as `sys::MbufInfo`). */
+struct pb_mbuf_info {
+	const uint8_t *data;
+	uint32_t data_len;
+	uint32_t pkt_len;
+	uint32_t nb_segs;
+};
 
-/* Fills data pointer, data length (first segment), packet length, segment count. */
-void pb_mbuf_info(const struct rte_mbuf *m, const uint8_t **data, uint32_t *data_len,
-		  uint32_t *pkt_len, uint32_t *nb_segs)
+/* rte_eth_rx_burst, and each received mbuf's data pointer, first-segment length, packet length
+ * and segment count: one call per burst instead of one per packet. */
+uint16_t pb_rx_burst_info(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			  struct pb_mbuf_info *info)
 {
-	*data = rte_pktmbuf_mtod(m, const uint8_t *);
-	*data_len = m->data_len;
-	*pkt_len = m->pkt_len;
-	*nb_segs = m->nb_segs;
+	uint16_t got = rte_eth_rx_burst(port, queue, pkts, n);
+	for (uint16_t i = 0; i < got; i++) {
+		const struct rte_mbuf *m = pkts[i];
+		info[i].data = rte_pktmbuf_mtod(m, const uint8_t *);
+		info[i].data_len = m->data_len;
+		info[i].pkt_len = m->pkt_len;
+		info[i].nb_segs = m->nb_segs;
+	}
+	return got;
 }
 
 /* Copies a (possibly multi-segment) packet into out (capacity cap); returns bytes copied. */

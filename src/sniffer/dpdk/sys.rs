@@ -18,6 +18,25 @@ pub struct rte_mbuf {
     _private: [u8; 0],
 }
 
+/// What `pb_rx_burst_info` reads of each received mbuf (`struct pb_mbuf_info` in shim.c).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MbufInfo {
+    pub data: *const u8,
+    pub data_len: u32,
+    pub pkt_len: u32,
+    pub nb_segs: u32,
+}
+
+impl MbufInfo {
+    pub const EMPTY: MbufInfo = MbufInfo {
+        data: std::ptr::null(),
+        data_len: 0,
+        pkt_len: 0,
+        nb_segs: 0,
+    };
+}
+
 extern "C" {
     // librte_eal
     pub fn rte_eal_init(argc: c_int, argv: *mut *mut c_char) -> c_int;
@@ -29,14 +48,13 @@ extern "C" {
     pub fn rte_eth_dev_get_name_by_port(port_id: u16, name: *mut c_char) -> c_int;
 
     // shim.c
-    pub fn pb_rx_burst(port: u16, queue: u16, pkts: *mut *mut rte_mbuf, n: u16) -> u16;
-    pub fn pb_mbuf_info(
-        m: *const rte_mbuf,
-        data: *mut *const u8,
-        data_len: *mut u32,
-        pkt_len: *mut u32,
-        nb_segs: *mut u32,
-    );
+    pub fn pb_rx_burst_info(
+        port: u16,
+        queue: u16,
+        pkts: *mut *mut rte_mbuf,
+        n: u16,
+        info: *mut MbufInfo,
+    ) -> u16;
     pub fn pb_mbuf_copy(m: *const rte_mbuf, out: *mut u8, cap: u32) -> u32;
     pub fn pb_mbuf_rx_timestamp(m: *const rte_mbuf, ts: *mut u64) -> c_int;
     pub fn pb_pktmbuf_free(m: *mut rte_mbuf);
