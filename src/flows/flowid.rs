@@ -255,17 +255,22 @@ impl FlowId {
     /// The table key, owned (for a new flow).
     pub fn key(&self) -> FlowKey {
         let mut id = self.clone();
-        let len = id.key_bytes().len() as u8;
-        FlowKey { bytes: id.buf, len }
+        FlowKey::new(id.key_bytes())
     }
 }
 
+/// Key bytes kept in the table entry itself: Ethernet, two VLAN tags, an IPv6 pair, ports and
+/// the connection id fit. Longer keys (stacked IP layers) go to the heap. The table holds up to
+/// `max_flows` entries, so the entry's size is the table's memory, and a key at its full
+/// `META + MAX_ID` bytes in every entry would make it half as big again.
+const INLINE_KEY: usize = 80;
+
 /// A flow's identity: the 17-byte header and the id bytes, as `flow.id` serialises them. Both
 /// directions of a flow have the same key.
-#[derive(Clone, Copy)]
-pub struct FlowKey {
-    bytes: [u8; META + MAX_ID],
-    len: u8,
+#[derive(Clone)]
+pub enum FlowKey {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
 }
 
 impl PartialEq for FlowKey {
@@ -296,16 +301,33 @@ impl std::fmt::Debug for FlowKey {
 }
 
 impl FlowKey {
+    fn new(b: &[u8]) -> FlowKey {
+        if b.len() <= INLINE_KEY {
+            let mut bytes = [0; INLINE_KEY];
+            bytes[..b.len()].copy_from_slice(b);
+            FlowKey::Inline {
+                len: b.len() as u8,
+                bytes,
+            }
+        } else {
+            FlowKey::Heap(b.into())
+        }
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
+        match self {
+            FlowKey::Inline { len, bytes } => &bytes[..*len as usize],
+            FlowKey::Heap(b) => b,
+        }
     }
 
     pub fn flags(&self) -> u16 {
-        u16::from_le_bytes([self.bytes[0], self.bytes[1]])
+        let b = self.as_bytes();
+        u16::from_le_bytes([b[0], b[1]])
     }
 
     fn id(&self) -> &[u8] {
-        &self.bytes[META..self.len as usize]
+        &self.as_bytes()[META..]
     }
 
     /// `Serialize`: `flow.id`.
@@ -315,7 +337,7 @@ impl FlowKey {
     }
 
     fn offset(&self, i: usize) -> Option<usize> {
-        match self.bytes[2 + i] {
+        match self.as_bytes()[2 + i] {
             UNSET => None,
             o => Some(o as usize),
         }

@@ -308,3 +308,49 @@ fn lateness_delays_the_timeout() {
     f.tick(&mut out, secs(1070), 15_000_000_000);
     assert_eq!(out.len(), 1);
 }
+
+/// The table holds up to `max_flows` entries: what one costs is the table's memory.
+#[test]
+fn a_table_entry_stays_small() {
+    let entry = std::mem::size_of::<(FlowKey, Flow)>();
+    assert!(entry <= 176, "a flow table entry takes {entry} bytes");
+}
+
+/// A key longer than the entry keeps inline (stacked IPv6 layers) is kept whole on the heap,
+/// and reads back like a short one.
+#[test]
+fn a_long_key_reads_back_whole() {
+    let (o1, o2) = ([0x20u8; 16], [0x30u8; 16]);
+    let (i1, i2) = ([0x21u8; 16], [0x31u8; 16]);
+    let build = |fwd: bool| {
+        let mut id = FlowId::new();
+        if fwd {
+            id.add_eth(&A, &B);
+        } else {
+            id.add_eth(&B, &A);
+        }
+        id.add_vlan(10);
+        id.add_vlan(20);
+        if fwd {
+            id.add_ipv6(&o1, &o2);
+            id.add_ipv6(&i1, &i2);
+            id.add_tcp(40000, 443);
+        } else {
+            id.add_ipv6(&o2, &o1);
+            id.add_ipv6(&i2, &i1);
+            id.add_tcp(443, 40000);
+        }
+        id.add_connection_id(7);
+        id
+    };
+    let (mut fwd, mut rev) = (build(true), build(false));
+    let key = fwd.key();
+    assert!(key.as_bytes().len() > 80, "the key is {} bytes", key.as_bytes().len());
+    assert_eq!(key.as_bytes(), fwd.key_bytes());
+    assert_eq!(key.as_bytes(), rev.key_bytes());
+    assert_eq!(rev.key(), key);
+    assert_eq!(key.outer_ipv6(fwd.dir), Some((o1, o2)));
+    assert_eq!(key.ipv6(fwd.dir), Some((i1, i2)));
+    assert_eq!(key.tcp(fwd.dir), Some((40000, 443)));
+    assert_eq!((key.outer_vlan(), key.vlan()), (Some(10), Some(20)));
+}
