@@ -118,12 +118,16 @@ struct Ctx<'a> {
 pub struct Tcp {
     analyzers: Vec<Box<dyn TcpAnalyzer>>,
     port_map: PortMap,
-    /// Open connections, keyed by the canonical tuple (see `IpPortTuple::canonical`).
-    conns: FxHashMap<IpPortTuple, Box<Connection>>,
+    /// Open connections, keyed by the canonical tuple (see `IpPortTuple::canonical`). Each is
+    /// kept in its table entry, next to its key: a packet's lookup then reads the connection
+    /// from the cache lines it already loaded.
+    conns: FxHashMap<IpPortTuple, Connection>,
     /// Closed connections, kept until their timeout (see `Connection::parser`). They outnumber
     /// the open ones many times over on busy links, so they wait in a table of their own: the
     /// open table stays small enough for its lookups to hit the cache. A closed connection that
     /// sees a packet moves to the open table for it, and back.
+    /// Boxed: they wait, mostly untouched, and an entry of the table's spare room costs a
+    /// pointer, not a connection.
     closed: FxHashMap<IpPortTuple, Box<Connection>>,
     next_id: u64,
     now: Ts,
@@ -255,7 +259,7 @@ impl Tcp {
         let key = tuple.canonical();
         if !self.closed.is_empty() && !self.conns.contains_key(&key) {
             if let Some(c) = self.closed.remove(&key) {
-                self.conns.insert(key, c);
+                self.conns.insert(key, *c);
             }
         }
         if let Some(c) = self.conns.get(&key) {
@@ -297,7 +301,7 @@ impl Tcp {
             let parser = analyzers[analyzer].new_connection(&tcptuple);
             let timeout_ns = analyzers[analyzer].connection_timeout().as_nanos() as i64;
             stats.connections += 1;
-            Box::new(Connection {
+            Connection {
                 fin: [false, false],
                 tcptuple,
                 analyzer,
@@ -306,7 +310,7 @@ impl Tcp {
                 last_seen: ts,
                 last_active: Ts::ZERO,
                 timeout_ns,
-            })
+            }
         });
         let dir = if conn.tcptuple.tuple == tuple {
             TcpDirection::Original
@@ -335,7 +339,7 @@ impl Tcp {
         }
         if closed_now {
             if let Some(c) = self.conns.remove(&key) {
-                self.closed.insert(key, c);
+                self.closed.insert(key, Box::new(c));
             }
         }
         conn_id
@@ -360,7 +364,7 @@ impl Tcp {
         let expired: Vec<IpPortTuple> = self
             .conns
             .iter()
-            .chain(self.closed.iter())
+            .chain(self.closed.iter().map(|(k, c)| (k, &**c)))
             .filter(|(_, c)| now.since(c.last_seen.max(c.last_active)) > c.timeout_ns + lateness_ns)
             .map(|(k, _)| *k)
             .collect();
@@ -370,7 +374,7 @@ impl Tcp {
     }
 
     fn expire(&mut self, out: &mut EventSink, key: &IpPortTuple, now: Ts) {
-        let Some(mut conn) = self.conns.remove(key).or_else(|| self.closed.remove(key)) else {
+        let Some(mut conn) = self.conns.remove(key).or_else(|| self.closed.remove(key).map(|c| *c)) else {
             return;
         };
         self.stats.expired += 1;
@@ -396,7 +400,7 @@ impl Tcp {
         let mut keys: Vec<(u64, IpPortTuple)> = self
             .conns
             .iter()
-            .chain(self.closed.iter())
+            .chain(self.closed.iter().map(|(k, c)| (k, &**c)))
             .map(|(k, c)| (c.tcptuple.stream_id, *k))
             .collect();
         keys.sort_unstable_by_key(|(id, _)| *id);
@@ -404,7 +408,7 @@ impl Tcp {
             let at = self
                 .conns
                 .get(&key)
-                .or_else(|| self.closed.get(&key))
+                .or_else(|| self.closed.get(&key).map(|c| &**c))
                 .map(|c| {
                     c.last_seen
                         .add(std::time::Duration::from_nanos(c.timeout_ns as u64))
