@@ -4,23 +4,23 @@ use super::flowid::FlowKey;
 use super::{DirStats, Flow};
 use crate::common::Ts;
 use crate::publish::community_id::community_id;
-use crate::publish::event::ip_string;
-use crate::publish::json::write_str;
+use crate::publish::event::write_ip;
 use crate::publish::{Event, Map};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// ECS MAC address format: upper-case hex pairs joined by dashes (`formatHardwareAddr`).
-pub fn format_mac(m: &[u8; 6]) -> String {
+/// ECS MAC address format: upper-case hex pairs joined by dashes (`formatHardwareAddr`), as a
+/// JSON string.
+fn write_mac(o: &mut Vec<u8>, m: &[u8; 6]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = String::with_capacity(17);
+    o.push(b'"');
     for (i, b) in m.iter().enumerate() {
         if i > 0 {
-            s.push('-');
+            o.push(b'-');
         }
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 0xf) as usize] as char);
+        o.push(HEX[(b >> 4) as usize]);
+        o.push(HEX[(b & 0xf) as usize]);
     }
-    s
+    o.push(b'"');
 }
 
 /// Go's `net.IP.String()` of a 16-byte address: IPv4-mapped ones print as IPv4.
@@ -32,16 +32,44 @@ fn v6(b: [u8; 16]) -> IpAddr {
     }
 }
 
-/// `source.ip` / `destination.ip`: one address, or a list when tunnels stack several.
+/// `source.ip` / `destination.ip`: one address, or a list when tunnels stack several (at most
+/// the four IP layers of a flow id).
 #[derive(Default)]
-struct Ips(Vec<String>);
+struct Ips {
+    list: [Option<IpAddr>; 4],
+    n: usize,
+}
 
 impl Ips {
+    fn push(&mut self, ip: IpAddr) {
+        if let Some(slot) = self.list.get_mut(self.n) {
+            *slot = Some(ip);
+            self.n += 1;
+        }
+    }
+
     fn put(&self, ev: &mut Event, key: &'static str) {
-        match self.0.as_slice() {
+        let ips = &self.list[..self.n];
+        let write = |o: &mut Vec<u8>, ip: &Option<IpAddr>| {
+            if let Some(ip) = ip {
+                o.push(b'"');
+                write_ip(o, ip);
+                o.push(b'"');
+            }
+        };
+        match ips {
             [] => {}
-            [one] => ev.fields.put_str(key, one),
-            many => ev.fields.put_strs(key, many),
+            [one] => ev.fields.put_with(key, |o| write(o, one)),
+            many => ev.fields.put_with(key, |o| {
+                o.push(b'[');
+                for (i, ip) in many.iter().enumerate() {
+                    if i > 0 {
+                        o.push(b',');
+                    }
+                    write(o, ip);
+                }
+                o.push(b']');
+            }),
         }
     }
 }
@@ -56,8 +84,8 @@ pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
     let (mut src_ips, mut dst_ips) = (Ips::default(), Ips::default());
     let mut first: Option<(IpAddr, IpAddr, &'static str)> = None;
     let mut add = |s: IpAddr, d: IpAddr, ty: &'static str| {
-        src_ips.0.push(ip_string(&s));
-        dst_ips.0.push(ip_string(&d));
+        src_ips.push(s);
+        dst_ips.push(d);
         if first.is_none() {
             first = Some((s, d, ty));
         }
@@ -111,7 +139,7 @@ pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
     }
     dst_ips.put(&mut ev, "destination.ip");
     if let Some((_, d)) = eth {
-        ev.fields.put_str("destination.mac", &format_mac(&d));
+        ev.fields.put_with("destination.mac", |o| write_mac(o, &d));
     }
     if let Some(st) = dst_stats {
         ev.fields.put_u64("destination.packets", st.packets);
@@ -168,7 +196,7 @@ pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
     }
     src_ips.put(&mut ev, "source.ip");
     if let Some((s, _)) = eth {
-        ev.fields.put_str("source.mac", &format_mac(&s));
+        ev.fields.put_with("source.mac", |o| write_mac(o, &s));
     }
     if let Some(st) = src_stats {
         ev.fields.put_u64("source.packets", st.packets);
@@ -183,5 +211,7 @@ pub fn flow_event(k: &FlowKey, f: &Flow, ts: Ts, final_: bool) -> Event {
 
 /// `common.Time` in JSON: RFC 3339, UTC, milliseconds.
 fn write_time(o: &mut Vec<u8>, t: Ts) {
-    write_str(o, &t.to_rfc3339());
+    o.push(b'"');
+    t.write_rfc3339(o);
+    o.push(b'"');
 }

@@ -31,13 +31,33 @@ const ICMP6_EQUIV: &[(u8, u8)] = &[
     (145, 144),
 ];
 
-fn raw_ip(ip: &IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.octets().to_vec(),
-            None => v6.octets().to_vec(),
-        },
+/// The address's bytes as the hash takes them (IPv4-mapped IPv6 as IPv4), on the stack.
+struct RawIp {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl RawIp {
+    fn of(ip: &IpAddr) -> RawIp {
+        let v4 = |o: [u8; 4]| {
+            let mut bytes = [0; 16];
+            bytes[..4].copy_from_slice(&o);
+            RawIp { bytes, len: 4 }
+        };
+        match ip {
+            IpAddr::V4(a) => v4(a.octets()),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(m) => v4(m.octets()),
+                None => RawIp {
+                    bytes: a.octets(),
+                    len: 16,
+                },
+            },
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -56,7 +76,7 @@ pub fn community_id_seeded(
     proto: u8,
     seed: u16,
 ) -> String {
-    let (mut sip, mut dip) = (raw_ip(&src), raw_ip(&dst));
+    let (mut sip, mut dip) = (RawIp::of(&src), RawIp::of(&dst));
     let (mut sport, mut dport) = (src_port, dst_port);
     let mut one_way = false;
     if proto == 1 || proto == 58 {
@@ -74,24 +94,25 @@ pub fn community_id_seeded(
             }
         }
     }
-    let sorted = sip < dip || (sip == dip && sport < dport);
+    let sorted = sip.as_slice() < dip.as_slice() || (sip.as_slice() == dip.as_slice() && sport < dport);
     if !one_way && !sorted {
         std::mem::swap(&mut sip, &mut dip);
         std::mem::swap(&mut sport, &mut dport);
     }
     let mut h = Sha1::new();
     h.update(seed.to_be_bytes());
-    h.update(&sip);
-    h.update(&dip);
+    h.update(sip.as_slice());
+    h.update(dip.as_slice());
     h.update([proto, 0]);
     if matches!(proto, 6 | 17 | 132 | 1 | 58) {
         h.update(sport.to_be_bytes());
         h.update(dport.to_be_bytes());
     }
-    format!(
-        "1:{}",
-        base64::engine::general_purpose::STANDARD.encode(h.finalize())
-    )
+    // "1:" and the base64 of the 20-byte digest: 30 bytes, one allocation.
+    let mut id = String::with_capacity(30);
+    id.push_str("1:");
+    base64::engine::general_purpose::STANDARD.encode_string(h.finalize(), &mut id);
+    id
 }
 
 #[cfg(test)]

@@ -214,13 +214,13 @@ impl PbFields {
 
     /// `SetSource`: also records the address in `related.ip`.
     pub fn set_source(&mut self, ep: Endpoint) {
-        self.add_ip(&ip_string(&ep.ip));
+        push_unique_owned(&mut self.related_ip, ip_string(&ep.ip));
         self.source = Some(ep);
     }
 
     /// `SetDestination`: also records the address in `related.ip`.
     pub fn set_destination(&mut self, ep: Endpoint) {
-        self.add_ip(&ip_string(&ep.ip));
+        push_unique_owned(&mut self.related_ip, ip_string(&ep.ip));
         self.destination = Some(ep);
     }
 
@@ -637,6 +637,13 @@ impl PbFields {
 fn push_unique(list: &mut Vec<String>, v: &str) {
     if !v.is_empty() && !list.iter().any(|x| x == v) {
         list.push(v.to_string());
+    }
+}
+
+/// [`push_unique`] of a string already made: it moves in, no copy.
+fn push_unique_owned(list: &mut Vec<String>, v: String) {
+    if !v.is_empty() && !list.iter().any(|x| *x == v) {
+        list.push(v);
     }
 }
 

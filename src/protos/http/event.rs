@@ -227,12 +227,9 @@ fn set_common_fields(
     if let Some(u) = user {
         pb.add_user(u);
     }
-    let sip = crate::publish::event::ip_string(&source.ip);
-    let dip = crate::publish::event::ip_string(&destination.ip);
+    // Each also records its address in `related.ip`.
     pb.set_source(source);
     pb.set_destination(destination);
-    pb.add_ip(&sip);
-    pb.add_ip(&dip);
     for ip in &info.related_ips {
         pb.add_ip(ip);
     }
