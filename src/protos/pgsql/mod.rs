@@ -592,10 +592,6 @@ impl State {
     fn add_row(&mut self, row: DataRow) {
         let max_len = self.cfg.max_row_length;
         let max_rows = self.cfg.max_rows;
-        let formats = match self.cycles.front().and_then(|c| c.requests.front()) {
-            Some(req) if self.columns.is_empty() => req.result_formats.clone(),
-            _ => Arc::from(&[][..]),
-        };
         let Some(r) = self.response.as_mut() else {
             return;
         };
@@ -607,6 +603,11 @@ impl State {
         if r.rows.len() >= max_rows {
             return;
         }
+        let formats = match self.cycles.front().and_then(|c| c.requests.front()) {
+            Some(req) if self.columns.is_empty() => Some(req.result_formats.clone()),
+            _ => None,
+        };
+        let formats: &[u8] = formats.as_deref().unwrap_or_default();
         // Packetbeat's `parseDataRow`: columns in order while the row is shorter than
         // `max_row_length`, the one that reaches it cut; NULL is empty.
         let mut kept = Vec::with_capacity(row.count.min(64));
@@ -617,7 +618,7 @@ impl State {
             }
             let (oid, format) = match self.columns.get(i) {
                 Some(f) => (f.type_oid, f.format),
-                None => (0, parser::result_format(&formats, i)),
+                None => (0, parser::result_format(formats, i)),
             };
             let text = value.map(|v| values::render(oid, format, v));
             let text: &[u8] = text.as_deref().unwrap_or_default();
