@@ -238,11 +238,7 @@ impl Worker {
         }
         stages.lap(Stage::Transport, &mut mark, 1);
         if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
-            let mut drain = |s: &mut EventSink| {
-                if let Some(q) = queue {
-                    finisher.drain_to(q, s, *live, queue_dropped, output_gone);
-                }
-            };
+            let mut drain = finisher.drain(queue, *live, queue_dropped, output_gone);
             fl.record_draining(sink, id, frame.ts, frame.orig_len as u64, icmp_tc, &mut drain);
             stages.lap(Stage::Flows, &mut mark, 1);
         }
@@ -323,11 +319,7 @@ impl Worker {
             else {
                 return;
             };
-            let mut drain = |s: &mut EventSink| {
-                if let Some(q) = queue {
-                    finisher.drain_to(q, s, *live, queue_dropped, output_gone);
-                }
-            };
+            let mut drain = finisher.drain(queue, *live, queue_dropped, output_gone);
             f.tick_draining(sink, t.now, t.lateness_ns, &mut drain);
         }
     }
@@ -478,6 +470,23 @@ impl Finisher {
             }
         }
         out
+    }
+
+    /// A flow table's drain (see `Flows::tick_draining`): with a queue, the reports are
+    /// finished and queued as they are made; without one (tests, benches), they stay in the
+    /// sink.
+    fn drain<'a>(
+        &'a mut self,
+        queue: Option<&'a dyn EventQueue>,
+        live: bool,
+        dropped: &'a mut u64,
+        gone: &'a mut bool,
+    ) -> impl FnMut(&mut EventSink) + 'a {
+        move |sink| {
+            if let Some(q) = queue {
+                self.drain_to(q, sink, live, dropped, gone);
+            }
+        }
     }
 
     /// Finishes the events of `sink` and queues them; once the queue is closed, they are

@@ -5,6 +5,7 @@ use super::{DirStats, Flow};
 use crate::common::Ts;
 use crate::publish::community_id::community_id;
 use crate::publish::event::write_ip;
+use crate::publish::json::write_array;
 use crate::publish::{Event, Map};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -60,16 +61,7 @@ impl Ips {
         match ips {
             [] => {}
             [one] => ev.fields.put_with(key, |o| write(o, one)),
-            many => ev.fields.put_with(key, |o| {
-                o.push(b'[');
-                for (i, ip) in many.iter().enumerate() {
-                    if i > 0 {
-                        o.push(b',');
-                    }
-                    write(o, ip);
-                }
-                o.push(b']');
-            }),
+            many => ev.fields.put_with(key, |o| write_array(o, many, write)),
         }
     }
 }

@@ -217,28 +217,28 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
             }
         }
         Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_array(out, items, write_value),
         Value::Object(map) => write_map(out, map),
     }
 }
 
 /// A JSON array of strings.
 pub fn write_str_list<S: AsRef<str>>(out: &mut Vec<u8>, items: impl IntoIterator<Item = S>) {
+    write_array(out, items, |o, s| write_str(o, s.as_ref()));
+}
+
+/// A JSON array of `items`, each written by `write`.
+pub fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T),
+) {
     out.push(b'[');
-    for (i, s) in items.into_iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, s.as_ref());
+        write(out, item);
     }
     out.push(b']');
 }
