@@ -1112,10 +1112,23 @@ fn run_as_drops_root_once_the_capture_is_open() {
     );
     let sniffer = start_sniffer(&net, &net.srv.clone(), "run-as", &iface);
     let pid = sniffer.child.as_ref().unwrap().id();
-    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .map(|t| t.unwrap().path())
-        .collect();
+    // The start line comes before the workers' threads and the system call filter: wait (on a
+    // loaded machine, a while) until the threads are there and every one is filtered.
+    let list = || -> Vec<PathBuf> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.filter_map(|t| t.ok().map(|t| t.path())).collect())
+            .unwrap_or_default()
+    };
+    let filtered = |t: &PathBuf| {
+        std::fs::read_to_string(t.join("status"))
+            .is_ok_and(|s| s.lines().any(|l| l.split_whitespace().eq(["Seccomp:", "2"])))
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut tasks = list();
+    while !(tasks.len() > 2 && tasks.iter().all(filtered)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        tasks = list();
+    }
     assert!(tasks.len() > 2, "{tasks:?}");
     for t in &tasks {
         let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
