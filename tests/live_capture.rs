@@ -1120,8 +1120,10 @@ fn run_as_drops_root_once_the_capture_is_open() {
             .unwrap_or_default()
     };
     let filtered = |t: &PathBuf| {
-        std::fs::read_to_string(t.join("status"))
-            .is_ok_and(|s| s.lines().any(|l| l.split_whitespace().eq(["Seccomp:", "2"])))
+        std::fs::read_to_string(t.join("status")).is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().eq(["Seccomp:", "2"]))
+        })
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut tasks = list();

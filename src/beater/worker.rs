@@ -239,7 +239,14 @@ impl Worker {
         stages.lap(Stage::Transport, &mut mark, 1);
         if let (Some(fl), Some(id)) = (flows, fid.as_mut()) {
             let mut drain = finisher.drain(queue, *live, queue_dropped, output_gone);
-            fl.record_draining(sink, id, frame.ts, frame.orig_len as u64, icmp_tc, &mut drain);
+            fl.record_draining(
+                sink,
+                id,
+                frame.ts,
+                frame.orig_len as u64,
+                icmp_tc,
+                &mut drain,
+            );
             stages.lap(Stage::Flows, &mut mark, 1);
         }
     }

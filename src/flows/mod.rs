@@ -300,7 +300,13 @@ impl Flows {
     /// [`Flows::tick`], handing the reports to `drain` every [`DRAIN_EVERY`] events: a tick
     /// reports every flow of the table, which may be a million events, and the worker sends
     /// them on in batches rather than holding them all.
-    pub fn tick_draining(&mut self, out: &mut EventSink, now: Ts, lateness_ns: i64, drain: Drain<'_>) {
+    pub fn tick_draining(
+        &mut self,
+        out: &mut EventSink,
+        now: Ts,
+        lateness_ns: i64,
+        drain: Drain<'_>,
+    ) {
         self.lateness_ns = self.lateness_ns.max(lateness_ns);
         if now <= self.clock {
             return;

@@ -345,7 +345,11 @@ fn a_long_key_reads_back_whole() {
     };
     let (mut fwd, mut rev) = (build(true), build(false));
     let key = fwd.key();
-    assert!(key.as_bytes().len() > 80, "the key is {} bytes", key.as_bytes().len());
+    assert!(
+        key.as_bytes().len() > 80,
+        "the key is {} bytes",
+        key.as_bytes().len()
+    );
     assert_eq!(key.as_bytes(), fwd.key_bytes());
     assert_eq!(key.as_bytes(), rev.key_bytes());
     assert_eq!(rev.key(), key);

@@ -94,7 +94,8 @@ pub fn community_id_seeded(
             }
         }
     }
-    let sorted = sip.as_slice() < dip.as_slice() || (sip.as_slice() == dip.as_slice() && sport < dport);
+    let sorted =
+        sip.as_slice() < dip.as_slice() || (sip.as_slice() == dip.as_slice() && sport < dport);
     if !one_way && !sorted {
         std::mem::swap(&mut sip, &mut dip);
         std::mem::swap(&mut sport, &mut dport);

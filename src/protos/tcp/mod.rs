@@ -374,7 +374,11 @@ impl Tcp {
     }
 
     fn expire(&mut self, out: &mut EventSink, key: &IpPortTuple, now: Ts) {
-        let Some(mut conn) = self.conns.remove(key).or_else(|| self.closed.remove(key).map(|c| *c)) else {
+        let Some(mut conn) = self
+            .conns
+            .remove(key)
+            .or_else(|| self.closed.remove(key).map(|c| *c))
+        else {
             return;
         };
         self.stats.expired += 1;
