@@ -255,7 +255,10 @@ fn link_type(path: &Path) -> Option<u32> {
 /// the capture is cut in two by host pair (one file per RX queue of the pcap PMD, as a NIC
 /// hashing flows symmetrically would spread it) and read by one receive loop per queue, each
 /// straight into its own worker (`dpdk.per_queue: true`); otherwise one queue, one loop.
-fn differential(split: bool) {
+/// `workers`: `packetbeat.interfaces.workers` (0: the default, one per core). `inline`: each
+/// receive loop feeding one worker runs it on its own thread (`dpdk.run_to_completion`, on by
+/// default), which the log must say; otherwise the workers have threads of their own.
+fn differential(split: bool, workers: usize, inline: bool) {
     let Some(captures) = captures_or_skip() else {
         return;
     };
@@ -272,6 +275,12 @@ fn differential(split: bool) {
     if split {
         config = config.replace(DPDK_IFACE, &format!("{DPDK_IFACE}  dpdk.per_queue: true\n"));
     }
+    config = config.replace(
+        DPDK_IFACE,
+        &format!("{DPDK_IFACE}  workers: {workers}\n  dpdk.run_to_completion: {inline}\n"),
+    );
+    let loops = if split { 2 } else { 1 };
+    let expect_inline = inline && (split || workers == 1);
     let tmp = tempfile::tempdir().unwrap();
     let failures = std::sync::Mutex::new(Vec::new());
     let compared = AtomicUsize::new(0);
@@ -296,6 +305,13 @@ fn differential(split: bool) {
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 if split && !stderr.contains("per-queue receive: 2 RX loops") {
                     failures.lock().unwrap().push(format!("{}: not per-queue: {stderr}", pcap.display()));
+                }
+                let said = format!("run to completion: {loops} receive loop(s)");
+                if stderr.contains(&said) != expect_inline {
+                    failures.lock().unwrap().push(format!(
+                        "{}: expected run to completion: {expect_inline}: {stderr}",
+                        pcap.display()
+                    ));
                 }
                 // DPDK's pcap PMD takes its times from libpcap, which reads a record's seconds
                 // as signed 32-bit: a capture written past 2038 comes out 2^32 s earlier there
@@ -333,21 +349,36 @@ fn differential(split: bool) {
     let compared = compared.into_inner();
     assert!(compared > 100, "only {compared} events compared");
     eprintln!(
-        "{} Ethernet captures identical through DPDK{} ({compared} events); {} skipped (not Ethernet)",
+        "{} Ethernet captures identical through DPDK{}{} ({compared} events); {} skipped (not Ethernet)",
         eth.len(),
         if split { ", two queues read per queue" } else { "" },
+        if expect_inline { ", run to completion" } else { ", worker threads" },
         skipped.len()
     );
 }
 
+/// One queue, software dispatch to a worker per core.
 #[test]
 fn differential_every_ethernet_capture() {
-    differential(false);
+    differential(false, 0, true);
 }
 
+/// One queue and one worker: the receive loop runs the worker.
+#[test]
+fn differential_every_ethernet_capture_run_to_completion() {
+    differential(false, 1, true);
+}
+
+/// Two queues, each loop running its own worker.
 #[test]
 fn per_queue_receive_every_ethernet_capture_split_by_flow() {
-    differential(true);
+    differential(true, 2, true);
+}
+
+/// Two queues, each loop feeding a worker thread of its own.
+#[test]
+fn per_queue_receive_into_worker_threads_every_ethernet_capture() {
+    differential(true, 2, false);
 }
 
 /// Writes the frames of `pcap` (classic, Ethernet) into `a` and `b` by a symmetric hash of the

@@ -10,6 +10,9 @@
 //! output: a worker that finds the queue full drops the batch and counts it (Packetbeat's
 //! `DropIfFull`), and the kernel ring, not the output, is what fills when analysis falls behind.
 //!
+//! A source that asks for it (DPDK's `dpdk.run_to_completion`) runs each worker on the thread of
+//! the receive loop that feeds it, with no channel in between, when each loop feeds one worker.
+//!
 //! Workers: `packetbeat.interfaces.workers` (our extension). By default a file is analysed by one
 //! worker, which keeps Packetbeat's event order; with more workers the set of events is the same,
 //! in another order.
@@ -251,43 +254,73 @@ fn open_fanout(
     Ok(out)
 }
 
-/// Reads each fan-out socket on its own thread into its own worker until a signal or the end;
-/// returns the frames read and the sources, finished.
+/// What a fan-out capture thread feeds: its worker's channel, or its worker itself, run on the
+/// capture thread (run to completion).
+enum FanoutFeed {
+    Channel(SyncSender<WorkerBatch>),
+    Inline(Box<Worker>),
+}
+
+/// Reads each fan-out source on its own thread into its own worker until a signal or the end;
+/// returns the frames read, the sources, finished, and the reports of the workers run inline.
 fn capture_fanout(
     sources: Vec<Box<dyn PacketSource>>,
-    senders: &[SyncSender<WorkerBatch>],
+    feeds: Vec<FanoutFeed>,
+    events: &dyn EventQueue,
     monitoring: &crate::monitoring::Live,
-    ip_datagrams: usize,
-) -> anyhow::Result<(u64, Vec<Box<dyn PacketSource>>)> {
+    limits: &limits::Limits,
+) -> anyhow::Result<(u64, Vec<Box<dyn PacketSource>>, WorkerReport)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = sources
             .into_iter()
-            .zip(senders.chunks(1))
+            .zip(feeds)
             .enumerate()
-            .map(|(i, (mut src, tx))| {
+            .map(|(i, (mut src, feed))| {
                 std::thread::Builder::new()
                     .name(format!("sniffer-{i}"))
                     .spawn_scoped(scope, move || {
                         let mut dispatcher = dispatch::Dispatcher::new(1);
-                        dispatcher.set_max_datagrams(ip_datagrams);
-                        let frames = capture(&mut *src, None, &mut dispatcher, tx, monitoring);
+                        dispatcher.set_max_datagrams(limits.ip_datagrams);
+                        let (frames, report) = match feed {
+                            FanoutFeed::Channel(tx) => {
+                                let senders = [tx];
+                                let mut feed = Feed::Channels(&senders);
+                                let frames =
+                                    capture(&mut *src, None, &mut dispatcher, &mut feed, monitoring);
+                                (frames, WorkerReport::default())
+                            }
+                            FanoutFeed::Inline(mut worker) => {
+                                // This thread analyses packets: the worker threads' set-up.
+                                privileges::shed_inherited();
+                                crate::protos::app::stream::budget::set_limit(limits.stream_bytes);
+                                let mut feed = Feed::Inline {
+                                    worker: &mut worker,
+                                    events,
+                                };
+                                let frames =
+                                    capture(&mut *src, None, &mut dispatcher, &mut feed, monitoring);
+                                (frames, worker.end(events))
+                            }
+                        };
                         src.finish();
                         // Another capture thread may still be reading: end it too.
                         STOP.store(true, Ordering::SeqCst);
-                        frames.map(|f| (f, src))
+                        frames.map(|f| (f, src, report))
                     })
             })
             .collect::<Result<_, _>>()?;
         let mut frames = 0;
         let mut done = Vec::new();
+        let mut total = WorkerReport::default();
         for h in handles {
-            let (f, src) = h
+            let (f, src, report) = h
                 .join()
                 .map_err(|_| anyhow::anyhow!("a capture thread panicked"))??;
             frames += f;
+            total += &report;
             done.push(src);
         }
-        Ok((frames, done))
+        Ok((frames, done, total))
     })
 }
 
@@ -412,10 +445,10 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     }
     spawn_stall_reporter(monitoring.clone(), output_done.clone());
     let limits = limits::Limits::from_config(&cfg).map_err(anyhow::Error::msg)?;
-    let (senders, handles) = spawn_workers(
+    let workers = build_workers(
         &cfg,
         &modules,
-        WorkerPlan {
+        &WorkerPlan {
             codec,
             flows,
             processors,
@@ -424,31 +457,57 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
             flush_on_tick: live || iface.kind == "dpdk",
             limits,
         },
-        &events,
         &monitoring,
     )?;
+    // Each receive loop that feeds one worker runs it itself when the source asks so (DPDK's
+    // run to completion); a single loop does so on a thread of its own, as a fan-out of one.
+    let inline = source.runs_worker_inline()
+        && dumper.is_none()
+        && !iface.one_at_a_time
+        && (!fanout.is_empty() || n_workers == 1);
+    if inline {
+        tracing::info!(
+            "run to completion: {} receive loop(s), each running its packet worker on its own thread",
+            n_workers
+        );
+    }
 
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
     dispatcher.set_max_datagrams(limits.ip_datagrams);
-    let frames = if fanout.is_empty() {
-        let frames = capture(
-            &mut *source,
-            dumper.as_mut(),
-            &mut dispatcher,
-            &senders,
-            &monitoring,
-        )?;
-        source.finish();
-        frames
-    } else {
+    let (frames, total) = if inline {
         fanout.insert(0, source);
-        let (frames, sources) = capture_fanout(fanout, &senders, &monitoring, limits.ip_datagrams)?;
+        let feeds = workers
+            .into_iter()
+            .map(|w| FanoutFeed::Inline(Box::new(w)))
+            .collect();
+        let (frames, sources, total) =
+            capture_fanout(fanout, feeds, &*events, &monitoring, &limits)?;
         source = Box::new(crate::sniffer::multi::Finished(sources));
-        frames
+        (frames, Ok(total))
+    } else {
+        let (senders, handles) = spawn_workers(workers, &limits, &events)?;
+        let frames = if fanout.is_empty() {
+            let frames = capture(
+                &mut *source,
+                dumper.as_mut(),
+                &mut dispatcher,
+                &mut Feed::Channels(&senders),
+                &monitoring,
+            )?;
+            source.finish();
+            frames
+        } else {
+            fanout.insert(0, source);
+            let feeds = senders.iter().cloned().map(FanoutFeed::Channel).collect();
+            let (frames, sources, _) =
+                capture_fanout(fanout, feeds, &*events, &monitoring, &limits)?;
+            source = Box::new(crate::sniffer::multi::Finished(sources));
+            frames
+        };
+        drop(senders);
+        (frames, join_workers(handles))
     };
-    drop(senders);
-    let total = join_workers(handles);
     // Every worker has ended: the output takes what is queued, then closes.
     events.close();
     let total = total?;
@@ -658,41 +717,45 @@ struct WorkerPlan {
     limits: limits::Limits,
 }
 
-/// The packet workers, each with its own pipeline and analyzers, and the channels feeding them.
-fn spawn_workers(
+/// The packet workers, each with its own pipeline and analyzers.
+fn build_workers(
     cfg: &Config,
     modules: &crate::protos::ProtocolModules,
-    plan: WorkerPlan,
-    events: &Arc<dyn EventQueue>,
+    plan: &WorkerPlan,
     monitoring: &Arc<crate::monitoring::Live>,
-) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
-    let WorkerPlan {
-        codec,
-        flows,
-        processors,
-        count: n,
-        live,
-        flush_on_tick,
-        limits,
-    } = plan;
+) -> anyhow::Result<Vec<Worker>> {
     let info = &monitoring.info;
-    crate::protos::app::transactions::set_max_transactions(limits.transactions);
-    let mut senders = Vec::with_capacity(n);
-    let mut handles = Vec::with_capacity(n);
-    for i in 0..n {
-        let pipeline = Pipeline::new(
-            cfg,
-            modules.reporters.clone(),
-            info.clone(),
-            processors.clone(),
-        )?;
-        let mut worker = Worker::new(modules, pipeline, codec);
-        worker.tcp.set_max_connections(limits.tcp_connections);
-        worker.decoder.set_max_datagrams(limits.ip_datagrams);
-        worker.flows = flows.map(crate::flows::Flows::new);
-        worker.live = live;
-        worker.flush_on_tick = flush_on_tick;
-        worker.monitoring = Some((monitoring.clone(), i));
+    crate::protos::app::transactions::set_max_transactions(plan.limits.transactions);
+    (0..plan.count)
+        .map(|i| {
+            let pipeline = Pipeline::new(
+                cfg,
+                modules.reporters.clone(),
+                info.clone(),
+                plan.processors.clone(),
+            )?;
+            let mut worker = Worker::new(modules, pipeline, plan.codec.clone());
+            worker.tcp.set_max_connections(plan.limits.tcp_connections);
+            worker.decoder.set_max_datagrams(plan.limits.ip_datagrams);
+            worker.flows = plan.flows.map(crate::flows::Flows::new);
+            worker.live = plan.live;
+            worker.flush_on_tick = plan.flush_on_tick;
+            worker.monitoring = Some((monitoring.clone(), i));
+            Ok(worker)
+        })
+        .collect()
+}
+
+/// Starts each worker on a thread of its own, with the channel that feeds it.
+fn spawn_workers(
+    workers: Vec<Worker>,
+    limits: &limits::Limits,
+    events: &Arc<dyn EventQueue>,
+) -> anyhow::Result<(Vec<SyncSender<WorkerBatch>>, WorkerHandles)> {
+    let mut senders = Vec::with_capacity(workers.len());
+    let mut handles = Vec::with_capacity(workers.len());
+    let stream_bytes = limits.stream_bytes;
+    for (i, worker) in workers.into_iter().enumerate() {
         let (tx, rx) = sync_channel::<WorkerBatch>(WORKER_QUEUE);
         let events = events.clone();
         handles.push(
@@ -700,7 +763,7 @@ fn spawn_workers(
                 .name(format!("worker-{i}"))
                 .spawn(move || {
                     privileges::shed_inherited();
-                    crate::protos::app::stream::budget::set_limit(limits.stream_bytes);
+                    crate::protos::app::stream::budget::set_limit(stream_bytes);
                     worker.run(rx, &*events)
                 })?,
         );
@@ -709,13 +772,38 @@ fn spawn_workers(
     Ok((senders, handles))
 }
 
+/// Where a capture loop hands its batches.
+enum Feed<'a> {
+    /// The packet workers' channels, one batch for each.
+    Channels(&'a [SyncSender<WorkerBatch>]),
+    /// One worker, run on the capture loop's own thread (run to completion).
+    Inline {
+        worker: &'a mut Worker,
+        events: &'a dyn EventQueue,
+    },
+}
+
+impl Feed<'_> {
+    /// Hands over the batches of one capture batch; `false` once a worker or the output is
+    /// gone (the capture ends).
+    fn deliver(&mut self, split: Vec<WorkerBatch>) -> bool {
+        match self {
+            Feed::Channels(senders) => senders
+                .iter()
+                .zip(split)
+                .all(|(tx, wb)| tx.send(wb).is_ok()),
+            Feed::Inline { worker, events } => split.iter().all(|wb| worker.step(wb, *events)),
+        }
+    }
+}
+
 /// Reads the source until it ends or a signal arrives, dumping and dispatching each batch.
 /// Returns the number of frames read.
 fn capture(
     source: &mut dyn PacketSource,
     mut dumper: Option<&mut Dumper>,
     dispatcher: &mut dispatch::Dispatcher,
-    senders: &[SyncSender<WorkerBatch>],
+    feed: &mut Feed,
     monitoring: &crate::monitoring::Live,
 ) -> anyhow::Result<u64> {
     let mut frames = 0u64;
@@ -760,10 +848,8 @@ fn capture(
         let split = dispatcher.split(&batch);
         // Waiting for a worker to take its batch is not dispatch work: not counted.
         clock.lap(stages::Stage::Dispatch, &mut mark, n);
-        for (tx, wb) in senders.iter().zip(split) {
-            if tx.send(wb).is_err() {
-                break 'capture; // a worker is gone: the output failed
-            }
+        if !feed.deliver(split) {
+            break 'capture; // a worker is gone: the output failed
         }
         let dropped = dispatcher.datagrams_dropped();
         if dropped != datagrams_dropped {

@@ -350,50 +350,60 @@ impl Worker {
     /// The worker thread: batches in, encoded events out, until the input closes or the output
     /// goes away.
     pub fn run(mut self, rx: Receiver<WorkerBatch>, events: &dyn EventQueue) -> WorkerReport {
-        let mut output_gone = false;
         for batch in rx {
-            self.handle_batch_to(&batch, Some(events));
-            if self.output_gone {
-                output_gone = true;
-                break;
-            }
-            if let Some((m, slot)) = &self.monitoring {
-                m.worker_report(*slot, &self.report());
-            }
-            let due = self.sink.len() >= EVENT_BATCH
-                || (self.flush_on_tick && !self.sink.is_empty() && !batch.ticks.is_empty());
-            if !due {
-                continue;
-            }
-            let out = self.take_events();
-            if out.is_empty() {
-                continue;
-            }
-            if !send(events, out, self.live, &mut self.queue_dropped) {
-                output_gone = true;
+            if !self.step(&batch, events) {
                 break;
             }
         }
-        if !output_gone {
+        self.end(events)
+    }
+
+    /// One batch: its frames and timeout checks, then its events to `events` once a batch of
+    /// them is due. `false` once the output is gone (nothing more can be delivered).
+    pub fn step(&mut self, batch: &WorkerBatch, events: &dyn EventQueue) -> bool {
+        self.handle_batch_to(batch, Some(events));
+        if self.output_gone {
+            return false;
+        }
+        if let Some((m, slot)) = &self.monitoring {
+            m.worker_report(*slot, &self.report());
+        }
+        let due = self.sink.len() >= EVENT_BATCH
+            || (self.flush_on_tick && !self.sink.is_empty() && !batch.ticks.is_empty());
+        if !due {
+            return true;
+        }
+        let out = self.take_events();
+        if out.is_empty() {
+            return true;
+        }
+        if !send(events, out, self.live, &mut self.queue_dropped) {
+            self.output_gone = true;
+        }
+        !self.output_gone
+    }
+
+    /// End of input: what every analyzer and the flow table still hold is reported and
+    /// queued (waiting for room, also live: nothing comes after it). Returns the counters.
+    pub fn end(mut self, events: &dyn EventQueue) -> WorkerReport {
+        if !self.output_gone {
             self.tcp.flush(&mut self.sink);
             self.udp.flush(&mut self.sink);
             self.icmp.flush(&mut self.sink);
-            // A flow table's final reports go in batches, not all in memory at once.
-            while let Some(f) = &mut self.flows {
-                let room = EVENT_BATCH.saturating_sub(self.sink.len()).max(1);
-                let more = f.flush_some(&mut self.sink, room);
-                if !more || self.sink.len() >= EVENT_BATCH {
-                    let batch = self.take_events();
-                    if !batch.is_empty() && events.push(batch).is_err() {
-                        break;
-                    }
-                }
-                if !more {
-                    break;
-                }
+            let Worker {
+                flows,
+                sink,
+                finisher,
+                queue_dropped,
+                output_gone,
+                ..
+            } = &mut self;
+            if let Some(f) = flows {
+                let mut drain = finisher.drain(Some(events), false, queue_dropped, output_gone);
+                f.flush_draining(sink, &mut drain);
             }
             let rest = self.take_events();
-            if !rest.is_empty() {
+            if !rest.is_empty() && !self.output_gone {
                 let _ = events.push(rest);
             }
         }

@@ -275,6 +275,10 @@ pub struct DpdkConfig {
     /// hold whole connections (a NIC hashing symmetrically by its own setup, one capture file
     /// per queue split by flow); `false` = always one loop and the software dispatch.
     pub per_queue: Option<bool>,
+    /// A receive loop that feeds one packet worker runs that worker on its own thread (run to
+    /// completion: no hand-over between threads, mbufs freed where they were received);
+    /// `false` = a worker thread of its own behind a channel.
+    pub run_to_completion: bool,
 }
 
 impl Default for DpdkConfig {
@@ -287,6 +291,7 @@ impl Default for DpdkConfig {
             exit_when_idle: None,
             promiscuous: true,
             per_queue: None,
+            run_to_completion: true,
         }
     }
 }

@@ -346,17 +346,16 @@ impl Flows {
 
     /// End of the capture (Packetbeat's stop): every flow is reported as final.
     pub fn flush(&mut self, out: &mut EventSink) {
-        while self.flush_some(out, usize::MAX) {}
+        self.flush_draining(out, &mut |_| {})
     }
 
-    /// [`Flows::flush`] in steps of at most `max` reports, so a big table's final reports
-    /// leave in batches rather than all in memory at once. Returns whether flows remain.
-    pub fn flush_some(&mut self, out: &mut EventSink, max: usize) -> bool {
+    /// [`Flows::flush`], handing the reports to `drain` every [`DRAIN_EVERY`] events, so a
+    /// big table's final reports leave in batches rather than all in memory at once.
+    pub fn flush_draining(&mut self, out: &mut EventSink, drain: Drain<'_>) {
         let (now, delta, stats) = (self.clock, self.settings.delta, &mut self.stats);
-        for (k, mut f) in self.index.extract_if(|_, _| true).take(max) {
-            report(out, &mut |_| {}, stats, delta, &k, &mut f, now, true);
+        for (k, mut f) in self.index.drain() {
+            report(out, drain, stats, delta, &k, &mut f, now, true);
         }
-        !self.index.is_empty()
     }
 }
 

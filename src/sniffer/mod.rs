@@ -164,6 +164,11 @@ pub trait PacketSource: Send {
     fn split_per_worker(&mut self, _workers: usize) -> Option<Vec<Box<dyn PacketSource>>> {
         None
     }
+    /// When this source's reading loop feeds one packet worker, the worker runs on the
+    /// loop's own thread (run to completion) rather than on a thread of its own.
+    fn runs_worker_inline(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,17 @@
 //!   workers by its symmetric flow hash, so the result never depends on how the NIC spread
 //!   flows. The log says which path runs and why.
 //!
+//! - **Run to completion** (`dpdk.run_to_completion`, on by default): a loop that feeds exactly
+//!   one worker (per-queue receive, or the one loop with one worker) runs that worker on its own
+//!   thread instead of handing it batches through a channel. Each packet is received, analysed
+//!   and its mbuf freed on one thread: no wake-ups between threads, and the mbufs go back
+//!   through that thread's mempool cache while they are still in its CPU cache. The loop's
+//!   thread gets an lcore id for that (`rte_thread_register`, when it has none: EAL's main
+//!   thread has one), given back when the loop ends. On `net_null` (one queue, one worker),
+//!   the whole process spends about 0.72× the CPU per packet of the two-thread pipeline; the
+//!   pipeline still receives faster on one queue, as it spreads receive and analysis over two
+//!   cores.
+//!
 //! With RSS, the fragments of an IPv4 datagram hash by address pair and are reassembled on their
 //! queue, which may not be the queue of the datagram's other packets (RSS hashes those with
 //! their ports); a fragmented UDP answer then meets its question only if both hashed alike.
@@ -327,6 +338,8 @@ pub struct DpdkSource {
     filter: Option<Arc<bpf::BpfFilter>>,
     /// `dpdk.per_queue`.
     per_queue_cfg: Option<bool>,
+    /// `dpdk.run_to_completion`.
+    run_to_completion: bool,
     idle_sleep: Duration,
     exit_when_idle: Option<Duration>,
     rx: RxState,
@@ -349,6 +362,9 @@ struct RxState {
     frames: u64,
     filtered: u64,
     multiseg: u64,
+    /// This loop's thread and EAL: unchecked until the first poll, then whether the loop
+    /// registered the thread (see `pb_thread_register`).
+    lcore: Option<bool>,
 }
 
 impl RxState {
@@ -367,6 +383,7 @@ impl RxState {
             frames: 0,
             filtered: 0,
             multiseg: 0,
+            lcore: None,
         }
     }
 }
@@ -461,6 +478,7 @@ impl DpdkSource {
             rss: rss != 0,
             filter: filter.map(Arc::new),
             per_queue_cfg: cfg.per_queue,
+            run_to_completion: cfg.run_to_completion,
             idle_sleep: cfg.idle_sleep.0.max(Duration::from_micros(1)),
             exit_when_idle: cfg.exit_when_idle.map(|d| d.0),
             rx: RxState::new(burst, queues),
@@ -496,6 +514,7 @@ impl DpdkSource {
             rss: self.rss,
             filter: self.filter.clone(),
             per_queue_cfg: self.per_queue_cfg,
+            run_to_completion: self.run_to_completion,
             idle_sleep: self.idle_sleep,
             exit_when_idle: self.exit_when_idle,
             rx: RxState::new(self.burst, self.queues),
@@ -622,6 +641,19 @@ impl PacketSource for DpdkSource {
     /// One source per queue when the queues hold whole connections and each has its worker;
     /// otherwise this one loop and the software dispatch (see the module doc), and the log says
     /// why.
+    fn runs_worker_inline(&self) -> bool {
+        self.run_to_completion
+    }
+
+    /// The loop's thread gives back the lcore id it was given.
+    fn finish(&mut self) {
+        if self.rx.lcore == Some(true) {
+            // SAFETY: called on the thread that registered (the loop's own, at its end).
+            unsafe { sys::pb_thread_unregister() };
+            self.rx.lcore = Some(false);
+        }
+    }
+
     fn split_per_worker(&mut self, workers: usize) -> Option<Vec<Box<dyn PacketSource>>> {
         let queues = self.queues as usize;
         let why = if queues < 2 {
@@ -652,6 +684,20 @@ impl PacketSource for DpdkSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<PacketBatch>, SnifferError> {
+        if self.rx.lcore.is_none() {
+            // A loop on a thread of its own (per-queue receive) gets an lcore id, so the mbufs
+            // it receives and frees go through its own mempool cache, not the shared ring.
+            // SAFETY: EAL is initialised (a source exists only then).
+            let rc = unsafe { sys::pb_thread_register() };
+            if rc < 0 {
+                tracing::warn!(
+                    "DPDK port {}: no EAL lcore slot left for the receive thread of queue {}; its mbufs go through the mempool's shared ring",
+                    self.port,
+                    self.polled.start
+                );
+            }
+            self.rx.lcore = Some(rc == 1);
+        }
         loop {
             let mut burst = MbufBurst {
                 mbufs: Vec::new(),

@@ -43,6 +43,22 @@ uint16_t pb_rx_burst_info(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
 	return got;
 }
 
+/* Gives the calling thread an lcore id, and so a mempool cache of its own, when it has none
+ * (EAL's main thread has one): 1 when this call registered it, 0 when it had one, -1 when EAL
+ * has no lcore slot left (the thread then goes to the mempool's shared ring). */
+int pb_thread_register(void)
+{
+	if (rte_lcore_id() != LCORE_ID_ANY)
+		return 0;
+	return rte_thread_register() == 0 ? 1 : -1;
+}
+
+/* Releases the lcore id pb_thread_register gave the calling thread. */
+void pb_thread_unregister(void)
+{
+	rte_thread_unregister();
+}
+
 /* Copies a (possibly multi-segment) packet into out (capacity cap); returns bytes copied. */
 uint32_t pb_mbuf_copy(const struct rte_mbuf *m, uint8_t *out, uint32_t cap)
 {

@@ -55,6 +55,8 @@ extern "C" {
         n: u16,
         info: *mut MbufInfo,
     ) -> u16;
+    pub fn pb_thread_register() -> c_int;
+    pub fn pb_thread_unregister();
     pub fn pb_mbuf_copy(m: *const rte_mbuf, out: *mut u8, cap: u32) -> u32;
     pub fn pb_mbuf_rx_timestamp(m: *const rte_mbuf, ts: *mut u64) -> c_int;
     pub fn pb_pktmbuf_free(m: *mut rte_mbuf);
