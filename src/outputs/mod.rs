@@ -197,7 +197,8 @@ pub fn not_this_output(cfg: &Config, name: &str) -> anyhow::Error {
 }
 
 /// The JSON codec the configured output writes with, so packet workers can encode events ahead;
-/// `None` for outputs that encode with settings of their own (logstash: `index`, `escape_html`).
+/// `None` for outputs that encode with settings of their own (logstash with `index`: the
+/// events' `@metadata.beat`).
 pub fn codec_for(cfg: &Config) -> Option<JsonCodec> {
     registered(cfg).ok().and_then(|o| (o.codec)(cfg))
 }

@@ -120,7 +120,7 @@ impl LogstashOutput {
         };
         for e in events {
             match &self.beat {
-                Some(b) if !e.meta.contains_key("beat") => {
+                Some(b) if e.encoded.is_none() && !e.meta.contains_key("beat") => {
                     let mut e = e.clone();
                     e.meta
                         .insert("beat".into(), serde_json::Value::from(b.as_str()));
@@ -142,7 +142,14 @@ impl OutputType for LogstashOutput {
     fn build(c: &LogstashConfig, _cfg: &crate::config::Config) -> anyhow::Result<Box<dyn Output>> {
         Ok(Box::new(LogstashOutput::new(c)?))
     }
-    // No `codec`: events are encoded here, with `index` and `escape_html`.
+    /// Packet workers encode events ahead, as this output would (`escape_html`), unless `index`
+    /// is set: then events without `@metadata.beat` get it here, before they are encoded.
+    fn codec(c: &LogstashConfig) -> Option<JsonCodec> {
+        c.beat_name().is_none().then_some(JsonCodec {
+            pretty: false,
+            escape_html: c.escape_html,
+        })
+    }
     fn test(c: &LogstashConfig, out: &mut dyn std::io::Write) -> Option<anyhow::Result<bool>> {
         Some(testing::test_output(c, out))
     }
