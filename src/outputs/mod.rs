@@ -344,7 +344,11 @@ mod tests {
         let c = cfg("output.discard: {}\n");
         assert_eq!(build(&c).unwrap().name(), "discard");
         assert!(codec_for(&c).is_some());
-        let c = cfg("output.logstash: {hosts: ['127.0.0.1:1']}\n");
+        // Logstash: the workers encode with its escape_html, unless `index` sets the events'
+        // @metadata.beat in the output.
+        let c = cfg("output.logstash: {hosts: ['127.0.0.1:1'], escape_html: true}\n");
+        assert!(codec_for(&c).is_some_and(|j| j.escape_html && !j.pretty));
+        let c = cfg("output.logstash: {hosts: ['127.0.0.1:1'], index: pb}\n");
         assert!(codec_for(&c).is_none());
     }
 }
