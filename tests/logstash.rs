@@ -557,16 +557,19 @@ fn sigint_ends_the_wait_for_a_dead_output() {
     );
 }
 
-#[test]
-fn index_sets_metadata_beat_and_escape_html() {
+/// `index` names the events' `@metadata.beat`; `escape_html` escapes `<`, `>` and `&` in
+/// strings. Without `index`, the packet workers encode the events ahead (with `escape_html`);
+/// with it, the output encodes them after setting `@metadata.beat`.
+fn metadata_beat_and_escape_html(index: Option<&str>, beat: &str) {
     if !ready() {
         return;
     }
     let sink = Sink::start(&[]);
     let pcap = shared(FAULT_PCAP).unwrap();
     let data = tempfile::tempdir().unwrap();
+    let index = index.map(|i| format!("  index: {i}\n")).unwrap_or_default();
     let out = format!(
-        "fields:\n  html: \"<b>&</b>\"\noutput.logstash:\n  hosts: [\"{}\"]\n  index: MyIndex\n  escape_html: true\n  compression_level: 9\n",
+        "fields:\n  html: \"<b>&</b>\"\noutput.logstash:\n  hosts: [\"{}\"]\n{index}  escape_html: true\n  compression_level: 9\n",
         sink.addr
     );
     let expected = run(
@@ -584,7 +587,7 @@ fn index_sets_metadata_beat_and_escape_html() {
     let got = sink.events_since(0, expected);
     assert_eq!(got.len(), expected);
     for e in &got {
-        assert_eq!(e["@metadata"]["beat"], "myindex");
+        assert_eq!(e["@metadata"]["beat"], beat);
         assert_eq!(e["@metadata"]["type"], "_doc");
     }
     let raw = sink.lines.lock().unwrap().join("\n");
@@ -593,6 +596,16 @@ fn index_sets_metadata_beat_and_escape_html() {
         raw.contains(r#""html":"\u003cb\u003e\u0026\u003c/b\u003e""#),
         "{raw:.300}"
     );
+}
+
+#[test]
+fn index_sets_metadata_beat_and_escape_html() {
+    metadata_beat_and_escape_html(Some("MyIndex"), "myindex");
+}
+
+#[test]
+fn escape_html_without_index_in_the_events_the_workers_encode() {
+    metadata_beat_and_escape_html(None, "packetbeat");
 }
 
 // ---- faults ----
