@@ -290,9 +290,8 @@ fn capture_fanout(
                                 (frames, WorkerReport::default())
                             }
                             FanoutFeed::Inline(mut worker) => {
-                                // This thread analyses packets: the worker threads' set-up.
-                                privileges::shed_inherited();
-                                crate::protos::app::stream::budget::set_limit(limits.stream_bytes);
+                                // This thread analyses packets.
+                                enter_worker_thread(limits.stream_bytes);
                                 let mut feed = Feed::Inline {
                                     worker: &mut worker,
                                     events,
@@ -475,36 +474,39 @@ pub fn run_with_summary(cfg: Config) -> anyhow::Result<RunSummary> {
     let mut dispatcher = dispatch::Dispatcher::new(n_workers);
     dispatcher.flows = flows.is_some();
     dispatcher.set_max_datagrams(limits.ip_datagrams);
-    let (frames, total) = if inline {
+    let (frames, total) = if inline || !fanout.is_empty() {
+        // One capture thread per source, each feeding its own worker: run inline, or on a
+        // thread of its own behind a channel.
+        let (feeds, threads) = if inline {
+            let feeds = workers
+                .into_iter()
+                .map(|w| FanoutFeed::Inline(Box::new(w)))
+                .collect();
+            (feeds, None)
+        } else {
+            let (senders, handles) = spawn_workers(workers, &limits, &events)?;
+            let feeds = senders.into_iter().map(FanoutFeed::Channel).collect();
+            (feeds, Some(handles))
+        };
         fanout.insert(0, source);
-        let feeds = workers
-            .into_iter()
-            .map(|w| FanoutFeed::Inline(Box::new(w)))
-            .collect();
-        let (frames, sources, total) =
+        let (frames, sources, inline_total) =
             capture_fanout(fanout, feeds, &*events, &monitoring, &limits)?;
         source = Box::new(crate::sniffer::multi::Finished(sources));
-        (frames, Ok(total))
+        let total = match threads {
+            Some(handles) => join_workers(handles),
+            None => Ok(inline_total),
+        };
+        (frames, total)
     } else {
         let (senders, handles) = spawn_workers(workers, &limits, &events)?;
-        let frames = if fanout.is_empty() {
-            let frames = capture(
-                &mut *source,
-                dumper.as_mut(),
-                &mut dispatcher,
-                &mut Feed::Channels(&senders),
-                &monitoring,
-            )?;
-            source.finish();
-            frames
-        } else {
-            fanout.insert(0, source);
-            let feeds = senders.iter().cloned().map(FanoutFeed::Channel).collect();
-            let (frames, sources, _) =
-                capture_fanout(fanout, feeds, &*events, &monitoring, &limits)?;
-            source = Box::new(crate::sniffer::multi::Finished(sources));
-            frames
-        };
+        let frames = capture(
+            &mut *source,
+            dumper.as_mut(),
+            &mut dispatcher,
+            &mut Feed::Channels(&senders),
+            &monitoring,
+        )?;
+        source.finish();
         drop(senders);
         (frames, join_workers(handles))
     };
@@ -762,14 +764,20 @@ fn spawn_workers(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn(move || {
-                    privileges::shed_inherited();
-                    crate::protos::app::stream::budget::set_limit(stream_bytes);
+                    enter_worker_thread(stream_bytes);
                     worker.run(rx, &*events)
                 })?,
         );
         senders.push(tx);
     }
     Ok((senders, handles))
+}
+
+/// The set-up of a thread that runs a packet worker: no inherited capabilities, and its
+/// stream buffers' budget (`packetbeat.limits.stream_bytes`, kept per thread).
+fn enter_worker_thread(stream_bytes: usize) {
+    privileges::shed_inherited();
+    crate::protos::app::stream::budget::set_limit(stream_bytes);
 }
 
 /// Where a capture loop hands its batches.
