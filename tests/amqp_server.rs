@@ -151,11 +151,12 @@ fn rabbitmq_session() {
 
     let pcap = p("amqp.pcap");
     let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
-    let client = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/amqp/client.py"))
-        .arg(port.to_string())
-        .output()
-        .unwrap();
+    let client = common::output_within(
+        &mut Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/amqp/client.py"))
+            .arg(port.to_string()),
+        common::PROGRAM_LIMIT,
+    );
     assert!(
         client.status.success(),
         "client failed: {}",

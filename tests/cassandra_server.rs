@@ -218,11 +218,12 @@ fn cassandra_server_session() {
         ("snappy", "pbsnappy"),
         ("lz4", "pblz4"),
     ] {
-        let out = Command::new("python3")
-            .arg(&client)
-            .args([&cql.to_string(), comp, ks])
-            .output()
-            .unwrap();
+        let out = common::output_within(
+            &mut Command::new("python3")
+                .arg(&client)
+                .args([&cql.to_string(), comp, ks]),
+            common::PROGRAM_LIMIT,
+        );
         assert!(
             out.status.success(),
             "client ({comp}): {}",

@@ -163,19 +163,19 @@ fn http_server_framing_session() {
         &empty, "--next", "-w", w, "-o", o, &cached, "--next", "-w", w, "-o", o, &a,
     ]);
     // Uploads waiting for 100 Continue: accepted, then refused before the body.
-    let up = Command::new("python3")
-        .args(["-c", EXPECT_CLIENT, &port.to_string()])
-        .output()
-        .unwrap();
+    let up = common::output_within(
+        &mut Command::new("python3").args(["-c", EXPECT_CLIENT, &port.to_string()]),
+        common::PROGRAM_LIMIT,
+    );
     seen.extend(
         String::from_utf8_lossy(&up.stdout)
             .lines()
             .map(str::to_string),
     );
-    let ws = Command::new("python3")
-        .args(["-c", WS_CLIENT, &port.to_string()])
-        .output()
-        .unwrap();
+    let ws = common::output_within(
+        &mut Command::new("python3").args(["-c", WS_CLIENT, &port.to_string()]),
+        common::PROGRAM_LIMIT,
+    );
     assert_eq!(
         String::from_utf8_lossy(&ws.stdout).trim(),
         "HTTP/1.1 101 Switching Protocols"

@@ -263,7 +263,8 @@ fn concat_captures(srcs: &[&Path], dst: &Path) {
 
 /// One run of `pcap` with the DNS and HTTP analyzers and flows, and `output`.
 fn run_mixed(home: &Path, pcap: &Path, output: &str) -> (i32, String) {
-    let protocols = "packetbeat.protocols:\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80]\n\
+    let protocols =
+        "packetbeat.protocols:\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80]\n\
                      packetbeat.flows: {timeout: 30s, period: 10s}\n";
     let (rc, _, err) = run_to_end(packetbeat_on(home, pcap, protocols, output, true));
     (rc, err)
@@ -419,8 +420,16 @@ fn the_broker_killed_mid_run_and_restarted_loses_nothing() {
         "the outage was not seen:\n{err}"
     );
     let resent = resent(&err);
-    let recs = parse_records(broker.borrow().consume("pb-outage", expected.len() + resent, ""));
-    assert_at_least_once(recs.iter().map(|r| canon(&r.value)).collect(), expected, resent);
+    let recs = parse_records(
+        broker
+            .borrow()
+            .consume("pb-outage", expected.len() + resent, ""),
+    );
+    assert_at_least_once(
+        recs.iter().map(|r| canon(&r.value)).collect(),
+        expected,
+        resent,
+    );
 }
 
 /// One run of the MongoDB capture to a broker with `listener` (`SASL_PLAINTEXT`, `SSL`) and
@@ -548,7 +557,8 @@ fn the_dpdk_reference_config_ships_its_events_to_the_broker() {
     let broker = Broker::start(&libs, "");
     let data = tempfile::tempdir().unwrap();
     let prefix = format!("pbkafka{}", std::process::id());
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+    let o = common::output_within(
+        &mut std::process::Command::new(env!("CARGO_BIN_EXE_packetbeat"))
         .arg("-e")
         .arg("-c")
         .arg(&cfg)
@@ -568,8 +578,8 @@ fn the_dpdk_reference_config_ships_its_events_to_the_broker() {
             "--no-huge --no-pci -m 256 --log-level=lib.eal:warning --file-prefix {prefix} --vdev net_pcap0,rx_pcap={}",
             pcap.display()
         ))
-        .output()
-        .unwrap();
+        , common::PROGRAM_LIMIT)
+    ;
     let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(&prefix));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -651,7 +661,10 @@ fn every_shared_capture_arrives_as_output_file_writes_it() {
         let h = home.path().join(&key);
         std::fs::create_dir_all(&h).unwrap();
         let events = all_protocols_file_events(&h, pcap);
-        let (codec, part) = (codecs[i % codecs.len()], partitioners[i % partitioners.len()]);
+        let (codec, part) = (
+            codecs[i % codecs.len()],
+            partitioners[i % partitioners.len()],
+        );
         let (rc, _, err) = run_to_end(packetbeat_on(
             &h,
             pcap,
@@ -661,7 +674,8 @@ fn every_shared_capture_arrives_as_output_file_writes_it() {
         ));
         assert_eq!(rc, 0, "{}: {err}", pcap.display());
         assert!(
-            events.is_empty() || err.contains(&format!("kafka output: events acked {},", events.len())),
+            events.is_empty()
+                || err.contains(&format!("kafka output: events acked {},", events.len())),
             "{} ({codec}, {part}): {} events: {err}",
             pcap.display(),
             events.len()

@@ -162,15 +162,16 @@ fn run(pcap: &Path, config: &str, output: &str, data: &Path, extra: &[&str]) -> 
         format!("{config}\n{output}\npath.data: {}\n", data.display()),
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .args(["-e", "-t", "-I"])
-        .arg(pcap)
-        .arg("-c")
-        .arg(&cfg_path)
-        .arg("--strict.perms=false")
-        .args(extra)
-        .output()
-        .expect("run packetbeat");
+    let o = common::output_within(
+        &mut Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+            .args(["-e", "-t", "-I"])
+            .arg(pcap)
+            .arg("-c")
+            .arg(&cfg_path)
+            .arg("--strict.perms=false")
+            .args(extra),
+        common::PROGRAM_LIMIT,
+    );
     let mut events = Vec::new();
     if let Ok(rd) = std::fs::read_dir(&out_dir) {
         let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
@@ -352,12 +353,13 @@ fn write_cfg(dir: &Path, body: &str) -> PathBuf {
 }
 
 fn test_output(cfg: &Path) -> (i32, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .args(["test", "output", "-c"])
-        .arg(cfg)
-        .arg("--strict.perms=false")
-        .output()
-        .unwrap();
+    let o = common::output_within(
+        &mut Command::new(env!("CARGO_BIN_EXE_packetbeat"))
+            .args(["test", "output", "-c"])
+            .arg(cfg)
+            .arg("--strict.perms=false"),
+        common::PROGRAM_LIMIT,
+    );
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),

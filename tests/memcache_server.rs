@@ -74,10 +74,15 @@ fn memcached_session() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/memcache/client.py");
-    let client = Command::new("python3")
-        .args([script, "127.0.0.1", &port.to_string(), &uport.to_string()])
-        .output()
-        .unwrap();
+    let client = common::output_within(
+        &mut Command::new("python3").args([
+            script,
+            "127.0.0.1",
+            &port.to_string(),
+            &uport.to_string(),
+        ]),
+        common::PROGRAM_LIMIT,
+    );
     let stdout = String::from_utf8_lossy(&client.stdout).into_owned();
     assert!(
         client.status.success(),

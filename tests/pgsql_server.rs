@@ -157,10 +157,10 @@ fn postgresql_session() {
     let pcap = dir.path().join("pgsql.pcap");
     let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pgsql/client.py");
-    let client = Command::new(&python)
-        .args([script, "127.0.0.1", &port.to_string()])
-        .output()
-        .unwrap();
+    let client = common::output_within(
+        &mut Command::new(&python).args([script, "127.0.0.1", &port.to_string()]),
+        common::PROGRAM_LIMIT,
+    );
     let stdout = String::from_utf8_lossy(&client.stdout).into_owned();
     assert!(
         client.status.success(),

@@ -71,13 +71,14 @@ fn run_calls(transport: &str) {
             .unwrap(),
     );
     std::thread::sleep(Duration::from_millis(500));
-    let uac = Command::new("sipp")
-        .args(["-sn", "uac", &format!("127.0.0.1:{sport}")])
-        .args(["-p", &cport.to_string(), "-r", "10", "-trace_shortmsg"])
-        .args(common_args)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let uac = common::output_within(
+        &mut Command::new("sipp")
+            .args(["-sn", "uac", &format!("127.0.0.1:{sport}")])
+            .args(["-p", &cport.to_string(), "-r", "10", "-trace_shortmsg"])
+            .args(common_args)
+            .current_dir(dir.path()),
+        common::PROGRAM_LIMIT,
+    );
     assert!(
         uac.status.success(),
         "sipp uac failed: {}",

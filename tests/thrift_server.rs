@@ -46,11 +46,15 @@ fn server(proto: &str, transport: &str, port: u16) -> Killed {
 
 /// Runs the client's calls; what it saw, one value per call.
 fn client(proto: &str, transport: &str, port: u16) -> Vec<Value> {
-    let out = Command::new("python3")
-        .arg(peer())
-        .args(["client", proto, transport, &port.to_string()])
-        .output()
-        .unwrap();
+    let out = common::output_within(
+        &mut Command::new("python3").arg(peer()).args([
+            "client",
+            proto,
+            transport,
+            &port.to_string(),
+        ]),
+        common::PROGRAM_LIMIT,
+    );
     assert!(
         out.status.success(),
         "client {proto}/{transport}: {}",

@@ -12,7 +12,11 @@ import pika
 port = int(sys.argv[1])
 truth = {}
 conn = pika.BlockingConnection(
-    pika.ConnectionParameters(host="127.0.0.1", port=port, heartbeat=0)
+    # A broker that blocks publishers (its disk or memory alarm) closes this connection after
+    # 60 s with ConnectionBlockedTimeout, which names the cause, instead of waiting forever.
+    pika.ConnectionParameters(
+        host="127.0.0.1", port=port, heartbeat=0, blocked_connection_timeout=60
+    )
 )
 ch = conn.channel()
 q = ch.queue_declare(queue="pb_test")

@@ -81,19 +81,18 @@ pub fn replay(pcap: &Path, config: &str, fast: bool, extra_args: &[&str]) -> Run
         tmp.path().join("data").display()
     );
     std::fs::write(&cfg_path, full).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .args(if fast {
-            &["-e", "-t", "-I"][..]
-        } else {
-            &["-e", "-I"][..]
-        })
-        .arg(pcap)
-        .arg("-c")
-        .arg(&cfg_path)
-        .arg("--strict.perms=false")
-        .args(extra_args)
-        .output()
-        .expect("run packetbeat");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_packetbeat"));
+    cmd.args(if fast {
+        &["-e", "-t", "-I"][..]
+    } else {
+        &["-e", "-I"][..]
+    })
+    .arg(pcap)
+    .arg("-c")
+    .arg(&cfg_path)
+    .arg("--strict.perms=false")
+    .args(extra_args);
+    let output = output_within(&mut cmd, PROGRAM_LIMIT);
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     let mut events = Vec::new();
     if let Ok(rd) = std::fs::read_dir(&out_dir) {
@@ -316,16 +315,65 @@ pub fn packetbeat_on(home: &Path, pcap: &Path, protocols: &str, rest: &str, fast
     } else {
         &["-e", "-I"][..]
     });
-    c.arg(pcap)
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--strict.perms=false");
+    c.arg(pcap).arg("-c").arg(&cfg).arg("--strict.perms=false");
     c
 }
 
-/// Runs `c` to its end: exit code, stdout and stderr.
+/// How long a program a test starts may run before the test kills it and fails: a client that
+/// a broken server leaves waiting (a broker that blocks publishers when its disk is nearly full,
+/// say) must fail its test, not hold up the whole run.
+pub const PROGRAM_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `c.output()`, but the program is killed after `limit` and the test fails, naming the program
+/// and showing what it printed so far.
+#[track_caller]
+pub fn output_within(c: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let what = format!("{:?}", c);
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (out.join().unwrap(), err.join().unwrap());
+            panic!(
+                "{what} still ran after {} s and was killed\nstdout: {}\nstderr: {}",
+                limit.as_secs(),
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Runs `c` to its end ([`output_within`] [`PROGRAM_LIMIT`]): exit code, stdout and stderr.
 pub fn run_to_end(mut c: Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
+    let o = output_within(&mut c, PROGRAM_LIMIT);
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -472,7 +520,10 @@ pub fn outage_mid_run(
     }
     kill();
     std::thread::sleep(std::time::Duration::from_secs(3));
-    assert!(!runner.is_finished(), "packetbeat did not wait for the peer");
+    assert!(
+        !runner.is_finished(),
+        "packetbeat did not wait for the peer"
+    );
     restart();
     let (rc, err) = runner.join().unwrap();
     assert_eq!(rc, 0, "{err}");
