@@ -99,7 +99,7 @@ fn main() {
         let mut dispatcher = Dispatcher::new(workers);
         let mut per_worker: Vec<Vec<WorkerBatch>> = (0..workers).map(|_| Vec::new()).collect();
         for b in &batches {
-            for (i, wb) in dispatcher.split(b).into_iter().enumerate() {
+            for (i, wb) in dispatcher.split(b.clone()).into_iter().enumerate() {
                 per_worker[i].push(wb);
             }
         }

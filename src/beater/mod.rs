@@ -853,7 +853,7 @@ fn capture(
                 d.write(&batch.frame(f))?;
             }
         }
-        let split = dispatcher.split(&batch);
+        let split = dispatcher.split(batch);
         // Waiting for a worker to take its batch is not dispatch work: not counted.
         clock.lap(stages::Stage::Dispatch, &mut mark, n);
         if !feed.deliver(split) {

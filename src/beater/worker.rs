@@ -27,8 +27,11 @@ pub struct WorkerBatch {
     pub shared: Option<BatchBuf>,
     /// Bytes of frames made by the dispatcher (reassembled IPv4 datagrams).
     pub owned: Vec<u8>,
-    /// Frames in capture order; `true` when the frame is in `owned`.
-    pub frames: Vec<(FrameDesc, bool)>,
+    /// Frames in capture order.
+    pub frames: Vec<FrameDesc>,
+    /// The indices in `frames`, ascending, of the frames whose bytes are in `owned` (the others
+    /// are in `shared`).
+    pub in_owned: Vec<u32>,
     /// When the layers' timeouts are checked: at points of the capture, not of the batching,
     /// so a replay gives the same events whatever its pace and however it is cut into batches.
     pub ticks: Vec<Tick>,
@@ -48,7 +51,7 @@ pub struct Tick {
 }
 
 impl WorkerBatch {
-    fn frame(&self, d: &FrameDesc, owned: bool) -> Frame<'_> {
+    pub(crate) fn frame(&self, d: &FrameDesc, owned: bool) -> Frame<'_> {
         let data: &[u8] = if owned {
             let start = d.offset as usize;
             &self.owned[start..start + d.len as usize]
@@ -297,8 +300,10 @@ impl Worker {
         while let Some(t) = ticks.next_if(|t| t.after == 0) {
             self.tick(t, queue);
         }
-        for (i, (d, owned)) in b.frames.iter().enumerate() {
-            let f = b.frame(d, *owned);
+        let mut in_owned = b.in_owned.iter().peekable();
+        for (i, d) in b.frames.iter().enumerate() {
+            let owned = in_owned.next_if(|&&o| o as usize == i).is_some();
+            let f = b.frame(d, owned);
             self.handle_to(&f, queue);
             while let Some(t) = ticks.next_if(|t| t.after <= i + 1) {
                 self.tick(t, queue);
@@ -646,16 +651,13 @@ mod tests {
         let mut frames = Vec::new();
         for i in 0..FLOWS {
             let f = udp_frame(i as u16, 1024 + (i % 1000) as u16);
-            frames.push((
-                FrameDesc {
-                    ts: Ts(1_000_000_000),
-                    offset: owned.len() as u32,
-                    len: f.len() as u32,
-                    orig_len: f.len() as u32,
-                    link: crate::decoder::LinkType::Ethernet,
-                },
-                true,
-            ));
+            frames.push(FrameDesc {
+                ts: Ts(1_000_000_000),
+                offset: owned.len() as u32,
+                len: f.len() as u32,
+                orig_len: f.len() as u32,
+                link: crate::decoder::LinkType::Ethernet,
+            });
             owned.extend_from_slice(&f);
         }
         let tick = |s: i64| Tick {
@@ -667,6 +669,7 @@ mod tests {
         // The first tick sets the clock; the flows worker's first report is due at 20 s.
         tx.send(WorkerBatch {
             owned,
+            in_owned: (0..frames.len() as u32).collect(),
             frames,
             ticks: vec![tick(1), tick(21)],
             ..Default::default()

@@ -104,26 +104,10 @@ impl Drop for Ring {
     }
 }
 
-/// One block handed to the workers: its frames, and the block given back on drop.
+/// One block handed to the workers: owns it, and gives it back to the kernel on drop.
 struct Block {
     ring: Arc<Ring>,
     index: usize,
-    /// (start, len) of each frame, as offsets in the block.
-    frames: Vec<(u32, u32)>,
-}
-
-impl ExternalFrames for Block {
-    fn frame_data(&self, index: u32) -> &[u8] {
-        let (start, len) = self.frames[index as usize];
-        // SAFETY: the block belongs to user space until this value is dropped; the range was
-        // checked against the block size when the frame was read.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.ring.block(self.index).add(start as usize),
-                len as usize,
-            )
-        }
-    }
 }
 
 impl Drop for Block {
@@ -473,7 +457,9 @@ impl AfPacketSource {
                     orig_len: orig,
                     link: LinkType::Ethernet,
                 });
-                frames.push((start as u32, len as u32));
+                // SAFETY: start + len ≤ the block size (checked above), so the range is inside
+                // the block.
+                frames.push((unsafe { base.add(start) } as *const u8, len as u32));
             }
             if h.tp_next_offset == 0 {
                 break;
@@ -485,11 +471,9 @@ impl AfPacketSource {
             .fetch_add(descs.len() as u64, Ordering::Relaxed);
         self.blocks += 1;
         PacketBatch {
-            buf: BatchBuf::External(Arc::new(Block {
-                ring,
-                index,
-                frames,
-            })),
+            // SAFETY: each frame is inside the block, which belongs to user space (and is left
+            // unchanged) until the Block is dropped.
+            buf: BatchBuf::External(unsafe { ExternalFrames::new(frames, Block { ring, index }) }),
             frames: descs,
             new_pass: false,
             clock: Ts::ZERO,

@@ -52,10 +52,44 @@ pub struct FrameDesc {
     pub link: LinkType,
 }
 
-/// Frame storage a source keeps ownership of (DPDK mbufs); frames are addressed by index.
-pub trait ExternalFrames: Send + Sync {
+/// Frames in storage a source keeps ownership of (DPDK mbufs, an af_packet ring block), addressed
+/// by index: where each frame's bytes are, and the `owner` that keeps them valid and gives the
+/// storage back when dropped (with the last clone of the batch). A frame is read through the
+/// table, with no call through the owner, which is only there for its drop.
+pub struct ExternalFrames<O: ?Sized + Send + Sync = dyn Send + Sync> {
+    frames: Vec<(*const u8, u32)>,
+    _owner: O,
+}
+
+// SAFETY: the pointers are only read, and point into memory that `owner` (Send + Sync) keeps
+// valid and unchanged while this value lives (the contract of `ExternalFrames::new`).
+unsafe impl<O: ?Sized + Send + Sync> Send for ExternalFrames<O> {}
+// SAFETY: as for Send; nothing is written through a shared reference.
+unsafe impl<O: ?Sized + Send + Sync> Sync for ExternalFrames<O> {}
+
+impl<O: Send + Sync + 'static> ExternalFrames<O> {
+    /// The frames `frames` (pointer and length of each), kept valid by `owner`.
+    ///
+    /// # Safety
+    /// Each `(ptr, len)` must point to `len` bytes that stay readable and unchanged until
+    /// `owner` is dropped.
+    pub unsafe fn new(frames: Vec<(*const u8, u32)>, owner: O) -> Arc<ExternalFrames> {
+        Arc::new(ExternalFrames {
+            frames,
+            _owner: owner,
+        })
+    }
+}
+
+impl<O: ?Sized + Send + Sync> ExternalFrames<O> {
     /// The bytes of frame `index` (as given in [`FrameDesc::offset`]).
-    fn frame_data(&self, index: u32) -> &[u8];
+    #[inline]
+    pub fn frame_data(&self, index: u32) -> &[u8] {
+        let (p, len) = self.frames[index as usize];
+        // SAFETY: p points to len bytes that the owner keeps alive as long as self (new's
+        // contract).
+        unsafe { std::slice::from_raw_parts(p, len as usize) }
+    }
 }
 
 /// What the frames of a batch point into. Cloning shares the storage.
@@ -64,7 +98,7 @@ pub enum BatchBuf {
     /// One buffer; `FrameDesc::offset` is a byte offset.
     Owned(Arc<Vec<u8>>),
     /// Source-owned storage; `FrameDesc::offset` is an index; released when the last clone drops.
-    External(Arc<dyn ExternalFrames>),
+    External(Arc<ExternalFrames>),
 }
 
 impl BatchBuf {
@@ -175,13 +209,6 @@ pub trait PacketSource: Send {
 mod tests {
     use super::*;
 
-    struct Two(Vec<Vec<u8>>);
-    impl ExternalFrames for Two {
-        fn frame_data(&self, index: u32) -> &[u8] {
-            &self.0[index as usize]
-        }
-    }
-
     fn desc(offset: u32, len: u32) -> FrameDesc {
         FrameDesc {
             ts: Ts::ZERO,
@@ -201,8 +228,12 @@ mod tests {
             clock: Ts::ZERO,
         };
         assert_eq!(owned.frame(&owned.frames[0]).data, b"cde");
+        let two: Vec<Vec<u8>> = vec![b"xy".to_vec(), b"hello".to_vec()];
+        let table = two.iter().map(|v| (v.as_ptr(), v.len() as u32)).collect();
+        // SAFETY: the table points into the vectors' heap buffers, which `two` (the owner)
+        // keeps where they are.
         let ext = PacketBatch {
-            buf: BatchBuf::External(Arc::new(Two(vec![b"xy".to_vec(), b"hello".to_vec()]))),
+            buf: BatchBuf::External(unsafe { ExternalFrames::new(table, two) }),
             frames: vec![desc(1, 5), desc(0, 2)],
             new_pass: false,
             clock: Ts::ZERO,

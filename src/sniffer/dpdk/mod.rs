@@ -273,8 +273,7 @@ pub fn cleanup() {
 /// The mbufs of one poll round, owned by the batch made of them.
 pub struct MbufBurst {
     mbufs: Vec<*mut sys::rte_mbuf>,
-    /// Per frame: its bytes (in an mbuf of `mbufs`, or in `copies`).
-    slices: Vec<(*const u8, u32)>,
+    /// Chained frames, copied out into one buffer each (their chains are already freed).
     copies: Vec<Box<[u8]>>,
 }
 
@@ -282,15 +281,6 @@ pub struct MbufBurst {
 // (rte_pktmbuf_free is safe from any thread, EAL or not); the frame bytes are only read.
 unsafe impl Send for MbufBurst {}
 unsafe impl Sync for MbufBurst {}
-
-impl ExternalFrames for MbufBurst {
-    #[inline]
-    fn frame_data(&self, index: u32) -> &[u8] {
-        let (p, len) = self.slices[index as usize];
-        // SAFETY: p points to len bytes of an mbuf or a copy this value keeps alive.
-        unsafe { std::slice::from_raw_parts(p, len as usize) }
-    }
-}
 
 impl Drop for MbufBurst {
     fn drop(&mut self) {
@@ -537,7 +527,13 @@ impl DpdkSource {
     }
 
     /// Receives one burst from `queue` into `burst`.
-    fn poll_queue(&mut self, queue: u16, b: &mut MbufBurst, frames: &mut Vec<FrameDesc>) -> usize {
+    fn poll_queue(
+        &mut self,
+        queue: u16,
+        b: &mut MbufBurst,
+        slices: &mut Vec<(*const u8, u32)>,
+        frames: &mut Vec<FrameDesc>,
+    ) -> usize {
         // SAFETY: scratch and info hold `burst` slots each; the port and queue are started.
         let n = unsafe {
             sys::pb_rx_burst_info(
@@ -558,7 +554,7 @@ impl DpdkSource {
             let most = MAX_ROUNDS * self.burst as usize * self.polled.len();
             frames.reserve(most);
             b.mbufs.reserve(most);
-            b.slices.reserve(most);
+            slices.reserve(most);
         }
         let clock = if self.hw_ts { Ts::ZERO } else { realtime_now() };
         for i in 0..n {
@@ -609,12 +605,12 @@ impl DpdkSource {
             }
             frames.push(FrameDesc {
                 ts,
-                offset: b.slices.len() as u32,
+                offset: slices.len() as u32,
                 len: slice.1,
                 orig_len: pkt_len,
                 link: LinkType::Ethernet,
             });
-            b.slices.push(slice);
+            slices.push(slice);
         }
         n
     }
@@ -701,15 +697,16 @@ impl PacketSource for DpdkSource {
         loop {
             let mut burst = MbufBurst {
                 mbufs: Vec::new(),
-                slices: Vec::new(),
                 copies: Vec::new(),
             };
+            // Where each frame's bytes are: in an mbuf of `burst`, or in one of its copies.
+            let mut slices = Vec::new();
             let mut frames = Vec::new();
             let mut received = 0;
             for _ in 0..MAX_ROUNDS {
                 let mut round = 0;
                 for q in self.polled.clone() {
-                    round += self.poll_queue(q, &mut burst, &mut frames);
+                    round += self.poll_queue(q, &mut burst, &mut slices, &mut frames);
                 }
                 received += round;
                 if round < self.burst as usize {
@@ -742,7 +739,9 @@ impl PacketSource for DpdkSource {
                 }
                 self.rx.last_batch_at = self.rx.last_pkt_at;
                 return Ok(Some(PacketBatch {
-                    buf: BatchBuf::External(Arc::new(burst)),
+                    // SAFETY: each slice points into an mbuf or a copy that `burst` holds until
+                    // it is dropped.
+                    buf: BatchBuf::External(unsafe { ExternalFrames::new(slices, burst) }),
                     frames,
                     new_pass: false,
                     clock: Ts::ZERO,
