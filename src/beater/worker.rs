@@ -300,9 +300,15 @@ impl Worker {
         while let Some(t) = ticks.next_if(|t| t.after == 0) {
             self.tick(t, queue);
         }
-        let mut in_owned = b.in_owned.iter().peekable();
+        // The next frame whose bytes are in `owned` (usize::MAX: none left).
+        let owned_at = |k: usize| b.in_owned.get(k).map_or(usize::MAX, |&o| o as usize);
+        let (mut k, mut next_owned) = (0, owned_at(0));
         for (i, d) in b.frames.iter().enumerate() {
-            let owned = in_owned.next_if(|&&o| o as usize == i).is_some();
+            let owned = i == next_owned;
+            if owned {
+                k += 1;
+                next_owned = owned_at(k);
+            }
             let f = b.frame(d, owned);
             self.handle_to(&f, queue);
             while let Some(t) = ticks.next_if(|t| t.after <= i + 1) {
