@@ -49,18 +49,13 @@ fn limits() -> String {
 fn generate(dir: &Path, scale: &str) -> Vec<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/adversarial/make_captures.py");
     let mut c = Command::new("python3");
-    c.arg(&script)
-        .arg("--out")
-        .arg(dir)
-        .args(["--scale", scale]);
+    c.arg(&script).arg("--out").arg(dir).args(["--scale", scale]);
     if let Some(shared) = shared("pcaps") {
         c.arg("--shared").arg(shared);
     } else {
         c.args(["--only", "syn_flood,out_of_order,overlap_conflict,fragments,http_huge,dns_bombs,tls_absurd,binary_lengths,random_ports"]);
     }
-    let o = c
-        .output()
-        .expect("python3 (scripts/install-deps installs it)");
+    let o = common::output_within(&mut c, common::PROGRAM_LIMIT);
     assert!(
         o.status.success(),
         "make_captures.py: {}",
@@ -164,17 +159,11 @@ fn hostile_captures_end_cleanly_within_the_memory_bounds() {
             "fragments.pcap" => {
                 assert!(counted(&err, " transactions evicted") > 0, "{name}: {err}");
                 let dropped = counted(&err, " datagrams dropped");
-                assert!(
-                    dropped >= 49_000,
-                    "{name}: {dropped} datagrams dropped: {err}"
-                );
+                assert!(dropped >= 49_000, "{name}: {dropped} datagrams dropped: {err}");
             }
             // Pipelined requests never answered, on 500 connections: the stream budget runs out.
             "out_of_order.pcap" => {
-                assert!(
-                    counted(&err, " stream allocations refused") > 0,
-                    "{name}: {err}"
-                );
+                assert!(counted(&err, " stream allocations refused") > 0, "{name}: {err}");
             }
             _ => {}
         }
@@ -208,13 +197,11 @@ fn not_hostile(events: &[Value]) -> Vec<Value> {
     events
         .iter()
         .filter(|e| {
-            ["source", "destination", "client", "server"]
-                .iter()
-                .all(|k| {
-                    e[k]["ip"]
-                        .as_str()
-                        .is_none_or(|ip| !(ip.starts_with("198.18.") || ip.starts_with("198.19.")))
-                })
+            ["source", "destination", "client", "server"].iter().all(|k| {
+                e[k]["ip"]
+                    .as_str()
+                    .is_none_or(|ip| !(ip.starts_with("198.18.") || ip.starts_with("198.19.")))
+            })
         })
         .map(|e| {
             // What differs between two runs: the agent's ids (each run has its own data path).
@@ -243,23 +230,14 @@ fn a_normal_capture_after_a_hostile_one_gives_its_own_events() {
             .arg(&script)
             .arg("--out")
             .arg(&dir)
-            .args([
-                "--scale",
-                "0.05",
-                "--only",
-                "syn_flood,random_ports,http_huge,out_of_order",
-            ]),
+            .args(["--scale", "0.05", "--only", "syn_flood,random_ports,http_huge,out_of_order"]),
         common::PROGRAM_LIMIT,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // The hostile records, moved in time to end a minute before the normal capture starts,
     // then the normal capture as it is.
     let (header, normal_recs) = records(&normal);
-    assert_eq!(
-        &header[20..24],
-        &1u32.to_le_bytes(),
-        "an Ethernet capture, as the generator's"
-    );
+    assert_eq!(&header[20..24], &1u32.to_le_bytes(), "an Ethernet capture, as the generator's");
     let start = normal_recs[0].0;
     let mut hostile = Vec::new();
     for name in ["syn_flood", "random_ports", "http_huge", "out_of_order"] {
@@ -285,17 +263,10 @@ fn a_normal_capture_after_a_hostile_one_gives_its_own_events() {
     assert_eq!(alone.status, 0, "{}", alone.stderr);
     let after = run_capture(&both, &cfg, &[]);
     assert_eq!(after.status, 0, "{}", after.stderr);
-    assert!(
-        counted(&after.stderr, " connections evicted") > 0,
-        "{}",
-        after.stderr
-    );
+    assert!(counted(&after.stderr, " connections evicted") > 0, "{}", after.stderr);
     let want = not_hostile(&alone.events);
     assert!(!want.is_empty());
     let got = not_hostile(&after.events);
     assert_eq!(got.len(), want.len(), "events after the hostile traffic");
-    assert!(
-        got == want,
-        "the normal capture's events differ after the hostile traffic"
-    );
+    assert!(got == want, "the normal capture's events differ after the hostile traffic");
 }

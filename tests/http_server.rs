@@ -114,7 +114,10 @@ for path in ("/accept", "/refuse"):
 
 /// Runs curl; returns one line per transfer: "code method size_upload".
 fn curl(args: &[&str]) -> Vec<String> {
-    let out = Command::new("curl").arg("-s").args(args).output().unwrap();
+    let out = common::output_within(
+        Command::new("curl").arg("-s").args(args),
+        common::PROGRAM_LIMIT,
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -164,7 +167,8 @@ fn http_server_framing_session() {
     ]);
     // Uploads waiting for 100 Continue: accepted, then refused before the body.
     let up = common::output_within(
-        &mut Command::new("python3").args(["-c", EXPECT_CLIENT, &port.to_string()]),
+        &mut Command::new("python3")
+            .args(["-c", EXPECT_CLIENT, &port.to_string()]),
         common::PROGRAM_LIMIT,
     );
     seen.extend(
@@ -173,7 +177,8 @@ fn http_server_framing_session() {
             .map(str::to_string),
     );
     let ws = common::output_within(
-        &mut Command::new("python3").args(["-c", WS_CLIENT, &port.to_string()]),
+        &mut Command::new("python3")
+            .args(["-c", WS_CLIENT, &port.to_string()]),
         common::PROGRAM_LIMIT,
     );
     assert_eq!(

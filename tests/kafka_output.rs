@@ -263,8 +263,7 @@ fn concat_captures(srcs: &[&Path], dst: &Path) {
 
 /// One run of `pcap` with the DNS and HTTP analyzers and flows, and `output`.
 fn run_mixed(home: &Path, pcap: &Path, output: &str) -> (i32, String) {
-    let protocols =
-        "packetbeat.protocols:\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80]\n\
+    let protocols = "packetbeat.protocols:\n- type: dns\n  ports: [53]\n- type: http\n  ports: [80]\n\
                      packetbeat.flows: {timeout: 30s, period: 10s}\n";
     let (rc, _, err) = run_to_end(packetbeat_on(home, pcap, protocols, output, true));
     (rc, err)
@@ -420,16 +419,8 @@ fn the_broker_killed_mid_run_and_restarted_loses_nothing() {
         "the outage was not seen:\n{err}"
     );
     let resent = resent(&err);
-    let recs = parse_records(
-        broker
-            .borrow()
-            .consume("pb-outage", expected.len() + resent, ""),
-    );
-    assert_at_least_once(
-        recs.iter().map(|r| canon(&r.value)).collect(),
-        expected,
-        resent,
-    );
+    let recs = parse_records(broker.borrow().consume("pb-outage", expected.len() + resent, ""));
+    assert_at_least_once(recs.iter().map(|r| canon(&r.value)).collect(), expected, resent);
 }
 
 /// One run of the MongoDB capture to a broker with `listener` (`SASL_PLAINTEXT`, `SSL`) and
@@ -559,27 +550,27 @@ fn the_dpdk_reference_config_ships_its_events_to_the_broker() {
     let prefix = format!("pbkafka{}", std::process::id());
     let o = common::output_within(
         &mut std::process::Command::new(env!("CARGO_BIN_EXE_packetbeat"))
-        .arg("-e")
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--strict.perms=false")
-        .arg("-E")
-        .arg(format!("output.kafka.hosts=[\"127.0.0.1:{}\"]", broker.port))
-        .args(["-E", "packetbeat.interfaces.dpdk.exit_when_idle=1s"])
-        .arg("-E")
-        .arg(format!("path.data={}", data.path().display()))
-        .args(["-E", "processors.0.add_cloud_metadata.host=127.0.0.1:1"])
-        .args([
-            "-E",
-            "processors.1.add_docker_metadata.host=unix:///nonexistent.sock",
-        ])
-        .args(["--dpdk_status", "enable", "--dpdk_port", "0", "--dpdk_args"])
-        .arg(format!(
-            "--no-huge --no-pci -m 256 --log-level=lib.eal:warning --file-prefix {prefix} --vdev net_pcap0,rx_pcap={}",
-            pcap.display()
-        ))
-        , common::PROGRAM_LIMIT)
-    ;
+            .arg("-e")
+            .arg("-c")
+            .arg(&cfg)
+            .arg("--strict.perms=false")
+            .arg("-E")
+            .arg(format!("output.kafka.hosts=[\"127.0.0.1:{}\"]", broker.port))
+            .args(["-E", "packetbeat.interfaces.dpdk.exit_when_idle=1s"])
+            .arg("-E")
+            .arg(format!("path.data={}", data.path().display()))
+            .args(["-E", "processors.0.add_cloud_metadata.host=127.0.0.1:1"])
+            .args([
+                "-E",
+                "processors.1.add_docker_metadata.host=unix:///nonexistent.sock",
+            ])
+            .args(["--dpdk_status", "enable", "--dpdk_port", "0", "--dpdk_args"])
+            .arg(format!(
+                "--no-huge --no-pci -m 256 --log-level=lib.eal:warning --file-prefix {prefix} --vdev net_pcap0,rx_pcap={}",
+                pcap.display()
+            )),
+        common::PROGRAM_LIMIT,
+    );
     let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(&prefix));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -661,10 +652,7 @@ fn every_shared_capture_arrives_as_output_file_writes_it() {
         let h = home.path().join(&key);
         std::fs::create_dir_all(&h).unwrap();
         let events = all_protocols_file_events(&h, pcap);
-        let (codec, part) = (
-            codecs[i % codecs.len()],
-            partitioners[i % partitioners.len()],
-        );
+        let (codec, part) = (codecs[i % codecs.len()], partitioners[i % partitioners.len()]);
         let (rc, _, err) = run_to_end(packetbeat_on(
             &h,
             pcap,
@@ -674,8 +662,7 @@ fn every_shared_capture_arrives_as_output_file_writes_it() {
         ));
         assert_eq!(rc, 0, "{}: {err}", pcap.display());
         assert!(
-            events.is_empty()
-                || err.contains(&format!("kafka output: events acked {},", events.len())),
+            events.is_empty() || err.contains(&format!("kafka output: events acked {},", events.len())),
             "{} ({codec}, {part}): {} events: {err}",
             pcap.display(),
             events.len()

@@ -75,12 +75,8 @@ fn memcached_session() {
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/memcache/client.py");
     let client = common::output_within(
-        &mut Command::new("python3").args([
-            script,
-            "127.0.0.1",
-            &port.to_string(),
-            &uport.to_string(),
-        ]),
+        &mut Command::new("python3")
+            .args([script, "127.0.0.1", &port.to_string(), &uport.to_string()]),
         common::PROGRAM_LIMIT,
     );
     let stdout = String::from_utf8_lossy(&client.stdout).into_owned();

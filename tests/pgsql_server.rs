@@ -158,7 +158,8 @@ fn postgresql_session() {
     let dump = common::LoopbackCapture::start(&pcap, &format!("tcp port {port}"));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pgsql/client.py");
     let client = common::output_within(
-        &mut Command::new(&python).args([script, "127.0.0.1", &port.to_string()]),
+        &mut Command::new(&python)
+            .args([script, "127.0.0.1", &port.to_string()]),
         common::PROGRAM_LIMIT,
     );
     let stdout = String::from_utf8_lossy(&client.stdout).into_owned();

@@ -47,12 +47,9 @@ fn server(proto: &str, transport: &str, port: u16) -> Killed {
 /// Runs the client's calls; what it saw, one value per call.
 fn client(proto: &str, transport: &str, port: u16) -> Vec<Value> {
     let out = common::output_within(
-        &mut Command::new("python3").arg(peer()).args([
-            "client",
-            proto,
-            transport,
-            &port.to_string(),
-        ]),
+        &mut Command::new("python3")
+            .arg(peer())
+            .args(["client", proto, transport, &port.to_string()]),
         common::PROGRAM_LIMIT,
     );
     assert!(

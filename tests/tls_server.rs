@@ -106,7 +106,8 @@ fn tls_server_handshakes() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = common::output_within(
-        &mut Command::new("python3").args(["-c", CLIENT, &port.to_string()]),
+        &mut Command::new("python3")
+            .args(["-c", CLIENT, &port.to_string()]),
         common::PROGRAM_LIMIT,
     );
     let seen = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -75,14 +75,19 @@ impl Dispatcher {
         true
     }
 
+    /// A timeout check at the capture's clock, after the first `after` frames of a batch.
+    fn tick_after(&self, after: usize) -> Tick {
+        Tick {
+            after,
+            now: self.now,
+            lateness_ns: self.lateness_ns,
+        }
+    }
+
     /// A timeout check in every worker's batch, after the frames it has so far.
     fn tick_all(&self, out: &mut [WorkerBatch]) {
         for wb in out {
-            wb.ticks.push(Tick {
-                after: wb.frames.len(),
-                now: self.now,
-                lateness_ns: self.lateness_ns,
-            });
+            wb.ticks.push(self.tick_after(wb.frames.len()));
         }
     }
 
@@ -104,11 +109,7 @@ impl Dispatcher {
             let mut out = vec![new_worker_batch()];
             for (i, d) in batch.frames.iter().enumerate() {
                 if self.clock_to(d.ts) {
-                    out[0].ticks.push(Tick {
-                        after: i + 1,
-                        now: self.now,
-                        lateness_ns: self.lateness_ns,
-                    });
+                    out[0].ticks.push(self.tick_after(i + 1));
                 }
             }
             out[0].frames = batch.frames;

@@ -315,7 +315,10 @@ pub fn packetbeat_on(home: &Path, pcap: &Path, protocols: &str, rest: &str, fast
     } else {
         &["-e", "-I"][..]
     });
-    c.arg(pcap).arg("-c").arg(&cfg).arg("--strict.perms=false");
+    c.arg(pcap)
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--strict.perms=false");
     c
 }
 
@@ -520,10 +523,7 @@ pub fn outage_mid_run(
     }
     kill();
     std::thread::sleep(std::time::Duration::from_secs(3));
-    assert!(
-        !runner.is_finished(),
-        "packetbeat did not wait for the peer"
-    );
+    assert!(!runner.is_finished(), "packetbeat did not wait for the peer");
     restart();
     let (rc, err) = runner.join().unwrap();
     assert_eq!(rc, 0, "{err}");
